@@ -1,0 +1,122 @@
+# orderd — build, test and benchmark.
+#
+#   make            build build/orderd, build/orderload and the helper programs
+#   make test       install what is missing, build, run every test under prove
+#   make bench      run the benchmarks (ratios measured in one run)
+#   make test-asan  the suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make test-tsan  the suite under ThreadSanitizer
+#   make fuzz       run each libFuzzer target for a bounded time
+#
+# Variant builds go to their own directory: build/ (default), build/asan/, build/tsan/.
+# Sanitizers replace malloc, as tcmalloc does, so those builds link without tcmalloc
+# (OD_NO_TCMALLOC): the heap profile then answers that it is unavailable.
+
+SAN ?=
+ifeq ($(SAN),)
+  B := build
+else
+  B := build/$(SAN)
+endif
+
+CC  ?= cc
+CXX ?= c++
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
+        -Wno-missing-field-initializers
+CFLAGS_BASE := -std=gnu11 -g -O2 -fno-omit-frame-pointer -pthread -D_GNU_SOURCE -DH2O_USE_LIBUV=0 \
+        -Isrc $(shell pkg-config --cflags lua5.4 2>/dev/null)
+LIBS_BASE := -lh2o-evloop -lssl -lcrypto -lz -lpthread \
+        $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4) \
+        -lyaml -ljansson -ldw -lelf -lprofiler -lstdc++ -lm -ldl
+
+ifeq ($(SAN),asan)
+  SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  TCMALLOC :=
+  CFLAGS_BASE += -DOD_NO_TCMALLOC -O1
+else ifeq ($(SAN),tsan)
+  SANFLAGS := -fsanitize=thread
+  TCMALLOC :=
+  CFLAGS_BASE += -DOD_NO_TCMALLOC -O1
+else
+  SANFLAGS :=
+  TCMALLOC := -ltcmalloc
+endif
+
+CFLAGS   := $(CFLAGS_BASE) $(WARN) $(SANFLAGS) $(EXTRA_CFLAGS)
+CXXFLAGS := -std=gnu++17 -g -O2 -fno-omit-frame-pointer -pthread -Isrc $(SANFLAGS) \
+        $(filter -DOD_NO_TCMALLOC,$(CFLAGS_BASE))
+LDFLAGS  := $(SANFLAGS) -rdynamic
+LIBS     := $(LIBS_BASE) $(TCMALLOC)
+
+# --- sources ----------------------------------------------------------------------------------
+# orderd: everything in src/ and src/prof/, plus the scenario loader it shares with orderload.
+ORDERD_SRC    := $(sort $(wildcard src/*.c src/prof/*.c)) src/load/scenario.c
+ORDERD_CXX    := $(sort $(wildcard src/prof/*.cc))
+# orderload: src/load/ and the few core modules it needs.
+ORDERLOAD_SRC := $(sort $(wildcard src/load/*.c)) src/util.c src/hist.c src/luautil.c src/log.c
+
+ORDERD_OBJ    := $(ORDERD_SRC:%.c=$(B)/obj/%.o) $(ORDERD_CXX:%.cc=$(B)/obj/%.o)
+ORDERLOAD_OBJ := $(ORDERLOAD_SRC:%.c=$(B)/obj/%.o)
+# Unit tests link every orderd object but main.
+LIB_OBJ       := $(filter-out $(B)/obj/src/main.o,$(ORDERD_OBJ))
+
+UNIT_SRC  := $(sort $(wildcard t/unit/*.c))
+UNIT_BIN  := $(UNIT_SRC:t/unit/%.c=$(B)/t/%)
+TOOLS     := $(B)/hello_h2o
+
+.PHONY: all test bench clean deps test-asan test-tsan fuzz unit integration soak format
+all: $(B)/orderd $(B)/orderload $(TOOLS) $(UNIT_BIN)
+
+deps:
+	@./scripts/install-deps.sh
+
+$(B)/orderd: $(ORDERD_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/orderload: $(ORDERLOAD_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/hello_h2o: $(B)/obj/scripts/bench/hello_h2o.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/t/%: $(B)/obj/t/unit/%.o $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/obj/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+
+# --- tests ------------------------------------------------------------------------------------
+# Unit tests (C, TAP) first, then the integration tests (Perl, TAP) that start the real server.
+PROVE ?= prove
+test: deps
+	@$(MAKE) --no-print-directory all
+	ORDERD_BUILD=$(B) $(PROVE) $(PROVE_FLAGS) $(UNIT_BIN) t/*.t
+
+unit: all
+	ORDERD_BUILD=$(B) $(PROVE) $(UNIT_BIN)
+
+test-asan:
+	@$(MAKE) --no-print-directory SAN=asan test \
+	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1
+
+test-tsan:
+	@$(MAKE) --no-print-directory SAN=tsan test TSAN_OPTIONS=second_deadlock_stack=1
+
+bench: deps all
+	@./scripts/bench/run.sh $(B)
+
+fuzz: deps
+	@./t/fuzz/run.sh
+
+format:
+	clang-format -i $(wildcard src/*.[ch] src/*/*.[ch] src/*/*.cc t/unit/*.c scripts/bench/*.c)
+
+clean:
+	rm -rf build

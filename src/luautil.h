@@ -1,0 +1,42 @@
+/*
+ * luautil — what every embedded Lua state in orderd and orderload shares: creation with
+ * the standard libraries and the `orderd` table, protected calls with a traceback, and
+ * errors as "file:line: message".
+ *
+ * One lua_State per thread; a state never crosses threads.  Nothing here keeps global
+ * state, so these functions are thread-safe for distinct states.
+ */
+#ifndef OD_LUAUTIL_H
+#define OD_LUAUTIL_H
+
+#include <lua.h>
+
+#include "util.h"
+
+/**
+ * returns a new state with the standard libraries and the `orderd` table:
+ * orderd.cpus() (online processors), orderd.env(name) (environment variable or nil)
+ */
+lua_State *od_lua_new(void);
+
+/**
+ * loads and runs `path` in protected mode, leaving `nresults` values on the stack
+ * @return 0 if successful, -1 if not, with "file:line: message" (and a traceback when
+ *         `traceback` is set) appended to err
+ */
+int od_lua_dofile(lua_State *L, const char *path, int nresults, int traceback, od_buf_t *err);
+
+/**
+ * lua_pcall with a message handler; on error appends "file:line: message" to err and pops it
+ * @return 0 if successful, -1 if not
+ */
+int od_lua_pcall(lua_State *L, int nargs, int nresults, od_buf_t *err);
+
+/**
+ * the line of the first `key = ` inside the table constructor that `path` returns, for
+ * diagnostics about values (Lua tables do not remember where a key was written); 0 when
+ * not found.  `after_line` starts the search after that line (for nested tables).
+ */
+int od_lua_key_line(const char *path, const char *key, int after_line);
+
+#endif

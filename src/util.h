@@ -1,0 +1,84 @@
+/*
+ * util — small helpers every module uses: allocation that never returns NULL, a growable
+ * byte buffer, monotonic and wall clocks, duration and size parsing.
+ *
+ * Out-of-memory and broken invariants abort with file and line (od_fatal); everything else
+ * reports errors through return values.  All functions are thread-safe (no shared state).
+ */
+#ifndef OD_UTIL_H
+#define OD_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define OD_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/** prints "orderd: FILE:LINE: message" to stderr and aborts */
+#define od_fatal(...) od_fatal_at(__FILE__, __LINE__, __VA_ARGS__)
+void od_fatal_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+#define OD_ASSERT(cond)                                                                            \
+    do {                                                                                           \
+        if (!(cond)) od_fatal("assertion failed: %s", #cond);                                      \
+    } while (0)
+
+/* Allocation: never returns NULL (aborts on out-of-memory).  Caller owns the result and
+ * releases it with free(3). */
+void *od_malloc(size_t n);
+void *od_calloc(size_t n, size_t size);
+void *od_realloc(void *p, size_t n);
+char *od_strdup(const char *s);
+char *od_strndup(const char *s, size_t n);
+/** returns a newly allocated printf-formatted string; caller frees */
+char *od_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * od_buf_t — a growable byte buffer, always NUL-terminated (base[len] == 0) once it has
+ * storage.  Initialize with OD_BUF_INIT or od_buf_init; the buffer owns `base`; release with
+ * od_buf_dispose, or take ownership of the bytes with od_buf_detach (then free(3) them).
+ */
+typedef struct od_buf {
+    char *base;
+    size_t len;
+    size_t cap;
+} od_buf_t;
+#define OD_BUF_INIT {NULL, 0, 0}
+void od_buf_init(od_buf_t *b);
+void od_buf_dispose(od_buf_t *b);
+void od_buf_reserve(od_buf_t *b, size_t extra);
+void od_buf_append(od_buf_t *b, const void *p, size_t n);
+void od_buf_puts(od_buf_t *b, const char *s);
+void od_buf_putc(od_buf_t *b, char c);
+void od_buf_printf(od_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void od_buf_vprintf(od_buf_t *b, const char *fmt, va_list ap);
+/** appends s as a JSON string literal, quotes included, escaping as JSON requires */
+void od_buf_json_str(od_buf_t *b, const char *s);
+/** returns the bytes (caller frees) and leaves b empty */
+char *od_buf_detach(od_buf_t *b, size_t *len);
+void od_buf_reset(od_buf_t *b);
+
+/* Clocks. */
+uint64_t od_now_ns(void);      /* CLOCK_MONOTONIC */
+uint64_t od_wall_ns(void);     /* CLOCK_REALTIME, ns since the epoch */
+void od_sleep_ns(uint64_t ns); /* sleeps the whole time despite signals */
+/** formats wall time `ns` as RFC 3339 UTC with milliseconds ("2026-11-25T18:42:00.123Z") */
+void od_format_time(uint64_t wall_ns, char out[32]);
+
+/**
+ * parses a duration such as "250ms", "10s", "1.5m", "2h", "30" (seconds when no unit)
+ * into nanoseconds
+ * @return 0 if successful, -1 if not
+ */
+int od_parse_duration(const char *s, uint64_t *out_ns);
+/**
+ * parses a size such as "256MiB", "64KiB", "1GB", "4096" into bytes
+ * @return 0 if successful, -1 if not
+ */
+int od_parse_size(const char *s, uint64_t *out);
+/** reads a whole file; returns malloc'd bytes (NUL-terminated) or NULL with errno set */
+char *od_read_file(const char *path, size_t *len);
+/** returns the process's resident set size in bytes, or 0 if unknown */
+uint64_t od_rss_bytes(void);
+
+#endif
