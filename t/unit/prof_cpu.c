@@ -1,0 +1,272 @@
+/*
+ * prof_cpu — the CPU collector (src/prof/cpu.c) and the re-exec helper (src/prof/prof_env.c).
+ *
+ * The test re-executes itself through od_prof_env_reexec so that libprofiler loads with
+ * CPUPROFILE_FREQUENCY=250, then profiles a thread spinning in burn_cpu_hot and checks the
+ * samples land there, the period, the one-at-a-time rule and cancellation.
+ */
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "prof/cpu.h"
+#include "prof/prof_env.h"
+
+static int g_test;
+static int g_failed;
+static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ok(int cond, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%sok %d - ", cond ? "" : "not ", ++g_test);
+    vprintf(fmt, ap);
+    printf("\n");
+    fflush(stdout);
+    va_end(ap);
+    if (!cond) g_failed++;
+}
+
+#define TEST_HZ 250
+
+/* --- the burner -------------------------------------------------------------------------- */
+
+static atomic_int g_stop;
+static volatile uint64_t g_sink;
+
+/* Exported (and noinline) so that dladdr finds it in the dynamic symbol table (-rdynamic). */
+void burn_cpu_hot(void) __attribute__((noinline));
+void burn_cpu_hot(void)
+{
+    uint64_t x = 88172645463325252ull;
+    while (!atomic_load_explicit(&g_stop, memory_order_relaxed)) {
+        for (int i = 0; i < 10000; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+        }
+        g_sink = x;
+    }
+}
+
+static void *burner(void *arg)
+{
+    burn_cpu_hot();
+    return NULL;
+}
+
+/* --- helpers ----------------------------------------------------------------------------- */
+
+static uintptr_t g_fn_lo, g_fn_hi;
+
+static void find_burner_range(void)
+{
+    Dl_info info;
+    const ElfW(Sym) *sym = NULL;
+    if (dladdr1((void *)burn_cpu_hot, &info, (void **)&sym, RTLD_DL_SYMENT) && sym != NULL &&
+        info.dli_saddr != NULL) {
+        g_fn_lo = (uintptr_t)info.dli_saddr;
+        g_fn_hi = g_fn_lo + sym->st_size;
+    }
+}
+
+static int in_burner(const od_prof_sample_t *s)
+{
+    for (size_t i = 0; i < s->npcs; i++)
+        if (s->pcs[i] >= g_fn_lo && s->pcs[i] < g_fn_hi) return 1;
+    return 0;
+}
+
+struct bg_profile {
+    uint64_t duration_ns;
+    od_profile_t prof;
+    od_buf_t err;
+    int rc;
+};
+
+static void *bg_profile_run(void *arg)
+{
+    struct bg_profile *b = arg;
+    b->rc = od_cpu_profile(b->duration_ns, NULL, NULL, &b->prof, &b->err);
+    return NULL;
+}
+
+static uint64_t g_cancel_at;
+static int g_cancel_polls;
+static int cancel_after(void *arg)
+{
+    g_cancel_polls++;
+    return od_now_ns() >= g_cancel_at;
+}
+
+/* --- tests ------------------------------------------------------------------------------- */
+
+static void test_env(char **argv)
+{
+    ok(od_prof_env_reexeced() ||
+           (getenv("CPUPROFILE_FREQUENCY") && atoi(getenv("CPUPROFILE_FREQUENCY")) == TEST_HZ),
+       "re-executed by od_prof_env_reexec (or the environment already matched)");
+    ok(getenv(OD_PROF_REEXEC_ENV) == NULL, "the marker variable is removed after the re-exec");
+    ok(getenv("CPUPROFILE_FREQUENCY") && strcmp(getenv("CPUPROFILE_FREQUENCY"), "250") == 0,
+       "CPUPROFILE_FREQUENCY=250 in the environment");
+    ok(od_cpu_hz() == TEST_HZ, "od_cpu_hz() is %d (want %d)", od_cpu_hz(), TEST_HZ);
+    ok(od_prof_env_reexec(argv, TEST_HZ, 0) == 0, "no re-exec needed when the environment matches");
+    if (od_prof_env_reexeced()) {
+        /* A mismatch in a re-executed process must not exec again (the loop guard). */
+        int rc = od_prof_env_reexec(argv, TEST_HZ + 1, 0);
+        ok(rc == -1, "a re-executed process refuses a second re-exec (rc %d)", rc);
+        setenv("CPUPROFILE_FREQUENCY", "250", 1);
+    } else {
+        printf("ok %d # skip environment was already set: no re-exec happened\n", ++g_test);
+    }
+}
+
+static void test_profile(void)
+{
+    pthread_t th;
+    atomic_store(&g_stop, 0);
+    pthread_create(&th, NULL, burner, NULL);
+
+    struct bg_profile b = {.duration_ns = 1500000000ull, .err = OD_BUF_INIT};
+    pthread_t pt;
+    pthread_create(&pt, NULL, bg_profile_run, &b);
+    od_sleep_ns(200000000ull);
+
+    ok(od_cpu_busy() == 1, "od_cpu_busy() while a profile runs");
+    od_profile_t p2;
+    od_buf_t err2 = OD_BUF_INIT;
+    uint64_t t = od_now_ns();
+    int rc2 = od_cpu_profile(1000000000ull, NULL, NULL, &p2, &err2);
+    ok(rc2 == OD_CPU_BUSY && od_now_ns() - t < 50000000ull,
+       "a concurrent profile gets OD_CPU_BUSY at once (rc %d)", rc2);
+    od_profile_dispose(&p2);
+    od_buf_dispose(&err2);
+
+    pthread_join(pt, NULL);
+    atomic_store(&g_stop, 1);
+    pthread_join(th, NULL);
+    ok(od_cpu_busy() == 0, "not busy after the profile");
+
+    od_profile_t *p = &b.prof;
+    ok(b.rc == 0, "od_cpu_profile succeeded%s%s", b.err.len ? ": " : "", b.err.len ? b.err.base : "");
+    ok(p->kind == OD_PROF_CPU && p->ntypes == 2 && strcmp(p->types[0].type, "samples") == 0 &&
+           strcmp(p->types[0].unit, "count") == 0 && strcmp(p->types[1].type, "cpu") == 0 &&
+           strcmp(p->types[1].unit, "nanoseconds") == 0,
+       "kind and sample types");
+    ok(p->period == 1000000000 / TEST_HZ && strcmp(p->period_type.type, "cpu") == 0 &&
+           strcmp(p->period_type.unit, "nanoseconds") == 0,
+       "period %lld ns matches %d Hz", (long long)p->period, TEST_HZ);
+    ok(p->duration_ns >= 1500000000ull && p->duration_ns < 1800000000ull, "duration %.3f s",
+       p->duration_ns / 1e9);
+    ok(p->time_ns > 1600000000ull * 1000000000ull, "wall-clock start time set");
+    ok(p->comment == NULL, "not flagged as cancelled");
+
+    int64_t total = 0, burner_n = 0;
+    int values_ok = 1;
+    for (size_t i = 0; i < p->nsamples; i++) {
+        od_prof_sample_t *s = &p->samples[i];
+        total += s->values[0];
+        if (in_burner(s)) burner_n += s->values[0];
+        if (s->values[1] != s->values[0] * p->period || s->npcs == 0) values_ok = 0;
+    }
+    /* 1.5 s of one spinning thread at 250 Hz is about 375 samples. */
+    ok(total >= 150, "%lld samples in %zu distinct stacks", (long long)total, p->nsamples);
+    ok(values_ok, "every sample: cpu = count * period, non-empty stack");
+    ok(g_fn_lo != 0 && total > 0 && burner_n * 100 >= total * 70,
+       "burn_cpu_hot [%#lx, %#lx) in %lld of %lld samples (>= 70%%)", (unsigned long)g_fn_lo,
+       (unsigned long)g_fn_hi, (long long)burner_n, (long long)total);
+
+    /* The leaf is the interrupted instruction: for the burner's stacks it must lie inside. */
+    int leaf_ok = 0;
+    for (size_t i = 0; i < p->nsamples; i++)
+        if (p->samples[i].pcs[0] >= g_fn_lo && p->samples[i].pcs[0] < g_fn_hi) leaf_ok = 1;
+    ok(leaf_ok, "some sample has its leaf pc inside burn_cpu_hot");
+
+    /* raw_legacy: header to trailer, no memory map, and it parses to the same totals */
+    const uintptr_t *w = (const uintptr_t *)p->raw_legacy.base;
+    size_t nw = p->raw_legacy.len / sizeof(uintptr_t);
+    ok(p->raw_legacy.len % sizeof(uintptr_t) == 0 && nw >= 8 && w[0] == 0 && w[1] == 3 && w[2] == 0 &&
+           w[3] == 1000000 / TEST_HZ && w[nw - 3] == 0 && w[nw - 2] == 1 && w[nw - 1] == 0,
+       "raw_legacy holds header (period %lu us) .. trailer (%zu words)", nw >= 4 ? (unsigned long)w[3] : 0UL,
+       nw);
+    od_profile_t q;
+    od_profile_init(&q, OD_PROF_CPU);
+    od_buf_t e = OD_BUF_INIT;
+    long blen = od_cpu_parse_legacy(p->raw_legacy.base, p->raw_legacy.len, &q, &e);
+    int64_t qtotal = 0;
+    for (size_t i = 0; i < q.nsamples; i++)
+        qtotal += q.samples[i].values[0];
+    ok(blen == (long)p->raw_legacy.len && qtotal == total, "raw_legacy re-parses to the same %lld samples",
+       (long long)qtotal);
+    od_profile_dispose(&q);
+    od_buf_dispose(&e);
+
+    od_profile_dispose(p);
+    od_buf_dispose(&b.err);
+}
+
+static void test_cancel(void)
+{
+    pthread_t th;
+    atomic_store(&g_stop, 0);
+    pthread_create(&th, NULL, burner, NULL);
+    od_profile_t p;
+    od_buf_t err = OD_BUF_INIT;
+    uint64_t t0 = od_now_ns();
+    g_cancel_at = t0 + 350000000ull;
+    int rc = od_cpu_profile(5000000000ull, cancel_after, NULL, &p, &err);
+    uint64_t el = od_now_ns() - t0;
+    atomic_store(&g_stop, 1);
+    pthread_join(th, NULL);
+    ok(rc == 0, "cancelled profile still returns 0%s%s", err.len ? ": " : "", err.base ? err.base : "");
+    ok(el < 700000000ull, "cancellation stops it early (%.3f s of 5 s)", el / 1e9);
+    ok(g_cancel_polls >= 3 && g_cancel_polls <= 6, "cancelled() polled about every 100 ms (%d polls)",
+       g_cancel_polls);
+    ok(p.comment != NULL && strncmp(p.comment, "cancelled", 9) == 0, "flagged: %s",
+       p.comment ? p.comment : "(null)");
+    ok(p.nsamples > 0 && p.duration_ns < 700000000ull, "what was gathered is returned (%zu stacks)",
+       p.nsamples);
+    od_profile_dispose(&p);
+    od_buf_dispose(&err);
+}
+
+static void test_parse_errors(void)
+{
+    od_profile_t p;
+    od_buf_t err = OD_BUF_INIT;
+    uintptr_t bad[] = {0, 3, 0, 4000, 0, 5, 2, 0x1000}; /* truncated record, no trailer */
+    od_profile_init(&p, OD_PROF_CPU);
+    long rc = od_cpu_parse_legacy(bad, sizeof(bad), &p, &err);
+    ok(rc == -1 && err.base != NULL && strstr(err.base, "cpu profile") != NULL,
+       "truncated profile is an error: %s", err.base ? err.base : "");
+    od_profile_dispose(&p);
+    od_buf_reset(&err);
+    uintptr_t good[] = {0, 3, 0, 10000, 0, 2, 2, 0x10, 0x20, 3, 2, 0x10, 0x20, 1, 1, 0x30, 0, 1, 0};
+    od_profile_init(&p, OD_PROF_CPU);
+    long n = od_cpu_parse_legacy(good, sizeof(good), &p, &err);
+    ok(n == (long)sizeof(good) && p.nsamples == 2 && p.samples[0].values[0] == 5 &&
+           p.samples[0].values[1] == 5 * 10000000LL && p.samples[1].npcs == 1 && p.samples[1].pcs[0] == 0x30,
+       "identical stacks are merged (5 = 2 + 3), values and period from the header");
+    od_profile_dispose(&p);
+    od_buf_dispose(&err);
+}
+
+int main(int argc, char **argv)
+{
+    /* Re-exec with CPUPROFILE_FREQUENCY=250 (prints nothing before, so TAP stays clean). */
+    od_prof_env_reexec(argv, TEST_HZ, -1);
+    printf("1..28\n");
+    find_burner_range();
+    test_env(argv);
+    test_parse_errors();
+    test_profile();
+    test_cancel();
+    return g_failed ? 1 : 0;
+}
