@@ -8,6 +8,11 @@ void od_trace_span(const char *name, const char *order_id, uint64_t start_ns, ui
     (void)name, (void)order_id, (void)start_ns, (void)end_ns;
 }
 
+void od_trace_lock_wait(const char *mutex_name, uint64_t start_ns, uint64_t end_ns)
+{
+    (void)mutex_name, (void)start_ns, (void)end_ns;
+}
+
 void od_trace_instant(const char *name, const char *detail)
 {
     (void)name, (void)detail;

@@ -27,6 +27,9 @@ static inline int od_trace_active(void)
 /** records a span [start_ns, end_ns] (od_now_ns clock) named `name` (static) on the calling
  *  thread, with the order id as an argument (copied; may be NULL) */
 void od_trace_span(const char *name, const char *order_id, uint64_t start_ns, uint64_t end_ns);
+/** a contended od_mutex wait, shown as a span "lock wait: <mutex_name>" (recorded by
+ *  lockprof; mutex_name static) */
+void od_trace_lock_wait(const char *mutex_name, uint64_t start_ns, uint64_t end_ns);
 /** an instant event on the calling thread (name copied) */
 void od_trace_instant(const char *name, const char *detail);
 /** flow start (on the enqueuing thread) and end (on the worker), linked by `flow_id` */
