@@ -1,0 +1,39 @@
+-- The worker pool: returned as a table of values (no functions).  orderd reads it once at
+-- startup; edit and restart.  Every key is optional; unknown keys are errors.
+--
+-- The knobs plant each profile's hotspot.  Under the bundled scenarios the defaults make:
+--   price.work_us     the CPU profile's hotspot (od_stage_price, price_fraud_score)
+--   reserve.hold_us   the mutex profile's subject (inventory stripes, od_stage_reserve)
+--   pay.*             the block profile's subject (od_stage_pay), the seed's priority x 10 ms
+--   record.*          the heap profile's subject (od_stage_record); leak_bytes > 0 leaks
+--
+-- orderd.cpus() is the number of online processors; orderd.env("NAME") reads the environment.
+
+local workers = tonumber(orderd.env("ORDERD_WORKERS") or "") or 4
+
+return {
+  workers = workers,          -- worker threads
+  queue = 1000,               -- queue capacity, all priority lanes together (then 503)
+  starvation_ms = 250,        -- a low-priority order waiting longer than this goes next
+
+  validate = {
+    max_amount = 10000,       -- the seed's "order amount exceeds limit"
+    max_items = 50,           -- the seed's "too many items in order"
+  },
+  reserve = {
+    stripes = 4,              -- inventory mutexes: fewer stripes, more contention
+    skus = 256,               -- inventory slots SKUs hash onto
+    hold_us = 200,            -- time each item holds its stripe
+  },
+  price = {
+    work_us = 2000,           -- CPU time per order: tax, discounts, fraud score
+  },
+  pay = {
+    ms_per_priority = 10,     -- the seed's payment wait: priority x 10 ms
+    fixed_ms = 0,             -- added to every payment
+  },
+  record = {
+    alloc_bytes = 4096,       -- result and history kept with each finished order
+    leak_bytes = 0,           -- bytes leaked per order, on purpose (the leak-hunting lesson)
+  },
+}

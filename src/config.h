@@ -1,0 +1,72 @@
+/*
+ * config — config/orderd.yaml, parsed once at startup into od_config_t, strictly: unknown
+ * keys, wrong types and out-of-range values are errors reported as "FILE:LINE:COL: message".
+ * A key left out takes its default.  The pool table (lua/workers.lua) is loaded separately
+ * by pool_config (see pool.h) into od_config_t.pool.
+ *
+ * Threading: built before any thread starts, read-only afterwards.
+ * Ownership: od_config_t owns every string in it; release with od_config_dispose.
+ */
+#ifndef OD_CONFIG_H
+#define OD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pool.h"
+#include "util.h"
+
+typedef struct od_listen {
+    char *host; /* "127.0.0.1", "::1", "0.0.0.0", "localhost" */
+    int port;
+} od_listen_t;
+
+typedef struct od_config {
+    char *path; /* the YAML file it came from */
+    od_listen_t listen;
+    struct {
+        int threads;
+        size_t max_body_bytes;
+    } http;
+    struct {
+        char *script;
+        char *rules; /* "" = none */
+        size_t results_kept;
+    } pool_files;
+    struct {
+        int enabled;
+        od_listen_t listen; /* host NULL = on the main listener */
+        char *token;        /* "" = none */
+        int cpu_hz;
+        uint64_t heap_sample_bytes;
+        int mutex_fraction;
+        int64_t block_rate_ns;
+        int max_seconds;
+        char *schedule; /* "" = none */
+        char *output_dir;
+        uint64_t keep_files;
+        uint64_t keep_bytes;
+    } profiling;
+    char **scenarios; /* owned array of owned strings */
+    size_t nscenarios;
+    od_pool_config_t pool; /* from pool_files.script */
+} od_config_t;
+
+/** fills c with every default (pool table included) */
+void od_config_defaults(od_config_t *c);
+/**
+ * reads the YAML at `path` over the defaults; every problem is appended to errors as one
+ * "FILE:LINE:COL: message\n" line
+ * @return 0 if successful, -1 if not (c then holds defaults mixed with what parsed; dispose it)
+ */
+int od_config_load(od_config_t *c, const char *path, od_buf_t *errors);
+void od_config_dispose(od_config_t *c);
+/**
+ * parses "host:port", "[v6]:port" or ":port"
+ * @return 0 if successful, -1 if not
+ */
+int od_listen_parse(const char *s, od_listen_t *out);
+/** @return 1 if the host is a loopback address (127.0.0.0/8, ::1, localhost) */
+int od_listen_is_loopback(const od_listen_t *l);
+
+#endif

@@ -1,0 +1,135 @@
+/* orderd: the order server.  Loads and checks the config, then serves until SIGTERM/SIGINT. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "load/scenario.h"
+#include "log.h"
+#include "pool.h"
+#include "prof/lockprof.h"
+#include "prof/prof_env.h"
+#include "results.h"
+#include "routes.h"
+#include "server.h"
+#include "stats.h"
+
+#define ORDERD_VERSION "0.1.0"
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "usage: orderd [-c CONFIG] [--check] [--version] [--help]\n"
+                "\n"
+                "The orderd order server: an HTTP order API over a priority worker pool, built to be\n"
+                "profiled (see /debug/pprof/ and /profile/* once it runs).\n"
+                "\n"
+                "  -c, --config FILE  the YAML config (default: config/orderd.yaml)\n"
+                "      --check        load and validate the config and every Lua script it names,\n"
+                "                     print \"ok\" and exit 0, or print each problem as\n"
+                "                     FILE:LINE:COL: message and exit 2\n"
+                "      --version      print the version and exit\n"
+                "  -h, --help         print this help and exit\n"
+                "\n"
+                "SIGTERM or SIGINT stops accepting orders (503), drains the queue, finishes the orders\n"
+                "in flight, prints a summary and exits 0.\n");
+}
+
+/* checks what the config file alone cannot: scripts, scenarios, exposure */
+static void check_all(od_config_t *cfg, od_buf_t *errors, od_scenario_set_t ***sets)
+{
+    od_pool_config_load(&cfg->pool, cfg->pool_files.script, errors);
+    *sets = od_calloc(cfg->nscenarios ? cfg->nscenarios : 1, sizeof(**sets));
+    for (size_t i = 0; i < cfg->nscenarios; i++)
+        (*sets)[i] = od_scenario_load(cfg->scenarios[i], errors);
+    if (cfg->profiling.enabled && cfg->profiling.token[0] == '\0') {
+        const od_listen_t *l = cfg->profiling.listen.host ? &cfg->profiling.listen : &cfg->listen;
+        if (!od_listen_is_loopback(l))
+            od_buf_printf(errors,
+                          "%s:1:1: refusing to serve the profiling paths on %s:%d (beyond loopback) without "
+                          "profiling.token; set a token, bind profiling.listen to 127.0.0.1, or set "
+                          "profiling.enabled: false\n",
+                          cfg->path, l->host, l->port);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = "config/orderd.yaml";
+    int check = 0, explicit_config = 0;
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"check", no_argument, NULL, 'k'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config_path = optarg;
+            explicit_config = 1;
+            break;
+        case 'k': check = 1; break;
+        case 'V': printf("orderd %s\n", ORDERD_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "orderd: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+
+    od_config_t cfg;
+    od_config_defaults(&cfg);
+    od_buf_t errors = OD_BUF_INIT;
+    if (explicit_config || access(config_path, F_OK) == 0)
+        od_config_load(&cfg, config_path, &errors);
+    else
+        od_warn("no %s here: using the built-in defaults", config_path);
+    od_scenario_set_t **sets = NULL;
+    if (errors.len == 0) check_all(&cfg, &errors, &sets);
+
+    if (errors.len) {
+        fputs(errors.base, stderr);
+        if (!check) fprintf(stderr, "orderd: not starting: the config has problems (see above)\n");
+        return 2;
+    }
+    if (check) {
+        puts("ok");
+        return 0;
+    }
+
+    /* gperftools reads its settings when the library loads: re-exec once with them set */
+    od_prof_env_reexec(argv, cfg.profiling.cpu_hz, (long)cfg.profiling.heap_sample_bytes);
+
+    od_lockprof_configure(cfg.profiling.mutex_fraction, cfg.profiling.block_rate_ns);
+    od_stats_t stats;
+    od_stats_init(&stats);
+    od_results_t *results = od_results_create(cfg.pool_files.results_kept);
+    od_pool_t *pool = od_pool_create(&cfg.pool, results, &stats);
+    od_server_t srv = {.cfg = &cfg,
+                       .pool = pool,
+                       .results = results,
+                       .stats = &stats,
+                       .scenarios = sets,
+                       .nscenarios = cfg.nscenarios,
+                       .argc = argc,
+                       .argv = argv,
+                       .started_wall_ns = od_wall_ns()};
+    od_routes_register();
+    int rc = od_server_run(&srv);
+    if (rc != 0) return rc;
+
+    od_pool_destroy(pool);
+    od_results_destroy(results);
+    od_stats_dispose(&stats);
+    for (size_t i = 0; i < cfg.nscenarios; i++)
+        od_scenario_set_free(sets[i]);
+    free(sets);
+    od_config_dispose(&cfg);
+    od_buf_dispose(&errors);
+    return 0;
+}

@@ -1,0 +1,92 @@
+/*
+ * pool — the worker pool: the bounded priority queue (lanes.h) and N worker threads that
+ * run each order through the pipeline (pipeline.h), plus the configuration both take from
+ * lua/workers.lua.
+ *
+ * Lifecycle: od_pool_create → od_pool_start → od_pool_submit (from HTTP threads) →
+ * od_pool_drain (stop accepting, finish the queue and every order in flight, join the
+ * workers) → od_pool_destroy.
+ *
+ * Locking: the "queue" mutex guards the lanes and the draining flag.  Lock order:
+ * results → queue; a worker never holds the queue lock while it takes another.
+ */
+#ifndef OD_POOL_H
+#define OD_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "order.h"
+
+/* The pool table returned by lua/workers.lua (defaults in pool_config.c). */
+typedef struct od_pool_config {
+    int workers;           /* worker threads */
+    size_t queue;          /* queue capacity, all lanes together */
+    uint32_t starvation_ms; /* a lower lane's head older than this goes first; 0 = strict */
+    struct {
+        double max_amount; /* amount above fails "order amount exceeds limit" */
+        int max_items;     /* more items fail "too many items in order" */
+    } validate;
+    struct {
+        int stripes;      /* inventory mutexes */
+        int skus;         /* inventory slots (SKUs hash onto them) */
+        uint32_t hold_us; /* time each item holds its stripe */
+    } reserve;
+    struct {
+        uint32_t work_us; /* CPU work per order (tax, discounts, fraud score) */
+    } price;
+    struct {
+        uint32_t ms_per_priority; /* the seed's priority x 10 ms */
+        uint32_t fixed_ms;        /* added to every payment */
+    } pay;
+    struct {
+        uint32_t alloc_bytes; /* result and history kept with the order */
+        uint32_t leak_bytes;  /* leaked on purpose per order (the leak lesson); 0 = none */
+    } record;
+} od_pool_config_t;
+
+void od_pool_config_defaults(od_pool_config_t *c);
+/**
+ * evaluates `path` (a Lua script returning the pool table: values only) over the defaults;
+ * problems are appended to errors as "FILE:LINE: message\n" lines
+ * @return 0 if successful, -1 if not
+ */
+int od_pool_config_load(od_pool_config_t *c, const char *path, od_buf_t *errors);
+
+typedef struct od_pool od_pool_t;
+struct od_results;
+struct od_stats;
+
+/** the pool borrows results and stats; both must outlive it */
+od_pool_t *od_pool_create(const od_pool_config_t *cfg, struct od_results *results, struct od_stats *stats);
+/** @return 0 if successful, -1 if a thread could not start */
+int od_pool_start(od_pool_t *p);
+
+typedef enum od_submit_result {
+    OD_SUBMIT_QUEUED = 0,
+    OD_SUBMIT_FULL = -1,
+    OD_SUBMIT_DRAINING = -2,
+    OD_SUBMIT_DUPLICATE = -3,
+} od_submit_result_t;
+
+/**
+ * registers o in the results store and queues it, atomically: on OD_SUBMIT_QUEUED the store
+ * owns o; on any other result o is untouched and still the caller's
+ */
+od_submit_result_t od_pool_submit(od_pool_t *p, od_order_t *o);
+/** stops accepting, waits until the queue is empty and every worker finished; idempotent */
+void od_pool_drain(od_pool_t *p);
+/** stops accepting without waiting (submit then answers DRAINING) */
+void od_pool_begin_drain(od_pool_t *p);
+void od_pool_destroy(od_pool_t *p);
+
+typedef struct od_pool_snapshot {
+    size_t queue_length, capacity;
+    size_t by_priority[3];
+    int workers, active; /* active: workers processing an order right now */
+    int draining;
+    uint64_t starvation_picks;
+} od_pool_snapshot_t;
+void od_pool_snapshot(od_pool_t *p, od_pool_snapshot_t *out);
+
+#endif

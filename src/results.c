@@ -1,0 +1,152 @@
+#include "results.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct od_results {
+    od_mutex_t lock;
+    od_order_t **buckets;
+    size_t nbuckets; /* power of two */
+    size_t count;
+    size_t kept, finished;
+    od_order_t *oldest, *newest; /* finished orders, eviction order */
+};
+
+static uint64_t hash_id(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+od_results_t *od_results_create(size_t results_kept)
+{
+    od_results_t *r = od_calloc(1, sizeof(*r));
+    od_mutex_init(&r->lock, "results");
+    r->nbuckets = 1024;
+    r->buckets = od_calloc(r->nbuckets, sizeof(*r->buckets));
+    r->kept = results_kept;
+    return r;
+}
+
+void od_results_destroy(od_results_t *r)
+{
+    if (r == NULL) return;
+    for (size_t i = 0; i < r->nbuckets; i++) {
+        od_order_t *o = r->buckets[i];
+        while (o) {
+            od_order_t *next = o->hash_next;
+            od_order_free(o);
+            o = next;
+        }
+    }
+    free(r->buckets);
+    od_mutex_destroy(&r->lock);
+    free(r);
+}
+
+void od_results_lock(od_results_t *r)
+{
+    od_mutex_lock(&r->lock);
+}
+
+void od_results_unlock(od_results_t *r)
+{
+    od_mutex_unlock(&r->lock);
+}
+
+od_order_t *od_results_find_locked(od_results_t *r, const char *id)
+{
+    for (od_order_t *o = r->buckets[hash_id(id) & (r->nbuckets - 1)]; o; o = o->hash_next)
+        if (strcmp(o->id, id) == 0) return o;
+    return NULL;
+}
+
+static void grow(od_results_t *r)
+{
+    size_t n = r->nbuckets * 2;
+    od_order_t **b = od_calloc(n, sizeof(*b));
+    for (size_t i = 0; i < r->nbuckets; i++) {
+        od_order_t *o = r->buckets[i];
+        while (o) {
+            od_order_t *next = o->hash_next;
+            size_t j = hash_id(o->id) & (n - 1);
+            o->hash_next = b[j];
+            b[j] = o;
+            o = next;
+        }
+    }
+    free(r->buckets);
+    r->buckets = b;
+    r->nbuckets = n;
+}
+
+void od_results_add_locked(od_results_t *r, od_order_t *o)
+{
+    if (r->count >= r->nbuckets) grow(r);
+    size_t i = hash_id(o->id) & (r->nbuckets - 1);
+    o->hash_next = r->buckets[i];
+    r->buckets[i] = o;
+    r->count++;
+}
+
+static void unlink_hash(od_results_t *r, od_order_t *o)
+{
+    od_order_t **pp = &r->buckets[hash_id(o->id) & (r->nbuckets - 1)];
+    while (*pp && *pp != o)
+        pp = &(*pp)->hash_next;
+    OD_ASSERT(*pp == o);
+    *pp = o->hash_next;
+    r->count--;
+}
+
+void od_results_remove_locked(od_results_t *r, od_order_t *o)
+{
+    unlink_hash(r, o);
+    od_order_free(o);
+}
+
+void od_results_finish_locked(od_results_t *r, od_order_t *o)
+{
+    o->done_next = NULL;
+    o->done_prev = r->newest;
+    if (r->newest)
+        r->newest->done_next = o;
+    else
+        r->oldest = o;
+    r->newest = o;
+    r->finished++;
+    while (r->finished > r->kept && r->oldest) {
+        od_order_t *old = r->oldest;
+        r->oldest = old->done_next;
+        if (r->oldest)
+            r->oldest->done_prev = NULL;
+        else
+            r->newest = NULL;
+        r->finished--;
+        unlink_hash(r, old);
+        od_order_free(old);
+    }
+}
+
+int od_results_json(od_results_t *r, const char *id, od_buf_t *out)
+{
+    int rc = -1;
+    od_results_lock(r);
+    od_order_t *o = od_results_find_locked(r, id);
+    if (o) {
+        od_order_json(o, out);
+        rc = 0;
+    }
+    od_results_unlock(r);
+    return rc;
+}
+
+size_t od_results_count(od_results_t *r)
+{
+    od_results_lock(r);
+    size_t n = r->count;
+    od_results_unlock(r);
+    return n;
+}
