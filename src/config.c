@@ -246,7 +246,11 @@ static void apply_mapping(ctx_t *x, const yaml_node_t *map, const yaml_key_t *ke
 {
     if (map->type != YAML_MAPPING_NODE) {
         if (is_plain_null(map)) return; /* "http:" with nothing under it: all defaults */
-        problem(x, map, "%s must be a mapping of keys", prefix[0] ? prefix : "the config");
+        int n = (int)strlen(prefix);
+        if (n) /* "http." names the key "http" */
+            problem(x, map, "%.*s must be a mapping of keys", n - 1, prefix);
+        else
+            problem(x, map, "the config must be a mapping of keys");
         return;
     }
     /* every key once */

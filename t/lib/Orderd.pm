@@ -1,0 +1,152 @@
+package Orderd;
+# Test helpers: start the real build/orderd on a free port with a config written by the test,
+# talk real HTTP to it, stop it with SIGTERM.  Core Perl modules only.
+#
+#   use lib 't/lib'; use Orderd;
+#   my $s = Orderd->start(yaml => "http: { threads: 2 }\n", workers => "return { workers = 1 }");
+#   my $res = $s->post_json('/orders', {customer => 'a', ...});   # HTTP::Tiny response
+#   my ($rc, $log) = $s->stop;                                      # exit code, stderr text
+use strict;
+use warnings;
+use Exporter 'import';
+use File::Temp qw(tempdir);
+use HTTP::Tiny;
+use IO::Socket::INET;
+use JSON::PP;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(sleep time);
+
+our @EXPORT_OK = qw(build_dir free_port json_decode json_encode order wait_until);
+
+sub build_dir { $ENV{ORDERD_BUILD} || 'build' }
+
+sub free_port {
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0, ReuseAddr => 1)
+        or die "no free port: $!";
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
+
+my $json = JSON::PP->new->canonical->allow_nonref;
+sub json_decode { my $t = shift; return eval { $json->decode($t) } }
+sub json_encode { $json->encode(shift) }
+
+# a valid order, with overrides
+sub order {
+    my %o = (customer => 'Ada Lovelace', items => ['SKU-1', 'SKU-2'], amount => 99.5,
+             address => '1 Analytical Way', priority => 2, @_);
+    delete $o{$_} for grep { !defined $o{$_} } keys %o;
+    return \%o;
+}
+
+sub wait_until {
+    my ($secs, $cond) = @_;
+    my $end = time + $secs;
+    while (time < $end) { return 1 if $cond->(); sleep 0.05 }
+    return $cond->() ? 1 : 0;
+}
+
+# Orderd->start(%opts)
+#   yaml     extra YAML appended to the generated config (keys it sets must not repeat
+#            generated ones: listen, scenarios, pool.script, profiling.schedule/output_dir are
+#            generated unless `raw_yaml` replaces the whole file)
+#   workers  Lua text for the pool script (default: a fast pool)
+#   raw_yaml the whole config (PORT is replaced by the chosen port, DIR by the temp dir)
+#   env      hashref of environment variables for the server
+#   wait     seconds to wait for /health (default 10); 0 = do not wait
+sub start {
+    my ($class, %o) = @_;
+    my $dir = tempdir('orderd-t-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    my $port = $o{port} || free_port();
+    my $workers = $o{workers} // <<'LUA';
+return { workers = 2, queue = 1000,
+         reserve = { hold_us = 0 }, price = { work_us = 0 }, pay = { ms_per_priority = 0 },
+         record = { alloc_bytes = 256 } }
+LUA
+    open my $wf, '>', "$dir/workers.lua" or die $!;
+    print $wf $workers;
+    close $wf;
+    my $yaml;
+    if (defined $o{raw_yaml}) {
+        $yaml = $o{raw_yaml};
+        $yaml =~ s/PORT/$port/g;
+        $yaml =~ s/DIR/$dir/g;
+    } else {
+        $yaml = "listen: 127.0.0.1:$port\nscenarios: []\n";
+        my $extra = $o{yaml} // '';
+        $yaml .= "pool:\n  script: $dir/workers.lua\n" unless $extra =~ /^pool:/m;
+        $yaml .= "profiling:\n  schedule: \"\"\n  output_dir: $dir/profiles\n" unless $extra =~ /^profiling:/m;
+        $yaml .= $extra;
+    }
+    open my $yf, '>', "$dir/orderd.yaml" or die $!;
+    print $yf $yaml;
+    close $yf;
+
+    my $log = "$dir/orderd.log";
+    my $bin = build_dir() . '/orderd';
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        %ENV = (%ENV, %{ $o{env} || {} });
+        open STDOUT, '>>', $log or die;
+        open STDERR, '>>', $log or die;
+        exec $bin, '-c', "$dir/orderd.yaml", @{ $o{args} || [] } or die "exec $bin: $!";
+    }
+    my $self = bless { pid => $pid, port => $port, dir => $dir, log => $log,
+                       base => "http://127.0.0.1:$port",
+                       http => HTTP::Tiny->new(timeout => $o{timeout} || 30, keep_alive => 1) }, $class;
+    my $wait = $o{wait} // 10;
+    if ($wait) {
+        my $ok = wait_until($wait, sub {
+            return 0 if waitpid($pid, WNOHANG) == $pid && ($self->{exited} = $? >> 8, 1);
+            my $r = HTTP::Tiny->new(timeout => 1)->get("$self->{base}/health");
+            return $r->{status} == 200 || $r->{status} == 503;
+        });
+        die "orderd did not come up on port $port:\n" . $self->log_text unless $ok && !defined $self->{exited};
+    }
+    return $self;
+}
+
+sub port { $_[0]{port} }
+sub base { $_[0]{base} }
+sub dir  { $_[0]{dir} }
+sub pid  { $_[0]{pid} }
+sub log_text { my $s = shift; open my $f, '<', $s->{log} or return ''; local $/; <$f> }
+
+sub request {
+    my ($s, $method, $path, $body, $headers) = @_;
+    my %opt = (headers => $headers || {});
+    $opt{content} = $body if defined $body;
+    return $s->{http}->request($method, $s->{base} . $path, \%opt);
+}
+sub get { my ($s, $p, $h) = @_; $s->request('GET', $p, undef, $h) }
+sub post_json {
+    my ($s, $path, $data, $headers) = @_;
+    my $body = ref $data ? json_encode($data) : $data;
+    return $s->request('POST', $path, $body, { 'Content-Type' => 'application/json', %{ $headers || {} } });
+}
+sub get_json { my ($s, $p, $h) = @_; my $r = $s->get($p, $h); return json_decode($r->{content}) }
+
+# SIGTERM (or the given signal), wait for exit; returns (exit code, log text)
+sub stop {
+    my ($s, $sig, $timeout) = @_;
+    return ($s->{rc}, $s->log_text) if defined $s->{rc};
+    kill $sig || 'TERM', $s->{pid};
+    my $end = time + ($timeout || 60);
+    while (time < $end) {
+        my $w = waitpid($s->{pid}, WNOHANG);
+        if ($w == $s->{pid}) { $s->{rc} = $? & 127 ? 128 + ($? & 127) : $? >> 8; last }
+        sleep 0.05;
+    }
+    unless (defined $s->{rc}) { kill 'KILL', $s->{pid}; waitpid($s->{pid}, 0); $s->{rc} = -1 }
+    return ($s->{rc}, $s->log_text);
+}
+
+sub DESTROY {
+    my $s = shift;
+    return if defined $s->{rc} || !$s->{pid};
+    kill 'KILL', $s->{pid};
+    waitpid($s->{pid}, 0);
+}
+
+1;

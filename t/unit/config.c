@@ -1,0 +1,165 @@
+/* The config loader: defaults, a full file, and every kind of problem with FILE:LINE:COL. */
+#include "config.h"
+#include "tap.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/orderd-config-XXXXXX";
+
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[256];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *fp = fopen(path, "w");
+    fputs(text, fp);
+    fclose(fp);
+    return path;
+}
+
+/* loads text; returns the errors (static) or NULL if it loaded */
+static const char *load(const char *text, od_config_t *c)
+{
+    static od_buf_t errors;
+    od_buf_reset(&errors);
+    od_config_defaults(c);
+    const char *p = write_file("c.yaml", text);
+    int rc = od_config_load(c, p, &errors);
+    return rc == 0 ? NULL : errors.base ? errors.base : "";
+}
+
+static void bad(const char *text, const char *want, const char *what)
+{
+    od_config_t c;
+    const char *e = load(text, &c);
+    ok(e && strstr(e, want), "%s: reports \"%s\"", what, want);
+    if (e && !strstr(e, want)) printf("#   got: %s", e);
+    if (!e) printf("#   it loaded\n");
+    od_config_dispose(&c);
+}
+
+static const char *pool_load(const char *lua, od_pool_config_t *pc)
+{
+    static od_buf_t errors;
+    od_buf_reset(&errors);
+    od_pool_config_defaults(pc);
+    const char *p = write_file("w.lua", lua);
+    int rc = od_pool_config_load(pc, p, &errors);
+    return rc == 0 ? NULL : errors.base ? errors.base : "";
+}
+
+static void pool_bad(const char *lua, const char *want, const char *what)
+{
+    od_pool_config_t pc;
+    const char *e = pool_load(lua, &pc);
+    ok(e && strstr(e, want), "workers.lua %s: reports \"%s\"", what, want);
+    if (e && !strstr(e, want)) printf("#   got: %s", e);
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir)) return 1;
+    od_config_t c;
+    ok(load("", &c) == NULL && c.listen.port == 8080 && c.http.threads == 1 && c.pool_files.results_kept == 10000 &&
+           c.profiling.cpu_hz == 100 && c.profiling.heap_sample_bytes == 524288 && c.nscenarios == 3 &&
+           c.profiling.keep_bytes == 256u << 20,
+       "an empty file gives every default");
+    od_config_dispose(&c);
+
+    const char *full = "listen: 127.0.0.1:9090\n"
+                       "http:\n  threads: 2\n  max_body_bytes: 1MiB\n"
+                       "pool:\n  script: lua/workers.lua\n  rules: \"\"\n  results_kept: 5\n"
+                       "profiling:\n  enabled: false\n  listen: 127.0.0.1:9091\n  token: s3cret\n  cpu_hz: 250\n"
+                       "  heap_sample_bytes: 0\n  mutex_fraction: 5\n  block_rate_ns: 1000\n  max_seconds: 60\n"
+                       "  schedule: \"\"\n  output_dir: /tmp/x\n  keep: { files: 3, bytes: 1MiB }\n"
+                       "scenarios: [a.lua, b.lua]\n";
+    ok(load(full, &c) == NULL, "a full config loads");
+    ok(c.listen.port == 9090 && c.http.threads == 2 && c.http.max_body_bytes == 1048576 &&
+           c.pool_files.results_kept == 5 && !c.profiling.enabled && c.profiling.listen.port == 9091 &&
+           strcmp(c.profiling.token, "s3cret") == 0 && c.profiling.cpu_hz == 250 && c.profiling.heap_sample_bytes == 0 &&
+           c.profiling.mutex_fraction == 5 && c.profiling.block_rate_ns == 1000 && c.profiling.max_seconds == 60 &&
+           c.profiling.schedule[0] == '\0' && c.profiling.keep_files == 3 && c.nscenarios == 2 &&
+           strcmp(c.scenarios[1], "b.lua") == 0,
+       "every value applied");
+    od_config_dispose(&c);
+
+    bad("listen: 127.0.0.1:8080\nbogus: 1\n", "c.yaml:2:1: unknown key \"bogus\"", "unknown top-level key");
+    bad("http:\n  threads: 2\n  thread: 3\n", "c.yaml:3:3: unknown key \"http.thread\"", "unknown nested key");
+    bad("http:\n  threads: two\n", "c.yaml:2:12: http.threads must be a whole number", "wrong type");
+    bad("http:\n  threads: 0\n", "http.threads must be from 1 to 64", "out of range");
+    bad("http:\n  threads: \"2\"\n", "http.threads must be a whole number", "quoted number");
+    bad("listen: 127.0.0.1\n", "c.yaml:1:9: listen must be HOST:PORT", "listen without port");
+    bad("listen: 127.0.0.1:70000\n", "listen must be HOST:PORT", "port out of range");
+    bad("profiling:\n  enabled: maybe\n", "profiling.enabled must be true or false", "bad boolean");
+    bad("profiling:\n  keep: { files: 3, bytes: lots }\n", "profiling.keep.bytes must be a size", "bad size");
+    bad("http: [1, 2]\n", "http must be a mapping", "list where a mapping belongs");
+    bad("scenarios: a.lua\n", "scenarios must be a list", "scalar where a list belongs");
+    bad("listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n", "c.yaml:2:1: duplicate key \"listen\"", "duplicate key");
+    bad("http:\n  threads: [\n", "c.yaml:", "broken YAML");
+    bad("http: {threads: 1\n", "c.yaml:", "unclosed flow mapping");
+    bad("listen: 127.0.0.1:1\n---\nlisten: 127.0.0.1:2\n", "only one YAML document", "two documents");
+    bad("http:\n  threads: 0\n  max_body_bytes: 1\nbogus: 2\n", "bogus", "several problems reported at once");
+    {
+        od_config_t c2;
+        const char *e = load("http:\n  threads: 0\n  max_body_bytes: 1\n", &c2);
+        int lines = 0;
+        for (const char *p = e; p && *p; p++)
+            lines += *p == '\n';
+        is_int(lines, 2, "each problem on its own line");
+        od_config_dispose(&c2);
+    }
+    {
+        od_config_t c3;
+        od_buf_t errors = OD_BUF_INIT;
+        od_config_defaults(&c3);
+        ok(od_config_load(&c3, "/nonexistent/orderd.yaml", &errors) == -1 &&
+               strstr(errors.base, "/nonexistent/orderd.yaml:1:1: cannot open"),
+           "a missing file is reported with its name");
+        od_buf_dispose(&errors);
+        od_config_dispose(&c3);
+    }
+
+    od_listen_t l;
+    ok(od_listen_parse("[::1]:80", &l) == 0 && strcmp(l.host, "::1") == 0 && l.port == 80, "[::1]:80 parses");
+    ok(od_listen_is_loopback(&l), "::1 is loopback");
+    free(l.host);
+    ok(od_listen_parse("0.0.0.0:80", &l) == 0 && !od_listen_is_loopback(&l), "0.0.0.0 is not loopback");
+    free(l.host);
+    ok(od_listen_parse("127.1.2.3:80", &l) == 0 && od_listen_is_loopback(&l), "127.1.2.3 is loopback");
+    free(l.host);
+    ok(od_listen_parse("::1:80", &l) == -1, "bare IPv6 needs brackets");
+
+    /* the pool table */
+    od_pool_config_t pc;
+    ok(pool_load("return { workers = 3, queue = 10, reserve = { stripes = 2 }, price = { work_us = 5 } }", &pc) ==
+               NULL &&
+           pc.workers == 3 && pc.queue == 10 && pc.reserve.stripes == 2 && pc.price.work_us == 5 &&
+           pc.pay.ms_per_priority == 10,
+       "pool table applied over the defaults");
+    ok(pool_load("return { workers = orderd.cpus() * 2 }", &pc) == NULL && pc.workers >= 2, "orderd.cpus()");
+    setenv("OD_T_WORKERS", "7", 1);
+    ok(pool_load("return { workers = tonumber(orderd.env('OD_T_WORKERS')) }", &pc) == NULL && pc.workers == 7,
+       "orderd.env()");
+    pool_bad("return {\n  workers = 2,\n  wokers = 3,\n}\n", "w.lua:3: unknown key \"wokers\"", "unknown key, with its line");
+    pool_bad("return {\n  reserve = {\n    stripe = 2,\n  },\n}\n", "w.lua:3: unknown key \"reserve.stripe\"",
+             "unknown nested key");
+    pool_bad("return { workers = 0 }", "workers (worker threads) must be a whole number from 1", "out of range");
+    pool_bad("return { workers = 2.5 }", "must be a whole number", "fraction");
+    pool_bad("return { workers = function() return 2 end }", "the pool table holds values only", "a function");
+    pool_bad("return { workers = 2", "w.lua:1:", "syntax error");
+    pool_bad("error('boom')", "w.lua:1: boom", "runtime error");
+    pool_bad("return 42", "must return the pool table", "not a table");
+    pool_bad("return { price = 5 }", "price must be a table", "number where a table belongs");
+    {
+        od_pool_config_t pc2;
+        od_buf_t errors = OD_BUF_INIT;
+        od_pool_config_defaults(&pc2);
+        ok(od_pool_config_load(&pc2, "/nonexistent/w.lua", &errors) == -1 && strstr(errors.base, "/nonexistent/w.lua"),
+           "a missing script is reported with its name: %s", errors.base);
+        od_buf_dispose(&errors);
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0) return 1;
+    return done_testing();
+}

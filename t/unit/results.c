@@ -1,0 +1,59 @@
+/* The results store: find, duplicate detection, eviction of finished orders only. */
+#include "results.h"
+#include "tap.h"
+
+static od_order_t *mk(const char *id)
+{
+    od_order_t *o = od_calloc(1, sizeof(*o));
+    snprintf(o->id, sizeof(o->id), "%s", id);
+    o->customer = o->address = o->notes = o->status = "";
+    return o;
+}
+
+int main(void)
+{
+    od_results_t *r = od_results_create(3);
+    char id[16];
+    od_results_lock(r);
+    for (int i = 0; i < 5000; i++) { /* grows the index several times */
+        snprintf(id, sizeof(id), "q%d", i);
+        od_results_add_locked(r, mk(id));
+    }
+    od_results_unlock(r);
+    is_int(od_results_count(r), 5000, "5000 stored");
+    od_results_lock(r);
+    ok(od_results_find_locked(r, "q0") && od_results_find_locked(r, "q4999") && !od_results_find_locked(r, "q5000"),
+       "find after growth");
+    /* finish 5: only the newest 3 finished stay; the unfinished are never evicted */
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof(id), "q%d", i);
+        od_order_t *o = od_results_find_locked(r, id);
+        o->state = OD_STATE_DONE;
+        od_results_finish_locked(r, o);
+    }
+    ok(!od_results_find_locked(r, "q0") && !od_results_find_locked(r, "q1"), "the two oldest finished evicted");
+    ok(od_results_find_locked(r, "q2") && od_results_find_locked(r, "q4"), "the newest three finished kept");
+    ok(od_results_find_locked(r, "q5") != NULL, "unfinished orders never evicted");
+    od_order_t *x = od_results_find_locked(r, "q6");
+    od_results_remove_locked(r, x);
+    ok(od_results_find_locked(r, "q6") == NULL, "remove");
+    od_results_unlock(r);
+    is_int(od_results_count(r), 4997, "count after eviction and removal");
+    od_buf_t j = OD_BUF_INIT;
+    ok(od_results_json(r, "q4", &j) == 0 && strstr(j.base, "\"state\":\"done\""), "JSON of a finished order");
+    ok(od_results_json(r, "q0", &j) == -1, "an evicted order is unknown");
+    od_buf_dispose(&j);
+    od_results_destroy(r);
+
+    /* results_kept 0 keeps nothing finished */
+    r = od_results_create(0);
+    od_results_lock(r);
+    od_order_t *o = mk("z");
+    od_results_add_locked(r, o);
+    o->state = OD_STATE_FAILED;
+    od_results_finish_locked(r, o);
+    ok(od_results_find_locked(r, "z") == NULL, "results_kept 0 evicts at once");
+    od_results_unlock(r);
+    od_results_destroy(r);
+    return done_testing();
+}
