@@ -1,0 +1,208 @@
+/*
+ * prof_heap — the heap collector (src/prof/heap.c, heap_shim.cc).
+ *
+ * The test re-executes itself with TCMALLOC_SAMPLE_PARAMETER=65536 (through
+ * od_prof_env_reexec), keeps 20 MiB live from hold_memory_hot, allocates and frees 40 MiB in
+ * churn_memory_hot, and checks the profile attributes them: in-use to the first, allocated
+ * to both, within +-50 % (sampling).  The allocations run on a new thread, whose tcmalloc
+ * sampler starts cleanly (the main thread's skips its first 16 MiB).
+ */
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prof/heap.h"
+#include "prof/prof_env.h"
+
+static int g_test;
+static int g_failed;
+static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ok(int cond, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%sok %d - ", cond ? "" : "not ", ++g_test);
+    vprintf(fmt, ap);
+    printf("\n");
+    fflush(stdout);
+    va_end(ap);
+    if (!cond) g_failed++;
+}
+
+#define PERIOD 65536
+#define BLOCK (64 * 1024)
+#define HOLD_BYTES (20u << 20)
+#define CHURN_BYTES (40u << 20)
+#define MiB (1024.0 * 1024.0)
+
+static void *g_held[HOLD_BYTES / BLOCK];
+static void *volatile g_sink;
+
+/* Exported and noinline so that dladdr1 finds their address ranges (-rdynamic). */
+void hold_memory_hot(void) __attribute__((noinline));
+void hold_memory_hot(void)
+{
+    for (size_t i = 0; i < OD_ARRAY_SIZE(g_held); i++)
+        g_held[i] = od_malloc(BLOCK); /* through the wrapper: it must not show as the leaf */
+}
+
+void churn_memory_hot(void) __attribute__((noinline));
+void churn_memory_hot(void)
+{
+    for (size_t i = 0; i < CHURN_BYTES / BLOCK; i++) {
+        void *p = malloc(BLOCK);
+        g_sink = p;
+        free(p);
+    }
+}
+
+static void *allocator_thread(void *arg)
+{
+    hold_memory_hot();
+    churn_memory_hot();
+    return NULL;
+}
+
+typedef struct range {
+    uintptr_t lo, hi;
+} range_t;
+
+static range_t fn_range(void *fn)
+{
+    Dl_info info;
+    const ElfW(Sym) *sym = NULL;
+    range_t r = {0, 0};
+    if (dladdr1(fn, &info, (void **)&sym, RTLD_DL_SYMENT) && sym != NULL && info.dli_saddr != NULL) {
+        r.lo = (uintptr_t)info.dli_saddr;
+        r.hi = r.lo + sym->st_size;
+    }
+    return r;
+}
+
+static int has(const od_prof_sample_t *s, range_t r)
+{
+    for (size_t i = 0; i < s->npcs; i++)
+        if (s->pcs[i] > r.lo && s->pcs[i] <= r.hi) return 1; /* return addresses: (lo, hi] */
+    return 0;
+}
+
+static int type_is(const od_profile_t *p, size_t i, const char *type, const char *unit)
+{
+    return p->ntypes > i && strcmp(p->types[i].type, type) == 0 && strcmp(p->types[i].unit, unit) == 0;
+}
+
+static void test_heap(void)
+{
+    range_t hold = fn_range((void *)hold_memory_hot), churn = fn_range((void *)churn_memory_hot);
+    ok(hold.lo != 0 && churn.lo != 0, "found hold_memory_hot and churn_memory_hot");
+
+    pthread_t th;
+    pthread_create(&th, NULL, allocator_thread, NULL);
+    pthread_join(th, NULL);
+
+    od_profile_t p;
+    od_buf_t err = OD_BUF_INIT;
+    int rc = od_heap_profile(&p, &err);
+    ok(rc == 0, "od_heap_profile succeeded%s%s", err.len ? ": " : "", err.len ? err.base : "");
+    ok(p.kind == OD_PROF_HEAP && p.ntypes == 4 && type_is(&p, 0, "alloc_objects", "count") &&
+           type_is(&p, 1, "alloc_space", "bytes") && type_is(&p, 2, "inuse_objects", "count") &&
+           type_is(&p, 3, "inuse_space", "bytes") && p.default_type &&
+           strcmp(p.default_type, "inuse_space") == 0,
+       "Go's four sample types, default inuse_space");
+    ok(p.period == PERIOD && p.period_type.type && strcmp(p.period_type.type, "space") == 0 &&
+           strcmp(p.period_type.unit, "bytes") == 0,
+       "period_type space/bytes, period %lld", (long long)p.period);
+    ok(p.comment == NULL, "no comment (%s)", p.comment ? p.comment : "none");
+
+    double hold_inuse = 0, hold_alloc = 0, hold_objs = 0, churn_inuse = 0, churn_alloc = 0, total_inuse = 0;
+    int leaf_ok = 0, leaf_bad = 0, alloc_ge = 1;
+    for (size_t i = 0; i < p.nsamples; i++) {
+        od_prof_sample_t *s = &p.samples[i];
+        total_inuse += s->values[3];
+        if (s->values[0] < s->values[2] || s->values[1] < s->values[3]) alloc_ge = 0;
+        if (has(s, hold)) {
+            hold_inuse += s->values[3];
+            hold_alloc += s->values[1];
+            hold_objs += s->values[2];
+            if (s->pcs[0] > hold.lo && s->pcs[0] <= hold.hi)
+                leaf_ok = 1;
+            else
+                leaf_bad = 1;
+        }
+        if (has(s, churn)) {
+            churn_inuse += s->values[3];
+            churn_alloc += s->values[1];
+        }
+    }
+    ok(hold_inuse >= HOLD_BYTES * 0.5 && hold_inuse <= HOLD_BYTES * 1.5,
+       "inuse_space under hold_memory_hot %.1f MiB (20 MiB live, +-50%%)", hold_inuse / MiB);
+    ok(hold_objs >= 320 * 0.5 && hold_objs <= 320 * 1.5,
+       "inuse_objects under hold_memory_hot %.0f (320 blocks)", hold_objs);
+    ok(leaf_ok && !leaf_bad, "hold_memory_hot is the leaf: allocator frames and od_malloc removed");
+    ok(hold_alloc >= hold_inuse, "alloc_space >= inuse_space under hold_memory_hot (%.1f MiB)",
+       hold_alloc / MiB);
+    ok(churn_alloc >= CHURN_BYTES * 0.5 && churn_alloc <= CHURN_BYTES * 1.5,
+       "alloc_space under churn_memory_hot %.1f MiB (40 MiB allocated and freed, +-50%%)", churn_alloc / MiB);
+    ok(churn_inuse < 2 * MiB, "inuse_space under churn_memory_hot %.1f MiB (all freed)", churn_inuse / MiB);
+    ok(alloc_ge, "every sample: alloc_* >= inuse_*");
+    ok(total_inuse >= hold_inuse && p.time_ns > 0, "total inuse_space %.1f MiB", total_inuse / MiB);
+
+    od_profile_dispose(&p);
+    od_buf_dispose(&err);
+    for (size_t i = 0; i < OD_ARRAY_SIZE(g_held); i++)
+        free(g_held[i]);
+}
+
+static void test_growth(void)
+{
+    od_profile_t p;
+    od_buf_t err = OD_BUF_INIT;
+    int rc = od_heap_growth(&p, &err);
+    ok(rc == 0, "od_heap_growth succeeded%s%s", err.len ? ": " : "", err.len ? err.base : "");
+    int64_t bytes = 0;
+    for (size_t i = 0; i < p.nsamples; i++)
+        bytes += p.samples[i].values[3];
+    ok(p.nsamples > 0 && bytes >= (int64_t)HOLD_BYTES, "%zu growth stacks, %.1f MiB", p.nsamples,
+       bytes / MiB);
+    ok(p.raw_legacy.len > 0 && strncmp(p.raw_legacy.base, "heap profile:", 13) == 0 &&
+           strstr(p.raw_legacy.base, "@ growth") != NULL &&
+           strstr(p.raw_legacy.base, "MAPPED_LIBRARIES") == NULL,
+       "raw_legacy holds tcmalloc's growth text without the map");
+    od_profile_dispose(&p);
+    od_buf_dispose(&err);
+}
+
+int main(int argc, char **argv)
+{
+#ifdef OD_NO_TCMALLOC
+    /* Sanitizer build: no tcmalloc; the collector must say so. */
+    printf("1..2\n");
+    od_profile_t p;
+    od_buf_t err = OD_BUF_INIT;
+    int rc = od_heap_profile(&p, &err);
+    ok(rc == -1 && err.base && strstr(err.base, "sanitizer") != NULL,
+       "heap profile unavailable in a sanitizer build: %s", err.base ? err.base : "");
+    od_profile_dispose(&p);
+    od_buf_reset(&err);
+    rc = od_heap_growth(&p, &err);
+    ok(rc == -1 && err.base && strstr(err.base, "sanitizer") != NULL,
+       "growth profile unavailable in a sanitizer build: %s", err.base ? err.base : "");
+    od_profile_dispose(&p);
+    od_buf_dispose(&err);
+    return g_failed ? 1 : 0;
+#endif
+    od_prof_env_reexec(argv, 0, PERIOD);
+    printf("1..18\n");
+    ok(getenv("TCMALLOC_SAMPLE_PARAMETER") && atol(getenv("TCMALLOC_SAMPLE_PARAMETER")) == PERIOD,
+       "TCMALLOC_SAMPLE_PARAMETER=%d at exec (re-executed: %d)", PERIOD, od_prof_env_reexeced());
+    ok(od_heap_alloc_period() == PERIOD, "allocation sampler installed at load, period %ld",
+       od_heap_alloc_period());
+    test_heap();
+    test_growth();
+    return g_failed ? 1 : 0;
+}
