@@ -1,0 +1,583 @@
+/*
+ * render — text, folded and SVG flame graph writers (see render.h).
+ */
+#include "prof/render.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prof/legacy.h"
+#include "prof/symbolize.h"
+
+#define MAX_NAMES (OD_PROF_MAX_DEPTH * OD_SYM_MAX_FRAMES)
+
+int od_render_default_type(const od_profile_t *p)
+{
+    if (p->ntypes == 0) return -1;
+    if (p->default_type)
+        for (size_t i = 0; i < p->ntypes; i++)
+            if (p->types[i].type && strcmp(p->types[i].type, p->default_type) == 0) return (int)i;
+    return (int)p->ntypes - 1;
+}
+
+static const char *kind_name(od_prof_kind_t k)
+{
+    switch (k) {
+    case OD_PROF_CPU:
+        return "cpu";
+    case OD_PROF_HEAP:
+        return "heap";
+    case OD_PROF_THREADS:
+        return "threads";
+    case OD_PROF_BLOCK:
+        return "block";
+    case OD_PROF_MUTEX:
+        return "mutex";
+    }
+    return "unknown";
+}
+
+/* --- frame names ----------------------------------------------------------------------------- */
+
+typedef struct fname {
+    const char *s; /* interned by symbolize.c, or `own` */
+    char own[80];
+} fname_t;
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+/* The name of an unknown PC: "module+0xoff" when the module is known, else "0xPC". */
+static void unknown_name(fname_t *f, const od_sym_t *sym, uintptr_t pc)
+{
+    if (sym->module[0])
+        snprintf(f->own, sizeof(f->own), "%s+0x%llx", base_name(sym->module),
+                 (unsigned long long)(pc - sym->module_base));
+    else
+        snprintf(f->own, sizeof(f->own), "0x%llx", (unsigned long long)pc);
+    f->s = f->own;
+}
+
+/* Fills out[] with the stack's function names, root first, inlined frames expanded.
+ * Returns the count. */
+static size_t stack_names(const od_profile_t *p, const od_prof_sample_t *s, fname_t *out)
+{
+    size_t n = 0;
+    int leaf_exact = p->kind == OD_PROF_CPU;
+    for (size_t j = s->npcs; j-- > 0;) {
+        uintptr_t pc = od_sym_lookup_pc(s->pcs[j], j, leaf_exact);
+        od_sym_t sym;
+        od_symbolize(pc, &sym);
+        if (sym.nframes == 0) {
+            if (n < MAX_NAMES) unknown_name(&out[n++], &sym, pc);
+            continue;
+        }
+        for (size_t k = sym.nframes; k-- > 0 && n < MAX_NAMES;) {
+            if (sym.frames[k].func[0])
+                out[n++].s = sym.frames[k].func;
+            else
+                unknown_name(&out[n++], &sym, pc);
+        }
+    }
+    return n;
+}
+
+/* --- value formatting ------------------------------------------------------------------------ */
+
+static void put_value(od_buf_t *b, int64_t v, const char *unit)
+{
+    double d = (double)v;
+    if (unit && strcmp(unit, "nanoseconds") == 0) {
+        if (v >= 1000000000 || v <= -1000000000)
+            od_buf_printf(b, "%.2f s", d / 1e9);
+        else if (v >= 1000000 || v <= -1000000)
+            od_buf_printf(b, "%.2f ms", d / 1e6);
+        else if (v >= 1000 || v <= -1000)
+            od_buf_printf(b, "%.2f us", d / 1e3);
+        else
+            od_buf_printf(b, "%lld ns", (long long)v);
+    } else if (unit && strcmp(unit, "bytes") == 0) {
+        if (v >= (1 << 30) || v <= -(1 << 30))
+            od_buf_printf(b, "%.2f GiB", d / (1 << 30));
+        else if (v >= (1 << 20) || v <= -(1 << 20))
+            od_buf_printf(b, "%.2f MiB", d / (1 << 20));
+        else if (v >= (1 << 10) || v <= -(1 << 10))
+            od_buf_printf(b, "%.2f KiB", d / (1 << 10));
+        else
+            od_buf_printf(b, "%lld B", (long long)v);
+    } else if (unit == NULL || strcmp(unit, "count") == 0) {
+        od_buf_printf(b, "%lld", (long long)v);
+    } else {
+        od_buf_printf(b, "%lld %s", (long long)v, unit);
+    }
+}
+
+/* --- text ------------------------------------------------------------------------------------ */
+
+static int cmp_by_value(const void *a, const void *b, void *arg)
+{
+    const od_profile_t *p = ((void **)arg)[0];
+    int t = *(const int *)((void **)arg)[1];
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    int64_t vi = t >= 0 ? p->samples[i].values[t] : 0, vj = t >= 0 ? p->samples[j].values[t] : 0;
+    if (vi != vj) return vi > vj ? -1 : 1;
+    return i < j ? -1 : i > j;
+}
+
+/* Sample indices, heaviest first by the default type; caller frees. */
+static size_t *sorted_samples(const od_profile_t *p)
+{
+    size_t *idx = od_malloc((p->nsamples ? p->nsamples : 1) * sizeof(*idx));
+    for (size_t i = 0; i < p->nsamples; i++)
+        idx[i] = i;
+    int t = od_render_default_type(p);
+    void *arg[2] = {(void *)p, &t};
+    qsort_r(idx, p->nsamples, sizeof(*idx), cmp_by_value, arg);
+    return idx;
+}
+
+static void put_comments(const od_profile_t *p, od_buf_t *out)
+{
+    for (const char *c = p->comment; c && *c;) {
+        size_t len = strcspn(c, "\n");
+        od_buf_puts(out, "# ");
+        od_buf_append(out, c, len);
+        od_buf_putc(out, '\n');
+        c += len + (c[len] == '\n');
+    }
+}
+
+static void put_labels(const od_prof_sample_t *s, od_buf_t *out)
+{
+    for (size_t l = 0; l < s->nlabels; l++) {
+        const od_prof_label_t *lb = &s->labels[l];
+        if (lb->str)
+            od_buf_printf(out, "# %s: %s\n", lb->key, lb->str);
+        else
+            od_buf_printf(out, "# %s: %lld%s%s\n", lb->key, (long long)lb->num, lb->num_unit ? " " : "",
+                          lb->num_unit ? lb->num_unit : "");
+    }
+}
+
+/* "#\t0xPC\tfunc+0xoff\tfile:line" per frame, leaf first (Go's debug=1 layout) */
+static void put_frames(const od_profile_t *p, const od_prof_sample_t *s, od_buf_t *out)
+{
+    int leaf_exact = p->kind == OD_PROF_CPU;
+    for (size_t j = 0; j < s->npcs; j++) {
+        uintptr_t pc = od_sym_lookup_pc(s->pcs[j], j, leaf_exact);
+        od_sym_t sym;
+        od_symbolize(pc, &sym);
+        if (sym.nframes == 0) {
+            fname_t f;
+            unknown_name(&f, &sym, pc);
+            od_buf_printf(out, "#\t0x%llx\t%s\n", (unsigned long long)pc, f.s);
+            continue;
+        }
+        unsigned long long off = sym.symbol_addr ? (unsigned long long)(pc - sym.symbol_addr) : 0;
+        for (size_t k = 0; k < sym.nframes; k++) {
+            const od_sym_frame_t *f = &sym.frames[k];
+            od_buf_printf(out, "#\t0x%llx\t%s+0x%llx\t%s:%d\n", (unsigned long long)pc, f->func[0] ? f->func : "?",
+                          off, f->file[0] ? f->file : "?", f->line);
+        }
+    }
+}
+
+static void put_pcs(const od_prof_sample_t *s, od_buf_t *out)
+{
+    od_buf_puts(out, " @");
+    for (size_t j = 0; j < s->npcs; j++)
+        od_buf_printf(out, " 0x%llx", (unsigned long long)s->pcs[j]);
+}
+
+int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
+{
+    od_legacy_lines_t lines;
+    int use_lines = p->kind == OD_PROF_HEAP || p->kind == OD_PROF_BLOCK || p->kind == OD_PROF_MUTEX;
+    if (use_lines && od_legacy_lines_init(&lines, p, err) != 0) return -1;
+
+    if (use_lines) {
+        od_legacy_lines_header(&lines, out);
+    } else if (p->kind == OD_PROF_THREADS) {
+        int64_t total = 0;
+        for (size_t i = 0; i < p->nsamples; i++)
+            total += p->ntypes ? p->samples[i].values[0] : 0;
+        od_buf_printf(out, "goroutine profile: total %lld\n", (long long)total);
+    } else {
+        od_buf_printf(out, "--- %s profile:", kind_name(p->kind));
+        for (size_t t = 0; t < p->ntypes; t++)
+            od_buf_printf(out, " %s/%s", p->types[t].type, p->types[t].unit);
+        od_buf_puts(out, "\n# total:");
+        for (size_t t = 0; t < p->ntypes; t++) {
+            int64_t sum = 0;
+            for (size_t i = 0; i < p->nsamples; i++)
+                sum += p->samples[i].values[t];
+            od_buf_putc(out, ' ');
+            put_value(out, sum, p->types[t].unit);
+        }
+        od_buf_putc(out, '\n');
+        if (p->period_type.type)
+            od_buf_printf(out, "# period: %lld %s/%s\n", (long long)p->period, p->period_type.type,
+                          p->period_type.unit ? p->period_type.unit : "");
+        if (p->duration_ns)
+            od_buf_printf(out, "# duration: %.3f s\n", (double)p->duration_ns / 1e9);
+    }
+    put_comments(p, out);
+
+    size_t *idx = sorted_samples(p);
+    for (size_t k = 0; k < p->nsamples; k++) {
+        const od_prof_sample_t *s = &p->samples[idx[k]];
+        if (use_lines) {
+            if (od_legacy_lines_sample(&lines, idx[k], out) != 0) continue;
+        } else if (p->kind == OD_PROF_THREADS) {
+            od_buf_printf(out, "%lld", (long long)(p->ntypes ? s->values[0] : 0));
+            put_pcs(s, out);
+        } else {
+            for (size_t t = 0; t < p->ntypes; t++)
+                od_buf_printf(out, "%s%lld", t ? " " : "", (long long)s->values[t]);
+            put_pcs(s, out);
+        }
+        od_buf_putc(out, '\n');
+        put_labels(s, out);
+        put_frames(p, s, out);
+        od_buf_putc(out, '\n');
+    }
+    free(idx);
+    return 0;
+}
+
+/* --- folded ---------------------------------------------------------------------------------- */
+
+typedef struct foldmap {
+    struct fold {
+        char *key; /* owned */
+        int64_t value;
+    } *slots;
+    size_t n, nslots;
+} foldmap_t;
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static void fold_add(foldmap_t *m, const char *key, int64_t v)
+{
+    if ((m->n + 1) * 2 > m->nslots) {
+        size_t ns = m->nslots ? m->nslots * 2 : 256;
+        struct fold *slots = od_calloc(ns, sizeof(*slots));
+        for (size_t i = 0; i < m->nslots; i++) {
+            if (m->slots[i].key == NULL) continue;
+            size_t j = hash_str(m->slots[i].key) & (ns - 1);
+            while (slots[j].key)
+                j = (j + 1) & (ns - 1);
+            slots[j] = m->slots[i];
+        }
+        free(m->slots);
+        m->slots = slots;
+        m->nslots = ns;
+    }
+    size_t j = hash_str(key) & (m->nslots - 1);
+    while (m->slots[j].key) {
+        if (strcmp(m->slots[j].key, key) == 0) {
+            m->slots[j].value += v;
+            return;
+        }
+        j = (j + 1) & (m->nslots - 1);
+    }
+    m->slots[j].key = od_strdup(key);
+    m->slots[j].value = v;
+    m->n++;
+}
+
+/* a frame name as folded text: ';' separates frames and the line ends the stack */
+static void put_folded_name(od_buf_t *b, const char *s)
+{
+    for (; *s; s++)
+        od_buf_putc(b, *s == ';' ? ':' : *s == '\n' || *s == '\r' ? ' ' : *s);
+}
+
+static int cmp_fold(const void *a, const void *b)
+{
+    return strcmp(((const struct fold *)a)->key, ((const struct fold *)b)->key);
+}
+
+/* Fills m with one entry per distinct stack ("root;...;leaf") holding the summed value of the
+ * default type, compacted to m->slots[0..n) and sorted; returns n. */
+static size_t fold(const od_profile_t *p, foldmap_t *m)
+{
+    int t = od_render_default_type(p);
+    fname_t *names = od_malloc(MAX_NAMES * sizeof(*names));
+    od_buf_t key = OD_BUF_INIT;
+    for (size_t i = 0; i < p->nsamples && t >= 0; i++) {
+        const od_prof_sample_t *s = &p->samples[i];
+        if (s->values[t] == 0) continue;
+        size_t n = stack_names(p, s, names);
+        od_buf_reset(&key);
+        for (size_t k = 0; k < n; k++) {
+            if (k) od_buf_putc(&key, ';');
+            put_folded_name(&key, names[k].s[0] ? names[k].s : "?");
+        }
+        if (n == 0) od_buf_puts(&key, "[no stack]");
+        fold_add(m, key.base, s->values[t]);
+    }
+    od_buf_dispose(&key);
+    free(names);
+    /* compact and sort for a stable output */
+    size_t n = 0;
+    for (size_t i = 0; i < m->nslots; i++)
+        if (m->slots[i].key) m->slots[n++] = m->slots[i];
+    if (n) qsort(m->slots, n, sizeof(*m->slots), cmp_fold);
+    return n;
+}
+
+static void foldmap_dispose(foldmap_t *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(m->slots[i].key);
+    free(m->slots);
+}
+
+int od_render_folded(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
+{
+    if (p->ntypes == 0) {
+        od_buf_puts(err, "folded: profile has no sample types");
+        return -1;
+    }
+    foldmap_t m = {NULL, 0, 0};
+    size_t n = fold(p, &m);
+    for (size_t i = 0; i < n; i++)
+        od_buf_printf(out, "%s %lld\n", m.slots[i].key, (long long)m.slots[i].value);
+    foldmap_dispose(&m, n);
+    return 0;
+}
+
+/* --- SVG flame graph ------------------------------------------------------------------------- */
+
+typedef struct node {
+    char *name; /* owned */
+    int64_t value;
+    struct node *child, *next;
+} node_t;
+
+static node_t *node_new(const char *name, size_t len)
+{
+    node_t *n = od_calloc(1, sizeof(*n));
+    n->name = od_strndup(name, len);
+    return n;
+}
+
+static void node_free(node_t *n)
+{
+    while (n) {
+        node_t *next = n->next;
+        node_free(n->child);
+        free(n->name);
+        free(n);
+        n = next;
+    }
+}
+
+/* Adds a folded stack ("a;b;c") with its value under root; returns its depth. */
+static int tree_add(node_t *root, const char *stack, int64_t v)
+{
+    int depth = 0;
+    root->value += v;
+    node_t *cur = root;
+    for (const char *s = stack; *s;) {
+        size_t len = strcspn(s, ";");
+        node_t *c = cur->child;
+        while (c && (strlen(c->name) != len || memcmp(c->name, s, len) != 0))
+            c = c->next;
+        if (c == NULL) {
+            c = node_new(s, len);
+            c->next = cur->child;
+            cur->child = c;
+        }
+        c->value += v;
+        cur = c;
+        depth++;
+        s += len + (s[len] == ';');
+    }
+    return depth;
+}
+
+/* XML text: escapes markup, replaces control and non-ASCII bytes (names are ASCII in practice;
+ * a stray byte must not make the document invalid) */
+static void put_xml(od_buf_t *b, const char *s, size_t max)
+{
+    for (size_t i = 0; *s && i < max; s++, i++) {
+        unsigned char c = (unsigned char)*s;
+        switch (c) {
+        case '&':
+            od_buf_puts(b, "&amp;");
+            break;
+        case '<':
+            od_buf_puts(b, "&lt;");
+            break;
+        case '>':
+            od_buf_puts(b, "&gt;");
+            break;
+        case '"':
+            od_buf_puts(b, "&quot;");
+            break;
+        case '\'':
+            od_buf_puts(b, "&apos;");
+            break;
+        default:
+            od_buf_putc(b, c < 0x20 || c >= 0x7f ? '?' : (char)c);
+        }
+    }
+}
+
+enum { SVG_W = 1200, SVG_PAD = 10, FRAME_H = 16, TOP = 56, BOTTOM = 30, CHAR_W = 7 };
+
+typedef struct svgctx {
+    od_buf_t *out;
+    int64_t total;
+    const char *unit;
+    int max_depth;
+    double scale; /* pixels per value unit */
+    double height;
+} svgctx_t;
+
+static int cmp_node(const void *a, const void *b)
+{
+    return strcmp((*(node_t *const *)a)->name, (*(node_t *const *)b)->name);
+}
+
+static void warm_colour(const char *name, int *r, int *g, int *b)
+{
+    uint64_t h = hash_str(name);
+    *r = 205 + (int)(h % 50);
+    *g = (int)((h >> 8) % 230);
+    *b = (int)((h >> 16) % 55);
+}
+
+static void svg_frame(svgctx_t *c, const node_t *n, int64_t x, int depth)
+{
+    double px = SVG_PAD + (double)x * c->scale, pw = (double)n->value * c->scale;
+    if (pw < 0.1) return; /* too narrow to see: skip it and its children */
+    double y = c->height - BOTTOM - (depth + 1) * FRAME_H;
+    int r, g, b;
+    if (depth == 0)
+        r = 240, g = 150, b = 40;
+    else
+        warm_colour(n->name, &r, &g, &b);
+    od_buf_t *o = c->out;
+    od_buf_printf(o, "<g class=\"f\" data-x=\"%.9f\" data-w=\"%.9f\" data-n=\"", (double)x / (double)c->total,
+                  (double)n->value / (double)c->total);
+    put_xml(o, n->name, 4096);
+    od_buf_puts(o, "\"><title>");
+    put_xml(o, n->name, 4096);
+    od_buf_puts(o, " (");
+    put_value(o, n->value, c->unit);
+    od_buf_printf(o, ", %.2f%%)</title>", 100.0 * (double)n->value / (double)c->total);
+    od_buf_printf(o, "<rect x=\"%.2f\" y=\"%.0f\" width=\"%.2f\" height=\"%d\" fill=\"rgb(%d,%d,%d)\" rx=\"2\" ry=\"2\"/>",
+                  px, y, pw, FRAME_H - 1, r, g, b);
+    od_buf_printf(o, "<text x=\"%.2f\" y=\"%.0f\">", px + 3, y + 11.5);
+    int chars = (int)((pw - 6) / CHAR_W);
+    size_t len = strlen(n->name);
+    if (chars >= 3) {
+        if (len <= (size_t)chars) {
+            put_xml(o, n->name, len);
+        } else {
+            put_xml(o, n->name, (size_t)chars - 2);
+            od_buf_puts(o, "..");
+        }
+    }
+    od_buf_puts(o, "</text></g>\n");
+
+    size_t nc = 0;
+    for (const node_t *ch = n->child; ch; ch = ch->next)
+        nc++;
+    if (nc == 0) return;
+    const node_t **kids = od_malloc(nc * sizeof(*kids));
+    nc = 0;
+    for (const node_t *ch = n->child; ch; ch = ch->next)
+        kids[nc++] = ch;
+    qsort(kids, nc, sizeof(*kids), cmp_node);
+    int64_t cx = x;
+    for (size_t i = 0; i < nc; i++) {
+        svg_frame(c, kids[i], cx, depth + 1);
+        cx += kids[i]->value;
+    }
+    free(kids);
+}
+
+/* Click a frame to zoom into it; click the root ("all") to zoom out. */
+static const char zoom_js[] =
+    "var W=1200,P=10,CW=7;\n"
+    "function fit(n,w){var c=Math.floor((w-6)/CW);if(c<3)return '';"
+    "return n.length<=c?n:n.substr(0,c-2)+'..';}\n"
+    "function zoom(g){var zx=+g.getAttribute('data-x'),zw=+g.getAttribute('data-w');"
+    "var fs=document.querySelectorAll('g.f');"
+    "for(var i=0;i<fs.length;i++){var f=fs[i],x=+f.getAttribute('data-x'),w=+f.getAttribute('data-w');"
+    "var a=Math.max(x,zx),b=Math.min(x+w,zx+zw);"
+    "if(b-a<=1e-12){f.style.display='none';continue;}f.style.display='';"
+    "var px=P+(a-zx)/zw*(W-2*P),pw=(b-a)/zw*(W-2*P);"
+    "var r=f.getElementsByTagName('rect')[0],t=f.getElementsByTagName('text')[0];"
+    "r.setAttribute('x',px);r.setAttribute('width',pw);t.setAttribute('x',px+3);"
+    "t.textContent=fit(f.getAttribute('data-n'),pw);}}\n"
+    "document.documentElement.addEventListener('click',function(e){var g=e.target;"
+    "while(g&&!(g.getAttribute&&g.getAttribute('class')==='f'))g=g.parentNode;if(g)zoom(g);});\n";
+
+int od_render_svg(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
+{
+    int t = od_render_default_type(p);
+    if (t < 0) {
+        od_buf_puts(err, "svg: profile has no sample types");
+        return -1;
+    }
+    foldmap_t m = {NULL, 0, 0};
+    size_t n = fold(p, &m);
+    node_t *root = node_new("all", 3);
+    int max_depth = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (m.slots[i].value <= 0) continue; /* a flame graph has no room for negative values */
+        int d = tree_add(root, m.slots[i].key, m.slots[i].value);
+        if (d > max_depth) max_depth = d;
+    }
+    foldmap_dispose(&m, n);
+
+    svgctx_t c = {out, root->value, p->types[t].unit, max_depth, 0, 0};
+    c.height = TOP + (max_depth + 1) * FRAME_H + BOTTOM;
+    c.scale = root->value > 0 ? (double)(SVG_W - 2 * SVG_PAD) / (double)root->value : 0;
+
+    od_buf_puts(out, "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n");
+    od_buf_printf(out,
+                  "<svg version=\"1.1\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" "
+                  "viewBox=\"0 0 %d %.0f\">\n",
+                  SVG_W, c.height, SVG_W, c.height);
+    od_buf_puts(out, "<style>text{font-family:Verdana,sans-serif;font-size:12px;fill:#000}"
+                     "g.f{cursor:pointer}g.f:hover rect{stroke:#000;stroke-width:0.5}"
+                     ".t{font-size:17px;text-anchor:middle}.s{font-size:12px;text-anchor:middle;fill:#555}</style>\n");
+    od_buf_puts(out, "<script type=\"text/ecmascript\"><![CDATA[\n");
+    od_buf_puts(out, zoom_js);
+    od_buf_puts(out, "]]></script>\n");
+    od_buf_printf(out, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%.0f\" fill=\"#f8f8f0\"/>\n", SVG_W, c.height);
+    od_buf_printf(out, "<text class=\"t\" x=\"%d\" y=\"24\">", SVG_W / 2);
+    od_buf_printf(out, "%s profile: ", kind_name(p->kind));
+    put_xml(out, p->types[t].type ? p->types[t].type : "?", 200);
+    od_buf_puts(out, " (");
+    put_xml(out, p->types[t].unit ? p->types[t].unit : "?", 200);
+    od_buf_puts(out, "), total ");
+    put_value(out, root->value, p->types[t].unit);
+    od_buf_puts(out, "</text>\n");
+    od_buf_printf(out, "<text class=\"s\" x=\"%d\" y=\"44\">", SVG_W / 2);
+    if (root->value > 0)
+        od_buf_printf(out, "%zu stacks; click a frame to zoom, the bottom bar to reset", n);
+    else
+        od_buf_puts(out, "no samples");
+    od_buf_puts(out, "</text>\n");
+    if (root->value > 0) svg_frame(&c, root, 0, 0);
+    od_buf_puts(out, "</svg>\n");
+    node_free(root);
+    return 0;
+}

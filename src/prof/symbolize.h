@@ -1,0 +1,84 @@
+/*
+ * symbolize — in-process symbolization of program counters: function, file and line, with
+ * inlined frames, for the main binary and every shared library, using libdw (elfutils).
+ *
+ * The profile writers (pprof, text, folded, svg) call od_symbolize for each distinct PC; the
+ * /pprof/symbol and /debug/pprof/symbol endpoints call od_symbolize_name.
+ *
+ * Address convention: these functions look up the address they are given, unchanged.  A
+ * return address must be turned into an address inside the call instruction first
+ * (od_sym_lookup_pc: subtract 1) — except the leaf of a CPU sample, which gperftools records
+ * as the exact interrupted PC (pprof does the same adjustment when it reads legacy profiles).
+ *
+ * Results: with DWARF, one frame per function level at the PC — the innermost inlined
+ * function first, the out-of-line function last — each with the file and line of the PC
+ * (innermost) or of the inlined call site (outer frames).  Without DWARF, one frame with the
+ * ELF symbol name and an empty file.  C++ names are demangled.
+ *
+ * Ownership: every string in an od_sym_t is interned by this module and stays valid for the
+ * life of the process; callers never free them.  The od_sym_t itself is a plain copy.
+ *
+ * Threading: thread-safe.  One mutex (sym_lock, in symbolize.c) guards the libdw session
+ * (libdw is not thread-safe), the PC cache and the string intern table.  The PC cache is
+ * bounded (it is emptied when it fills); the intern table only grows with the distinct names
+ * of the loaded binaries and is capped.  Modules loaded after the first lookup (dlopen) are
+ * picked up by re-reading /proc/self/maps when a PC falls outside every known module (at
+ * most once per second).
+ */
+#ifndef OD_PROF_SYMBOLIZE_H
+#define OD_PROF_SYMBOLIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define OD_SYM_MAX_FRAMES 8
+
+typedef struct od_sym_frame {
+    const char *func;    /* interned; demangled function name, "" when unknown */
+    const char *sysname; /* interned; linkage / ELF symbol name ("" when unknown) */
+    const char *file;    /* interned; absolute source path when known, "" when not */
+    int line;            /* source line, 0 when unknown */
+    int start_line;      /* line where the function is declared, 0 when unknown */
+} od_sym_frame_t;
+
+typedef struct od_sym {
+    od_sym_frame_t frames[OD_SYM_MAX_FRAMES]; /* innermost (inlined) first, real function last */
+    size_t nframes;                           /* 0 when nothing is known about the PC */
+    const char *module;                       /* interned; path of the containing module, "" if none */
+    uintptr_t module_base;                    /* load bias of that module (0 if none) */
+    const char *symbol;                       /* interned; ELF symbol containing the PC, "" if none */
+    uintptr_t symbol_addr;                    /* address of that symbol, 0 if none */
+} od_sym_t;
+
+/** the address to look up for the i-th PC of a stack (leaf first): pc - 1 for return
+ *  addresses; `leaf_exact` says whether pcs[0] is an exact PC (CPU samples) */
+static inline uintptr_t od_sym_lookup_pc(uintptr_t pc, size_t i, int leaf_exact)
+{
+    return (i == 0 && leaf_exact) || pc == 0 ? pc : pc - 1;
+}
+
+/**
+ * symbolizes `pc` (looked up unchanged) into *out (always filled, nframes 0 when unknown)
+ * @return 0 if at least a function name was found, -1 if not
+ */
+int od_symbolize(uintptr_t pc, od_sym_t *out);
+
+/**
+ * appends the name of the (innermost) function containing `pc` (looked up unchanged) to out,
+ * for the symbol endpoints
+ * @return 0 if successful, -1 if the PC is unknown (nothing appended)
+ */
+int od_symbolize_name(uintptr_t pc, od_buf_t *out);
+
+/**
+ * appends the GNU build ID (lowercase hex) of the module mapped at `addr` to out
+ * @return 0 if successful, -1 if the module has none or is unknown (nothing appended)
+ */
+int od_symbolize_build_id(uintptr_t addr, od_buf_t *out);
+
+/** empties the PC cache and forgets the module list (tests; after dlclose) */
+void od_symbolize_reset(void);
+
+#endif
