@@ -65,17 +65,28 @@ __attribute__((noinline)) void hammer_the_lock(int iterations)
     __asm__ volatile("" ::: "memory"); /* keep the frame: no tail call into the loop */
 }
 
+static int arrived;
+
 static void *hammer_main(void *arg)
 {
+    __atomic_add_fetch(&arrived, 1, __ATOMIC_RELEASE);
     hammer_the_lock(*(int *)arg);
     return NULL;
 }
 
+/* two threads hammer the lock; it is held when they arrive, so that both wait at least
+ * once even on a single CPU */
 static void hammer(int iterations)
 {
     pthread_t t[2];
+    __atomic_store_n(&arrived, 0, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&hot.m);
     for (int i = 0; i < 2; i++)
         pthread_create(&t[i], NULL, hammer_main, &iterations);
+    while (__atomic_load_n(&arrived, __ATOMIC_ACQUIRE) < 2)
+        od_sleep_ns(100000);
+    od_sleep_ns(5000000);
+    pthread_mutex_unlock(&hot.m);
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
 }
