@@ -1,0 +1,76 @@
+/*
+ * engine — runs the scenarios of one scenario file: N worker threads, each with its own
+ * epoll event loop, timerfd, keep-alive HTTP/1.1 connections and lua_State, so threads
+ * share nothing while they run.
+ *
+ * Open model (constant- and ramping-arrival-rate): arrival k of a scenario is due at the
+ * instant od_scenario_arrival_ns(k) after the scenario's start, and thread k mod N owns it.
+ * At its instant an arrival takes an idle connection, or opens one (up to the scenario's
+ * share of `connections`), or waits in a bounded backlog (its wait counts in its latency,
+ * which is always measured from the intended instant: no coordinated omission); when the
+ * backlog is full the arrival is dropped and counted.  Closed model (constant-concurrency):
+ * each connection sends its next request as soon as the last one is answered.
+ *
+ * After a scenario's duration no new arrivals are made; requests in flight and waiting in
+ * the backlog finish within the scenario's timeout, then what is left counts as timed out
+ * or dropped.
+ *
+ * Threading: od_load_run_create starts the threads; each builds its Lua state by running the
+ * scenario file (the one function worker_lua, as wrk does) and waits at a gate;
+ * od_load_run_go opens the gate.  While the run goes, the main thread reads per-scenario
+ * snapshots that each worker publishes every 50 ms under its own lock (the only lock);
+ * after od_load_run_join it reads the workers' statistics directly.
+ * Ownership: the run borrows the scenario set and copies the target; it owns its threads,
+ * states and statistics until od_load_run_destroy.
+ */
+#ifndef OD_LOAD_ENGINE_H
+#define OD_LOAD_ENGINE_H
+
+#include <stdint.h>
+
+#include "load/http.h"
+#include "load/scenario.h"
+#include "load/stats.h"
+
+typedef struct od_load_run od_load_run_t;
+
+enum { OD_PHASE_WAIT, OD_PHASE_RUN, OD_PHASE_DRAIN, OD_PHASE_DONE };
+
+/* Defaults when a scenario does not say. */
+#define OD_LOAD_DEFAULT_CONNECTIONS 256u /* open model: the most connections opened */
+
+/**
+ * starts `threads` workers for the set's scenarios against `target`; each loads the file
+ * into its own lua_State.  `run_id` is passed to scripts as ctx.run.
+ * @return the run, waiting at the gate, or NULL with the errors (file:line) appended to err
+ */
+od_load_run_t *od_load_run_create(const od_scenario_set_t *set, const od_url_t *target, int threads,
+                                  const char *run_id, od_buf_t *err);
+/** opens the gate: scenario start times count from t0 (a od_now_ns() instant) */
+void od_load_run_go(od_load_run_t *r, uint64_t t0);
+/** asks every worker to end its scenarios now (in-flight requests get one second) */
+void od_load_run_stop(od_load_run_t *r);
+/** returns 1 once every worker has finished scenario i */
+int od_load_run_scenario_done(od_load_run_t *r, size_t i);
+/** returns 1 once every worker has finished every scenario */
+int od_load_run_finished(od_load_run_t *r);
+
+/* A live view of one scenario, summed over the workers. */
+typedef struct od_load_snapshot {
+    od_load_counts_t c;
+    uint64_t inflight, backlog;
+    int phase; /* the least advanced worker's phase */
+} od_load_snapshot_t;
+
+/** fills snap for scenario i; merges the latencies recorded since the last call into interval
+ *  (when not NULL) */
+void od_load_run_snapshot(od_load_run_t *r, size_t i, od_load_snapshot_t *snap, od_hist_t *interval);
+
+void od_load_run_join(od_load_run_t *r);
+/** after join: merges scenario i of every worker into out (initialized by the caller) */
+void od_load_run_result(od_load_run_t *r, size_t i, od_load_stats_t *out, double *elapsed_s);
+/** after join: the first error a script raised while running, or NULL */
+const char *od_load_run_script_error(od_load_run_t *r);
+void od_load_run_destroy(od_load_run_t *r);
+
+#endif

@@ -1,0 +1,133 @@
+/*
+ * report — see report.h.
+ */
+#include "load/report.h"
+
+#include <string.h>
+
+static const char *const pct_names[] = {"p50", "p75", "p90", "p95", "p99", "p99.9", "p99.99"};
+static const double pct_values[] = {50, 75, 90, 95, 99, 99.9, 99.99};
+
+void od_fmt_us(char out[24], double us)
+{
+    if (us < 1000) snprintf(out, 24, "%.0fus", us);
+    else if (us < 1e6) snprintf(out, 24, "%.2fms", us / 1e3);
+    else snprintf(out, 24, "%.2fs", us / 1e6);
+}
+
+void od_fmt_metric(char out[32], const char *metric, double value)
+{
+    if (strchr(metric, '.') != NULL) {
+        char t[24];
+        od_fmt_us(t, value);
+        snprintf(out, 32, "%s", t);
+    } else if (strcmp(metric, "error_rate") == 0 || strcmp(metric, "drop_rate") == 0) {
+        snprintf(out, 32, "%.3g%%", value * 100);
+    } else if (strcmp(metric, "rate") == 0) {
+        snprintf(out, 32, "%.2f/s", value);
+    } else {
+        snprintf(out, 32, "%.0f", value);
+    }
+}
+
+static void hist_row(FILE *f, const char *label, const od_hist_t *h)
+{
+    char v[24];
+    fprintf(f, "  %-11s", label);
+    if (h->total == 0) {
+        fprintf(f, " (none)\n");
+        return;
+    }
+    od_fmt_us(v, (double)h->min);
+    fprintf(f, "%9s", v);
+    od_fmt_us(v, od_hist_mean(h));
+    fprintf(f, "%9s", v);
+    od_fmt_us(v, od_hist_stdev(h));
+    fprintf(f, "%9s", v);
+    od_fmt_us(v, (double)h->max);
+    fprintf(f, "%9s", v);
+    for (size_t i = 0; i < OD_ARRAY_SIZE(pct_values); i++) {
+        od_fmt_us(v, (double)od_hist_percentile(h, pct_values[i]));
+        fprintf(f, "%9s", v);
+    }
+    fputc('\n', f);
+}
+
+void od_report_text(FILE *f, const od_load_result_t *r, const char *title)
+{
+    const od_load_counts_t *c = &r->st.c;
+    fprintf(f, "%s\n", title);
+    fprintf(f, "  requests    scheduled %llu  sent %llu  completed %llu  late %llu  dropped %llu\n",
+            (unsigned long long)c->scheduled, (unsigned long long)c->sent, (unsigned long long)c->completed,
+            (unsigned long long)c->late, (unsigned long long)c->dropped);
+    if (r->target_rate > 0)
+        fprintf(f, "  rate        target %.2f/s  achieved %.2f/s over %.1fs\n", r->target_rate, r->achieved_rate,
+                r->duration_s);
+    else
+        fprintf(f, "  rate        achieved %.2f/s over %.1fs (closed model: no target)\n", r->achieved_rate,
+                r->duration_s);
+    fprintf(f, "  status     ");
+    int any = 0;
+    for (size_t i = 0; i < OD_ARRAY_SIZE(c->status); i++)
+        if (c->status[i]) {
+            if (i == 0) fprintf(f, " other: %llu", (unsigned long long)c->status[i]);
+            else fprintf(f, " %zu: %llu", i, (unsigned long long)c->status[i]);
+            any = 1;
+        }
+    fprintf(f, "%s\n", any ? "" : " (no answers)");
+    fprintf(f, "  errors     ");
+    for (int i = 0; i < OD_ERR_KINDS; i++)
+        fprintf(f, " %s %llu", od_err_names[i], (unsigned long long)c->errors[i]);
+    fputc('\n', f);
+    fprintf(f, "  %-11s%9s%9s%9s%9s", "", "min", "mean", "stdev", "max");
+    for (size_t i = 0; i < OD_ARRAY_SIZE(pct_names); i++)
+        fprintf(f, "%9s", pct_names[i]);
+    fputc('\n', f);
+    hist_row(f, "latency", r->st.latency);
+    hist_row(f, "service", r->st.service);
+    hist_row(f, "send delay", r->st.send_delay);
+}
+
+static void json_hist(od_buf_t *b, const char *key, const od_hist_t *h)
+{
+    od_buf_printf(b, ",\"%s\":{\"min\":%llu,\"mean\":%.1f,\"stdev\":%.1f,\"max\":%llu", key,
+                  (unsigned long long)(h->total ? h->min : 0), od_hist_mean(h), od_hist_stdev(h),
+                  (unsigned long long)h->max);
+    for (size_t i = 0; i < OD_ARRAY_SIZE(pct_names); i++)
+        od_buf_printf(b, ",\"%s\":%llu", pct_names[i], (unsigned long long)od_hist_percentile(h, pct_values[i]));
+    od_buf_printf(b, ",\"count\":%llu}", (unsigned long long)h->total);
+}
+
+void od_report_json(od_buf_t *b, const od_load_result_t *r)
+{
+    const od_load_counts_t *c = &r->st.c;
+    od_buf_putc(b, '{');
+    if (r->executor) {
+        od_buf_puts(b, "\"executor\":");
+        od_buf_json_str(b, r->executor);
+        od_buf_putc(b, ',');
+    }
+    od_buf_printf(b,
+                  "\"counts\":{\"scheduled\":%llu,\"sent\":%llu,\"completed\":%llu,\"late\":%llu,\"dropped\":%llu}",
+                  (unsigned long long)c->scheduled, (unsigned long long)c->sent, (unsigned long long)c->completed,
+                  (unsigned long long)c->late, (unsigned long long)c->dropped);
+    if (r->target_rate > 0) od_buf_printf(b, ",\"rate\":{\"target\":%.3f", r->target_rate);
+    else od_buf_puts(b, ",\"rate\":{\"target\":null");
+    od_buf_printf(b, ",\"achieved\":%.3f},\"duration_s\":%.3f", r->achieved_rate, r->duration_s);
+    od_buf_puts(b, ",\"status_codes\":{");
+    int first = 1;
+    for (size_t i = 0; i < OD_ARRAY_SIZE(c->status); i++)
+        if (c->status[i]) {
+            if (i == 0) od_buf_printf(b, "%s\"other\":%llu", first ? "" : ",", (unsigned long long)c->status[i]);
+            else od_buf_printf(b, "%s\"%zu\":%llu", first ? "" : ",", i, (unsigned long long)c->status[i]);
+            first = 0;
+        }
+    od_buf_puts(b, "},\"errors\":{");
+    for (int i = 0; i < OD_ERR_KINDS; i++)
+        od_buf_printf(b, "%s\"%s\":%llu", i ? "," : "", od_err_names[i], (unsigned long long)c->errors[i]);
+    od_buf_putc(b, '}');
+    json_hist(b, "latency_us", r->st.latency);
+    json_hist(b, "service_time_us", r->st.service);
+    json_hist(b, "send_delay_us", r->st.send_delay);
+    od_buf_putc(b, '}');
+}

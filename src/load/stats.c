@@ -1,0 +1,121 @@
+/*
+ * stats — see stats.h.
+ */
+#include "load/stats.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *const od_err_names[OD_ERR_KINDS] = {"connect", "read", "write", "timeout", "status", "script"};
+
+void od_load_stats_init(od_load_stats_t *st)
+{
+    memset(&st->c, 0, sizeof(st->c));
+    st->latency = od_hist_create();
+    st->service = od_hist_create();
+    st->send_delay = od_hist_create();
+}
+
+void od_load_stats_dispose(od_load_stats_t *st)
+{
+    od_hist_destroy(st->latency);
+    od_hist_destroy(st->service);
+    od_hist_destroy(st->send_delay);
+    st->latency = st->service = st->send_delay = NULL;
+}
+
+void od_load_counts_add(od_load_counts_t *dst, const od_load_counts_t *src)
+{
+    dst->scheduled += src->scheduled;
+    dst->sent += src->sent;
+    dst->completed += src->completed;
+    dst->late += src->late;
+    dst->dropped += src->dropped;
+    for (int i = 0; i < OD_ERR_KINDS; i++)
+        dst->errors[i] += src->errors[i];
+    for (size_t i = 0; i < OD_ARRAY_SIZE(dst->status); i++)
+        dst->status[i] += src->status[i];
+}
+
+void od_load_stats_merge(od_load_stats_t *dst, const od_load_stats_t *src)
+{
+    od_load_counts_add(&dst->c, &src->c);
+    od_hist_merge(dst->latency, src->latency);
+    od_hist_merge(dst->service, src->service);
+    od_hist_merge(dst->send_delay, src->send_delay);
+}
+
+uint64_t od_load_errors_total(const od_load_counts_t *c)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < OD_ERR_KINDS; i++)
+        n += c->errors[i];
+    return n;
+}
+
+void od_load_result_init(od_load_result_t *r, const char *name)
+{
+    memset(r, 0, sizeof(*r));
+    r->name = od_strdup(name);
+    od_load_stats_init(&r->st);
+}
+
+void od_load_result_dispose(od_load_result_t *r)
+{
+    free(r->name);
+    od_load_stats_dispose(&r->st);
+}
+
+static int hist_stat(const od_hist_t *h, const char *stat, double *v)
+{
+    if (strcmp(stat, "min") == 0) *v = h->total ? (double)h->min : 0;
+    else if (strcmp(stat, "max") == 0) *v = (double)h->max;
+    else if (strcmp(stat, "mean") == 0) *v = od_hist_mean(h);
+    else if (strcmp(stat, "stdev") == 0) *v = od_hist_stdev(h);
+    else if (stat[0] == 'p') {
+        char *end;
+        double p = strtod(stat + 1, &end);
+        if (end == stat + 1 || *end != '\0' || !(p > 0 && p <= 100)) return -1;
+        *v = (double)od_hist_percentile(h, p);
+    } else
+        return -1;
+    return 0;
+}
+
+int od_load_metric(const od_load_result_t *r, const char *metric, double *value)
+{
+    const od_load_counts_t *c = &r->st.c;
+    double sent = c->sent ? (double)c->sent : 1;
+    double sched = c->scheduled ? (double)c->scheduled : 1;
+    if (strncmp(metric, "latency.", 8) == 0) return hist_stat(r->st.latency, metric + 8, value);
+    if (strncmp(metric, "service_time.", 13) == 0) return hist_stat(r->st.service, metric + 13, value);
+    if (strncmp(metric, "send_delay.", 11) == 0) return hist_stat(r->st.send_delay, metric + 11, value);
+    if (strcmp(metric, "scheduled") == 0) *value = (double)c->scheduled;
+    else if (strcmp(metric, "sent") == 0) *value = (double)c->sent;
+    else if (strcmp(metric, "completed") == 0) *value = (double)c->completed;
+    else if (strcmp(metric, "late") == 0) *value = (double)c->late;
+    else if (strcmp(metric, "dropped") == 0) *value = (double)c->dropped;
+    else if (strcmp(metric, "errors") == 0) *value = (double)od_load_errors_total(c);
+    else if (strcmp(metric, "error_rate") == 0) *value = (double)od_load_errors_total(c) / sent;
+    else if (strcmp(metric, "drop_rate") == 0) *value = (double)c->dropped / sched;
+    else if (strcmp(metric, "rate") == 0) *value = r->achieved_rate;
+    else return -1;
+    return 0;
+}
+
+int od_load_compare(double v, od_cmp_t op, double limit)
+{
+    switch (op) {
+    case OD_CMP_LT:
+        return v < limit;
+    case OD_CMP_LE:
+        return v <= limit;
+    case OD_CMP_GT:
+        return v > limit;
+    case OD_CMP_GE:
+        return v >= limit;
+    case OD_CMP_EQ:
+        return v == limit;
+    }
+    return 0;
+}

@@ -1,0 +1,74 @@
+/*
+ * stats — what orderload measures for one scenario: request counts, status codes, errors by
+ * kind, and three histograms (latency from the intended start, service time from the send,
+ * send delay from the intended start to the send), plus the metrics thresholds read.
+ *
+ * Each worker thread records into its own od_load_stats_t (no locks, no allocation per
+ * sample); the main thread merges them after the threads are joined.  An od_load_result_t is
+ * a merged scenario (or total) with its timing, ready for the reports.
+ *
+ * Ownership: stats own their histograms (od_load_stats_init / _dispose); a result owns its
+ * name and stats.  Not thread-safe: one writer per object.
+ */
+#ifndef OD_LOAD_STATS_H
+#define OD_LOAD_STATS_H
+
+#include <stdint.h>
+
+#include "hist.h"
+#include "load/scenario.h"
+
+enum {
+    OD_ERR_CONNECT, /* the connection could not be opened */
+    OD_ERR_READ,    /* reading the answer failed, or it was cut short or malformed */
+    OD_ERR_WRITE,   /* sending the request failed */
+    OD_ERR_TIMEOUT, /* no complete answer within the scenario's timeout */
+    OD_ERR_STATUS,  /* an answer with status >= 400, or one response() rejected */
+    OD_ERR_SCRIPT,  /* request() or response() raised an error */
+    OD_ERR_KINDS
+};
+extern const char *const od_err_names[OD_ERR_KINDS];
+
+/* Requests sent at least this long after their intended time are counted as late. */
+#define OD_LATE_NS 10000000ull
+
+typedef struct od_load_counts {
+    uint64_t scheduled, sent, completed, late, dropped;
+    uint64_t errors[OD_ERR_KINDS];
+    uint64_t status[600]; /* by status code; codes outside 100..599 count at index 0 */
+} od_load_counts_t;
+
+typedef struct od_load_stats {
+    od_load_counts_t c;
+    od_hist_t *latency, *service, *send_delay;
+} od_load_stats_t;
+
+void od_load_stats_init(od_load_stats_t *st);
+void od_load_stats_dispose(od_load_stats_t *st);
+/** dst += src */
+void od_load_stats_merge(od_load_stats_t *dst, const od_load_stats_t *src);
+void od_load_counts_add(od_load_counts_t *dst, const od_load_counts_t *src);
+uint64_t od_load_errors_total(const od_load_counts_t *c);
+
+typedef struct od_load_result {
+    char *name;           /* scenario name, or "total" */
+    const char *executor; /* static string; NULL for a total */
+    double target_rate;   /* per second; 0 for a closed model (no target) */
+    double duration_s;    /* the window rates are computed over */
+    double achieved_rate; /* sent (completed for a closed model) ÷ duration_s */
+    od_load_stats_t st;
+} od_load_result_t;
+
+void od_load_result_init(od_load_result_t *r, const char *name);
+void od_load_result_dispose(od_load_result_t *r);
+
+/**
+ * the value of a threshold metric ("latency.p99", "error_rate", ...) in the result; time
+ * metrics in µs
+ * @return 0 if successful, -1 if the metric is unknown
+ */
+int od_load_metric(const od_load_result_t *r, const char *metric, double *value);
+/** returns 1 when `value OP limit` holds */
+int od_load_compare(double value, od_cmp_t op, double limit);
+
+#endif
