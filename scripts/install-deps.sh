@@ -12,7 +12,7 @@ pkgs=(
   libjansson-dev
   libgoogle-perftools-dev google-perftools
   libdw-dev libelf-dev
-  golang-go graphviz
+  golang-go graphviz libxml2-utils
   wrk
   perl
   clang libclang-rt-14-dev
