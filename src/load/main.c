@@ -469,8 +469,9 @@ static void print_thresholds(file_run_t *frs, size_t nf, int only_failures)
             char v[32], lim[32];
             od_fmt_metric(v, th->metric, fr->th_values[i]);
             od_fmt_metric(lim, th->metric, th->limit);
-            fprintf(only_failures ? stderr : stdout, "  %s %s   (%s: %s %s %s)\n", fr->th_ok[i] ? "✓" : "✗",
-                    th->expr, th->scope ? th->scope : "total", v, cmp_text(th->op), lim);
+            fprintf(only_failures ? stderr : stdout, "  %s %s   (%s %s: %s %s %s)\n", fr->th_ok[i] ? "✓" : "✗",
+                    th->expr, od_scenario_set_name(fr->set), th->scope ? th->scope : "total", v, cmp_text(th->op),
+                    lim);
         }
     }
 }
