@@ -14,9 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "prof/cpu.h"
+#include "prof/format.h"
 #include "prof/prof_env.h"
 
 static int g_test;
@@ -120,12 +122,50 @@ static void test_env(char **argv)
     ok(od_prof_env_reexec(argv, TEST_HZ, 0) == 0, "no re-exec needed when the environment matches");
     if (od_prof_env_reexeced()) {
         /* A mismatch in a re-executed process must not exec again (the loop guard). */
+        od_log_level = OD_LOG_ERROR; /* the refusal's warning is expected */
         int rc = od_prof_env_reexec(argv, TEST_HZ + 1, 0);
+        od_log_level = OD_LOG_INFO;
         ok(rc == -1, "a re-executed process refuses a second re-exec (rc %d)", rc);
         setenv("CPUPROFILE_FREQUENCY", "250", 1);
     } else {
         printf("ok %d # skip environment was already set: no re-exec happened\n", ++g_test);
     }
+}
+
+/* The writers (src/prof/format.c) turn the profile into what the tools read: the burner must
+ * be named by the folded form, and google-pprof must read the legacy bytes. */
+static void test_writers(const od_profile_t *p)
+{
+    od_buf_t out = OD_BUF_INIT, err = OD_BUF_INIT;
+    int rc = od_prof_write(p, OD_FMT_FOLDED, &out, &err);
+    ok(rc == 0 && out.base && strstr(out.base, "burn_cpu_hot") != NULL, "folded form names burn_cpu_hot%s%s",
+       err.len ? ": " : "", err.len ? err.base : "");
+    od_buf_reset(&out);
+    rc = od_prof_write(p, OD_FMT_LEGACY, &out, &err);
+    char path[] = "/tmp/prof_cpu_XXXXXX";
+    int fd = rc == 0 ? mkstemp(path) : -1;
+    if (fd < 0 || write(fd, out.base, out.len) != (ssize_t)out.len ||
+        system("command -v google-pprof >/dev/null")) {
+        printf("ok %d # skip google-pprof or the legacy form unavailable (rc %d)\n", ++g_test, rc);
+    } else {
+        char exe[4096], cmd[8400];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        exe[n > 0 ? n : 0] = '\0';
+        snprintf(cmd, sizeof(cmd), "google-pprof --text '%s' '%s' 2>/dev/null", exe, path);
+        FILE *f = popen(cmd, "r");
+        char line[512];
+        int top = 0, lines = 0;
+        while (f && fgets(line, sizeof(line), f))
+            if (strstr(line, "%") && lines++ < 1 && strstr(line, "burn_cpu_hot")) top = 1;
+        if (f) pclose(f);
+        ok(top, "google-pprof --text reads the legacy form: burn_cpu_hot on top");
+    }
+    if (fd >= 0) {
+        close(fd);
+        unlink(path);
+    }
+    od_buf_dispose(&out);
+    od_buf_dispose(&err);
 }
 
 static void test_profile(void)
@@ -176,8 +216,9 @@ static void test_profile(void)
         if (in_burner(s)) burner_n += s->values[0];
         if (s->values[1] != s->values[0] * p->period || s->npcs == 0) values_ok = 0;
     }
-    /* 1.5 s of one spinning thread at 250 Hz is about 375 samples. */
-    ok(total >= 150, "%lld samples in %zu distinct stacks", (long long)total, p->nsamples);
+    /* 1.5 s of one spinning thread at 250 Hz is about 375 samples (fewer on a loaded machine:
+     * ITIMER_PROF counts the CPU time the process gets). */
+    ok(total >= 75, "%lld samples in %zu distinct stacks", (long long)total, p->nsamples);
     ok(values_ok, "every sample: cpu = count * period, non-empty stack");
     ok(g_fn_lo != 0 && total > 0 && burner_n * 100 >= total * 70,
        "burn_cpu_hot [%#lx, %#lx) in %lld of %lld samples (>= 70%%)", (unsigned long)g_fn_lo,
@@ -208,6 +249,7 @@ static void test_profile(void)
     od_profile_dispose(&q);
     od_buf_dispose(&e);
 
+    test_writers(p);
     od_profile_dispose(p);
     od_buf_dispose(&b.err);
 }
@@ -226,12 +268,12 @@ static void test_cancel(void)
     atomic_store(&g_stop, 1);
     pthread_join(th, NULL);
     ok(rc == 0, "cancelled profile still returns 0%s%s", err.len ? ": " : "", err.base ? err.base : "");
-    ok(el < 700000000ull, "cancellation stops it early (%.3f s of 5 s)", el / 1e9);
-    ok(g_cancel_polls >= 3 && g_cancel_polls <= 6, "cancelled() polled about every 100 ms (%d polls)",
+    ok(el < 1500000000ull, "cancellation stops it early (%.3f s of 5 s)", el / 1e9);
+    ok(g_cancel_polls >= 2 && g_cancel_polls <= 6, "cancelled() polled about every 100 ms (%d polls)",
        g_cancel_polls);
     ok(p.comment != NULL && strncmp(p.comment, "cancelled", 9) == 0, "flagged: %s",
        p.comment ? p.comment : "(null)");
-    ok(p.nsamples > 0 && p.duration_ns < 700000000ull, "what was gathered is returned (%zu stacks)",
+    ok(p.nsamples > 0 && p.duration_ns < 1500000000ull, "what was gathered is returned (%zu stacks)",
        p.nsamples);
     od_profile_dispose(&p);
     od_buf_dispose(&err);
@@ -262,7 +304,7 @@ int main(int argc, char **argv)
 {
     /* Re-exec with CPUPROFILE_FREQUENCY=250 (prints nothing before, so TAP stays clean). */
     od_prof_env_reexec(argv, TEST_HZ, -1);
-    printf("1..28\n");
+    printf("1..30\n");
     find_burner_range();
     test_env(argv);
     test_parse_errors();
