@@ -92,7 +92,7 @@ LUA
         open STDERR, '>>', $log or die;
         exec $bin, '-c', "$dir/orderd.yaml", @{ $o{args} || [] } or die "exec $bin: $!";
     }
-    my $self = bless { pid => $pid, port => $port, dir => $dir, log => $log,
+    my $self = bless { owner => $$, pid => $pid, port => $port, dir => $dir, log => $log,
                        base => "http://127.0.0.1:$port",
                        http => HTTP::Tiny->new(timeout => $o{timeout} || 30, keep_alive => 1) }, $class;
     my $wait = $o{wait} // 10;
@@ -125,6 +125,36 @@ sub post_json {
     my $body = ref $data ? json_encode($data) : $data;
     return $s->request('POST', $path, $body, { 'Content-Type' => 'application/json', %{ $headers || {} } });
 }
+# POSTs every body (hashrefs or JSON text) to PATH pipelined on one connection, fast;
+# returns the list of status codes in order
+sub post_many {
+    my ($s, $path, @bodies) = @_;
+    my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $s->{port}) or die "connect: $!";
+    my $out = '';
+    for my $b (@bodies) {
+        my $body = ref $b ? json_encode($b) : $b;
+        $out .= "POST $path HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              . "Content-Length: " . length($body) . "\r\n\r\n$body";
+    }
+    my $pid = fork // die;
+    if ($pid == 0) { print $c $out; POSIX::_exit(0) }
+    my ($buf, @codes) = ('');
+    while (@codes < @bodies) {
+        if ($buf =~ s/\AHTTP\/1\.1 (\d+)[^\r]*\r\n(.*?)\r\n\r\n//s) {
+            my ($code, $head) = ($1, $2);
+            my ($len) = $head =~ /content-length: *(\d+)/i;
+            while (length($buf) < ($len // 0)) { sysread($c, $buf, 65536, length $buf) or last }
+            substr($buf, 0, $len // 0) = '';
+            push @codes, $code;
+            next;
+        }
+        sysread($c, $buf, 65536, length $buf) or last;
+    }
+    waitpid($pid, 0);
+    close $c;
+    return @codes;
+}
+
 sub get_json { my ($s, $p, $h) = @_; my $r = $s->get($p, $h); return json_decode($r->{content}) }
 
 # SIGTERM (or the given signal), wait for exit; returns (exit code, log text)
@@ -144,7 +174,7 @@ sub stop {
 
 sub DESTROY {
     my $s = shift;
-    return if defined $s->{rc} || !$s->{pid};
+    return if defined $s->{rc} || !$s->{pid} || $s->{owner} != $$;   # not in forked children
     kill 'KILL', $s->{pid};
     waitpid($s->{pid}, 0);
 }
