@@ -9,6 +9,7 @@
 #include "load/scenario.h"
 #include "log.h"
 #include "pool.h"
+#include "prof/http.h"
 #include "prof/lockprof.h"
 #include "prof/prof_env.h"
 #include "results.h"
@@ -120,6 +121,7 @@ int main(int argc, char **argv)
                        .argv = argv,
                        .started_wall_ns = od_wall_ns()};
     od_routes_register();
+    od_prof_http_register();
     int rc = od_server_run(&srv);
     if (rc != 0) return rc;
 

@@ -3,6 +3,7 @@
  */
 #include "prof/capture.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "prof/cpu.h"
@@ -14,9 +15,6 @@
 #ifndef OD_NO_TCMALLOC
 #include <gperftools/malloc_extension_c.h>
 #endif
-
-/* TEMPORARY: heap.c is still being written; until it lands these resolve to NULL */
-#pragma weak od_heap_profile
 
 static const struct {
     const char *name;
@@ -85,13 +83,7 @@ int od_capture_profile(od_capture_kind_t kind, double seconds, int (*cancelled)(
         int rc = od_cpu_profile(window_ns(seconds), cancelled, arg, p, err);
         return rc == OD_CPU_BUSY ? OD_CAPTURE_BUSY : rc;
     }
-    case OD_CAP_MEMORY:
-        if (od_heap_profile == NULL) {
-            od_profile_init(p, OD_PROF_HEAP);
-            od_buf_puts(err, "the heap profiler is not built into this orderd yet");
-            return -1;
-        }
-        return od_heap_profile(p, err);
+    case OD_CAP_MEMORY: return od_heap_profile(p, err);
     case OD_CAP_GOROUTINES:
         od_profile_init(p, OD_PROF_THREADS);
         if (od_threads_capture(p) != 0) {
@@ -125,6 +117,116 @@ static void wait_window(uint64_t ns, int (*cancelled)(void *), void *arg)
         uint64_t left = end - now;
         od_sleep_ns(left < 100000000ull ? left : 100000000ull);
     }
+}
+
+static uint64_t stack_hash(const od_prof_sample_t *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < s->npcs; i++)
+        h = (h ^ (uint64_t)s->pcs[i]) * 1099511628211ull;
+    return h ^ s->npcs;
+}
+
+static int same_stack(const od_prof_sample_t *a, const od_prof_sample_t *b)
+{
+    return a->npcs == b->npcs && memcmp(a->pcs, b->pcs, a->npcs * sizeof(a->pcs[0])) == 0;
+}
+
+static void add_delta(od_profile_t *p, const od_prof_sample_t *s, const int64_t *v)
+{
+    int nonzero = 0;
+    for (size_t t = 0; t < p->ntypes; t++)
+        nonzero |= v[t] != 0;
+    if (!nonzero) return;
+    od_prof_sample_t *d = od_profile_add(p, s->pcs, s->npcs, v);
+    for (size_t l = 0; l < s->nlabels; l++) {
+        const od_prof_label_t *lb = &s->labels[l];
+        if (lb->str)
+            od_profile_label_str(d, lb->key, lb->str);
+        else
+            od_profile_label_num(d, lb->key, lb->num, lb->num_unit);
+    }
+}
+
+/* p = b - a, stack by stack (a's stacks are matched through an open-addressing table) */
+static void subtract(od_profile_t *p, const od_profile_t *a, const od_profile_t *b)
+{
+    od_profile_init(p, b->kind);
+    memcpy(p->types, b->types, sizeof(p->types));
+    p->ntypes = b->ntypes;
+    p->default_type = b->default_type;
+    p->period_type = b->period_type;
+    p->period = b->period;
+    p->time_ns = b->time_ns;
+    p->duration_ns = b->time_ns > a->time_ns ? b->time_ns - a->time_ns : 0;
+    if (b->comment) p->comment = od_strdup(b->comment);
+
+    size_t cap = 16;
+    while (cap < a->nsamples * 2)
+        cap *= 2;
+    long *slot = od_malloc(cap * sizeof(*slot));
+    char *used = od_calloc(a->nsamples + 1, 1);
+    for (size_t i = 0; i < cap; i++)
+        slot[i] = -1;
+    for (size_t i = 0; i < a->nsamples; i++) {
+        size_t h = (size_t)stack_hash(&a->samples[i]) & (cap - 1);
+        while (slot[h] >= 0)
+            h = (h + 1) & (cap - 1);
+        slot[h] = (long)i;
+    }
+    for (size_t i = 0; i < b->nsamples; i++) {
+        const od_prof_sample_t *s = &b->samples[i];
+        int64_t v[OD_PROF_MAX_TYPES];
+        memcpy(v, s->values, sizeof(v));
+        for (size_t h = (size_t)stack_hash(s) & (cap - 1); slot[h] >= 0; h = (h + 1) & (cap - 1)) {
+            const od_prof_sample_t *o = &a->samples[slot[h]];
+            if (!used[slot[h]] && same_stack(o, s)) {
+                for (size_t t = 0; t < b->ntypes; t++)
+                    v[t] -= o->values[t];
+                used[slot[h]] = 1;
+                break;
+            }
+        }
+        add_delta(p, s, v);
+    }
+    for (size_t i = 0; i < a->nsamples; i++) {
+        if (used[i]) continue;
+        int64_t v[OD_PROF_MAX_TYPES] = {0};
+        for (size_t t = 0; t < a->ntypes; t++)
+            v[t] = -a->samples[i].values[t];
+        add_delta(p, &a->samples[i], v);
+    }
+    free(slot);
+    free(used);
+}
+
+int od_capture_delta(od_capture_kind_t kind, double seconds, int (*cancelled)(void *), void *arg,
+                     od_profile_t *p, od_buf_t *err)
+{
+    if (kind == OD_CAP_CPU || od_capture_kind_timed(kind) || !od_capture_kind_has_format(kind)) {
+        od_profile_init(p, OD_PROF_CPU);
+        od_buf_printf(err, "a delta needs a cumulative or snapshot profile, not %s", od_capture_kind_name(kind));
+        return -1;
+    }
+    od_profile_t a, b;
+    if (od_capture_profile(kind, 0, NULL, NULL, &a, err) != 0) {
+        od_profile_dispose(&a);
+        od_profile_init(p, OD_PROF_CPU);
+        return -1;
+    }
+    a.time_ns = od_wall_ns();
+    wait_window(window_ns(seconds), cancelled, arg);
+    if (od_capture_profile(kind, 0, NULL, NULL, &b, err) != 0) {
+        od_profile_dispose(&a);
+        od_profile_dispose(&b);
+        od_profile_init(p, OD_PROF_CPU);
+        return -1;
+    }
+    b.time_ns = od_wall_ns();
+    subtract(p, &a, &b);
+    od_profile_dispose(&a);
+    od_profile_dispose(&b);
+    return 0;
 }
 
 static int capture_trace(double seconds, int (*cancelled)(void *), void *arg, od_buf_t *out)

@@ -86,6 +86,18 @@ int od_capture_profile(od_capture_kind_t kind, double seconds, int (*cancelled)(
                        od_profile_t *p, od_buf_t *err);
 
 /**
+ * a delta profile, as Go's ?seconds= on its named profiles: takes a profile of kind `kind`
+ * (memory, goroutines, block or mutex), waits `seconds` (ending early when cancelled(arg)
+ * says so), takes another and stores in `p` the second minus the first, stack by stack
+ * (stacks only in the first appear negated; all-zero stacks are left out); time_ns is the
+ * second's, duration_ns the time between them.  `p` is initialized by this call whatever the
+ * result and must be released with od_profile_dispose.
+ * @return 0 if successful, -1 with a message appended to err
+ */
+int od_capture_delta(od_capture_kind_t kind, double seconds, int (*cancelled)(void *), void *arg,
+                     od_profile_t *p, od_buf_t *err);
+
+/**
  * returns free allocator memory to the operating system (tcmalloc's ReleaseFreeMemory), as
  * Go's ?gc=1 runs a collection before a heap profile; does nothing without tcmalloc
  */
