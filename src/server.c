@@ -37,16 +37,22 @@ void od_route_add(const char *path, unsigned methods, int flags, od_route_id_t s
 
 static const route_t *find_route(const char *path, size_t len)
 {
+    int i = od_route_match(path, len);
+    return i < 0 ? NULL : &routes[i];
+}
+
+int od_route_match(const char *path, size_t len)
+{
     const route_t *best = NULL;
     for (size_t i = 0; i < nroutes; i++) {
         const route_t *rt = &routes[i];
         if (!(rt->flags & OD_ROUTE_PREFIX)) {
-            if (rt->len == len && memcmp(rt->path, path, len) == 0) return rt;
+            if (rt->len == len && memcmp(rt->path, path, len) == 0) return (int)i;
         } else if (len >= rt->len && memcmp(rt->path, path, rt->len) == 0) {
             if (best == NULL || rt->len > best->len) best = rt;
         }
     }
-    return best;
+    return best ? (int)(best - routes) : -1;
 }
 
 /* --- loop threads --------------------------------------------------------------------------- */
@@ -164,7 +170,7 @@ static int hexval(char c)
     return -1;
 }
 
-static int query_get(const char *q, size_t qlen, const char *name, char *out, size_t outsz)
+int od_query_lookup(const char *q, size_t qlen, const char *name, char *out, size_t outsz)
 {
     size_t nlen = strlen(name);
     const char *p = q, *end = q + qlen;
@@ -198,7 +204,7 @@ static int query_get(const char *q, size_t qlen, const char *name, char *out, si
 int od_query_get(const od_req_t *r, const char *name, char *out, size_t outsz)
 {
     if (r->query == NULL) return 0;
-    return query_get(r->query, r->query_len, name, out, outsz);
+    return od_query_lookup(r->query, r->query_len, name, out, outsz);
 }
 
 /* --- deferred jobs ------------------------------------------------------------------------- */
@@ -355,7 +361,7 @@ int od_job_cancelled(od_job_t *job)
 int od_job_query_get(od_job_t *job, const char *name, char *out, size_t outsz)
 {
     if (job->query == NULL) return 0;
-    return query_get(job->query, job->query_len, name, out, outsz);
+    return od_query_lookup(job->query, job->query_len, name, out, outsz);
 }
 
 void od_job_add_header(od_job_t *job, const char *name, const char *value)

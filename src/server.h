@@ -54,6 +54,8 @@ typedef struct od_req {
  * @return 1 if present, 0 if absent, -1 if longer than outsz-1 or badly encoded
  */
 int od_query_get(const od_req_t *r, const char *name, char *out, size_t outsz);
+/** od_query_get on a raw query string (without the '?') */
+int od_query_lookup(const char *query, size_t len, const char *name, char *out, size_t outsz);
 /** @return 1 if the path equals s */
 int od_path_is(const od_req_t *r, const char *s);
 /** adds a response header (name and value are copied) before od_respond */
@@ -78,6 +80,8 @@ typedef int (*od_handler_fn)(od_req_t *r);
  * among prefixes the longest wins.
  */
 void od_route_add(const char *path, unsigned methods, int flags, od_route_id_t stat, od_handler_fn fn);
+/** @return the index of the route that serves `path` (exact first, then longest prefix), or -1 */
+int od_route_match(const char *path, size_t len);
 
 /* --- deferred jobs ------------------------------------------------------------------------ */
 
