@@ -14,6 +14,7 @@
 #include "prof/prof_env.h"
 #include "results.h"
 #include "routes.h"
+#include "rules.h"
 #include "server.h"
 #include "stats.h"
 
@@ -41,6 +42,7 @@ static void usage(FILE *fp)
 static void check_all(od_config_t *cfg, od_buf_t *errors, od_scenario_set_t ***sets)
 {
     od_pool_config_load(&cfg->pool, cfg->pool_files.script, errors);
+    od_rules_check(cfg->pool_files.rules, errors);
     *sets = od_calloc(cfg->nscenarios ? cfg->nscenarios : 1, sizeof(**sets));
     for (size_t i = 0; i < cfg->nscenarios; i++)
         (*sets)[i] = od_scenario_load(cfg->scenarios[i], errors);
@@ -110,6 +112,11 @@ int main(int argc, char **argv)
     od_stats_t stats;
     od_stats_init(&stats);
     od_results_t *results = od_results_create(cfg.pool_files.results_kept);
+    cfg.pool.rules_path = cfg.pool_files.rules; /* each worker loads its own rules state */
+    if (od_rules_install(cfg.pool_files.rules, &errors) != 0) {
+        fputs(errors.base, stderr);
+        return 2;
+    }
     od_pool_t *pool = od_pool_create(&cfg.pool, results, &stats);
     od_server_t srv = {.cfg = &cfg,
                        .pool = pool,

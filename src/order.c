@@ -266,6 +266,7 @@ void od_order_json(const od_order_t *o, od_buf_t *out)
     if (o->state == OD_STATE_DONE && o->message) {
         od_buf_puts(out, ",\"result\":");
         od_buf_json_str(out, o->message);
+        od_buf_printf(out, ",\"price\":%.2f", o->price);
     } else if (o->state == OD_STATE_FAILED && o->message) {
         od_buf_puts(out, ",\"error\":");
         od_buf_json_str(out, o->message);

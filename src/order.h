@@ -38,7 +38,8 @@ struct od_order {
     const char **items;
     size_t nitems;
     double amount;
-    int priority; /* 1 high, 2 medium, 3 low */
+    int priority; /* 1 high, 2 medium, 3 low; the rules' route hook may change it, under the
+                   * results store's lock */
     uint64_t created_wall_ns;
     uint64_t enqueued_ns; /* od_now_ns at acceptance */
     uint64_t flow_id;     /* links the trace's enqueue and dequeue */
@@ -51,6 +52,7 @@ struct od_order {
     uint64_t queue_ns, processing_ns;
     uint64_t processed_wall_ns;
     void *record; /* owned: what the record stage allocated (freed with the order) */
+    double price; /* what the price stage computed (C stage or the rules' price hook) */
 
     /* links, owned by the module that uses them */
     od_order_t *queue_next;           /* lanes */

@@ -92,18 +92,25 @@ static __attribute__((noinline)) double price_fraud_score(const od_order_t *o, u
     return fmod(score, 1.0);
 }
 
-static __attribute__((noinline)) double price_tax_and_discounts(const od_order_t *o)
+/* the priority the stages use: the route hook's choice, else the order's own */
+static int effective_priority(const od_stage_ctx_t *ctx, const od_order_t *o)
+{
+    return ctx->priority ? ctx->priority : o->priority;
+}
+
+static __attribute__((noinline)) double price_tax_and_discounts(const od_order_t *o, int priority)
 {
     double total = o->amount;
     if (o->nitems >= 10) total *= 0.95; /* bulk discount */
-    if (o->priority == 1) total += 15.0; /* express handling */
+    if (priority == 1) total += 15.0;    /* express handling */
     return total * 1.0825;             /* sales tax */
 }
 
 int od_stage_price(od_stage_ctx_t *ctx, const od_order_t *o, double *total, char **err)
 {
-    if (od_rules_hooks.price && ctx->rules) return od_rules_hooks.price(ctx->rules, o, total, err);
-    *total = price_tax_and_discounts(o);
+    if (od_rules_hooks.price && ctx->rules)
+        return od_rules_hooks.price(ctx->rules, o, effective_priority(ctx, o), total, err);
+    *total = price_tax_and_discounts(o, effective_priority(ctx, o));
     uint32_t us = ctx->cfg->price.work_us;
     if (us == 0) return 0;
     /* run the fraud score in slices until the configured time is spent */
@@ -122,7 +129,7 @@ int od_stage_price(od_stage_ctx_t *ctx, const od_order_t *o, double *total, char
 int od_stage_pay(od_stage_ctx_t *ctx, const od_order_t *o, char **err)
 {
     (void)err;
-    uint64_t ms = (uint64_t)o->priority * ctx->cfg->pay.ms_per_priority + ctx->cfg->pay.fixed_ms;
+    uint64_t ms = (uint64_t)effective_priority(ctx, o) * ctx->cfg->pay.ms_per_priority + ctx->cfg->pay.fixed_ms;
     if (ms) {
         od_thread_set_state("waiting for payment");
         od_block_sleep_ns(ms * 1000000u);
@@ -168,11 +175,17 @@ void od_pipeline_run(od_stage_ctx_t *ctx, od_order_t *o, od_outcome_t *out)
     double total = 0;
     int rc;
     *out = (od_outcome_t){0};
+    ctx->priority = o->priority;
+    out->priority = o->priority;
 
-    if (od_rules_hooks.route && ctx->rules) STAGE("route", od_rules_hooks.route(ctx->rules, o, &err));
+    if (od_rules_hooks.route && ctx->rules) {
+        STAGE("route", od_rules_hooks.route(ctx->rules, o, &ctx->priority, &err));
+        out->priority = ctx->priority;
+    }
     STAGE("validate", od_stage_validate(ctx, o, &err));
     STAGE("reserve", od_stage_reserve(ctx, o, &err));
     STAGE("price", od_stage_price(ctx, o, &total, &err));
+    out->price = total;
     STAGE("pay", od_stage_pay(ctx, o, &err));
     STAGE("record", od_stage_record(ctx, o, total, &out->record, &err));
 
@@ -181,17 +194,19 @@ void od_pipeline_run(od_stage_ctx_t *ctx, od_order_t *o, od_outcome_t *out)
     if (o->amount > 1000) {
         out->status = "priority_processing";
         out->message = od_strdup("Order marked for priority processing");
-    } else if (o->priority == 1) {
+    } else if (ctx->priority == 1) {
         out->status = "expedited";
         out->message = od_strdup("Order expedited");
     } else {
         out->status = "processing";
         out->message = od_strdup("Order processed");
     }
+    ctx->priority = 0;
     return;
 
 Failed:
     out->ok = 0;
     out->status = "failed";
     out->message = err ? err : od_strdup("order failed");
+    ctx->priority = 0;
 }

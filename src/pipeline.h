@@ -34,7 +34,8 @@ typedef struct od_stage_ctx {
     const od_pool_config_t *cfg;
     od_inventory_t *inv;
     int worker_id;
-    void *rules; /* the worker's Lua rules state (rules.h), or NULL */
+    void *rules;  /* the worker's Lua rules state (rules.h), or NULL */
+    int priority; /* the order's effective priority (route may change it); 0 = o->priority */
 } od_stage_ctx_t;
 
 /** the outcome of one order; message is owned by the caller (free(3)) */
@@ -43,6 +44,8 @@ typedef struct od_outcome {
     const char *status; /* static business status when ok */
     char *message;      /* result text when ok, error text when not */
     void *record;       /* what the record stage allocated (owned by the order after) */
+    double price;       /* what the price stage computed (0 if it did not run) */
+    int priority;       /* the effective priority after the route hook */
 } od_outcome_t;
 
 /** runs every stage for o; never fails the process, only the order */
@@ -56,12 +59,15 @@ int od_stage_price(od_stage_ctx_t *ctx, const od_order_t *o, double *total, char
 int od_stage_pay(od_stage_ctx_t *ctx, const od_order_t *o, char **err);
 int od_stage_record(od_stage_ctx_t *ctx, const od_order_t *o, double total, void **record, char **err);
 
-/* Optional Lua hooks, set by the rules module at startup (NULL = none). */
+/* Optional Lua hooks, set by the rules module at startup (NULL = none); they run only for a
+ * worker whose ctx->rules is set. */
 typedef struct od_rules_hooks {
-    /* route(order): may change priority or reject; returns 0 or -1 with *err */
-    int (*route)(void *rules, const od_order_t *o, char **err);
-    /* price(order): the price used by the price stage; returns 0 or -1 with *err */
-    int (*price)(void *rules, const od_order_t *o, double *total, char **err);
+    /* route(order): may set *priority (1..3, in: the current one) or reject; returns 0, or -1
+     * with *err */
+    int (*route)(void *rules, const od_order_t *o, int *priority, char **err);
+    /* price(order): the price used by the price stage instead of the C work; `priority` is the
+     * effective one; returns 0, or -1 with *err */
+    int (*price)(void *rules, const od_order_t *o, int priority, double *total, char **err);
 } od_rules_hooks_t;
 extern od_rules_hooks_t od_rules_hooks;
 

@@ -13,6 +13,7 @@
 #include "prof/threads.h"
 #include "prof/trace.h"
 #include "results.h"
+#include "rules.h"
 #include "stats.h"
 
 typedef struct worker {
@@ -86,6 +87,8 @@ static void process(od_pool_t *p, worker_t *w, od_stage_ctx_t *ctx, od_order_t *
     o->outcome = out.status;
     o->message = out.message;
     o->record = out.record;
+    o->price = out.price;
+    if (out.priority) o->priority = out.priority; /* the route hook may have changed it */
     o->processing_ns = end - start;
     o->processed_wall_ns = od_wall_ns();
     od_results_finish_locked(p->results, o); /* may free o: touch it no more */
@@ -102,13 +105,16 @@ static void *worker_main(void *arg)
     char name[32];
     snprintf(name, sizeof(name), "worker-%d", w->id);
     od_thread_register(name);
-    od_stage_ctx_t ctx = {.cfg = &p->cfg, .inv = &p->inv, .worker_id = w->id, .rules = NULL};
+    /* the worker's own Lua rules state, built on this thread (NULL when no rules) */
+    od_stage_ctx_t ctx = {.cfg = &p->cfg, .inv = &p->inv, .worker_id = w->id,
+                          .rules = od_rules_create(p->cfg.rules_path, w->id)};
 
     od_order_t *o;
     while ((o = next_order(p)) != NULL) {
         od_thread_set_state("processing");
         process(p, w, &ctx, o);
     }
+    od_rules_destroy(ctx.rules);
     od_thread_unregister();
     return NULL;
 }

@@ -43,6 +43,9 @@ typedef struct od_pool_config {
         uint32_t alloc_bytes; /* result and history kept with the order */
         uint32_t leak_bytes;  /* leaked on purpose per order (the leak lesson); 0 = none */
     } record;
+    /* not from workers.lua: the YAML's pool.rules (borrowed from od_config_t; NULL or "" =
+     * none); each worker then builds its own rules state (rules.h) */
+    const char *rules_path;
 } od_pool_config_t;
 
 void od_pool_config_defaults(od_pool_config_t *c);
