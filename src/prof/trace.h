@@ -5,9 +5,10 @@
  * When no trace is running every od_trace_* call is one relaxed atomic load and a branch
  * (callers may test od_trace_active() first to skip preparing arguments).  While one runs,
  * each registered thread appends to its own buffer (indexed by od_thread_slot(); no locks
- * on the hot path); unregistered threads share one small buffer behind a lock.  Memory is
+ * on the hot path; a thread that takes over a freed registry slot during a trace continues
+ * that slot's buffer); unregistered threads share one small buffer behind a lock.  Memory is
  * bounded: buffers grow by chunks allocated on demand, at most OD_TRACE_MAX_THREAD_EVENTS
- * events per thread (OD_TRACE_MAX_SHARED_EVENTS for the shared buffer) and
+ * events per slot (OD_TRACE_MAX_SHARED_EVENTS for the shared buffer) and
  * OD_TRACE_MAX_BYTES for the whole trace; events that do not fit are counted as dropped
  * (reported in the output's otherData), never block.  Everything is allocated by
  * od_trace_start and freed by od_trace_stop.

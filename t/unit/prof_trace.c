@@ -244,13 +244,19 @@ static long other_num(const od_buf_t *b, const char *key)
     return p ? strtol(p + strlen(k), NULL, 10) : -1;
 }
 
+/* flooders hold their registry slot until all are done: a buffer belongs to a slot, and a
+ * thread taking over a slot would continue the previous owner's buffer */
+static pthread_barrier_t flood_registered, flood_done;
+
 static void *flood_main(void *arg)
 {
     char name[16];
     snprintf(name, sizeof(name), "flood-%d", (int)(intptr_t)arg);
     od_thread_register(name);
+    pthread_barrier_wait(&flood_registered);
     for (int i = 0; i < OD_TRACE_MAX_THREAD_EVENTS + 5000; i++)
         od_trace_span("flood", NULL, 1, 2);
+    pthread_barrier_wait(&flood_done);
     od_thread_unregister();
     return NULL;
 }
@@ -260,6 +266,8 @@ static void test_bounds(void)
     /* one thread: the per-thread cap */
     ok(od_trace_start() == 0, "start (per-thread bound)");
     pthread_t t;
+    pthread_barrier_init(&flood_registered, NULL, 1);
+    pthread_barrier_init(&flood_done, NULL, 1);
     pthread_create(&t, NULL, flood_main, (void *)(intptr_t)0);
     pthread_join(t, NULL);
     od_buf_t out = OD_BUF_INIT;
@@ -274,10 +282,16 @@ static void test_bounds(void)
     /* nine threads: the whole-trace cap */
     ok(od_trace_start() == 0, "start (whole-trace bound)");
     pthread_t ts[9];
+    pthread_barrier_destroy(&flood_registered);
+    pthread_barrier_destroy(&flood_done);
+    pthread_barrier_init(&flood_registered, NULL, 9);
+    pthread_barrier_init(&flood_done, NULL, 9);
     for (int i = 0; i < 9; i++)
         pthread_create(&ts[i], NULL, flood_main, (void *)(intptr_t)i);
     for (int i = 0; i < 9; i++)
         pthread_join(ts[i], NULL);
+    pthread_barrier_destroy(&flood_registered);
+    pthread_barrier_destroy(&flood_done);
     od_trace_stop(&out);
     dropped = other_num(&out, "dropped_events");
     bytes = other_num(&out, "buffered_bytes");
