@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "prof/cpu.h"
+#include "prof/gc.h"
 #include "prof/heap.h"
 #include "prof/lockprof.h"
 #include "prof/threads.h"
@@ -237,12 +238,6 @@ static int capture_trace(double seconds, int (*cancelled)(void *), void *arg, od
     return 0;
 }
 
-static int capture_gc(od_buf_t *out, od_buf_t *err)
-{
-    (void)out;
-    od_buf_puts(err, "allocator statistics are not built into this orderd yet");
-    return -1;
-}
 
 int od_capture(od_capture_kind_t kind, double seconds, od_prof_format_t fmt, int (*cancelled)(void *),
                void *arg, od_buf_t *out, const char **ext, const char **content_type, od_buf_t *err)
@@ -252,7 +247,15 @@ int od_capture(od_capture_kind_t kind, double seconds, od_prof_format_t fmt, int
     if (kind == OD_CAP_TRACE) {
         rc = capture_trace(seconds, cancelled, arg, out);
     } else if (kind == OD_CAP_GC) {
-        rc = capture_gc(out, err);
+        if (fmt == OD_FMT_TEXT) {
+            od_gc_report_text(out);
+            e = "txt";
+            ct = "text/plain; charset=utf-8";
+        } else {
+            od_gc_report(out);
+            od_buf_putc(out, '\n');
+        }
+        rc = 0;
     } else {
         od_profile_t p;
         rc = od_capture_profile(kind, seconds, cancelled, arg, &p, err);

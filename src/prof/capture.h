@@ -9,7 +9,7 @@
  *   block       prof/lockprof.h                pprof legacy text folded svg
  *   mutex       prof/lockprof.h                pprof legacy text folded svg
  *   trace       prof/trace.h                   always Chrome Trace Event JSON; `seconds` window
- *   gc          allocator statistics           always JSON
+ *   gc          prof/gc.h (tcmalloc statistics) JSON (text with OD_FMT_TEXT)
  *
  * CPU profiles and traces run for a window and are exclusive (one of each at a time in the
  * process); the other kinds are snapshots and may run concurrently.
@@ -63,7 +63,8 @@ int od_capture_kind_has_format(od_capture_kind_t k);
 
 /**
  * captures a profile of kind `kind` and appends it to `out`: in format `fmt` for the profile
- * kinds, Chrome Trace Event JSON for trace and JSON for gc (`fmt` ignored).  `seconds` is
+ * kinds, Chrome Trace Event JSON for trace (`fmt` ignored) and JSON for gc (text when `fmt` is
+ * OD_FMT_TEXT).  `seconds` is
  * the window for cpu and trace (ignored for the others; bounds are the caller's business,
  * at least 0.01 is used).  On success *ext is the file extension ("pb.gz", "prof", "json",
  * ...) and *content_type the MIME type to serve it with (either pointer may be NULL).

@@ -362,6 +362,10 @@ static int profile_family(od_req_t *r)
     if (rc != 0 && od_capture_kind_has_format(kind)) {
         if (rc < 0 || od_prof_format_parse(v, &c.fmt) != 0)
             return fail(r, FAM_PROFILE, 400, "format", "format must be one of " FORMATS_LIST);
+    } else if (rc != 0 && kind == OD_CAP_GC) {
+        if (rc < 0 || (strcmp(v, "json") != 0 && strcmp(v, "text") != 0))
+            return fail(r, FAM_PROFILE, 400, "format", "format for gc is json (the default) or text");
+        c.fmt = strcmp(v, "text") == 0 ? OD_FMT_TEXT : OD_FMT_PPROF;
     } else if (rc != 0 && (rc < 0 || strcmp(v, "json") != 0)) {
         return fail(r, FAM_PROFILE, 400, "format", "a %s capture is JSON only (format=json or no format)",
                     od_capture_kind_name(kind));
@@ -394,7 +398,7 @@ static int profile_list(od_req_t *r)
                       od_capture_kind_timed((od_capture_kind_t)k) ? "true" : "false",
                       od_capture_kind_has_format((od_capture_kind_t)k)
                           ? "[\"pprof\",\"legacy\",\"text\",\"folded\",\"svg\"]"
-                          : "[\"json\"]");
+                          : k == OD_CAP_GC ? "[\"json\",\"text\"]" : "[\"json\"]");
     od_buf_printf(&j, "],\"max_seconds\":%d,\"cpu_busy\":%s,\"trace_running\":%s}", max_seconds(r),
                   od_cpu_busy() ? "true" : "false", od_trace_running() ? "true" : "false");
     return od_respond_json(r, 200, &j);

@@ -5,10 +5,10 @@
  *   /profile/{cpu,memory,goroutines,goroutine,threads,block,mutex,trace,gc}
  *       the seed's paths.  ?seconds=N or ?duration=30s (1..profiling.max_seconds) for cpu
  *       and trace (on memory, goroutines, block and mutex: a delta over that window);
- *       ?format=pprof|legacy|text|folded|svg; ?gc=1 on memory.  Errors are JSON
- *       {"error": ..., "field": ...}: 400 bad parameter, 404 unknown kind, 409 a CPU profile
- *       or trace already running.  Downloads carry Content-Disposition: attachment; text and
- *       svg are served inline (they are meant for the browser).
+ *       ?format=pprof|legacy|text|folded|svg (gc: json or text); ?gc=1 on memory.  Errors
+ *       are JSON {"error": ..., "field": ...}: 400 bad parameter, 404 unknown kind, 409 a CPU
+ *       profile or trace already running.  Downloads carry Content-Disposition: attachment;
+ *       text, svg and gc are served inline (they are meant for the browser).
  *   /debug/pprof/  Go's net/http/pprof: the index page, profile, heap, allocs, goroutine
  *       (debug=0 proto, 1 text, 2 every thread's stack), block, mutex, trace (Chrome JSON, not
  *       Go's binary trace), cmdline, symbol; Go's parameters (seconds, debug, gc) and its
