@@ -30,6 +30,7 @@
 #define EXIT_UNREACHABLE 3
 #define DEFAULT_TARGET "http://127.0.0.1:8080"
 #define LOOP_NS 20000000ull
+#define ANNOUNCE_LEAD_NS 10000000ull
 
 static const char usage_text[] =
     "usage: orderload [options] SCENARIO...\n"
@@ -306,7 +307,8 @@ static int run_file(file_run_t *fr, const char *run_id, const char *cdir)
         }
         for (size_t i = 0; i < n; i++) {
             const od_scenario_t *sc = od_scenario_set_get(set, i);
-            if (!started[i] && now >= t0 + sc->start_time_ns) {
+            /* announce a little ahead, so that the target knows before the first request */
+            if (!started[i] && now + LOOP_NS + ANNOUNCE_LEAD_NS >= t0 + sc->start_time_ns) {
                 od_announce(&ann, sc->name, "start");
                 started[i] = 1;
             }
