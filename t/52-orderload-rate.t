@@ -1,0 +1,165 @@
+#!/usr/bin/perl
+# orderload's open model, checked from the server's side: a rate of 2000/s for 5 s is
+# counted by a server written here (total within 1 %, each second within 2 %, the span 5 s);
+# and a 1 s stall of build/hello_h2o (SIGSTOP/SIGCONT) during a 1000/s run shows in the
+# latency p99 and max, because latency counts from each request's intended start.
+use strict;
+use warnings;
+use Test::More;
+use IO::Socket::INET;
+use IO::Select;
+use File::Temp qw(tempdir);
+use JSON::PP;
+use Time::HiRes ();
+
+my $B    = $ENV{ORDERD_BUILD} // 'build';
+my $LOAD = "$B/orderload";
+plan skip_all => "$LOAD or $B/hello_h2o not built" unless -x $LOAD && -x "$B/hello_h2o";
+
+my $dir = tempdir(CLEANUP => 1);
+my @kill;
+END { local $?; kill 'CONT', @kill if @kill; kill 'KILL', @kill if @kill; waitpid($_, 0) for @kill }
+
+sub slurp { local $/; open my $f, '<', $_[0] or return ''; return scalar <$f> }
+
+sub free_port {
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0, ReuseAddr => 1) or die $!;
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
+
+# starts orderload in the background; returns its pid
+sub orderload_bg {
+    my @args = @_;
+    my $pid  = fork // die;
+    if (!$pid) {
+        open STDOUT, '>', "$dir/stdout";
+        open STDERR, '>', "$dir/stderr";
+        exec $LOAD, @args;
+        exit 127;
+    }
+    return $pid;
+}
+
+# A counting server: answers every request 200 on keep-alive connections and writes the
+# arrival time of each to $log when it gets SIGTERM.
+sub start_counter {
+    my ($log) = @_;
+    my $srv = IO::Socket::INET->new(Listen => 512, LocalAddr => '127.0.0.1', LocalPort => 0, ReuseAddr => 1)
+        or die $!;
+    my $port = $srv->sockport;
+    my $pid  = fork // die;
+    if (!$pid) {
+        my @times;
+        my $stop = 0;
+        $SIG{TERM} = sub { $stop = 1 };
+        my $sel = IO::Select->new($srv);
+        my %buf;
+        my $resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        while (!$stop) {
+            for my $s ($sel->can_read(0.2)) {
+                if ($s == $srv) {
+                    my $c = $srv->accept or next;
+                    $sel->add($c);
+                    $buf{ fileno $c } = '';
+                    next;
+                }
+                my $n = sysread($s, my $chunk, 65536);
+                if (!$n) {
+                    $sel->remove($s);
+                    delete $buf{ fileno $s };
+                    close $s;
+                    next;
+                }
+                my $b = \$buf{ fileno $s };
+                $$b .= $chunk;
+                my $now = Time::HiRes::time();
+                my $out = '';
+                while ((my $i = index($$b, "\r\n\r\n")) >= 0) {    # GET requests: no bodies
+                    substr($$b, 0, $i + 4) = '';
+                    push @times, $now;
+                    $out .= $resp;
+                }
+                syswrite($s, $out) if length $out;
+            }
+        }
+        open my $fh, '>', $log or die;
+        print $fh join("\n", map { sprintf '%.6f', $_ } @times), "\n";
+        close $fh;
+        exit 0;
+    }
+    close $srv;
+    push @kill, $pid;
+    return ($pid, $port);
+}
+
+# ---- rate accuracy, counted by the server ----------------------------------------------------
+open my $sf, '>', "$dir/rate.lua" or die;
+print $sf <<'EOF';
+return {
+  scenarios = { rate = { executor = "constant-arrival-rate", rate = 2000, duration = "5s" } },
+  request = { method = "GET", path = "/count" },
+}
+EOF
+close $sf;
+my ($cpid, $cport) = start_counter("$dir/times.log");
+my $lpid = orderload_bg('-u', "http://127.0.0.1:$cport", '--quiet', '--no-announce', '--json', "$dir/rate.json",
+    "$dir/rate.lua");
+waitpid($lpid, 0);
+is($? >> 8, 0, 'orderload 2000/s for 5 s exits 0') or diag(slurp("$dir/stderr"));
+kill 'TERM', $cpid;
+waitpid($cpid, 0);
+@kill = grep { $_ != $cpid } @kill;
+my @t = grep { /\d/ } split /\n/, slurp("$dir/times.log");
+my $n = scalar @t;
+ok(abs($n - 10000) <= 100, "the server counted $n requests: within 1 % of 10000");
+my $span = @t ? $t[-1] - $t[0] : 0;
+ok(abs($span - 5) < 0.05, sprintf('they arrived over %.3f s (5 s scheduled)', $span));
+my @per = (0) x 5;
+for (@t) { my $s = int($_ - $t[0]); $per[$s]++ if $s < 5 }
+ok(!(grep { abs($_ - 2000) > 40 } @per), "each second got 2000 within 2 % (@per)");
+my $j = decode_json(slurp("$dir/rate.json") || '{}');
+my $r = $j->{scenarios}{rate};
+is($r && $r->{counts}{sent}, $n, 'orderload\'s sent count equals the server\'s count');
+ok($r && abs($r->{rate}{achieved} - 2000) <= 20, 'reported achieved rate within 1 % of the target');
+ok($r && $r->{counts}{dropped} == 0, 'nothing dropped');
+
+# ---- a 1 s stall shows in p99 and max -------------------------------------------------------
+my $hport = free_port();
+my $hpid  = fork // die;
+if (!$hpid) {
+    open STDOUT, '>', '/dev/null';
+    exec "$B/hello_h2o", '-p', $hport;
+    exit 127;
+}
+push @kill, $hpid;
+for (1 .. 200) { last if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$hport"); Time::HiRes::sleep(0.025) }
+open $sf, '>', "$dir/stall.lua" or die;
+print $sf <<'EOF';
+return {
+  scenarios = { stall = { executor = "constant-arrival-rate", rate = 1000, duration = "4s" } },
+  request = { method = "POST", path = "/orders", headers = { ["Content-Type"] = "application/json" }, body = "{}" },
+}
+EOF
+close $sf;
+$lpid = orderload_bg('-u', "http://127.0.0.1:$hport", '--quiet', '--no-announce', '--json', "$dir/stall.json",
+    "$dir/stall.lua");
+Time::HiRes::sleep(1.5);
+kill 'STOP', $hpid;
+Time::HiRes::sleep(1.0);
+kill 'CONT', $hpid;
+waitpid($lpid, 0);
+is($? >> 8, 0, 'the stalled run exits 0') or diag(slurp("$dir/stderr"));
+$j = decode_json(slurp("$dir/stall.json") || '{}');
+my $s = $j->{scenarios}{stall};
+my $l = $s->{latency_us};
+ok($l->{max} >= 900_000 && $l->{max} < 3_000_000, "max latency shows the 1 s stall ($l->{max} us)");
+ok($l->{p99} >= 500_000, "p99 shows it too ($l->{p99} us): requests waiting for the server count from their intended start");
+ok($l->{p50} < 100_000, "p50 does not ($l->{p50} us)");
+is($s->{counts}{completed}, 4000, 'every request of the stalled run completed');
+is($s->{counts}{dropped}, 0, 'none dropped: the backlog held the arrivals during the stall');
+ok($s->{counts}{late} > 100, "arrivals that waited for a connection are counted late ($s->{counts}{late})");
+ok($s->{send_delay_us}{max} > 300_000, 'and their send delay shows the wait');
+
+done_testing();
