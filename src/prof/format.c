@@ -14,7 +14,7 @@ static const struct {
     const char *name;
     od_prof_format_t fmt;
 } formats[] = {
-    {"pprof", OD_FMT_PPROF}, {"legacy", OD_FMT_LEGACY}, {"text", OD_FMT_TEXT},
+    {"pprof", OD_FMT_PPROF},   {"legacy", OD_FMT_LEGACY}, {"text", OD_FMT_TEXT},
     {"folded", OD_FMT_FOLDED}, {"svg", OD_FMT_SVG},
 };
 

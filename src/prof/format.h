@@ -10,6 +10,17 @@
  *   folded  one "root;caller;leaf N" line per stack (the default sample type)
  *   svg     a flame graph that opens in a browser
  *
+ * What the writers assume of a profile (collectors fill it this way):
+ *   - values are what a user should see, already unsampled (as Go writes profile.proto);
+ *     the legacy writer converts them back where its format carries raw samples (heap_v2
+ *     counts, the contention sampling period)
+ *   - pcs are leaf first and return addresses, looked up at pc - 1; only the leaf of a CPU
+ *     sample is the exact interrupted PC (gperftools' convention, which pprof follows)
+ *   - thread samples carry string labels "threads" (names, comma-separated) and "state"
+ *   - p->default_type names the default sample type; NULL means the last one
+ * Writers: format.c dispatches to pprof.c, legacy.c and render.c (text, folded, svg), all
+ * symbolizing through symbolize.h.
+ *
  * Thread-safe (symbolization is cached behind a lock).
  */
 #ifndef OD_PROF_FORMAT_H

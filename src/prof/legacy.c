@@ -57,7 +57,8 @@ int od_legacy_lines_init(od_legacy_lines_t *l, const od_profile_t *p, od_buf_t *
         }
         if ((l->inuse_n < 0) != (l->inuse_b < 0) || (l->alloc_n < 0) != (l->alloc_b < 0) ||
             (l->inuse_n < 0 && l->alloc_n < 0)) {
-            od_buf_puts(err, "legacy: heap profile needs inuse_objects/inuse_space or alloc_objects/alloc_space");
+            od_buf_puts(err,
+                        "legacy: heap profile needs inuse_objects/inuse_space or alloc_objects/alloc_space");
             return -1;
         }
         if (p->period > 1) l->rate = p->period;
@@ -301,8 +302,8 @@ static int write_threads(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
             }
             od_buf_puts(out, " ");
             for (size_t j = 0; j < s->npcs; j++) /* the reader adjusts all but the leaf */
-                od_buf_printf(out, " 0x%llx", (unsigned long long)(j == 0 ? od_sym_lookup_pc(s->pcs[0], 0, 0)
-                                                                          : s->pcs[j]));
+                od_buf_printf(out, " 0x%llx",
+                              (unsigned long long)(j == 0 ? od_sym_lookup_pc(s->pcs[0], 0, 0) : s->pcs[j]));
             od_buf_putc(out, '\n');
         }
     }

@@ -50,11 +50,11 @@ int od_legacy_append_maps(od_buf_t *out);
  */
 typedef struct od_legacy_lines {
     const od_profile_t *p;
-    int kind;                         /* OD_PROF_HEAP, or BLOCK/MUTEX for contention */
+    int kind;                               /* OD_PROF_HEAP, or BLOCK/MUTEX for contention */
     int inuse_n, inuse_b, alloc_n, alloc_b; /* heap: value indices, -1 if absent */
-    int count_i, delay_i;             /* contention: value indices */
-    int64_t rate;                     /* heap sampling rate (1 = unsampled) */
-    int64_t divisor;                  /* contention: the sampling period written */
+    int count_i, delay_i;                   /* contention: value indices */
+    int64_t rate;                           /* heap sampling rate (1 = unsampled) */
+    int64_t divisor;                        /* contention: the sampling period written */
 } od_legacy_lines_t;
 
 /** @return 0 if p is a heap or contention profile with usable sample types, -1 if not */

@@ -141,7 +141,7 @@ typedef struct idmap {
     struct idslot {
         uint64_t k[3];
         uint64_t id;
-    } *slots;
+    } * slots;
     size_t n, nslots;
 } idmap_t;
 
@@ -201,7 +201,8 @@ static mapping_t *parse_maps(const char *text, size_t *count)
         unsigned long long start, limit, offset, inode;
         char perm[8];
         int path_at = 0;
-        if (sscanf(buf, "%llx-%llx %7s %llx %*s %llu %n", &start, &limit, perm, &offset, &inode, &path_at) < 5)
+        if (sscanf(buf, "%llx-%llx %7s %llx %*s %llu %n", &start, &limit, perm, &offset, &inode, &path_at) <
+            5)
             continue;
         if (strchr(perm, 'x') == NULL) continue;
         if (n == cap) {

@@ -180,8 +180,8 @@ static void put_frames(const od_profile_t *p, const od_prof_sample_t *s, od_buf_
         unsigned long long off = sym.symbol_addr ? (unsigned long long)(pc - sym.symbol_addr) : 0;
         for (size_t k = 0; k < sym.nframes; k++) {
             const od_sym_frame_t *f = &sym.frames[k];
-            od_buf_printf(out, "#\t0x%llx\t%s+0x%llx\t%s:%d\n", (unsigned long long)pc, f->func[0] ? f->func : "?",
-                          off, f->file[0] ? f->file : "?", f->line);
+            od_buf_printf(out, "#\t0x%llx\t%s+0x%llx\t%s:%d\n", (unsigned long long)pc,
+                          f->func[0] ? f->func : "?", off, f->file[0] ? f->file : "?", f->line);
         }
     }
 }
@@ -222,8 +222,7 @@ int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
         if (p->period_type.type)
             od_buf_printf(out, "# period: %lld %s/%s\n", (long long)p->period, p->period_type.type,
                           p->period_type.unit ? p->period_type.unit : "");
-        if (p->duration_ns)
-            od_buf_printf(out, "# duration: %.3f s\n", (double)p->duration_ns / 1e9);
+        if (p->duration_ns) od_buf_printf(out, "# duration: %.3f s\n", (double)p->duration_ns / 1e9);
     }
     put_comments(p, out);
 
@@ -255,7 +254,7 @@ typedef struct foldmap {
     struct fold {
         char *key; /* owned */
         int64_t value;
-    } *slots;
+    } * slots;
     size_t n, nslots;
 } foldmap_t;
 
@@ -479,8 +478,10 @@ static void svg_frame(svgctx_t *c, const node_t *n, int64_t x, int depth)
     od_buf_puts(o, " (");
     put_value(o, n->value, c->unit);
     od_buf_printf(o, ", %.2f%%)</title>", 100.0 * (double)n->value / (double)c->total);
-    od_buf_printf(o, "<rect x=\"%.2f\" y=\"%.0f\" width=\"%.2f\" height=\"%d\" fill=\"rgb(%d,%d,%d)\" rx=\"2\" ry=\"2\"/>",
-                  px, y, pw, FRAME_H - 1, r, g, b);
+    od_buf_printf(
+        o,
+        "<rect x=\"%.2f\" y=\"%.0f\" width=\"%.2f\" height=\"%d\" fill=\"rgb(%d,%d,%d)\" rx=\"2\" ry=\"2\"/>",
+        px, y, pw, FRAME_H - 1, r, g, b);
     od_buf_printf(o, "<text x=\"%.2f\" y=\"%.0f\">", px + 3, y + 11.5);
     int chars = (int)((pw - 6) / CHAR_W);
     size_t len = strlen(n->name);
@@ -555,13 +556,16 @@ int od_render_svg(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
                   "<svg version=\"1.1\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" "
                   "viewBox=\"0 0 %d %.0f\">\n",
                   SVG_W, c.height, SVG_W, c.height);
-    od_buf_puts(out, "<style>text{font-family:Verdana,sans-serif;font-size:12px;fill:#000}"
-                     "g.f{cursor:pointer}g.f:hover rect{stroke:#000;stroke-width:0.5}"
-                     ".t{font-size:17px;text-anchor:middle}.s{font-size:12px;text-anchor:middle;fill:#555}</style>\n");
+    od_buf_puts(
+        out,
+        "<style>text{font-family:Verdana,sans-serif;font-size:12px;fill:#000}"
+        "g.f{cursor:pointer}g.f:hover rect{stroke:#000;stroke-width:0.5}"
+        ".t{font-size:17px;text-anchor:middle}.s{font-size:12px;text-anchor:middle;fill:#555}</style>\n");
     od_buf_puts(out, "<script type=\"text/ecmascript\"><![CDATA[\n");
     od_buf_puts(out, zoom_js);
     od_buf_puts(out, "]]></script>\n");
-    od_buf_printf(out, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%.0f\" fill=\"#f8f8f0\"/>\n", SVG_W, c.height);
+    od_buf_printf(out, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%.0f\" fill=\"#f8f8f0\"/>\n", SVG_W,
+                  c.height);
     od_buf_printf(out, "<text class=\"t\" x=\"%d\" y=\"24\">", SVG_W / 2);
     od_buf_printf(out, "%s profile: ", kind_name(p->kind));
     put_xml(out, p->types[t].type ? p->types[t].type : "?", 200);

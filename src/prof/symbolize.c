@@ -15,7 +15,7 @@
 /* libstdc++'s demangler (orderd links -lstdc++ for tcmalloc and libprofiler anyway). */
 extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
 
-#define CACHE_SLOTS 4096         /* power of two; emptied when 3/4 full */
+#define CACHE_SLOTS 8192             /* power of two; emptied when 3/4 full */
 #define INTERN_MAX_BYTES (32u << 20) /* beyond this, new names become "?" */
 #define REFRESH_INTERVAL_NS 1000000000ull
 
