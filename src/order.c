@@ -1,6 +1,6 @@
 #include "order.h"
+#include "json.h"
 
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,75 +40,176 @@ int od_order_id_valid(const char *s, size_t len)
     return 1;
 }
 
-/* a required or optional string field, bounded; *out stays NULL when absent */
-static int get_string(json_t *v, const char *field, size_t max, int required, const char **out,
+/*
+ * The body is read in one pass with the json cursor (no tree, no allocation but the scratch
+ * for decoded strings), recording what each known field held; the checks run afterwards, so
+ * a syntax error anywhere is a 400 before any field is judged (422).
+ */
+enum { F_ID, F_CUSTOMER, F_ITEMS, F_AMOUNT, F_STATUS, F_ADDRESS, F_NOTES, F_PRIORITY, F_CREATED, F_COUNT };
+static const char *const field_names[F_COUNT] = {"id",      "customer", "items", "amount",    "status",
+                                                  "address", "notes",    "priority", "created_at"};
+
+typedef struct field {
+    od_json_type_t type; /* OD_JSON_NONE when absent */
+    const char *str;     /* decoded, in the scratch */
+    size_t len;
+    double num;
+    int is_int;
+    int64_t ival;
+} field_t;
+
+typedef struct parsed {
+    field_t f[F_COUNT];
+    char unknown[24]; /* the first unknown field's name */
+    int has_unknown;
+    /* items */
+    const char **item;
+    size_t *item_len;
+    size_t nitems, items_cap;
+    long bad_item; /* index of the first item that is not a string, or -1 */
+} parsed_t;
+
+static int field_index(const char *key, size_t len)
+{
+    for (int i = 0; i < F_COUNT; i++)
+        if (strlen(field_names[i]) == len && memcmp(field_names[i], key, len) == 0) return i;
+    return -1;
+}
+
+static int read_items(od_json_t *j, parsed_t *ps, char **scratch)
+{
+    j->p++; /* '[' */
+    ps->f[F_ITEMS].type = OD_JSON_ARRAY;
+    if (od_json_accept(j, ']')) return 0;
+    do {
+        int keep = ps->nitems <= MAX_ITEMS; /* past the bound only count them */
+        if (keep && ps->nitems == ps->items_cap) {
+            ps->items_cap = ps->items_cap ? ps->items_cap * 2 : 16;
+            ps->item = od_realloc(ps->item, ps->items_cap * sizeof(*ps->item));
+            ps->item_len = od_realloc(ps->item_len, ps->items_cap * sizeof(*ps->item_len));
+        }
+        if (od_json_peek(j) != OD_JSON_STRING) {
+            if (ps->bad_item < 0) ps->bad_item = (long)ps->nitems;
+            if (od_json_skip(j) != 0) return -1;
+            if (keep) ps->item[ps->nitems] = NULL, ps->item_len[ps->nitems] = 0;
+            ps->nitems++;
+            continue;
+        }
+        size_t len;
+        char *dst = *scratch;
+        if (od_json_string(j, dst, &len) != 0) return -1;
+        *scratch += len + 1;
+        if (keep) ps->item[ps->nitems] = dst, ps->item_len[ps->nitems] = len;
+        ps->nitems++;
+    } while (od_json_accept(j, ','));
+    return od_json_expect(j, ']');
+}
+
+static int read_document(od_json_t *j, parsed_t *ps, char *scratch, od_order_error_t *err)
+{
+    od_json_type_t top = od_json_peek(j);
+    if (top == OD_JSON_NONE && j->p == j->end)
+        return fail(err, 400, NULL, "request body is empty: expected a JSON order");
+    if (top != OD_JSON_OBJECT) {
+        if (od_json_skip(j) == 0 && od_json_at_end(j)) return fail(err, 400, NULL, "the order must be a JSON object");
+        return -2;
+    }
+    j->p++;
+    if (!od_json_accept(j, '}')) {
+        do {
+            size_t klen;
+            char *key = scratch;
+            if (od_json_string(j, key, &klen) != 0) return -2;
+            scratch += klen + 1;
+            if (od_json_expect(j, ':') != 0) return -2;
+            int fi = field_index(key, klen);
+            if (fi < 0) {
+                if (!ps->has_unknown) {
+                    snprintf(ps->unknown, sizeof(ps->unknown), "%.23s", key);
+                    ps->has_unknown = 1;
+                }
+                if (od_json_skip(j) != 0) return -2;
+                continue;
+            }
+            field_t *f = &ps->f[fi];
+            if (f->type != OD_JSON_NONE) {
+                od_json_fail(j, "duplicate object key");
+                return -2;
+            }
+            od_json_type_t t = od_json_peek(j);
+            if (t == OD_JSON_STRING) {
+                f->str = scratch;
+                if (od_json_string(j, scratch, &f->len) != 0) return -2;
+                scratch += f->len + 1;
+            } else if (t == OD_JSON_NUMBER) {
+                if (od_json_number(j, &f->num, &f->is_int, &f->ival) != 0) return -2;
+            } else if (t == OD_JSON_ARRAY && fi == F_ITEMS) {
+                if (read_items(j, ps, &scratch) != 0) return -2;
+                continue;
+            } else if (od_json_skip(j) != 0) {
+                return -2;
+            }
+            f->type = t;
+        } while (od_json_accept(j, ','));
+        if (od_json_expect(j, '}') != 0) return -2;
+    }
+    if (!od_json_at_end(j)) {
+        od_json_fail(j, "end of input expected after the order");
+        return -2;
+    }
+    return 0;
+}
+
+/* a string field: required or optional, bounded; *out stays NULL when absent or null */
+static int get_string(const field_t *f, const char *name, size_t max, int required, const char **out,
                       size_t *len, od_order_error_t *err)
 {
-    if (v == NULL || json_is_null(v)) {
-        if (required) return fail(err, 422, field, "%s is required", field);
+    if (f->type == OD_JSON_NONE || f->type == OD_JSON_NULL) {
+        if (required) return fail(err, 422, name, "%s is required", name);
         return 0;
     }
-    if (!json_is_string(v)) return fail(err, 422, field, "%s must be a string", field);
-    size_t n = json_string_length(v);
-    if (required && n == 0) return fail(err, 422, field, "%s must not be empty", field);
-    if (n > max) return fail(err, 422, field, "%s is longer than %zu bytes", field, max);
-    *out = json_string_value(v);
-    *len = n;
+    if (f->type != OD_JSON_STRING) return fail(err, 422, name, "%s must be a string", name);
+    if (required && f->len == 0) return fail(err, 422, name, "%s must not be empty", name);
+    if (f->len > max) return fail(err, 422, name, "%s is longer than %zu bytes", name, max);
+    if (memchr(f->str, '\0', f->len)) return fail(err, 422, name, "%s must not contain NUL", name);
+    *out = f->str;
+    *len = f->len;
     return 0;
 }
 
 od_order_t *od_order_parse(const char *body, size_t len, od_order_error_t *err)
 {
-    json_error_t jerr;
-    json_t *root = NULL;
     od_order_t *o = NULL;
+    parsed_t ps = {.bad_item = -1};
+    /* decoded strings are never longer than the body */
+    char stack_scratch[2048];
+    char *scratch = len + 64 <= sizeof(stack_scratch) ? stack_scratch : od_malloc(len + 64);
 
-    if (len == 0) {
-        fail(err, 400, NULL, "request body is empty: expected a JSON order");
-        return NULL;
+    od_json_t j;
+    od_json_init(&j, body, len);
+    int rc = read_document(&j, &ps, scratch, err);
+    if (rc == -2) {
+        int line, col;
+        od_json_where(&j, &line, &col);
+        fail(err, 400, NULL, "invalid JSON at line %d, column %d: %s", line, col, j.err);
     }
-    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL) {
-        fail(err, 400, NULL, "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
-        return NULL;
-    }
-    if (!json_is_object(root)) {
-        fail(err, 400, NULL, "the order must be a JSON object");
+    if (rc != 0) goto Exit;
+
+    if (ps.has_unknown) {
+        fail(err, 422, ps.unknown, "unknown field \"%s\"", ps.unknown);
         goto Exit;
     }
-
-    /* unknown fields first, so a typo is named rather than reported as a missing field */
-    static const char *const known[] = {"id",      "customer", "items", "amount",    "status",
-                                        "address", "notes",    "priority", "created_at"};
-    const char *key;
-    json_t *val;
-    json_object_foreach(root, key, val)
-    {
-        size_t i;
-        for (i = 0; i < OD_ARRAY_SIZE(known); i++)
-            if (strcmp(key, known[i]) == 0) break;
-        if (i == OD_ARRAY_SIZE(known)) {
-            char shown[24];
-            snprintf(shown, sizeof(shown), "%s", key);
-            fail(err, 422, shown, "unknown field \"%s\"", shown);
-            goto Exit;
-        }
-    }
-
     const char *id = NULL, *customer = NULL, *address = NULL, *notes = NULL, *status = NULL;
     size_t id_len = 0, customer_len = 0, address_len = 0, notes_len = 0, status_len = 0;
-    if (get_string(json_object_get(root, "id"), "id", OD_ORDER_ID_MAX, 0, &id, &id_len, err) != 0)
-        goto Exit;
+    if (get_string(&ps.f[F_ID], "id", OD_ORDER_ID_MAX, 0, &id, &id_len, err) != 0) goto Exit;
     if (id != NULL && !od_order_id_valid(id, id_len)) {
         fail(err, 422, "id", "id must be 1 to 64 of A-Z a-z 0-9 _ -");
         goto Exit;
     }
-    if (get_string(json_object_get(root, "customer"), "customer", MAX_CUSTOMER, 1, &customer, &customer_len,
-                   err) != 0 ||
-        get_string(json_object_get(root, "address"), "address", MAX_ADDRESS, 1, &address, &address_len, err) !=
-            0 ||
-        get_string(json_object_get(root, "notes"), "notes", MAX_NOTES, 0, &notes, &notes_len, err) != 0 ||
-        get_string(json_object_get(root, "status"), "status", 16, 0, &status, &status_len, err) != 0)
+    if (get_string(&ps.f[F_CUSTOMER], "customer", MAX_CUSTOMER, 1, &customer, &customer_len, err) != 0 ||
+        get_string(&ps.f[F_ADDRESS], "address", MAX_ADDRESS, 1, &address, &address_len, err) != 0 ||
+        get_string(&ps.f[F_NOTES], "notes", MAX_NOTES, 0, &notes, &notes_len, err) != 0 ||
+        get_string(&ps.f[F_STATUS], "status", 16, 0, &status, &status_len, err) != 0)
         goto Exit;
     const char *status_static = statuses[0];
     if (status != NULL) {
@@ -122,44 +223,43 @@ od_order_t *od_order_parse(const char *body, size_t len, od_order_error_t *err)
         status_static = statuses[i];
     }
 
-    json_t *items = json_object_get(root, "items");
-    if (items == NULL || json_is_null(items)) {
+    od_json_type_t it = ps.f[F_ITEMS].type;
+    if (it == OD_JSON_NONE || it == OD_JSON_NULL) {
         fail(err, 422, "items", "items is required");
         goto Exit;
     }
-    if (!json_is_array(items)) {
+    if (it != OD_JSON_ARRAY) {
         fail(err, 422, "items", "items must be an array of SKU strings");
         goto Exit;
     }
-    size_t nitems = json_array_size(items);
-    if (nitems == 0) {
+    if (ps.nitems == 0) {
         fail(err, 422, "items", "items must not be empty");
         goto Exit;
     }
-    if (nitems > MAX_ITEMS) {
+    if (ps.nitems > MAX_ITEMS) {
         fail(err, 422, "items", "items has more than %d entries", MAX_ITEMS);
         goto Exit;
     }
     size_t items_bytes = 0;
-    for (size_t i = 0; i < nitems; i++) {
-        json_t *it = json_array_get(items, i);
-        if (!json_is_string(it) || json_string_length(it) == 0 || json_string_length(it) > MAX_SKU) {
+    for (size_t i = 0; i < ps.nitems; i++) {
+        if ((ps.bad_item >= 0 && (size_t)ps.bad_item == i) || ps.item_len[i] == 0 || ps.item_len[i] > MAX_SKU ||
+            memchr(ps.item[i], '\0', ps.item_len[i])) {
             fail(err, 422, "items", "items[%zu] must be a SKU string of 1 to %d bytes", i, MAX_SKU);
             goto Exit;
         }
-        items_bytes += json_string_length(it) + 1;
+        items_bytes += ps.item_len[i] + 1;
     }
 
-    json_t *amount = json_object_get(root, "amount");
-    if (amount == NULL || json_is_null(amount)) {
+    const field_t *amount = &ps.f[F_AMOUNT];
+    if (amount->type == OD_JSON_NONE || amount->type == OD_JSON_NULL) {
         fail(err, 422, "amount", "amount is required");
         goto Exit;
     }
-    if (!json_is_number(amount)) {
+    if (amount->type != OD_JSON_NUMBER) {
         fail(err, 422, "amount", "amount must be a number");
         goto Exit;
     }
-    double amt = json_number_value(amount);
+    double amt = amount->num;
     if (!isfinite(amt) || amt <= 0) {
         fail(err, 422, "amount", "amount must be greater than 0");
         goto Exit;
@@ -170,30 +270,30 @@ od_order_t *od_order_parse(const char *body, size_t len, od_order_error_t *err)
     }
 
     int priority = 2;
-    json_t *prio = json_object_get(root, "priority");
-    if (prio != NULL && !json_is_null(prio)) {
-        if (!json_is_integer(prio) || json_integer_value(prio) < 1 || json_integer_value(prio) > 3) {
+    const field_t *prio = &ps.f[F_PRIORITY];
+    if (prio->type != OD_JSON_NONE && prio->type != OD_JSON_NULL) {
+        if (prio->type != OD_JSON_NUMBER || !prio->is_int || prio->ival < 1 || prio->ival > 3) {
             fail(err, 422, "priority", "priority must be 1 (high), 2 (medium) or 3 (low)");
             goto Exit;
         }
-        priority = (int)json_integer_value(prio);
+        priority = (int)prio->ival;
     }
-    json_t *created = json_object_get(root, "created_at");
-    if (created != NULL && !json_is_null(created) && !json_is_string(created)) {
+    od_json_type_t ct = ps.f[F_CREATED].type;
+    if (ct != OD_JSON_NONE && ct != OD_JSON_NULL && ct != OD_JSON_STRING) {
         fail(err, 422, "created_at", "created_at must be a string (it is overwritten)");
         goto Exit;
     }
 
     /* one allocation: struct, item pointers, then the strings */
-    size_t size = sizeof(*o) + nitems * sizeof(char *) + customer_len + 1 + address_len + 1 + notes_len + 1 +
+    size_t size = sizeof(*o) + ps.nitems * sizeof(char *) + customer_len + 1 + address_len + 1 + notes_len + 1 +
                   items_bytes;
     o = od_calloc(1, size);
     char *p = (char *)(o + 1);
     o->items = (const char **)p;
-    p += nitems * sizeof(char *);
+    p += ps.nitems * sizeof(char *);
 #define COPY(dst, src, n)                                                                              \
     do {                                                                                               \
-        memcpy(p, (src) ? (src) : "", (n));                                                            \
+        if (n) memcpy(p, (src), (n));                                                                  \
         p[n] = '\0';                                                                                   \
         (dst) = p;                                                                                     \
         p += (n) + 1;                                                                                  \
@@ -201,12 +301,10 @@ od_order_t *od_order_parse(const char *body, size_t len, od_order_error_t *err)
     COPY(o->customer, customer, customer_len);
     COPY(o->address, address, address_len);
     COPY(o->notes, notes, notes_len);
-    for (size_t i = 0; i < nitems; i++) {
-        json_t *it = json_array_get(items, i);
-        COPY(o->items[i], json_string_value(it), json_string_length(it));
-    }
+    for (size_t i = 0; i < ps.nitems; i++)
+        COPY(o->items[i], ps.item[i], ps.item_len[i]);
 #undef COPY
-    o->nitems = nitems;
+    o->nitems = ps.nitems;
     o->status = status_static;
     o->amount = amt;
     o->priority = priority;
@@ -215,7 +313,9 @@ od_order_t *od_order_parse(const char *body, size_t len, od_order_error_t *err)
     o->created_wall_ns = od_wall_ns();
 
 Exit:
-    json_decref(root);
+    free(ps.item);
+    free(ps.item_len);
+    if (scratch != stack_scratch) free(scratch);
     return o;
 }
 

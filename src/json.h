@@ -1,0 +1,66 @@
+/*
+ * json — a small, strict JSON reader (RFC 8259) for request bodies: a cursor over the bytes
+ * with one function per value kind, so a caller can walk a document it expects (the order)
+ * without building a tree.  It validates everything it passes over — UTF-8, escapes,
+ * number syntax — and skips unexpected values with bounded nesting, so any input ends in a
+ * clean error rather than a crash or an unbounded recursion.
+ *
+ * No allocation: decoded strings go into buffers the caller provides (a decoded string is
+ * never longer than its encoded form).  Not thread-safe per cursor; cursors share nothing.
+ */
+#ifndef OD_JSON_H
+#define OD_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define OD_JSON_MAX_DEPTH 64
+
+typedef struct od_json {
+    const char *start, *p, *end;
+    const char *err_at; /* where the first error was found, NULL if none */
+    char err[96];
+} od_json_t;
+
+typedef enum od_json_type {
+    OD_JSON_NONE, /* at the end of input, or an error */
+    OD_JSON_OBJECT,
+    OD_JSON_ARRAY,
+    OD_JSON_STRING,
+    OD_JSON_NUMBER,
+    OD_JSON_TRUE,
+    OD_JSON_FALSE,
+    OD_JSON_NULL,
+} od_json_type_t;
+
+void od_json_init(od_json_t *j, const char *s, size_t len);
+/** skips white space; @return the type of the value that starts here (by its first byte) */
+od_json_type_t od_json_peek(od_json_t *j);
+/** skips white space; @return 1 if the input is exhausted */
+int od_json_at_end(od_json_t *j);
+/** skips white space and consumes `c`; @return 0 if it was there, -1 (error set) if not */
+int od_json_expect(od_json_t *j, char c);
+/** skips white space and consumes `c` if it is next; @return 1 if consumed */
+int od_json_accept(od_json_t *j, char c);
+/**
+ * decodes a string into out (capacity: at least the encoded length, which is what remains of
+ * the input in the worst case — use od_json_remaining), NUL-terminated
+ * @return 0 if successful with *len set, -1 if not (error set)
+ */
+int od_json_string(od_json_t *j, char *out, size_t *len);
+/**
+ * reads a number; *is_int says it had no fraction or exponent, and then *ival holds it
+ * @return 0 if successful, -1 if not (error set: bad syntax, integer beyond int64, overflow)
+ */
+int od_json_number(od_json_t *j, double *val, int *is_int, int64_t *ival);
+/** consumes true, false or null; @return 0 if successful, -1 if not */
+int od_json_literal(od_json_t *j);
+/** skips any value, validating it, nesting at most OD_JSON_MAX_DEPTH; @return 0 or -1 */
+int od_json_skip(od_json_t *j);
+size_t od_json_remaining(const od_json_t *j);
+/** sets the error (the first one wins) at the current position; @return -1 */
+int od_json_fail(od_json_t *j, const char *msg);
+/** the 1-based line and column of the error (or of the cursor when there is none) */
+void od_json_where(const od_json_t *j, int *line, int *col);
+
+#endif
