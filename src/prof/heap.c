@@ -11,6 +11,8 @@
 
 #ifndef OD_NO_TCMALLOC
 #include <gperftools/malloc_hook_c.h>
+#include <link.h>
+#include <unwind.h>
 #endif
 
 #define HEAP_DEPTH 28       /* frames kept per stack, after tcmalloc's own (see heap.h) */
@@ -111,8 +113,70 @@ static void record_alloc(const uintptr_t *pcs, size_t depth, size_t size)
     pthread_mutex_unlock(&alloc_lock);
 }
 
+/* The text segment(s) of libtcmalloc, found once by the constructor: frames there are the
+ * allocator's. */
+static uintptr_t g_tc_lo, g_tc_hi;
+
+static int in_tcmalloc(uintptr_t pc)
+{
+    return pc >= g_tc_lo && pc < g_tc_hi;
+}
+
+static int find_tcmalloc_text(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    uintptr_t probe = (uintptr_t)arg, lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
+        uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+        if (a < lo) lo = a;
+        if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
+    }
+    if (probe < lo || probe >= hi) return 0;
+    g_tc_lo = lo;
+    g_tc_hi = hi;
+    return 1;
+}
+
+#define RAW_DEPTH (HEAP_DEPTH + 12) /* room for this hook's and tcmalloc's frames */
+
+typedef struct backtrace_state {
+    uintptr_t *pcs;
+    int n;
+} backtrace_state_t;
+
+static _Unwind_Reason_Code backtrace_step(struct _Unwind_Context *ctx, void *arg)
+{
+    backtrace_state_t *b = arg;
+    uintptr_t pc = (uintptr_t)_Unwind_GetIP(ctx);
+    if (pc == 0 || b->n >= RAW_DEPTH) return _URC_END_OF_STACK;
+    b->pcs[b->n++] = pc;
+    return _URC_NO_REASON;
+}
+
+/* A sample: the stack as tcmalloc's own sampler would see it, minus the allocator frames.
+ * libgcc's unwinder (DWARF, no system calls, no allocation) rather than gperftools'
+ * MallocHook_GetCallerStackTrace, which goes through libunwind and spends most of its time
+ * in sigprocmask system calls on Debian's build: 34 ns against 21 ns per malloc+free with
+ * heap sampling on (see heap.h). */
+__attribute__((noinline)) static void alloc_hook_sample(size_t size)
+{
+    uintptr_t raw[RAW_DEPTH];
+    backtrace_state_t b = {raw, 0};
+    _Unwind_Backtrace(backtrace_step, &b);
+    int i = 0;
+    while (i < b.n && !in_tcmalloc(raw[i]))
+        i++;             /* this hook */
+    if (i == b.n) i = 1; /* no tcmalloc frame seen: skip the hook only */
+    while (i < b.n && in_tcmalloc(raw[i]))
+        i++; /* the allocator */
+    int n = b.n - i;
+    if (n > HEAP_DEPTH) n = HEAP_DEPTH;
+    if (n > 0) record_alloc(raw + i, (size_t)n, size);
+}
+
 /* Runs after every allocation: must not allocate, and costs one TLS decrement unless the
- * countdown runs out. */
+ * countdown runs out (the rest is out of line so the fast path saves no registers). */
 static void alloc_hook(const void *ptr, size_t size)
 {
     if (ptr == NULL) return;
@@ -127,9 +191,7 @@ static void alloc_hook(const void *ptr, size_t size)
     t_left = next_interval();
     if (t_busy) return;
     t_busy = 1;
-    void *stack[HEAP_DEPTH];
-    int depth = MallocHook_GetCallerStackTrace(stack, HEAP_DEPTH, 0);
-    if (depth > 0) record_alloc((const uintptr_t *)stack, (size_t)depth, size);
+    alloc_hook_sample(size);
     t_busy = 0;
 }
 
@@ -143,6 +205,9 @@ __attribute__((constructor)) static void alloc_sampler_init(void)
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (errno != 0 || end == s || v <= 0) return;
+    void *probe = dlsym(RTLD_DEFAULT, "tc_malloc");
+    if (probe == NULL) return; /* not running on tcmalloc: no sampler either */
+    dl_iterate_phdr(find_tcmalloc_text, probe);
     g_alloc_period = (long)v;
     if (!MallocHook_AddNewHook(alloc_hook)) g_alloc_period = 0;
 }

@@ -12,16 +12,21 @@
  * our own: a MallocHook new-hook installed at load time (a constructor, reading the same
  * TCMALLOC_SAMPLE_PARAMETER as tcmalloc, so both sample with the same period) that counts
  * bytes down per thread and, once per exponentially distributed interval of mean PERIOD
- * bytes, records the caller's stack into a fixed table (4096 stacks; further new stacks are
- * counted as dropped and reported in the profile's comment).  Cost, measured: any new-hook
- * moves every malloc off tcmalloc's fast path, about +6 ns per allocation (17 -> 23 ns for a
- * malloc/free pair); the sampled path (one allocation in ~PERIOD bytes) takes a mutex and
- * walks the stack.  It is paid only when heap profiling is on (heap_sample_bytes > 0), and is
- * what Go pays too for its allocation profile: the alternative, reporting alloc_* equal to
- * inuse_*, would make /debug/pprof/allocs a copy of /debug/pprof/heap.  Counts are cumulative
- * since the process started, as in Go.  The two samplers are independent, so for a stack
- * whose objects are all still live the alloc estimate could come out below the in-use one;
- * alloc_* is raised to at least inuse_* per stack.
+ * bytes, records the caller's stack (libgcc's unwinder) into a fixed table (4096 slots, 3072
+ * stacks; samples of further new stacks are counted as dropped and reported in the profile's
+ * comment).  Counts are cumulative since the process started, as in Go.
+ *
+ * Why a hook, and what it costs.  The alternative, alloc_* equal to inuse_*, would make
+ * /debug/pprof/allocs a copy of /debug/pprof/heap and hide allocation churn, the usual
+ * reason to look.  Any new-hook moves every malloc off tcmalloc's fast path; the hook's own
+ * fast path is one TLS decrement, and the sampled path (one allocation in ~PERIOD bytes)
+ * walks the stack and takes a mutex.  Measured on a malloc/free loop of 16..520-byte
+ * objects (CPU time per pair): 4.5 ns with heap profiling off, 15 ns with tcmalloc's
+ * sampling alone (its libunwind stack walks are mostly sigprocmask system calls), 21 ns
+ * with this sampler too — about +6 ns per allocation, paid only when heap_sample_bytes > 0.
+ * The two samplers are independent, so for a stack whose objects are all still live the
+ * alloc estimate could come out below the in-use one; alloc_* is raised to at least inuse_*
+ * per stack.
  *
  * Values are unsampled, as Go's runtime writes them into profile.proto: each sampled object
  * of SIZE bytes stands for 1/(1-exp(-SIZE/PERIOD)) objects (the probability that a Poisson
