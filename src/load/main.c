@@ -586,6 +586,7 @@ int main(int argc, char **argv)
     od_buf_t err = OD_BUF_INIT;
     if (od_resolve_config(opt.config, opt.config_given, &list, &err) != 0) {
         fprintf(stderr, "orderload: %s\n", err.base);
+        od_buf_dispose(&err);
         return EXIT_USAGE;
     }
     size_t nf = (size_t)(argc - optind);
@@ -607,7 +608,12 @@ int main(int argc, char **argv)
         }
     }
     od_resolve_free(list);
-    if (failed) return EXIT_USAGE;
+    int rc = 0;
+    char *run_id = NULL, *cdir = NULL;
+    if (failed) {
+        rc = EXIT_USAGE;
+        goto out;
+    }
 
     /* targets: every one must answer before any load starts */
     for (size_t f = 0; f < nf; f++) {
@@ -616,12 +622,14 @@ int main(int argc, char **argv)
         od_buf_reset(&err);
         if (od_url_parse(frs[f].target, &frs[f].url, &err) != 0) {
             fprintf(stderr, "orderload: %s\n", err.base);
-            return opt.url ? EXIT_USAGE : EXIT_UNREACHABLE;
+            rc = opt.url ? EXIT_USAGE : EXIT_UNREACHABLE;
+            goto out;
         }
         int fd = od_http_connect(&frs[f].url, 3000000000ull);
         if (fd < 0) {
             fprintf(stderr, "orderload: target %s is unreachable: %s\n", frs[f].target, strerror(errno));
-            return EXIT_UNREACHABLE;
+            rc = EXIT_UNREACHABLE;
+            goto out;
         }
         close(fd);
         if (opt.duration_ns) {
@@ -633,12 +641,11 @@ int main(int argc, char **argv)
     struct sigaction sa = {.sa_handler = on_sigint};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    char *run_id = random_id();
-    char *cdir = capture_dir();
+    run_id = random_id();
+    cdir = capture_dir();
     uint64_t started_wall = od_wall_ns();
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
-    int rc = 0;
     for (size_t f = 0; f < nf && !interrupted; f++) {
         rc = run_file(&frs[f], run_id, cdir);
         if (rc != 0) break;
@@ -687,6 +694,9 @@ int main(int argc, char **argv)
         if (write_json(opt.json, frs, nf, &grand, ok, run_id, started_wall) != 0 && rc == 0) rc = EXIT_USAGE;
     }
     if (rc == 0) rc = script_error ? EXIT_USAGE : unreachable ? EXIT_UNREACHABLE : th_failed ? EXIT_THRESHOLD : 0;
+    od_load_result_dispose(&grand);
+
+out:
 
     for (size_t f = 0; f < nf; f++) {
         if (frs[f].results)
@@ -705,7 +715,6 @@ int main(int argc, char **argv)
         od_scenario_set_free(frs[f].set);
     }
     free(frs);
-    od_load_result_dispose(&grand);
     od_buf_dispose(&err);
     od_buf_dispose(&warnings);
     free(run_id);
