@@ -5,6 +5,8 @@
 #include "prof/symbolize.h"
 
 #include <dwarf.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <pthread.h>
@@ -98,9 +100,54 @@ static int find_debuginfo_local(Dwfl_Module *mod, void **userdata, const char *m
                                         debuglink_crc, debuginfo_file_name);
 }
 
+/* The ELF file of a module.  A binary or library replaced on disk since it was mapped (a
+ * rebuild while the server runs) shows in /proc/self/maps as "PATH (deleted)", which the
+ * standard callback cannot open; the mapped file itself is still reachable through
+ * /proc/self/map_files/START-END (and the main program through /proc/self/exe). */
+static int find_elf_self(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                         char **file_name, Elf **elfp)
+{
+    int fd = dwfl_linux_proc_find_elf(mod, userdata, modname, base, file_name, elfp);
+    static const char deleted[] = " (deleted)";
+    size_t n = strlen(modname), d = sizeof(deleted) - 1;
+    if (fd >= 0 || *elfp != NULL || n <= d || strcmp(modname + n - d, deleted) != 0) return fd;
+
+    size_t len = 0;
+    char *maps = od_read_file("/proc/self/maps", &len);
+    for (char *line = maps; line && *line;) {
+        char *eol = strchr(line, '\n');
+        if (eol) *eol = '\0';
+        unsigned long long start, end;
+        int path_at = 0;
+        if (sscanf(line, "%llx-%llx %*s %*s %*s %*s %n", &start, &end, &path_at) == 2 && path_at > 0 &&
+            strcmp(line + path_at, modname) == 0) {
+            char path[64];
+            snprintf(path, sizeof(path), "/proc/self/map_files/%llx-%llx", start, end);
+            fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd >= 0) {
+                free(*file_name);
+                *file_name = od_strdup(path);
+            }
+            break;
+        }
+        line = eol ? eol + 1 : NULL;
+    }
+    free(maps);
+    if (fd < 0) {
+        char exe[4096];
+        ssize_t e = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        exe[e > 0 ? e : 0] = '\0';
+        if (e > 0 && strcmp(exe, modname) == 0 && (fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)) >= 0) {
+            free(*file_name);
+            *file_name = od_strdup("/proc/self/exe");
+        }
+    }
+    return fd;
+}
+
 static char *debuginfo_path;
 static const Dwfl_Callbacks proc_callbacks = {
-    .find_elf = dwfl_linux_proc_find_elf,
+    .find_elf = find_elf_self,
     .find_debuginfo = find_debuginfo_local,
     .debuginfo_path = &debuginfo_path,
 };
