@@ -5,7 +5,8 @@
  * Storage: tbufs[slot] belongs to the registered thread in that registry slot (a slot has
  * one owner at a time, handed over through the registry's lock); shared_buf serves threads
  * without a slot, under shared_lock.  A buffer is a list of chunks of CHUNK_EVENTS fixed-size
- * events; chunks are malloc'd on demand while the whole trace stays under MAX_CHUNKS.
+ * events; chunks are malloc'd on demand while the whole trace stays under total_chunks
+ * (MAX_CHUNKS unless od_trace_set_limits lowered it).
  *
  * Life cycle, guarded by `running` (0 idle, 1 recording, 2 stopping):
  *   start: CAS 0->1, reset every buffer (no writer touches one while od_trace_on is 0),
@@ -70,6 +71,9 @@ static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER; /* guards shared
 static int running;                                             /* atomic: 0 idle, 1 recording, 2 stopping */
 static uint32_t chunks_used;                                    /* atomic: chunks allocated by this trace */
 static uint64_t t0_ns, t0_wall_ns;
+/* limits in chunks: set_* by od_trace_set_limits (atomic), copied at start */
+static uint32_t set_thread_chunks = THREAD_CHUNKS, set_total_chunks = MAX_CHUNKS;
+static uint32_t thread_chunks, total_chunks;
 
 static __thread int my_tid;
 
@@ -124,7 +128,7 @@ static ev_t *ev_new(tbuf_t *tb)
     uint32_t c = tb->n / CHUNK_EVENTS;
     if (c >= tb->max_chunks) goto Drop;
     if (tb->chunks[c] == NULL) {
-        if (__atomic_add_fetch(&chunks_used, 1, __ATOMIC_RELAXED) > MAX_CHUNKS) {
+        if (__atomic_add_fetch(&chunks_used, 1, __ATOMIC_RELAXED) > total_chunks) {
             __atomic_sub_fetch(&chunks_used, 1, __ATOMIC_RELAXED);
             goto Drop;
         }
@@ -244,15 +248,29 @@ static void buffers_reset(void)
         tb->n = 0;
         tb->dropped = 0;
         tb->last_tid = 0;
-        tb->max_chunks = i < OD_THREADS_MAX ? THREAD_CHUNKS : SHARED_CHUNKS;
+        tb->max_chunks = i < OD_THREADS_MAX              ? thread_chunks
+                         : thread_chunks < SHARED_CHUNKS ? thread_chunks
+                                                         : SHARED_CHUNKS;
     }
     __atomic_store_n(&chunks_used, 0, __ATOMIC_RELAXED);
+}
+
+void od_trace_set_limits(uint32_t max_thread_events, uint64_t max_bytes)
+{
+    uint64_t tc = max_thread_events ? (max_thread_events + CHUNK_EVENTS - 1) / CHUNK_EVENTS : THREAD_CHUNKS;
+    uint64_t mc = max_bytes ? max_bytes / (CHUNK_EVENTS * EV_SIZE) : MAX_CHUNKS;
+    tc = tc < 1 ? 1 : tc > THREAD_CHUNKS ? THREAD_CHUNKS : tc;
+    mc = mc < 1 ? 1 : mc > MAX_CHUNKS ? MAX_CHUNKS : mc;
+    __atomic_store_n(&set_thread_chunks, (uint32_t)tc, __ATOMIC_RELAXED);
+    __atomic_store_n(&set_total_chunks, (uint32_t)mc, __ATOMIC_RELAXED);
 }
 
 int od_trace_start(void)
 {
     int idle = 0;
     if (!__atomic_compare_exchange_n(&running, &idle, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return -1;
+    thread_chunks = __atomic_load_n(&set_thread_chunks, __ATOMIC_RELAXED);
+    total_chunks = __atomic_load_n(&set_total_chunks, __ATOMIC_RELAXED);
     buffers_reset();
     t0_ns = od_now_ns();
     t0_wall_ns = od_wall_ns();
@@ -552,10 +570,10 @@ void od_trace_stop(od_buf_t *out)
     put_us(out, "duration_us", t1_ns - t0_ns);
     od_buf_printf(out,
                   ",\"recorded_events\":%" PRIu64 ",\"dropped_events\":%" PRIu64
-                  ",\"buffered_bytes\":%" PRIu64 ",\"max_events_per_thread\":%d"
+                  ",\"buffered_bytes\":%" PRIu64 ",\"max_events_per_thread\":%u"
                   ",\"max_bytes\":%u}}\n",
-                  w.recorded, dropped, stored * (uint64_t)sizeof(ev_t), OD_TRACE_MAX_THREAD_EVENTS,
-                  (unsigned)OD_TRACE_MAX_BYTES);
+                  w.recorded, dropped, stored * (uint64_t)sizeof(ev_t), thread_chunks * CHUNK_EVENTS,
+                  (unsigned)(total_chunks * CHUNK_EVENTS * EV_SIZE));
     free(w.names);
 
     buffers_reset();

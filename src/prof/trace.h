@@ -76,6 +76,10 @@ int od_trace_start(void);
 /** ends the running trace, appends its JSON to out and frees its buffers; without a running
  *  trace it appends an empty trace whose otherData.error says so */
 void od_trace_stop(od_buf_t *out);
+/** lowers the buffer bounds for the traces started from now on: events per slot (rounded up
+ *  to 4096) and bytes for the whole trace (rounded down to 512 KiB chunks); 0 or values
+ *  above the maxima mean the maxima.  For tests and small machines. */
+void od_trace_set_limits(uint32_t max_thread_events, uint64_t max_bytes);
 /** 1 while a trace is running (between od_trace_start and the end of od_trace_stop) */
 int od_trace_running(void);
 

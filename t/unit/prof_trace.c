@@ -137,13 +137,16 @@ static void *http_main(void *arg)
     return arg;
 }
 
-static int contender_holds; /* the contender holds the lock: the worker's first lock waits */
+/* the contender holds the lock until the worker is about to take it, and 5 ms more: the
+ * worker's first lock waits, however the threads are scheduled */
+static int contender_holds, worker_locking;
 
 static void *worker_main(void *arg)
 {
     od_thread_register("worker-0");
     while (!__atomic_load_n(&contender_holds, __ATOMIC_ACQUIRE))
         od_sleep_ns(100000);
+    __atomic_store_n(&worker_locking, 1, __ATOMIC_RELEASE); /* the first od_mutex_lock below */
     for (int i = 0; i < NORDERS; i++) {
         char id[32];
         snprintf(id, sizeof(id), "ord-%d", i);
@@ -163,6 +166,8 @@ static void *contender_main(void *arg)
     od_thread_register("worker-1");
     od_mutex_lock(&inventory);
     __atomic_store_n(&contender_holds, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&worker_locking, __ATOMIC_ACQUIRE))
+        od_sleep_ns(100000);
     od_sleep_ns(5000000);
     od_mutex_unlock(&inventory);
     for (int i = 0; i < 200; i++) {
@@ -170,6 +175,8 @@ static void *contender_main(void *arg)
         od_sleep_ns(3000);
         od_mutex_unlock(&inventory);
     }
+    uint64_t t = od_now_ns(); /* whether it ever waited or not, it recorded something */
+    od_trace_span("contend", NULL, t, t + 1000);
     od_thread_unregister();
     return arg;
 }
@@ -248,58 +255,67 @@ static long other_num(const od_buf_t *b, const char *key)
  * thread taking over a slot would continue the previous owner's buffer */
 static pthread_barrier_t flood_registered, flood_done;
 
+static int flood_events = OD_TRACE_MAX_THREAD_EVENTS + 5000;
+
 static void *flood_main(void *arg)
 {
     char name[16];
     snprintf(name, sizeof(name), "flood-%d", (int)(intptr_t)arg);
     od_thread_register(name);
     pthread_barrier_wait(&flood_registered);
-    for (int i = 0; i < OD_TRACE_MAX_THREAD_EVENTS + 5000; i++)
-        od_trace_span("flood", NULL, 1, 2);
+    for (int i = 0; i < flood_events; i++)
+        od_trace_span("flood", NULL, 1, 2); /* before the trace start: stored, not written */
     pthread_barrier_wait(&flood_done);
     od_thread_unregister();
     return NULL;
 }
 
+static void flood(int nthreads, od_buf_t *out)
+{
+    pthread_t t[16];
+    pthread_barrier_init(&flood_registered, NULL, (unsigned)nthreads);
+    pthread_barrier_init(&flood_done, NULL, (unsigned)nthreads);
+    for (int i = 0; i < nthreads; i++)
+        pthread_create(&t[i], NULL, flood_main, (void *)(intptr_t)i);
+    for (int i = 0; i < nthreads; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&flood_registered);
+    pthread_barrier_destroy(&flood_done);
+    od_trace_stop(out);
+}
+
 static void test_bounds(void)
 {
-    /* one thread: the per-thread cap */
+    /* one thread, default bounds: the per-thread cap */
     ok(od_trace_start() == 0, "start (per-thread bound)");
-    pthread_t t;
-    pthread_barrier_init(&flood_registered, NULL, 1);
-    pthread_barrier_init(&flood_done, NULL, 1);
-    pthread_create(&t, NULL, flood_main, (void *)(intptr_t)0);
-    pthread_join(t, NULL);
     od_buf_t out = OD_BUF_INIT;
-    od_trace_stop(&out);
+    flood(1, &out);
     long dropped = other_num(&out, "dropped_events"), bytes = other_num(&out, "buffered_bytes");
     /* the thread's name takes one event */
     ok(dropped == 5001, "events beyond %d per thread are dropped and counted (%ld)",
        OD_TRACE_MAX_THREAD_EVENTS, dropped);
     ok(bytes == OD_TRACE_MAX_THREAD_EVENTS * 128L, "the buffer did not grow (%ld bytes)", bytes);
+    ok(other_num(&out, "max_events_per_thread") == OD_TRACE_MAX_THREAD_EVENTS &&
+           other_num(&out, "max_bytes") == (long)OD_TRACE_MAX_BYTES,
+       "otherData reports the bounds");
     od_buf_dispose(&out);
 
-    /* nine threads: the whole-trace cap */
+    /* the whole-trace cap, lowered (the default takes 600 K events: slow under TSan):
+     * 8192 events per thread, 2 MiB (16384 events) in all, 4 threads wanting 13192 each */
+    od_trace_set_limits(8192, 2u << 20);
+    flood_events = 8192 + 5000;
     ok(od_trace_start() == 0, "start (whole-trace bound)");
-    pthread_t ts[9];
-    pthread_barrier_destroy(&flood_registered);
-    pthread_barrier_destroy(&flood_done);
-    pthread_barrier_init(&flood_registered, NULL, 9);
-    pthread_barrier_init(&flood_done, NULL, 9);
-    for (int i = 0; i < 9; i++)
-        pthread_create(&ts[i], NULL, flood_main, (void *)(intptr_t)i);
-    for (int i = 0; i < 9; i++)
-        pthread_join(ts[i], NULL);
-    pthread_barrier_destroy(&flood_registered);
-    pthread_barrier_destroy(&flood_done);
-    od_trace_stop(&out);
+    flood(4, &out);
     dropped = other_num(&out, "dropped_events");
     bytes = other_num(&out, "buffered_bytes");
-    ok(bytes > 0 && bytes <= (long)OD_TRACE_MAX_BYTES, "at most %u bytes buffered (%ld)",
-       (unsigned)OD_TRACE_MAX_BYTES, bytes);
-    ok(dropped == 9L * (OD_TRACE_MAX_THREAD_EVENTS + 5000 + 1) - bytes / 128,
-       "everything else was dropped and counted (%ld)", dropped);
+    ok(other_num(&out, "max_events_per_thread") == 8192 && other_num(&out, "max_bytes") == 2L << 20,
+       "od_trace_set_limits lowers the bounds");
+    ok(bytes == 2L << 20, "the trace stopped growing at its bound (%ld bytes)", bytes);
+    /* every call was stored or dropped; a thread name costs one more when stored */
+    long calls = 4L * flood_events, settled = dropped + bytes / 128;
+    ok(settled >= calls && settled <= calls + 4, "everything else was dropped and counted (%ld)", dropped);
     od_buf_dispose(&out);
+    od_trace_set_limits(0, 0);
 }
 
 /* --- racing stop ------------------------------------------------------------------------- */
