@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -148,17 +149,21 @@ static void test_writers(const od_profile_t *p)
         system("command -v google-pprof >/dev/null")) {
         printf("ok %d # skip google-pprof or the legacy form unavailable (rc %d)\n", ++g_test, rc);
     } else {
-        char exe[4096], cmd[8400];
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-        exe[n > 0 ? n : 0] = '\0';
-        snprintf(cmd, sizeof(cmd), "google-pprof --text '%s' '%s' 2>/dev/null", exe, path);
+        /* /proc/PID/exe: still readable if the binary is relinked meanwhile; a time limit
+         * because google-pprof (perl, nm, objdump) can take seconds on a loaded machine */
+        char exe[64], cmd[512];
+        snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)getpid());
+        snprintf(cmd, sizeof(cmd), "timeout 6 google-pprof --text '%s' '%s' 2>/dev/null", exe, path);
         FILE *f = popen(cmd, "r");
         char line[512];
         int top = 0, lines = 0;
         while (f && fgets(line, sizeof(line), f))
             if (strstr(line, "%") && lines++ < 1 && strstr(line, "burn_cpu_hot")) top = 1;
-        if (f) pclose(f);
-        ok(top, "google-pprof --text reads the legacy form: burn_cpu_hot on top");
+        int st = f ? pclose(f) : -1;
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 124)
+            printf("ok %d # skip google-pprof timed out\n", ++g_test);
+        else
+            ok(top, "google-pprof --text reads the legacy form: burn_cpu_hot on top");
     }
     if (fd >= 0) {
         close(fd);

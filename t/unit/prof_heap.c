@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "prof/format.h"
@@ -118,18 +119,23 @@ static void test_writers(const od_profile_t *p)
         system("command -v google-pprof >/dev/null")) {
         printf("ok %d # skip google-pprof or the legacy form unavailable\n", ++g_test);
     } else {
-        char exe[4096], cmd[8400];
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-        exe[n > 0 ? n : 0] = '\0';
-        snprintf(cmd, sizeof(cmd), "google-pprof --text --inuse_space '%s' '%s' 2>/dev/null", exe, path);
+        /* /proc/PID/exe: still readable if the binary is relinked meanwhile; a time limit
+         * because google-pprof (perl, nm, objdump) can take seconds on a loaded machine */
+        char exe[64], cmd[512];
+        snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)getpid());
+        snprintf(cmd, sizeof(cmd), "timeout 6 google-pprof --text --inuse_space '%s' '%s' 2>/dev/null", exe,
+                 path);
         FILE *f = popen(cmd, "r");
         char line[512];
         double mb = -1;
         while (f && fgets(line, sizeof(line), f))
             if (strstr(line, "hold_memory_hot")) mb = atof(line);
-        if (f) pclose(f);
-        ok(mb >= 10 && mb <= 30, "google-pprof --inuse_space on the legacy form: hold_memory_hot %.1f MB",
-           mb);
+        int st = f ? pclose(f) : -1;
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 124)
+            printf("ok %d # skip google-pprof timed out\n", ++g_test);
+        else
+            ok(mb >= 10 && mb <= 30, "google-pprof --inuse_space on the legacy form: hold_memory_hot %.1f MB",
+               mb);
     }
     if (fd >= 0) {
         close(fd);
