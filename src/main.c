@@ -15,6 +15,7 @@
 #include "results.h"
 #include "routes.h"
 #include "rules.h"
+#include "schedule.h"
 #include "server.h"
 #include "stats.h"
 
@@ -43,6 +44,7 @@ static void check_all(od_config_t *cfg, od_buf_t *errors, od_scenario_set_t ***s
 {
     od_pool_config_load(&cfg->pool, cfg->pool_files.script, errors);
     od_rules_check(cfg->pool_files.rules, errors);
+    od_schedule_check(cfg->profiling.schedule, cfg->profiling.max_seconds, errors);
     *sets = od_calloc(cfg->nscenarios ? cfg->nscenarios : 1, sizeof(**sets));
     for (size_t i = 0; i < cfg->nscenarios; i++)
         (*sets)[i] = od_scenario_load(cfg->scenarios[i], errors);
@@ -129,7 +131,10 @@ int main(int argc, char **argv)
                        .started_wall_ns = od_wall_ns()};
     od_routes_register();
     od_prof_http_register();
+    od_schedule_http_register();
+    od_schedule_t *sched = od_schedule_start(&cfg, pool, &stats); /* NULL: no schedule */
     int rc = od_server_run(&srv);
+    od_schedule_stop(sched);
     if (rc != 0) return rc;
 
     od_pool_destroy(pool);
