@@ -73,7 +73,7 @@ for rate in 100 1000 10000; do
     cat >"$tmp/rate.lua" <<EOF
 return { scenarios = { r = { executor = "constant-arrival-rate", rate = $rate, duration = "${SECS}s" } } }
 EOF
-    "$B/orderload" -u "$url" --no-announce --progress 0 --json "$tmp/rate.json" "$tmp/rate.lua" >"$tmp/rate.txt" 2>"$tmp/rate.err" || true
+    "$B/orderload" -t "$THREADS" -u "$url" --no-announce --progress 0 --json "$tmp/rate.json" "$tmp/rate.lua" >"$tmp/rate.txt" 2>"$tmp/rate.err" || true
     sent=$(json "$tmp/rate.json" scenarios.r.counts.sent)
     completed=$(json "$tmp/rate.json" scenarios.r.counts.completed)
     late=$(json "$tmp/rate.json" scenarios.r.counts.late)

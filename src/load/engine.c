@@ -782,6 +782,7 @@ static void *worker_main(void *arg)
         }
     }
     struct epoll_event ev[256];
+    int have_pwait2 = 1; /* Linux >= 5.11; else the timerfd */
     w->next_tick = t0;
     for (;;) {
         uint64_t now = od_now_ns();
@@ -798,10 +799,22 @@ static void *worker_main(void *arg)
         }
         if (!active) break;
         if (w->next_tick < next) next = w->next_tick;
-        int timeout = -1;
-        if (next <= now) timeout = 0;
-        else arm(w, next);
-        int n = epoll_wait(w->epfd, ev, (int)OD_ARRAY_SIZE(ev), timeout);
+        int n;
+        if (next <= now) {
+            n = epoll_wait(w->epfd, ev, (int)OD_ARRAY_SIZE(ev), 0);
+        } else if (have_pwait2) {
+            /* a nanosecond timeout: no timer to arm and read back per arrival */
+            uint64_t d = next - now;
+            struct timespec ts = {.tv_sec = (time_t)(d / 1000000000u), .tv_nsec = (long)(d % 1000000000u)};
+            n = epoll_pwait2(w->epfd, ev, (int)OD_ARRAY_SIZE(ev), &ts, NULL);
+            if (n < 0 && errno == ENOSYS) {
+                have_pwait2 = 0;
+                continue;
+            }
+        } else {
+            arm(w, next);
+            n = epoll_wait(w->epfd, ev, (int)OD_ARRAY_SIZE(ev), -1);
+        }
         for (int i = 0; i < n; i++) {
             if (ev[i].data.ptr == NULL) {
                 uint64_t expirations;
