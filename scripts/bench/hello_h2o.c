@@ -85,8 +85,9 @@ static void *run(void *arg)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: hello_h2o [-p PORT] [-t THREADS]\n"
-               "  a bare libh2o HTTP/1.1 server answering every request 200 \"hello\" (benchmark reference)\n");
+    fprintf(f,
+            "usage: hello_h2o [-p PORT] [-t THREADS]\n"
+            "  a bare libh2o HTTP/1.1 server answering every request 200 \"hello\" (benchmark reference)\n");
 }
 
 int main(int argc, char **argv)

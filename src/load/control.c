@@ -30,8 +30,10 @@ void od_announce(od_announcer_t *a, const char *name, const char *what)
         a->sent++;
     } else if (!a->warned) {
         a->warned = 1;
-        if (status < 0) od_warn("announcing %s %s: %s", name, what, err.base ? err.base : "failed");
-        else od_warn("announcing %s %s: the target answered %d", name, what, status);
+        if (status < 0)
+            od_warn("announcing %s %s: %s", name, what, err.base ? err.base : "failed");
+        else
+            od_warn("announcing %s %s: the target answered %d", name, what, status);
     }
     od_buf_dispose(&err);
 }

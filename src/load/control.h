@@ -22,7 +22,7 @@ typedef struct od_announcer {
     const od_url_t *url;
     int disabled; /* the target said 404: not an orderd */
     int warned;
-    int sent;     /* announcements answered 2xx */
+    int sent; /* announcements answered 2xx */
 } od_announcer_t;
 
 /** POSTs /scenarios/{name}/{what} (what: "start" or "end") with a 2 s timeout */
@@ -31,16 +31,16 @@ void od_announce(od_announcer_t *a, const char *name, const char *what);
 typedef struct od_capture_job {
     const od_capture_t *cap; /* borrowed from the scenario set */
     const od_url_t *url;
-    char *file;              /* where the answer is saved (owned) */
-    uint64_t due;            /* od_now_ns() instant to start at */
+    char *file;   /* where the answer is saved (owned) */
+    uint64_t due; /* od_now_ns() instant to start at */
     uint64_t timeout_ns;
     pthread_t tid;
     int started;
     atomic_int done;
     /* results, read after join */
-    int status;     /* HTTP status, or -1 */
+    int status; /* HTTP status, or -1 */
     size_t bytes;
-    char *error;    /* owned; NULL when saved */
+    char *error; /* owned; NULL when saved */
 } od_capture_job_t;
 
 /** prepares a job saving into dir (created if missing) */

@@ -21,8 +21,8 @@
 #include "log.h"
 #include "luautil.h"
 
-#define TICK_NS 50000000ull    /* timeouts checked and snapshots published this often */
-#define ARRIVAL_BATCH 4096     /* arrivals handled before looking at sockets again */
+#define TICK_NS 50000000ull /* timeouts checked and snapshots published this often */
+#define ARRIVAL_BATCH 4096  /* arrivals handled before looking at sockets again */
 #define READ_CHUNK 16384
 #define STOP_GRACE_NS 1000000000ull
 
@@ -84,10 +84,10 @@ struct worker {
     int req_ref, resp_ref;
     scen_t *scens;
     size_t nscens;
-    od_buf_t err;          /* load errors */
-    od_buf_t lerr;         /* scratch for runtime Lua errors */
-    char *script_error;    /* the first runtime script error */
-    od_buf_t scratch;      /* a request being built */
+    od_buf_t err;       /* load errors */
+    od_buf_t lerr;      /* scratch for runtime Lua errors */
+    char *script_error; /* the first runtime script error */
+    od_buf_t scratch;   /* a request being built */
     char *static_req;
     size_t static_len;
     pthread_mutex_t pub_lock;
@@ -123,8 +123,10 @@ static void idle_push(scen_t *s, conn_t *c)
 static void idle_remove(scen_t *s, conn_t *c)
 {
     if (!c->in_idle) return;
-    if (c->prev_idle) c->prev_idle->next_idle = c->next_idle;
-    else s->idle = c->next_idle;
+    if (c->prev_idle)
+        c->prev_idle->next_idle = c->next_idle;
+    else
+        s->idle = c->next_idle;
     if (c->next_idle) c->next_idle->prev_idle = c->prev_idle;
     c->in_idle = 0;
     c->prev_idle = c->next_idle = NULL;
@@ -249,10 +251,14 @@ static int build_lua_request(worker_t *w, scen_t *s, uint64_t seq, uint64_t inte
     const char *method = lua_type(L, m) == LUA_TSTRING ? lua_tostring(L, m) : (body ? "POST" : "GET");
     const char *path = lua_type(L, p) == LUA_TSTRING ? lua_tolstring(L, p, &plen) : NULL;
     const char *bad = NULL;
-    if (path == NULL || path[0] != '/' || strpbrk(path, " \r\n") != NULL) bad = "a path starting with /";
-    else if (strpbrk(method, " \r\n") != NULL || method[0] == '\0') bad = "a method such as GET";
-    else if (!lua_isnil(L, h) && !lua_istable(L, h)) bad = "headers as a table";
-    else if (!lua_isnil(L, b) && body == NULL) bad = "the body as a string";
+    if (path == NULL || path[0] != '/' || strpbrk(path, " \r\n") != NULL)
+        bad = "a path starting with /";
+    else if (strpbrk(method, " \r\n") != NULL || method[0] == '\0')
+        bad = "a method such as GET";
+    else if (!lua_isnil(L, h) && !lua_istable(L, h))
+        bad = "headers as a table";
+    else if (!lua_isnil(L, b) && body == NULL)
+        bad = "the body as a string";
     if (bad) {
         od_buf_printf(&w->lerr, "%s: request(ctx) must return %s", od_scenario_set_file(w->run->set), bad);
         note_script_error(w, s);
@@ -270,7 +276,8 @@ static int build_lua_request(worker_t *w, scen_t *s, uint64_t seq, uint64_t inte
     if (lua_istable(L, h)) {
         lua_pushnil(L);
         while (lua_next(L, h)) {
-            if (lua_type(L, -2) == LUA_TSTRING && (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)) {
+            if (lua_type(L, -2) == LUA_TSTRING &&
+                (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)) {
                 size_t klen, vlen;
                 const char *k = lua_tolstring(L, -2, &klen);
                 lua_pushvalue(L, -1); /* tolstring on a number would confuse lua_next */
@@ -344,8 +351,10 @@ static void dispatch(scen_t *s, conn_t *c, uint64_t intended, uint64_t seq, uint
         if (c && c->fd >= 0 && !c->busy && s->phase != OD_PHASE_DONE) idle_push(s, c);
         return;
     }
-    if (c == NULL || c->fd < 0 || c->busy) c = idle_pop(s);
-    else idle_remove(s, c);
+    if (c == NULL || c->fd < 0 || c->busy)
+        c = idle_pop(s);
+    else
+        idle_remove(s, c);
     if (c == NULL) {
         c = free_slot(s);
         OD_ASSERT(c != NULL);
@@ -483,8 +492,10 @@ static void complete(conn_t *c, uint64_t now)
     s->st.c.completed++;
     int status = c->resp.status;
     s->st.c.status[status >= 100 && status < 600 ? status : 0]++;
-    if (status >= 400) s->st.c.errors[OD_ERR_STATUS]++;
-    else if (w->resp_ref != LUA_NOREF && call_response(w, s, c) != 0) s->st.c.errors[OD_ERR_STATUS]++;
+    if (status >= 400)
+        s->st.c.errors[OD_ERR_STATUS]++;
+    else if (w->resp_ref != LUA_NOREF && call_response(w, s, c) != 0)
+        s->st.c.errors[OD_ERR_STATUS]++;
     c->busy = 0;
     s->busy--;
     if (!c->resp.keep_alive) conn_close(c);
@@ -553,8 +564,10 @@ static void on_event(conn_t *c, uint32_t ev)
         }
         if (!(ev & EPOLLOUT)) return;
         c->connected = 1;
-        if (c->busy) write_out(c);
-        else set_events(c, EPOLLIN | EPOLLRDHUP);
+        if (c->busy)
+            write_out(c);
+        else
+            set_events(c, EPOLLIN | EPOLLRDHUP);
         return;
     }
     if ((ev & EPOLLOUT) && c->busy && c->out_off < c->out_len) {
@@ -700,11 +713,15 @@ static int worker_lua(worker_t *w)
         return -1;
     }
     lua_getfield(L, -1, "request");
-    if (kind == OD_REQ_FUNCTION && lua_isfunction(L, -1)) w->req_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    else lua_pop(L, 1);
+    if (kind == OD_REQ_FUNCTION && lua_isfunction(L, -1))
+        w->req_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    else
+        lua_pop(L, 1);
     lua_getfield(L, -1, "response");
-    if (lua_isfunction(L, -1)) w->resp_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    else lua_pop(L, 1);
+    if (lua_isfunction(L, -1))
+        w->resp_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    else
+        lua_pop(L, 1);
     lua_pop(L, 1);
     for (size_t i = 0; i < w->nscens; i++) {
         lua_createtable(L, 0, 8);
@@ -730,7 +747,8 @@ static void build_static_request(worker_t *w)
     if (kind == OD_REQ_FUNCTION) return;
     od_buf_t b = OD_BUF_INIT;
     if (kind == OD_REQ_NONE) {
-        od_buf_printf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", w->run->target.path, w->run->target.hostport);
+        od_buf_printf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", w->run->target.path,
+                      w->run->target.hostport);
     } else {
         const char *method, *path, *headers, *body;
         size_t blen;
@@ -747,7 +765,8 @@ static void build_static_request(worker_t *w)
 static void arm(worker_t *w, uint64_t at)
 {
     if (w->armed == at) return;
-    struct itimerspec its = {.it_value = {.tv_sec = (time_t)(at / 1000000000u), .tv_nsec = (long)(at % 1000000000u)}};
+    struct itimerspec its = {
+        .it_value = {.tv_sec = (time_t)(at / 1000000000u), .tv_nsec = (long)(at % 1000000000u)}};
     timerfd_settime(w->tfd, TFD_TIMER_ABSTIME, &its, NULL);
     w->armed = at;
 }
@@ -867,7 +886,10 @@ static void scen_init(worker_t *w, scen_t *s, const od_scenario_t *sc, size_t in
         s->narrivals = od_scenario_arrivals(sc);
         /* by default an arrival may wait about two seconds for a connection before it is dropped */
         double dflt = peak_rate(sc) * 2;
-        uint32_t total_bl = sc->max_backlog ? sc->max_backlog : (uint32_t)(dflt < 1000 ? 1000 : dflt > 1e6 ? 1e6 : dflt);
+        uint32_t total_bl = sc->max_backlog ? sc->max_backlog
+                                            : (uint32_t)(dflt < 1000  ? 1000
+                                                         : dflt > 1e6 ? 1e6
+                                                                      : dflt);
         s->bl_cap = (total_bl + (uint32_t)run->nthreads - 1) / (uint32_t)run->nthreads;
         s->bl = od_calloc(s->bl_cap, sizeof(*s->bl));
     }

@@ -226,9 +226,12 @@ static ssize_t feed_chunked(od_resp_t *r, const char *buf, size_t len, od_buf_t 
             break;
         }
         case CH_DATA_CR:
-            if (c == '\r') r->chunk_state = CH_DATA_LF;
-            else if (c == '\n') r->chunk_state = CH_SIZE;
-            else return -1;
+            if (c == '\r')
+                r->chunk_state = CH_DATA_LF;
+            else if (c == '\n')
+                r->chunk_state = CH_SIZE;
+            else
+                return -1;
             i++;
             break;
         case CH_DATA_LF:
@@ -263,7 +266,8 @@ ssize_t od_resp_feed(od_resp_t *r, const char *buf, size_t len, od_buf_t *body)
         size_t from = r->head_scanned > 3 ? r->head_scanned - 3 : 0;
         const char *end = NULL;
         for (size_t i = from; i + 1 < len; i++) {
-            if (buf[i] == '\n' && (buf[i + 1] == '\n' || (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n'))) {
+            if (buf[i] == '\n' &&
+                (buf[i + 1] == '\n' || (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n'))) {
                 end = buf + i + (buf[i + 1] == '\n' ? 2 : 3);
                 break;
             }
@@ -350,7 +354,8 @@ fail:;
 }
 
 int od_http_request(const od_url_t *u, const char *method, const char *path, const char *content_type,
-                    const char *body, size_t body_len, uint64_t timeout_ns, od_buf_t *resp_body, od_buf_t *err)
+                    const char *body, size_t body_len, uint64_t timeout_ns, od_buf_t *resp_body,
+                    od_buf_t *err)
 {
     uint64_t deadline = od_now_ns() + timeout_ns;
     int fd = od_http_connect(u, timeout_ns);
@@ -359,8 +364,8 @@ int od_http_request(const od_url_t *u, const char *method, const char *path, con
         return -1;
     }
     od_buf_t req = OD_BUF_INIT, in = OD_BUF_INIT;
-    od_buf_printf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nUser-Agent: orderload\r\n", method,
-                  path, u->hostport);
+    od_buf_printf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nUser-Agent: orderload\r\n",
+                  method, path, u->hostport);
     if (content_type) od_buf_printf(&req, "Content-Type: %s\r\n", content_type);
     if (body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)
         od_buf_printf(&req, "Content-Length: %zu\r\n", body_len);
@@ -393,7 +398,8 @@ int od_http_request(const od_url_t *u, const char *method, const char *path, con
         if (n < 0) goto io_error;
         if (n == 0) {
             if (od_resp_eof(&r) != 0) {
-                od_buf_printf(err, "%s %s: the connection closed before the answer was complete", method, path);
+                od_buf_printf(err, "%s %s: the connection closed before the answer was complete", method,
+                              path);
                 goto out;
             }
             status = r.status;

@@ -41,13 +41,13 @@ enum { OD_RESP_HEAD, OD_RESP_BODY_LEN, OD_RESP_BODY_CHUNKED, OD_RESP_BODY_EOF, O
 typedef struct od_resp {
     int state;
     int status;
-    int keep_alive;        /* 0 when the server said Connection: close (or HTTP/1.0) */
-    uint64_t remaining;    /* body bytes still expected (length mode, or current chunk) */
-    int chunk_state;       /* see http.c */
-    size_t head_scanned;   /* how far the head was searched for the blank line */
-    const char *head;      /* the head inside the caller's buffer, valid until it moves */
+    int keep_alive;      /* 0 when the server said Connection: close (or HTTP/1.0) */
+    uint64_t remaining;  /* body bytes still expected (length mode, or current chunk) */
+    int chunk_state;     /* see http.c */
+    size_t head_scanned; /* how far the head was searched for the blank line */
+    const char *head;    /* the head inside the caller's buffer, valid until it moves */
     size_t head_len;
-    int no_body;           /* set by the caller after od_resp_reset for a HEAD request */
+    int no_body; /* set by the caller after od_resp_reset for a HEAD request */
 } od_resp_t;
 
 /** prepares for a new response */
@@ -85,6 +85,7 @@ int od_http_connect(const od_url_t *u, uint64_t timeout_ns);
  * @return the status code, or -1 with a message appended to err
  */
 int od_http_request(const od_url_t *u, const char *method, const char *path, const char *content_type,
-                    const char *body, size_t body_len, uint64_t timeout_ns, od_buf_t *resp_body, od_buf_t *err);
+                    const char *body, size_t body_len, uint64_t timeout_ns, od_buf_t *resp_body,
+                    od_buf_t *err);
 
 #endif

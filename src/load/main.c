@@ -210,7 +210,8 @@ typedef struct progress {
     int printed;
 } progress_t;
 
-static void progress_line(progress_t *p, file_run_t *fr, od_load_run_t *run, uint64_t t0, uint64_t now, int final)
+static void progress_line(progress_t *p, file_run_t *fr, od_load_run_t *run, uint64_t t0, uint64_t now,
+                          int final)
 {
     size_t n = od_scenario_set_count(fr->set);
     od_load_counts_t sum = {0};
@@ -240,14 +241,17 @@ static void progress_line(progress_t *p, file_run_t *fr, od_load_run_t *run, uin
     od_fmt_us(p99, (double)od_hist_percentile(p->interval, 99));
     char line[512];
     snprintf(line, sizeof(line),
-             "%6.1fs %-16s sent %llu (%.1f/s) done %llu inflight %llu backlog %llu dropped %llu errors %llu%s%s%s%s",
+             "%6.1fs %-16s sent %llu (%.1f/s) done %llu inflight %llu backlog %llu dropped %llu errors "
+             "%llu%s%s%s%s",
              (double)(now - t0) / 1e9, names.len ? names.base : "-", (unsigned long long)sum.sent, rate,
              (unsigned long long)sum.completed, (unsigned long long)inflight, (unsigned long long)backlog,
              (unsigned long long)sum.dropped, (unsigned long long)od_load_errors_total(&sum),
-             p->interval->total ? " p50 " : "", p->interval->total ? p50 : "", p->interval->total ? " p99 " : "",
-             p->interval->total ? p99 : "");
-    if (p->tty) fprintf(stderr, "\r%s\033[K", line);
-    else fprintf(stderr, "%s\n", line);
+             p->interval->total ? " p50 " : "", p->interval->total ? p50 : "",
+             p->interval->total ? " p99 " : "", p->interval->total ? p99 : "");
+    if (p->tty)
+        fprintf(stderr, "\r%s\033[K", line);
+    else
+        fprintf(stderr, "%s\n", line);
     p->printed = 1;
     od_buf_dispose(&names);
 }
@@ -345,10 +349,11 @@ static int run_file(file_run_t *fr, const char *run_id, const char *cdir)
         od_capture_job_t *j = &fr->captures[i];
         int was_started = j->started;
         od_capture_join(j);
-        if (!was_started && !j->error)
-            j->error = od_strdup("not fetched: the run ended before its time");
-        if (j->error) warn("profile %s: %s", j->cap->path, j->error);
-        else if (!opt.quiet) fprintf(stderr, "orderload: saved %s (%zu bytes)\n", j->file, j->bytes);
+        if (!was_started && !j->error) j->error = od_strdup("not fetched: the run ended before its time");
+        if (j->error)
+            warn("profile %s: %s", j->cap->path, j->error);
+        else if (!opt.quiet)
+            fprintf(stderr, "orderload: saved %s (%zu bytes)\n", j->file, j->bytes);
     }
 
     /* results */
@@ -395,9 +400,11 @@ static int run_file(file_run_t *fr, const char *run_id, const char *cdir)
     for (size_t i = 0; i < n; i++) {
         const od_load_result_t *r = &fr->results[i];
         const od_load_counts_t *c = &r->st.c;
-        if (r->target_rate > 0 && !stopped && (r->achieved_rate < 0.99 * r->target_rate || c->sent < c->scheduled * 0.99))
-            warn("%s: target rate missed: %.2f/s achieved of %.2f/s (%llu of %llu scheduled requests sent)", r->name,
-                 r->achieved_rate, r->target_rate, (unsigned long long)c->sent, (unsigned long long)c->scheduled);
+        if (r->target_rate > 0 && !stopped &&
+            (r->achieved_rate < 0.99 * r->target_rate || c->sent < c->scheduled * 0.99))
+            warn("%s: target rate missed: %.2f/s achieved of %.2f/s (%llu of %llu scheduled requests sent)",
+                 r->name, r->achieved_rate, r->target_rate, (unsigned long long)c->sent,
+                 (unsigned long long)c->scheduled);
         if (c->dropped)
             warn("%s: %llu requests dropped: every connection was busy and the backlog was full "
                  "(raise connections or max_backlog, or lower the rate)",
@@ -436,9 +443,10 @@ static void print_text(file_run_t *frs, size_t nf, const od_load_result_t *grand
             else if (sc->executor == OD_EXEC_RAMPING_RATE)
                 snprintf(how, sizeof(how), "%zu stages over %gs", sc->nstages, (double)sc->duration_ns / 1e9);
             else
-                snprintf(how, sizeof(how), "%u connections for %gs", sc->connections, (double)sc->duration_ns / 1e9);
-            snprintf(title, sizeof(title), "scenario %s (%s, %s) %s -> %s", sc->name, od_executor_name(sc->executor),
-                     how, fr->path, fr->target);
+                snprintf(how, sizeof(how), "%u connections for %gs", sc->connections,
+                         (double)sc->duration_ns / 1e9);
+            snprintf(title, sizeof(title), "scenario %s (%s, %s) %s -> %s", sc->name,
+                     od_executor_name(sc->executor), how, fr->path, fr->target);
             od_report_text(stdout, &fr->results[i], title);
             fputc('\n', stdout);
         }
@@ -471,9 +479,9 @@ static void print_thresholds(file_run_t *frs, size_t nf, int only_failures)
             char v[32], lim[32];
             od_fmt_metric(v, th->metric, fr->th_values[i]);
             od_fmt_metric(lim, th->metric, th->limit);
-            fprintf(only_failures ? stderr : stdout, "  %s %s   (%s %s: %s %s %s)\n", fr->th_ok[i] ? "✓" : "✗",
-                    th->expr, od_scenario_set_name(fr->set), th->scope ? th->scope : "total", v, cmp_text(th->op),
-                    lim);
+            fprintf(only_failures ? stderr : stdout, "  %s %s   (%s %s: %s %s %s)\n",
+                    fr->th_ok[i] ? "✓" : "✗", th->expr, od_scenario_set_name(fr->set),
+                    th->scope ? th->scope : "total", v, cmp_text(th->op), lim);
         }
     }
 }
@@ -484,7 +492,8 @@ static int write_json(const char *path, file_run_t *frs, size_t nf, const od_loa
     od_buf_t b = OD_BUF_INIT;
     char when[32];
     od_format_time(started_wall, when);
-    od_buf_printf(&b, "{\"schema\":1,\"ok\":%s,\"tool\":\"orderload\",\"run_id\":\"%s\",\"started_at\":\"%s\"",
+    od_buf_printf(&b,
+                  "{\"schema\":1,\"ok\":%s,\"tool\":\"orderload\",\"run_id\":\"%s\",\"started_at\":\"%s\"",
                   ok ? "true" : "false", run_id, when);
     od_buf_puts(&b, ",\"files\":[");
     for (size_t f = 0; f < nf; f++) {
@@ -536,8 +545,8 @@ static int write_json(const char *path, file_run_t *frs, size_t nf, const od_loa
             od_buf_puts(&b, first ? "{\"expr\":" : ",{\"expr\":");
             first = 0;
             od_buf_json_str(&b, th->expr);
-            od_buf_printf(&b, ",\"value\":%.6g,\"limit\":%.6g,\"ok\":%s,\"scope\":", frs[f].th_values[i], th->limit,
-                          frs[f].th_ok[i] ? "true" : "false");
+            od_buf_printf(&b, ",\"value\":%.6g,\"limit\":%.6g,\"ok\":%s,\"scope\":", frs[f].th_values[i],
+                          th->limit, frs[f].th_ok[i] ? "true" : "false");
             od_buf_json_str(&b, th->scope ? th->scope : "total");
             od_buf_puts(&b, ",\"file\":");
             od_buf_json_str(&b, frs[f].path);
@@ -554,7 +563,8 @@ static int write_json(const char *path, file_run_t *frs, size_t nf, const od_loa
             od_buf_json_str(&b, j->cap->path);
             od_buf_puts(&b, ",\"file\":");
             od_buf_json_str(&b, j->file);
-            od_buf_printf(&b, ",\"status\":%d,\"bytes\":%zu,\"ok\":%s", j->status, j->bytes, j->error ? "false" : "true");
+            od_buf_printf(&b, ",\"status\":%d,\"bytes\":%zu,\"ok\":%s", j->status, j->bytes,
+                          j->error ? "false" : "true");
             if (j->error) {
                 od_buf_puts(&b, ",\"error\":");
                 od_buf_json_str(&b, j->error);
@@ -679,10 +689,14 @@ int main(int argc, char **argv)
     if (!opt.quiet) {
         print_text(frs, nf, &grand, nscen);
         print_thresholds(frs, nf, 0);
-        double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
-                     (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
+        double cpu =
+            (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+            (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
+                     ru0.ru_stime.tv_usec) /
+                1e6;
         if (grand.st.c.sent)
-            printf("orderload used %.2f s of CPU: %.1f us per request\n", cpu, cpu * 1e6 / (double)grand.st.c.sent);
+            printf("orderload used %.2f s of CPU: %.1f us per request\n", cpu,
+                   cpu * 1e6 / (double)grand.st.c.sent);
     } else {
         print_thresholds(frs, nf, 1);
     }
@@ -693,7 +707,8 @@ int main(int argc, char **argv)
     if (opt.json && (rc == 0 || nscen > 0)) {
         if (write_json(opt.json, frs, nf, &grand, ok, run_id, started_wall) != 0 && rc == 0) rc = EXIT_USAGE;
     }
-    if (rc == 0) rc = script_error ? EXIT_USAGE : unreachable ? EXIT_UNREACHABLE : th_failed ? EXIT_THRESHOLD : 0;
+    if (rc == 0)
+        rc = script_error ? EXIT_USAGE : unreachable ? EXIT_UNREACHABLE : th_failed ? EXIT_THRESHOLD : 0;
     od_load_result_dispose(&grand);
 
 out:

@@ -10,9 +10,12 @@ static const double pct_values[] = {50, 75, 90, 95, 99, 99.9, 99.99};
 
 void od_fmt_us(char out[24], double us)
 {
-    if (us < 1000) snprintf(out, 24, "%.0fus", us);
-    else if (us < 1e6) snprintf(out, 24, "%.2fms", us / 1e3);
-    else snprintf(out, 24, "%.2fs", us / 1e6);
+    if (us < 1000)
+        snprintf(out, 24, "%.0fus", us);
+    else if (us < 1e6)
+        snprintf(out, 24, "%.2fms", us / 1e3);
+    else
+        snprintf(out, 24, "%.2fs", us / 1e6);
 }
 
 void od_fmt_metric(char out[32], const char *metric, double value)
@@ -61,8 +64,8 @@ void od_report_text(FILE *f, const od_load_result_t *r, const char *title)
             (unsigned long long)c->scheduled, (unsigned long long)c->sent, (unsigned long long)c->completed,
             (unsigned long long)c->late, (unsigned long long)c->dropped);
     if (r->target_rate > 0)
-        fprintf(f, "  rate        target %.2f/s  achieved %.2f/s over %.1fs\n", r->target_rate, r->achieved_rate,
-                r->duration_s);
+        fprintf(f, "  rate        target %.2f/s  achieved %.2f/s over %.1fs\n", r->target_rate,
+                r->achieved_rate, r->duration_s);
     else
         fprintf(f, "  rate        achieved %.2f/s over %.1fs (closed model: no target)\n", r->achieved_rate,
                 r->duration_s);
@@ -70,8 +73,10 @@ void od_report_text(FILE *f, const od_load_result_t *r, const char *title)
     int any = 0;
     for (size_t i = 0; i < OD_ARRAY_SIZE(c->status); i++)
         if (c->status[i]) {
-            if (i == 0) fprintf(f, " other: %llu", (unsigned long long)c->status[i]);
-            else fprintf(f, " %zu: %llu", i, (unsigned long long)c->status[i]);
+            if (i == 0)
+                fprintf(f, " other: %llu", (unsigned long long)c->status[i]);
+            else
+                fprintf(f, " %zu: %llu", i, (unsigned long long)c->status[i]);
             any = 1;
         }
     fprintf(f, "%s\n", any ? "" : " (no answers)");
@@ -94,7 +99,8 @@ static void json_hist(od_buf_t *b, const char *key, const od_hist_t *h)
                   (unsigned long long)(h->total ? h->min : 0), od_hist_mean(h), od_hist_stdev(h),
                   (unsigned long long)h->max);
     for (size_t i = 0; i < OD_ARRAY_SIZE(pct_names); i++)
-        od_buf_printf(b, ",\"%s\":%llu", pct_names[i], (unsigned long long)od_hist_percentile(h, pct_values[i]));
+        od_buf_printf(b, ",\"%s\":%llu", pct_names[i],
+                      (unsigned long long)od_hist_percentile(h, pct_values[i]));
     od_buf_printf(b, ",\"count\":%llu}", (unsigned long long)h->total);
 }
 
@@ -107,19 +113,23 @@ void od_report_json(od_buf_t *b, const od_load_result_t *r)
         od_buf_json_str(b, r->executor);
         od_buf_putc(b, ',');
     }
-    od_buf_printf(b,
-                  "\"counts\":{\"scheduled\":%llu,\"sent\":%llu,\"completed\":%llu,\"late\":%llu,\"dropped\":%llu}",
-                  (unsigned long long)c->scheduled, (unsigned long long)c->sent, (unsigned long long)c->completed,
-                  (unsigned long long)c->late, (unsigned long long)c->dropped);
-    if (r->target_rate > 0) od_buf_printf(b, ",\"rate\":{\"target\":%.3f", r->target_rate);
-    else od_buf_puts(b, ",\"rate\":{\"target\":null");
+    od_buf_printf(
+        b, "\"counts\":{\"scheduled\":%llu,\"sent\":%llu,\"completed\":%llu,\"late\":%llu,\"dropped\":%llu}",
+        (unsigned long long)c->scheduled, (unsigned long long)c->sent, (unsigned long long)c->completed,
+        (unsigned long long)c->late, (unsigned long long)c->dropped);
+    if (r->target_rate > 0)
+        od_buf_printf(b, ",\"rate\":{\"target\":%.3f", r->target_rate);
+    else
+        od_buf_puts(b, ",\"rate\":{\"target\":null");
     od_buf_printf(b, ",\"achieved\":%.3f},\"duration_s\":%.3f", r->achieved_rate, r->duration_s);
     od_buf_puts(b, ",\"status_codes\":{");
     int first = 1;
     for (size_t i = 0; i < OD_ARRAY_SIZE(c->status); i++)
         if (c->status[i]) {
-            if (i == 0) od_buf_printf(b, "%s\"other\":%llu", first ? "" : ",", (unsigned long long)c->status[i]);
-            else od_buf_printf(b, "%s\"%zu\":%llu", first ? "" : ",", i, (unsigned long long)c->status[i]);
+            if (i == 0)
+                od_buf_printf(b, "%s\"other\":%llu", first ? "" : ",", (unsigned long long)c->status[i]);
+            else
+                od_buf_printf(b, "%s\"%zu\":%llu", first ? "" : ",", i, (unsigned long long)c->status[i]);
             first = 0;
         }
     od_buf_puts(b, "},\"errors\":{");

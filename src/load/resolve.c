@@ -47,8 +47,8 @@ int od_resolve_config(const char *config_path, int required, char ***list, od_bu
     while (!done) {
         yaml_event_t e;
         if (!yaml_parser_parse(&p, &e)) {
-            od_buf_printf(err, "%s:%zu:%zu: %s", config_path, p.problem_mark.line + 1, p.problem_mark.column + 1,
-                          p.problem ? p.problem : "malformed YAML");
+            od_buf_printf(err, "%s:%zu:%zu: %s", config_path, p.problem_mark.line + 1,
+                          p.problem_mark.column + 1, p.problem ? p.problem : "malformed YAML");
             rc = -1;
             break;
         }
@@ -150,7 +150,8 @@ char *od_resolve_scenario(const char *arg, char *const *list, od_buf_t *err)
     if (is_file(path)) return path;
     free(path);
     if (is_file(arg)) return od_strdup(arg);
-    od_buf_printf(err, "scenario %s: not a file, not in the config's scenarios list, and no lua/scenarios/%s.lua",
+    od_buf_printf(err,
+                  "scenario %s: not a file, not in the config's scenarios list, and no lua/scenarios/%s.lua",
                   arg, arg);
     return NULL;
 }

@@ -164,7 +164,8 @@ static int get_number(loader_t *ld, lua_State *L, int idx, const char *what, pos
 static int get_integer(loader_t *ld, lua_State *L, int idx, const char *what, pos_t at, long lo, long hi,
                        uint32_t *out)
 {
-    if (!lua_isinteger(L, idx) && !(lua_type(L, idx) == LUA_TNUMBER && lua_tonumber(L, idx) == floor(lua_tonumber(L, idx)))) {
+    if (!lua_isinteger(L, idx) &&
+        !(lua_type(L, idx) == LUA_TNUMBER && lua_tonumber(L, idx) == floor(lua_tonumber(L, idx)))) {
         report(ld, at, "%s must be an integer (got %s)", what,
                lua_type(L, idx) == LUA_TNUMBER ? "a fraction" : luaL_typename(L, idx));
         return -1;
@@ -287,9 +288,12 @@ static int parse_scenario(loader_t *ld, lua_State *L, const char *name, od_scena
         if (strcmp(k, "executor") == 0) {
             has_exec = 1;
             const char *e = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
-            if (strcmp(e, "constant-arrival-rate") == 0) sc->executor = OD_EXEC_CONSTANT_RATE;
-            else if (strcmp(e, "ramping-arrival-rate") == 0) sc->executor = OD_EXEC_RAMPING_RATE;
-            else if (strcmp(e, "constant-concurrency") == 0) sc->executor = OD_EXEC_CONSTANT_CONCURRENCY;
+            if (strcmp(e, "constant-arrival-rate") == 0)
+                sc->executor = OD_EXEC_CONSTANT_RATE;
+            else if (strcmp(e, "ramping-arrival-rate") == 0)
+                sc->executor = OD_EXEC_RAMPING_RATE;
+            else if (strcmp(e, "constant-concurrency") == 0)
+                sc->executor = OD_EXEC_CONSTANT_CONCURRENCY;
             else {
                 report(ld, kp,
                        "%s: unknown executor \"%s\" (expected constant-arrival-rate, ramping-arrival-rate "
@@ -305,7 +309,8 @@ static int parse_scenario(loader_t *ld, lua_State *L, const char *name, od_scena
             if (get_number(ld, L, -1, what, kp, 0, 1e6, &sc->start_rate) != 0) rc = -1;
         } else if (strcmp(k, "duration") == 0) {
             has_dur = 1;
-            if (get_duration(ld, L, -1, what, kp, &sc->duration_ns) != 0) rc = -1;
+            if (get_duration(ld, L, -1, what, kp, &sc->duration_ns) != 0)
+                rc = -1;
             else if (sc->duration_ns == 0) {
                 report(ld, kp, "%s must be more than 0", what);
                 rc = -1;
@@ -313,7 +318,8 @@ static int parse_scenario(loader_t *ld, lua_State *L, const char *name, od_scena
         } else if (strcmp(k, "start_time") == 0) {
             if (get_duration(ld, L, -1, what, kp, &sc->start_time_ns) != 0) rc = -1;
         } else if (strcmp(k, "timeout") == 0) {
-            if (get_duration(ld, L, -1, what, kp, &sc->timeout_ns) != 0) rc = -1;
+            if (get_duration(ld, L, -1, what, kp, &sc->timeout_ns) != 0)
+                rc = -1;
             else if (sc->timeout_ns < 1000000ull || sc->timeout_ns > 600000000000ull) {
                 report(ld, kp, "%s must be between 1ms and 10m", what);
                 rc = -1;
@@ -347,9 +353,11 @@ static int parse_scenario(loader_t *ld, lua_State *L, const char *name, od_scena
     case OD_EXEC_RAMPING_RATE:
         if (!has_stages) report(ld, at, "scenarios.%s: ramping-arrival-rate needs stages", name);
         if (has_rate || has_dur)
-            report(ld, at, "scenarios.%s: ramping-arrival-rate takes start_rate and stages, not rate or duration",
+            report(ld, at,
+                   "scenarios.%s: ramping-arrival-rate takes start_rate and stages, not rate or duration",
                    name);
-        if (!has_stages || has_rate || has_dur) rc = -1;
+        if (!has_stages || has_rate || has_dur)
+            rc = -1;
         else if (sc->duration_ns == 0) {
             report(ld, at, "scenarios.%s: the stages last 0 s", name);
             rc = -1;
@@ -357,7 +365,8 @@ static int parse_scenario(loader_t *ld, lua_State *L, const char *name, od_scena
         break;
     case OD_EXEC_CONSTANT_CONCURRENCY:
         if (!has_dur) report(ld, at, "scenarios.%s: constant-concurrency needs duration", name);
-        if (sc->connections == 0) report(ld, at, "scenarios.%s: constant-concurrency needs connections", name);
+        if (sc->connections == 0)
+            report(ld, at, "scenarios.%s: constant-concurrency needs connections", name);
         if (has_rate || has_stages || has_start_rate)
             report(ld, at, "scenarios.%s: constant-concurrency takes no rate, start_rate or stages", name);
         if (!has_dur || sc->connections == 0 || has_rate || has_stages || has_start_rate) rc = -1;
@@ -442,15 +451,21 @@ static int valid_metric(const char *m)
     return end != stat + 1 && *end == '\0' && p > 0 && p <= 100;
 }
 
-static int parse_threshold_value(loader_t *ld, const char *metric, const char *v, pos_t at, od_threshold_t *th)
+static int parse_threshold_value(loader_t *ld, const char *metric, const char *v, pos_t at,
+                                 od_threshold_t *th)
 {
     while (isspace((unsigned char)*v))
         v++;
-    if (strncmp(v, "<=", 2) == 0) th->op = OD_CMP_LE, v += 2;
-    else if (strncmp(v, ">=", 2) == 0) th->op = OD_CMP_GE, v += 2;
-    else if (strncmp(v, "==", 2) == 0) th->op = OD_CMP_EQ, v += 2;
-    else if (*v == '<') th->op = OD_CMP_LT, v++;
-    else if (*v == '>') th->op = OD_CMP_GT, v++;
+    if (strncmp(v, "<=", 2) == 0)
+        th->op = OD_CMP_LE, v += 2;
+    else if (strncmp(v, ">=", 2) == 0)
+        th->op = OD_CMP_GE, v += 2;
+    else if (strncmp(v, "==", 2) == 0)
+        th->op = OD_CMP_EQ, v += 2;
+    else if (*v == '<')
+        th->op = OD_CMP_LT, v++;
+    else if (*v == '>')
+        th->op = OD_CMP_GT, v++;
     else {
         report(ld, at, "threshold %s: \"%s\" must start with <, <=, >, >= or ==", metric, v);
         return -1;
@@ -498,8 +513,8 @@ static int add_threshold(loader_t *ld, od_scenario_set_t *s, const char *key, co
         int found = od_scenario_set_find(s, scope) != NULL;
         free(scope);
         if (!found) {
-            report(ld, at, "threshold \"%s\": no scenario named \"%.*s\" in this file", key, (int)(colon - key),
-                   key);
+            report(ld, at, "threshold \"%s\": no scenario named \"%.*s\" in this file", key,
+                   (int)(colon - key), key);
             return -1;
         }
     }
@@ -626,7 +641,8 @@ static int parse_profile(loader_t *ld, lua_State *L, od_scenario_set_t *s, pos_t
             rc = -1;
         }
         if (c->path == NULL || c->path[0] != '/' || strpbrk(c->path, " \r\n") != NULL) {
-            report(ld, at, "profile[%zu].path must be a URL path starting with / (e.g. \"/profile/cpu?seconds=3\")",
+            report(ld, at,
+                   "profile[%zu].path must be a URL path starting with / (e.g. \"/profile/cpu?seconds=3\")",
                    i + 1);
             rc = -1;
         }
@@ -635,7 +651,8 @@ static int parse_profile(loader_t *ld, lua_State *L, od_scenario_set_t *s, pos_t
             rc = -1;
         }
         if (c->scenario != NULL && od_scenario_set_find(s, c->scenario) == NULL) {
-            report(ld, at, "profile[%zu].scenario: no scenario named \"%s\" in this file", i + 1, c->scenario);
+            report(ld, at, "profile[%zu].scenario: no scenario named \"%s\" in this file", i + 1,
+                   c->scenario);
             rc = -1;
         }
         if (rc == 0 && c->save == NULL) {
@@ -663,7 +680,8 @@ static int headers_text(loader_t *ld, lua_State *L, int idx, pos_t at, od_buf_t 
     }
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        if (lua_type(L, -2) != LUA_TSTRING || !(lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)) {
+        if (lua_type(L, -2) != LUA_TSTRING ||
+            !(lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)) {
             report(ld, at, "request headers: names and values must be strings");
             lua_pop(L, 2);
             return -1;
@@ -782,8 +800,10 @@ void od_scenario_prepare_state(lua_State *L, const char *path)
 {
     char *dir = od_strdup(path);
     char *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
-    else strcpy(dir, ".");
+    if (slash)
+        *slash = '\0';
+    else
+        strcpy(dir, ".");
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "path");
     const char *old = lua_tostring(L, -1);
@@ -837,15 +857,19 @@ od_scenario_set_t *od_scenario_load(const char *path, od_buf_t *errors)
         for (size_t i = 0; k && i < OD_ARRAY_SIZE(top_keys); i++)
             if (strcmp(k, top_keys[i]) == 0) known = 1;
         if (!known)
-            report(&ld, key_pos(&ld, k, top), "unknown key %s (expected target, scenarios, thresholds, request, "
-                   "response, profile)", k ? k : "(not a string)");
+            report(&ld, key_pos(&ld, k, top),
+                   "unknown key %s (expected target, scenarios, thresholds, request, "
+                   "response, profile)",
+                   k ? k : "(not a string)");
         lua_pop(L, 1);
     }
 
     lua_getfield(L, 1, "scenarios");
     pos_t sp = key_pos(&ld, "scenarios", top);
-    if (lua_isnil(L, -1)) report(&ld, top, "the returned table has no scenarios");
-    else parse_scenarios(&ld, L, s, sp);
+    if (lua_isnil(L, -1))
+        report(&ld, top, "the returned table has no scenarios");
+    else
+        parse_scenarios(&ld, L, s, sp);
     lua_settop(L, 1);
 
     lua_getfield(L, 1, "target");
@@ -869,9 +893,11 @@ od_scenario_set_t *od_scenario_load(const char *path, od_buf_t *errors)
     }
 
     lua_getfield(L, 1, "response");
-    if (lua_isfunction(L, -1)) s->has_response = 1;
+    if (lua_isfunction(L, -1))
+        s->has_response = 1;
     else if (!lua_isnil(L, -1))
-        report(&ld, key_pos(&ld, "response", top), "response must be a function (ctx, status, headers, body)");
+        report(&ld, key_pos(&ld, "response", top),
+               "response must be a function (ctx, status, headers, body)");
     lua_settop(L, 1);
 
     lua_getfield(L, 1, "request");

@@ -99,19 +99,19 @@ typedef enum od_cmp { OD_CMP_LT, OD_CMP_LE, OD_CMP_GT, OD_CMP_GE, OD_CMP_EQ } od
  * error_rate, drop_rate (fractions, "1%" or 0.01); rate (achieved requests per second).
  */
 typedef struct od_threshold {
-    char *expr;     /* as shown: "latency.p99 < 250ms" */
-    char *scope;    /* scenario name, or NULL for the file's total */
-    char *metric;   /* "latency.p99" */
+    char *expr;   /* as shown: "latency.p99 < 250ms" */
+    char *scope;  /* scenario name, or NULL for the file's total */
+    char *metric; /* "latency.p99" */
     od_cmp_t op;
-    double limit;   /* µs for time metrics */
+    double limit; /* µs for time metrics */
 } od_threshold_t;
 
 /* A capture fetched from the target while the scenarios run, saved to a file. */
 typedef struct od_capture {
-    uint64_t at_ns;     /* after the start of `scenario`, or of the file's run */
-    char *scenario;     /* NULL: relative to the file's run */
-    char *path;         /* "/profile/cpu?seconds=3" */
-    char *save;         /* a file name (no directory part) */
+    uint64_t at_ns; /* after the start of `scenario`, or of the file's run */
+    char *scenario; /* NULL: relative to the file's run */
+    char *path;     /* "/profile/cpu?seconds=3" */
+    char *save;     /* a file name (no directory part) */
     uint64_t timeout_ns;
 } od_capture_t;
 

@@ -68,10 +68,14 @@ void od_load_result_dispose(od_load_result_t *r)
 
 static int hist_stat(const od_hist_t *h, const char *stat, double *v)
 {
-    if (strcmp(stat, "min") == 0) *v = h->total ? (double)h->min : 0;
-    else if (strcmp(stat, "max") == 0) *v = (double)h->max;
-    else if (strcmp(stat, "mean") == 0) *v = od_hist_mean(h);
-    else if (strcmp(stat, "stdev") == 0) *v = od_hist_stdev(h);
+    if (strcmp(stat, "min") == 0)
+        *v = h->total ? (double)h->min : 0;
+    else if (strcmp(stat, "max") == 0)
+        *v = (double)h->max;
+    else if (strcmp(stat, "mean") == 0)
+        *v = od_hist_mean(h);
+    else if (strcmp(stat, "stdev") == 0)
+        *v = od_hist_stdev(h);
     else if (stat[0] == 'p') {
         char *end;
         double p = strtod(stat + 1, &end);
@@ -90,16 +94,26 @@ int od_load_metric(const od_load_result_t *r, const char *metric, double *value)
     if (strncmp(metric, "latency.", 8) == 0) return hist_stat(r->st.latency, metric + 8, value);
     if (strncmp(metric, "service_time.", 13) == 0) return hist_stat(r->st.service, metric + 13, value);
     if (strncmp(metric, "send_delay.", 11) == 0) return hist_stat(r->st.send_delay, metric + 11, value);
-    if (strcmp(metric, "scheduled") == 0) *value = (double)c->scheduled;
-    else if (strcmp(metric, "sent") == 0) *value = (double)c->sent;
-    else if (strcmp(metric, "completed") == 0) *value = (double)c->completed;
-    else if (strcmp(metric, "late") == 0) *value = (double)c->late;
-    else if (strcmp(metric, "dropped") == 0) *value = (double)c->dropped;
-    else if (strcmp(metric, "errors") == 0) *value = (double)od_load_errors_total(c);
-    else if (strcmp(metric, "error_rate") == 0) *value = (double)od_load_errors_total(c) / sent;
-    else if (strcmp(metric, "drop_rate") == 0) *value = (double)c->dropped / sched;
-    else if (strcmp(metric, "rate") == 0) *value = r->achieved_rate;
-    else return -1;
+    if (strcmp(metric, "scheduled") == 0)
+        *value = (double)c->scheduled;
+    else if (strcmp(metric, "sent") == 0)
+        *value = (double)c->sent;
+    else if (strcmp(metric, "completed") == 0)
+        *value = (double)c->completed;
+    else if (strcmp(metric, "late") == 0)
+        *value = (double)c->late;
+    else if (strcmp(metric, "dropped") == 0)
+        *value = (double)c->dropped;
+    else if (strcmp(metric, "errors") == 0)
+        *value = (double)od_load_errors_total(c);
+    else if (strcmp(metric, "error_rate") == 0)
+        *value = (double)od_load_errors_total(c) / sent;
+    else if (strcmp(metric, "drop_rate") == 0)
+        *value = (double)c->dropped / sched;
+    else if (strcmp(metric, "rate") == 0)
+        *value = r->achieved_rate;
+    else
+        return -1;
     return 0;
 }
 

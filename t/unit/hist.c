@@ -77,8 +77,10 @@ static void check_data(const char *what, uint64_t *data, size_t n)
     ok(h->min == data[0] && h->max == data[n - 1], "%s: min %llu and max %llu are exact", what,
        (unsigned long long)h->min, (unsigned long long)h->max);
     double mean = sum / (double)n, sd = sqrt(sumsq / (double)n - mean * mean);
-    ok(fabs(od_hist_mean(h) - mean) <= mean * 1e-9, "%s: mean %.3f is exact (%.3f)", what, od_hist_mean(h), mean);
-    ok(fabs(od_hist_stdev(h) - sd) <= sd * 1e-6 + 1e-6, "%s: stdev %.3f is exact (%.3f)", what, od_hist_stdev(h), sd);
+    ok(fabs(od_hist_mean(h) - mean) <= mean * 1e-9, "%s: mean %.3f is exact (%.3f)", what, od_hist_mean(h),
+       mean);
+    ok(fabs(od_hist_stdev(h) - sd) <= sd * 1e-6 + 1e-6, "%s: stdev %.3f is exact (%.3f)", what,
+       od_hist_stdev(h), sd);
     ok(h->total == n, "%s: total counts every sample", what);
     od_hist_destroy(h);
 }
@@ -137,11 +139,13 @@ int main(void)
         ok(a->total == all->total && a->min == all->min && a->max == all->max &&
                memcmp(a->counts, all->counts, a->ncounts * sizeof(uint64_t)) == 0,
            "merge: counts, total, min and max equal recording everything in one");
-        ok(fabs(od_hist_mean(a) - od_hist_mean(all)) < 1e-6 && fabs(od_hist_stdev(a) - od_hist_stdev(all)) < 1e-3,
+        ok(fabs(od_hist_mean(a) - od_hist_mean(all)) < 1e-6 &&
+               fabs(od_hist_stdev(a) - od_hist_stdev(all)) < 1e-3,
            "merge: mean and stdev equal recording everything in one");
         od_hist_t *c = od_hist_create();
         od_hist_merge(c, a);
-        ok(c->total == a->total && c->min == a->min, "merge into an empty histogram copies min (UINT64_MAX start)");
+        ok(c->total == a->total && c->min == a->min,
+           "merge into an empty histogram copies min (UINT64_MAX start)");
         od_hist_t *d = od_hist_create();
         od_hist_copy(d, a);
         ok(d->total == a->total && d->max == a->max && od_hist_percentile(d, 99) == od_hist_percentile(a, 99),
@@ -164,13 +168,15 @@ int main(void)
         od_hist_record(h, 0);
         od_hist_record(h, 61000000);
         od_hist_record(h, UINT64_MAX);
-        ok(h->clamped == 3 && h->min == 1 && h->max == OD_HIST_MAX_US, "values outside 1us..60s are clamped and counted");
+        ok(h->clamped == 3 && h->min == 1 && h->max == OD_HIST_MAX_US,
+           "values outside 1us..60s are clamped and counted");
         ok(od_hist_percentile(h, 100) == OD_HIST_MAX_US && od_hist_percentile(h, 1) == 1,
            "clamped values report at the range's ends");
         od_hist_reset(h);
         od_hist_record_n(h, 1000, 9);
         od_hist_record_n(h, 5000, 1);
-        ok(h->total == 10 && od_hist_percentile(h, 90) == 1000 && close_enough(od_hist_percentile(h, 91), 5000),
+        ok(h->total == 10 && od_hist_percentile(h, 90) == 1000 &&
+               close_enough(od_hist_percentile(h, 91), 5000),
            "record_n: counts n samples");
         ok(od_hist_percentile(h, 150) == od_hist_percentile(h, 100) && od_hist_percentile(h, 0) == 1000,
            "percentile arguments outside (0, 100] are clamped");

@@ -48,8 +48,11 @@ static void collect(void *arg, const char *name, size_t nlen, const char *value,
 
 int main(void)
 {
-    static const char *const cl = "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"id\":\"a\"}\n";
-    static const char *const chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: 1\r\n\r\n";
+    static const char *const cl = "HTTP/1.1 202 Accepted\r\nContent-Type: "
+                                  "application/json\r\nContent-Length: 11\r\n\r\n{\"id\":\"a\"}\n";
+    static const char *const chunked =
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7;ext=1\r\n, "
+        "world\r\n0\r\nX-Trailer: 1\r\n\r\n";
     size_t steps[] = {1, 2, 7, 64, 4096};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         od_resp_t r;
@@ -70,7 +73,8 @@ int main(void)
     {
         od_resp_t r;
         od_resp_reset(&r);
-        const char *t = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 2\r\n\r\nno";
+        const char *t =
+            "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 2\r\n\r\nno";
         ok(feed_in_steps(&r, t, 3, NULL) == 0 && r.state == OD_RESP_DONE && r.status == 503 && !r.keep_alive,
            "Connection: close ends keep-alive");
         od_resp_reset(&r);
@@ -80,7 +84,8 @@ int main(void)
            "a body without length ends at end of file");
         od_resp_reset(&r);
         t = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort";
-        ok(feed_in_steps(&r, t, 100, NULL) == 0 && od_resp_eof(&r) == -1, "a body cut short is an error at eof");
+        ok(feed_in_steps(&r, t, 100, NULL) == 0 && od_resp_eof(&r) == -1,
+           "a body cut short is an error at eof");
         od_resp_reset(&r);
         t = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
         ok(feed_in_steps(&r, t, 100, NULL) == 0 && r.state == OD_RESP_DONE && r.status == 204,
@@ -100,24 +105,26 @@ int main(void)
         od_resp_reset(&r);
         const char *two = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 200 OK\r\n";
         ssize_t used = od_resp_feed(&r, two, strlen(two), NULL);
-        ok(r.state == OD_RESP_DONE && used == (ssize_t)strlen("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na"),
+        ok(r.state == OD_RESP_DONE &&
+               used == (ssize_t)strlen("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na"),
            "the parser stops at the end of the answer");
     }
     {
         const char *head = "HTTP/1.1 200 OK\r\nA: 1\r\nB-Long:   two words  \r\n\r\n";
         od_buf_t seen = OD_BUF_INIT;
         od_resp_each_header(head, strlen(head), collect, &seen);
-        ok(seen.base && strcmp(seen.base, "[A=1][B-Long=two words]") == 0, "headers are listed with values trimmed (%s)",
-           seen.base ? seen.base : "");
+        ok(seen.base && strcmp(seen.base, "[A=1][B-Long=two words]") == 0,
+           "headers are listed with values trimmed (%s)", seen.base ? seen.base : "");
         od_buf_dispose(&seen);
     }
     {
         od_url_t u;
         od_buf_t err = OD_BUF_INIT;
-        ok(od_url_parse("http://127.0.0.1:8080", &u, &err) == 0 && u.port == 8080 && strcmp(u.path, "/") == 0 &&
-               strcmp(u.hostport, "127.0.0.1:8080") == 0,
+        ok(od_url_parse("http://127.0.0.1:8080", &u, &err) == 0 && u.port == 8080 &&
+               strcmp(u.path, "/") == 0 && strcmp(u.hostport, "127.0.0.1:8080") == 0,
            "URL with port and no path");
-        ok(od_url_parse("http://localhost/x?y=1", &u, &err) == 0 && u.port == 80 && strcmp(u.path, "/x?y=1") == 0,
+        ok(od_url_parse("http://localhost/x?y=1", &u, &err) == 0 && u.port == 80 &&
+               strcmp(u.path, "/x?y=1") == 0,
            "URL without port, with path and query");
         ok(od_url_parse("https://127.0.0.1/", &u, &err) == -1 && strstr(err.base, "only http://") != NULL,
            "https is refused with a clear message");
