@@ -1,0 +1,143 @@
+#!/usr/bin/perl
+# The standard tools, by file and by URL, against a loaded server:
+#   google-pprof --text BINARY FILE                         the legacy CPU profile
+#   google-pprof --text http://HOST/pprof/profile?seconds=2  (symbols by POST /pprof/symbol)
+#   google-pprof --text http://HOST/pprof/{heap,contention,growth}
+#   go tool pprof -top http://HOST/debug/pprof/profile?seconds=2
+#   go tool pprof -top http://HOST/debug/pprof/heap
+#   go tool pprof -top BINARY FILE (legacy CPU, symbolized from the binary)
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use File::Temp qw(tempdir);
+use HTTP::Tiny;
+use IO::Socket::INET;
+use POSIX ();
+use Socket qw(IPPROTO_TCP TCP_NODELAY);
+use Time::HiRes qw(sleep time);
+use Orderd;
+
+my $have_gp = `command -v google-pprof 2>/dev/null`;
+my $have_go = `command -v go 2>/dev/null`;
+plan skip_all => 'google-pprof and go are not installed' unless $have_gp || $have_go;
+
+my $tmp = tempdir('orderd-t33-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+local $ENV{HOME} = $tmp;
+local $ENV{GOCACHE} = "$tmp/gocache";
+local $ENV{PPROF_TMPDIR} = "$tmp/pprof";
+mkdir "$tmp/pprof";
+# a private copy of the binary: the tools read it while the tree may be rebuilt meanwhile
+mkdir "$tmp/build";
+system('cp', Orderd::build_dir() . '/orderd', "$tmp/build/orderd") == 0 or die "cannot copy orderd";
+local $ENV{ORDERD_BUILD} = "$tmp/build";
+
+my $s = Orderd->start(
+    workers => <<'LUA',
+return { workers = 4, queue = 200,
+         reserve = { stripes = 1, hold_us = 500 }, price = { work_us = 3000 },
+         pay = { ms_per_priority = 10 }, record = { alloc_bytes = 65536 } }
+LUA
+    raw_yaml => "listen: 127.0.0.1:PORT\nscenarios: []\npool:\n  script: DIR/workers.lua\n  results_kept: 500\n"
+              . "profiling:\n  schedule: \"\"\n  output_dir: DIR/profiles\n  heap_sample_bytes: 65536\n",
+);
+my $base = $s->base;
+my $bin = Orderd::build_dir() . '/orderd';
+
+# about 300 orders/s for at most $secs seconds (see t/32 for why not HTTP::Tiny)
+sub start_load {
+    my ($secs, $max) = @_;
+    my $pid = fork // die "fork: $!";
+    return $pid if $pid;
+    my $end = time + $secs;
+    my $sock;
+    for (my $i = 0; $i < $max && time < $end; $i++) {
+        $sock ||= IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $s->port) or POSIX::_exit(1);
+        setsockopt($sock, IPPROTO_TCP, TCP_NODELAY, 1);
+        my $body = Orderd::json_encode(Orderd::order(items => ["SKU-$i", 'SKU-' . ($i % 7), 'SKU-X'],
+                                                     priority => 1 + $i % 3, amount => 10 + $i % 500));
+        syswrite $sock, "POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                      . "Content-Length: " . length($body) . "\r\n\r\n$body";
+        my $buf = '';
+        while ($buf !~ /\r\n\r\n/) { sysread($sock, $buf, 4096, length $buf) or last }
+        my ($len) = $buf =~ /^content-length:\s*(\d+)/mi;
+        my $need = index($buf, "\r\n\r\n") + 4 + ($len // 0);
+        while (length($buf) < $need) { sysread($sock, $buf, 4096, length $buf) or last }
+        undef $sock if length($buf) < $need || $buf =~ /^connection:\s*close/mi;
+        sleep 0.003;
+    }
+    POSIX::_exit(0);
+}
+
+# runs a command with a time limit; returns its stdout+stderr
+sub run {
+    my ($limit, @cmd) = @_;
+    my $q = join ' ', map { my $a = $_; $a =~ s/'/'\\''/g; "'$a'" } @cmd;
+    return scalar `timeout $limit $q 2>&1`;
+}
+
+# the function names of a google-pprof --text table, heaviest flat first
+sub gp_names { return map { /^\s*[\d.]+\s+[\d.]+%\s+[\d.]+%\s+[\d.]+\s+[\d.]+%\s+(\S+)/ ? $1 : () } split /\n/, shift }
+sub go_names { return map { /^\s*\S+\s+[\d.]+%\s+[\d.]+%\s+\S+\s+[\d.]+%\s+(\S+)/ ? $1 : () } split /\n/, shift }
+sub in_top { my ($n, $re, @names) = @_; return scalar grep { defined && /$re/ } @names[0 .. $n - 1] }
+
+my $load = start_load(40, 40000);
+sleep 1.5;
+my $price = qr/^(price_fraud_score|od_stage_price)/;
+
+SKIP: {
+    skip 'google-pprof is not installed', 12 unless $have_gp;
+    # by file, with the binary
+    my $r = HTTP::Tiny->new(timeout => 30)->get("$base/profile/cpu?seconds=2&format=legacy");
+    is($r->{status}, 200, 'legacy CPU profile: 200');
+    like($r->{headers}{'content-disposition'} // '', qr/\.prof"$/, '  downloaded as .prof');
+    open my $f, '>:raw', "$tmp/cpu.prof" or die $!;
+    print $f $r->{content};
+    close $f;
+    my $out = run(60, 'google-pprof', '--text', $bin, "$tmp/cpu.prof");
+    like($out, qr/^Total: \d+ samples/m, 'google-pprof --text BINARY FILE reads it') or diag($out);
+    ok(in_top(3, $price, gp_names($out)), '  the pricing stage among the top 3') or diag($out);
+
+    # by URL: google-pprof fetches /pprof/symbol (GET and POST) and /pprof/cmdline itself
+    $out = run(60, 'google-pprof', '--text', "$base/pprof/profile?seconds=2");
+    like($out, qr/^Total: \d+ samples/m, 'google-pprof --text URL/pprof/profile?seconds=2') or diag($out);
+    ok(in_top(3, $price, gp_names($out)), '  names the pricing stage (symbols by URL)') or diag($out);
+    $out = run(60, 'google-pprof', '--text', '--seconds=2', "$base/pprof/profile");
+    like($out, qr/for 2 seconds.*^Total: \d+ samples/ms, 'google-pprof --text --seconds=2 URL/pprof/profile') or diag($out);
+
+    $out = run(60, 'google-pprof', '--text', "$base/pprof/heap");
+    like($out, qr/^Total: [\d.]+ MB/m, 'google-pprof --text URL/pprof/heap') or diag($out);
+    ok(in_top(2, qr/^od_stage_record/, gp_names($out)), '  names od_stage_record') or diag($out);
+    $out = run(60, 'google-pprof', '--text', "$base/pprof/contention");
+    like($out, qr/^Total: [\d.]+ seconds/m, 'google-pprof --text URL/pprof/contention') or diag($out);
+    ok(in_top(2, qr/^(inventory_take|od_stage_reserve)/, gp_names($out)), '  names the inventory lock') or diag($out);
+    $out = run(60, 'google-pprof', '--text', "$base/pprof/growth");
+    like($out, qr/^Total: [\d.]+ MB/m, 'google-pprof --text URL/pprof/growth') or diag($out);
+}
+
+SKIP: {
+    skip 'go is not installed', 7 unless $have_go;
+    my $out = run(60, 'go', 'tool', 'pprof', '-top', "$base/debug/pprof/profile?seconds=2");
+    like($out, qr/^Type: cpu$/m, 'go tool pprof -top URL/debug/pprof/profile?seconds=2') or diag($out);
+    ok(in_top(3, $price, go_names($out)), '  names the pricing stage') or diag($out);
+    $out = run(60, 'go', 'tool', 'pprof', '-top', "$base/debug/pprof/heap");
+    like($out, qr/^Type: inuse_space$/m, 'go tool pprof -top URL/debug/pprof/heap') or diag($out);
+    ok(in_top(2, qr/^od_stage_record/, go_names($out)), '  names od_stage_record') or diag($out);
+    $out = run(60, 'go', 'tool', 'pprof', '-top', "$base/debug/pprof/block");
+    ok(in_top(2, qr/^od_stage_pay/, go_names($out)), 'go tool pprof -top URL/debug/pprof/block names od_stage_pay')
+        or diag($out);
+    SKIP: {
+        skip 'no legacy CPU profile', 2 unless -s "$tmp/cpu.prof";
+        $out = run(60, 'go', 'tool', 'pprof', '-top', $bin, "$tmp/cpu.prof");
+        like($out, qr/^Type: cpu$/m, 'go tool pprof -top BINARY legacy-FILE reads the gperftools format') or diag($out);
+        # go's own symbolizer leaves the static, cloned price_fraud_score.constprop.0 as
+        # "[orderd]", so look for the stage among all the rows (by cum)
+        like($out, qr/\bod_stage_price$/m, '  names the pricing stage') or diag($out);
+    }
+}
+
+kill 'TERM', $load;
+waitpid($load, 0);
+my ($rc, $log) = $s->stop;
+is($rc, 0, 'clean exit') or diag($log);
+done_testing;
