@@ -14,6 +14,10 @@ use Orderd qw(json_decode wait_until);
 use File::Temp qw(tempdir);
 
 my $tmp = tempdir('orderd-t30-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+# a private copy of the binary: symbols are read from it while the tree may be rebuilt meanwhile
+mkdir "$tmp/build";
+system('cp', Orderd::build_dir() . '/orderd', "$tmp/build/orderd") == 0 or die "cannot copy orderd";
+local $ENV{ORDERD_BUILD} = "$tmp/build";
 my $s = Orderd->start(yaml => "profiling:\n  schedule: \"\"\n  max_seconds: 20\n  output_dir: $tmp/profiles\n");
 
 sub err_of { my $r = shift; my $j = json_decode($r->{content}); return ref $j ? $j->{error} // '' : '' }

@@ -24,6 +24,10 @@ my $tmp = tempdir('orderd-t32-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 local $ENV{HOME} = $tmp;                 # go needs a writable home and cache
 local $ENV{GOCACHE} = "$tmp/gocache";
 local $ENV{PPROF_TMPDIR} = "$tmp/pprof";
+# a private copy of the binary: symbols are read from it while the tree may be rebuilt meanwhile
+mkdir "$tmp/build";
+system('cp', Orderd::build_dir() . '/orderd', "$tmp/build/orderd") == 0 or die "cannot copy orderd";
+local $ENV{ORDERD_BUILD} = "$tmp/build";
 
 # every hotspot strong: 3 ms of pricing CPU, one inventory stripe held 500 us per item by 4
 # workers, the seed's 10 ms x priority payment wait, 64 KiB recorded per order
