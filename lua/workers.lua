@@ -33,7 +33,7 @@ return {
     fixed_ms = 0,             -- added to every payment
   },
   record = {
-    alloc_bytes = 4096,       -- result and history kept with each finished order
+    alloc_bytes = 8192,       -- result and history kept with each finished order
     leak_bytes = 0,           -- bytes leaked per order, on purpose (the leak-hunting lesson)
   },
 }

@@ -19,7 +19,7 @@ void od_pool_config_defaults(od_pool_config_t *c)
         .reserve = {.stripes = 4, .skus = 256, .hold_us = 200},
         .price = {.work_us = 2000},
         .pay = {.ms_per_priority = 10, .fixed_ms = 0},
-        .record = {.alloc_bytes = 4096, .leak_bytes = 0},
+        .record = {.alloc_bytes = 8192, .leak_bytes = 0},
         .rules_path = NULL,
     };
 }
