@@ -60,9 +60,34 @@ typedef struct entry {
     unsigned err_suppressed;
 } entry_t;
 
-/* the line of each entry of the table constructor the script returns ("return { {...},
- * {...} }"), found by a small tokenizer; n_found is how many there were (0 when the script
- * returns something else) */
+/* skips a long bracket ("[[", "[==[" ... the matching close) at p if there is one, counting
+ * newlines; returns the position after it, or p when p does not open one */
+static const char *skip_long_bracket(const char *p, const char *end, int *line)
+{
+    if (p >= end || *p != '[') return p;
+    const char *q = p + 1;
+    int level = 0;
+    while (q < end && *q == '=')
+        level++, q++;
+    if (q >= end || *q != '[') return p;
+    for (q++; q < end; q++) {
+        if (*q == '\n') (*line)++;
+        if (*q != ']') continue;
+        const char *r = q + 1;
+        int l2 = 0;
+        while (r < end && *r == '=')
+            l2++, r++;
+        if (l2 == level && r < end && *r == ']') return r + 1;
+    }
+    return end;
+}
+
+/*
+ * the line where each element of the table constructor the script returns starts ("return {
+ * {...}, {...} }"), found by a small Lua tokenizer (comments, strings and long brackets
+ * skipped); *n_found is how many elements there were, 0 when the script returns something
+ * else (a variable, a call)
+ */
 static int *entry_lines(const char *path, size_t *n_found)
 {
     size_t len;
@@ -71,102 +96,72 @@ static int *entry_lines(const char *path, size_t *n_found)
     if (text == NULL) return NULL;
     size_t cap = 16, n = 0;
     int *lines = od_calloc(cap, sizeof(int));
-    int line = 1, depth = 0, in_return = 0, return_open = 0;
+    /* after_return: the last token at depth 0 was `return`; open: inside the returned
+     * constructor; expect: the next token at depth 1 starts an element */
+    int line = 1, depth = 0, after_return = 0, open = 0, expect = 0;
     const char *p = text, *end = text + len;
     while (p < end) {
         char c = *p;
-        if (c == '\n') {
-            line++;
+        if (c == '\n' || c == ' ' || c == '\t' || c == '\r') {
+            if (c == '\n') line++;
             p++;
-        } else if (c == '-' && p + 1 < end && p[1] == '-') { /* comment */
-            p += 2;
-            int level = -1;
-            if (p < end && *p == '[') {
-                const char *q = p + 1;
-                int eq = 0;
-                while (q < end && *q == '=')
-                    eq++, q++;
-                if (q < end && *q == '[') level = eq, p = q + 1;
-            }
-            if (level < 0) {
+            continue;
+        }
+        if (c == '-' && p + 1 < end && p[1] == '-') { /* a comment */
+            const char *q = skip_long_bracket(p + 2, end, &line);
+            if (q != p + 2) {
+                p = q;
+            } else {
                 while (p < end && *p != '\n')
                     p++;
-            } else {
-                for (; p < end; p++) {
-                    if (*p == '\n') line++;
-                    if (*p == ']') {
-                        const char *q = p + 1;
-                        int eq = 0;
-                        while (q < end && *q == '=')
-                            eq++, q++;
-                        if (eq == level && q < end && *q == ']') {
-                            p = q + 1;
-                            break;
-                        }
-                    }
-                }
             }
-        } else if (c == '"' || c == '\'') {
+            continue;
+        }
+        int tok_line = line;
+        /* a token: first see whether it starts an element of the returned list */
+        if (open && depth == 1 && expect && c != '}' && c != ',' && c != ';') {
+            if (n == cap) lines = od_realloc(lines, (cap *= 2) * sizeof(int));
+            lines[n++] = tok_line;
+            expect = 0;
+        }
+        int was_return = 0;
+        if (c == '"' || c == '\'') {
             for (p++; p < end && *p != c; p++) {
                 if (*p == '\n') line++;
-                if (*p == '\\' && p + 1 < end) {
-                    p++;
-                    if (*p == '\n') line++;
-                }
+                if (*p == '\\' && p + 1 < end && *++p == '\n') line++;
             }
             p++;
-        } else if (c == '[' && p + 1 < end && (p[1] == '[' || p[1] == '=')) { /* long string? */
-            const char *q = p + 1;
-            int eq = 0;
-            while (q < end && *q == '=')
-                eq++, q++;
-            if (q < end && *q == '[') {
-                for (p = q + 1; p < end; p++) {
-                    if (*p == '\n') line++;
-                    if (*p == ']') {
-                        const char *r = p + 1;
-                        int e2 = 0;
-                        while (r < end && *r == '=')
-                            e2++, r++;
-                        if (e2 == eq && r < end && *r == ']') {
-                            p = r + 1;
-                            break;
-                        }
-                    }
-                }
-            } else {
-                p++;
-            }
+        } else if (c == '[' && skip_long_bracket(p, end, &line) != p) {
+            p = skip_long_bracket(p, end, &tok_line); /* line already counted by the probe */
         } else if (c == '{') {
-            if (depth == 0 && in_return) {
-                return_open = 1;
+            if (depth == 0 && after_return) {
+                open = 1;
+                expect = 1;
                 n = 0;
-            } else if (depth == 1 && return_open) {
-                if (n == cap) lines = od_realloc(lines, (cap *= 2) * sizeof(int));
-                lines[n++] = line;
             }
-            in_return = 0;
             depth++;
             p++;
         } else if (c == '}') {
             if (depth > 0) depth--;
+            if (depth == 0 && open) open = 2; /* closed: later tokens do not count */
+            p++;
+        } else if ((c == ',' || c == ';') && depth == 1 && open == 1) {
+            expect = 1;
             p++;
         } else if (c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
             const char *w = p;
             while (p < end && (*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
                                (*p >= '0' && *p <= '9')))
                 p++;
-            if (depth == 0) {
-                in_return = p - w == 6 && memcmp(w, "return", 6) == 0;
-                if (in_return) return_open = 0;
-            }
+            was_return = depth == 0 && p - w == 6 && memcmp(w, "return", 6) == 0;
         } else {
-            if (c != ' ' && c != '\t' && c != '\r' && c != '(') in_return = 0;
             p++;
         }
+        if (depth == 0 && c != '{') after_return = was_return;
+        if (was_return) open = 0;
     }
     free(text);
-    *n_found = return_open ? n : 0;
+    *n_found = open == 2 ? n : 0;
     return lines;
 }
 
