@@ -36,6 +36,13 @@ else ifeq ($(SAN),tsan)
   SANFLAGS := -fsanitize=thread
   TCMALLOC :=
   CFLAGS_BASE += -DOD_NO_TCMALLOC -O1
+else ifeq ($(SAN),fuzz)
+  # libFuzzer targets (t/fuzz/): clang, every object instrumented for coverage, ASan + UBSan
+  CC  := clang
+  CXX := clang++
+  SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+  TCMALLOC :=
+  CFLAGS_BASE += -DOD_NO_TCMALLOC -O1
 else
   SANFLAGS :=
   TCMALLOC := -ltcmalloc
@@ -63,7 +70,7 @@ UNIT_SRC  := $(sort $(wildcard t/unit/*.c))
 UNIT_BIN  := $(UNIT_SRC:t/unit/%.c=$(B)/t/%)
 TOOLS     := $(B)/hello_h2o
 
-.PHONY: all test bench clean deps test-asan test-tsan fuzz unit integration soak format
+.PHONY: all test bench clean deps test-asan test-tsan fuzz fuzz-bin unit integration soak format
 all: $(B)/orderd $(B)/orderload $(TOOLS) $(UNIT_BIN)
 
 deps:
@@ -102,18 +109,54 @@ test: deps
 unit: all
 	ORDERD_BUILD=$(B) $(PROVE) $(UNIT_BIN)
 
-test-asan:
-	@$(MAKE) --no-print-directory SAN=asan test \
-	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1
+# --- sanitizers, fuzzing, soak -------------------------------------------------------------
+# The sanitizer suites run `make test` in build/asan or build/tsan with ORDERD_SAN set (tests
+# skip only what cannot work there, e.g. tcmalloc's heap profile) and every sanitizer report
+# written to $(B)/reports/ instead of stderr: a server's report would otherwise vanish into
+# its log.  t/san/check-reports fails the run if any report was written, printing them.
+# t/san/lsan.supp names the only leaks tolerated: h2o's objects still live at exit.
+SAN_DIR     = $(CURDIR)/build/$(1)/reports
+ASAN_ENV    = ORDERD_SAN=asan \
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:check_initialization_order=1:log_path=$(call SAN_DIR,asan)/asan \
+    LSAN_OPTIONS=suppressions=$(CURDIR)/t/san/lsan.supp:print_suppressions=0 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(call SAN_DIR,asan)/ubsan
+TSAN_ENV    = ORDERD_SAN=tsan \
+    TSAN_OPTIONS=second_deadlock_stack=1:halt_on_error=0:suppressions=$(CURDIR)/t/san/tsan.supp:log_path=$(call SAN_DIR,tsan)/tsan
 
-test-tsan:
-	@$(MAKE) --no-print-directory SAN=tsan test TSAN_OPTIONS=second_deadlock_stack=1
+test-asan: deps
+	@rm -rf $(call SAN_DIR,asan) && mkdir -p $(call SAN_DIR,asan)
+	@$(MAKE) --no-print-directory SAN=asan all
+	@rc=0; $(MAKE) --no-print-directory SAN=asan test $(ASAN_ENV) || rc=$$?; \
+	    ./t/san/check-reports $(call SAN_DIR,asan) || rc=1; exit $$rc
+
+test-tsan: deps
+	@rm -rf $(call SAN_DIR,tsan) && mkdir -p $(call SAN_DIR,tsan)
+	@$(MAKE) --no-print-directory SAN=tsan all
+	@rc=0; $(MAKE) --no-print-directory SAN=tsan test $(TSAN_ENV) || rc=$$?; \
+	    ./t/san/check-reports $(call SAN_DIR,tsan) || rc=1; exit $$rc
+
+# libFuzzer: `make fuzz` builds build/fuzz/TARGET for each t/fuzz/fuzz_TARGET.c (orderd's
+# sources but main.c, compiled with clang) and runs each for FUZZ_SECONDS (t/fuzz/run.sh).
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(sort $(wildcard t/fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:t/fuzz/fuzz_%.c=$(B)/%)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory SAN=fuzz fuzz-bin
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./t/fuzz/run.sh build/fuzz
+
+fuzz-bin: $(FUZZ_BIN)
+
+$(FUZZ_BIN): $(B)/%: $(B)/obj/t/fuzz/fuzz_%.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+# soak: SOAK_SECONDS (default 600) of mixed load with a capture every 30 s; not part of test
+SOAK_SECONDS ?= 600
+soak: deps all
+	SOAK_SECONDS=$(SOAK_SECONDS) ./scripts/soak.sh
 
 bench: deps all
 	@./scripts/bench/run.sh $(B)
-
-fuzz: deps
-	@./t/fuzz/run.sh
 
 format:
 	clang-format -i $(wildcard src/*.[ch] src/*/*.[ch] src/*/*.cc t/unit/*.c scripts/bench/*.c)
