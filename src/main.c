@@ -90,36 +90,42 @@ int main(int argc, char **argv)
     od_config_t cfg;
     od_config_defaults(&cfg);
     od_buf_t errors = OD_BUF_INIT;
+    od_scenario_set_t **sets = NULL;
+    od_stats_t stats;
+    int have_stats = 0;
+    od_results_t *results = NULL;
+    od_pool_t *pool = NULL;
+    int rc = 2;
     if (explicit_config || access(config_path, F_OK) == 0)
         od_config_load(&cfg, config_path, &errors);
     else
         od_warn("no %s here: using the built-in defaults", config_path);
-    od_scenario_set_t **sets = NULL;
     if (errors.len == 0) check_all(&cfg, &errors, &sets);
 
     if (errors.len) {
         fputs(errors.base, stderr);
         if (!check) fprintf(stderr, "orderd: not starting: the config has problems (see above)\n");
-        return 2;
+        goto out;
     }
     if (check) {
         puts("ok");
-        return 0;
+        rc = 0;
+        goto out;
     }
 
     /* gperftools reads its settings when the library loads: re-exec once with them set */
     od_prof_env_reexec(argv, cfg.profiling.cpu_hz, (long)cfg.profiling.heap_sample_bytes);
 
     od_lockprof_configure(cfg.profiling.mutex_fraction, cfg.profiling.block_rate_ns);
-    od_stats_t stats;
     od_stats_init(&stats);
-    od_results_t *results = od_results_create(cfg.pool_files.results_kept);
+    have_stats = 1;
+    results = od_results_create(cfg.pool_files.results_kept);
     cfg.pool.rules_path = cfg.pool_files.rules; /* each worker loads its own rules state */
     if (od_rules_install(cfg.pool_files.rules, &errors) != 0) {
         fputs(errors.base, stderr);
-        return 2;
+        goto out;
     }
-    od_pool_t *pool = od_pool_create(&cfg.pool, results, &stats);
+    pool = od_pool_create(&cfg.pool, results, &stats);
     od_server_t srv = {.cfg = &cfg,
                        .pool = pool,
                        .results = results,
@@ -133,17 +139,17 @@ int main(int argc, char **argv)
     od_prof_http_register();
     od_schedule_http_register();
     od_schedule_t *sched = od_schedule_start(&cfg, pool, &stats); /* NULL: no schedule */
-    int rc = od_server_run(&srv);
+    rc = od_server_run(&srv);
     od_schedule_stop(sched);
-    if (rc != 0) return rc;
 
+out: /* every exit releases what it holds, so the ASan build's leak check stays meaningful */
     od_pool_destroy(pool);
-    od_results_destroy(results);
-    od_stats_dispose(&stats);
-    for (size_t i = 0; i < cfg.nscenarios; i++)
+    if (results) od_results_destroy(results);
+    if (have_stats) od_stats_dispose(&stats);
+    for (size_t i = 0; sets && i < cfg.nscenarios; i++)
         od_scenario_set_free(sets[i]);
     free(sets);
     od_config_dispose(&cfg);
     od_buf_dispose(&errors);
-    return 0;
+    return rc;
 }
