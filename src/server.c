@@ -568,7 +568,8 @@ int od_server_run(od_server_t *srv)
     signal(SIGPIPE, SIG_IGN);
 
     int n = cfg->http.threads;
-    loop_thread_t *threads = od_calloc((size_t)n, sizeof(*threads));
+    static loop_thread_t *threads; /* static: reachable until exit, as the loops it holds are */
+    threads = od_calloc((size_t)n, sizeof(*threads));
     for (int i = 0; i < n; i++) {
         loop_thread_t *t = &threads[i];
         t->idx = i;
