@@ -55,19 +55,34 @@ static int post_order(od_req_t *r)
         }
     }
     /* the store owns o now, and a worker may already be processing it: use the copies */
-    char id[OD_ORDER_ID_MAX + 1], created[32], location[96];
+    char id[OD_ORDER_ID_MAX + 1], created[32];
     od_results_lock(srv->results);
-    memcpy(id, o->id, sizeof(id));
+    size_t idlen = strlen(o->id);
+    memcpy(id, o->id, idlen + 1);
     int priority = o->priority;
     od_format_time(o->created_wall_ns, created);
     od_results_unlock(srv->results);
 
-    od_buf_t json = OD_BUF_INIT;
-    od_buf_printf(&json, "{\"id\":\"%s\",\"state\":\"queued\",\"priority\":%d,\"created_at\":\"%s\"}", id,
-                  priority, created);
-    snprintf(location, sizeof(location), "/orders/%s", id);
-    od_add_header(r, "Location", location);
-    return od_respond_json(r, 202, &json);
+    /* the hot path: built by hand, no printf */
+    h2o_mem_pool_t *pool = &req->pool;
+    char *loc = h2o_mem_alloc_pool(pool, sizeof("/orders/") - 1 + idlen);
+    memcpy(loc, "/orders/", sizeof("/orders/") - 1);
+    memcpy(loc + sizeof("/orders/") - 1, id, idlen);
+    h2o_add_header(pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, loc, sizeof("/orders/") - 1 + idlen);
+    char body[160];
+    size_t n = 0;
+#define PUT(s, l) (memcpy(body + n, (s), (l)), n += (l))
+#define PUTS(lit) PUT(lit, sizeof(lit) - 1)
+    PUTS("{\"id\":\"");
+    PUT(id, idlen);
+    PUTS("\",\"state\":\"queued\",\"priority\":");
+    body[n++] = (char)('0' + priority);
+    PUTS(",\"created_at\":\"");
+    PUT(created, 24);
+    PUTS("\"}\n");
+#undef PUTS
+#undef PUT
+    return od_respond(r, 202, "application/json", body, n);
 }
 
 /* --- GET /orders/{id} ---------------------------------------------------------------------- */

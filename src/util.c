@@ -187,11 +187,24 @@ void od_sleep_ns(uint64_t ns)
 
 void od_format_time(uint64_t wall_ns, char out[32])
 {
+    /* the seconds part changes once a second: each thread keeps its last one */
+    static __thread time_t cached_secs = -1;
+    static __thread char cached[24];
     time_t secs = (time_t)(wall_ns / 1000000000u);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03uZ", (unsigned)((wall_ns / 1000000u) % 1000u));
+    if (secs != cached_secs) {
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_secs = secs;
+    }
+    unsigned ms = (unsigned)((wall_ns / 1000000u) % 1000u);
+    memcpy(out, cached, 19);
+    out[19] = '.';
+    out[20] = (char)('0' + ms / 100);
+    out[21] = (char)('0' + ms / 10 % 10);
+    out[22] = (char)('0' + ms % 10);
+    out[23] = 'Z';
+    out[24] = '\0';
 }
 
 int od_parse_duration(const char *s, uint64_t *out_ns)
