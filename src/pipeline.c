@@ -110,8 +110,11 @@ static __attribute__((noinline)) double price_tax_and_discounts(const od_order_t
 
 int od_stage_price(od_stage_ctx_t *ctx, const od_order_t *o, double *total, char **err)
 {
-    if (od_rules_hooks.price && ctx->rules)
-        return od_rules_hooks.price(ctx->rules, o, effective_priority(ctx, o), total, err);
+    if (od_rules_hooks.price && ctx->rules) {
+        int rc = od_rules_hooks.price(ctx->rules, o, effective_priority(ctx, o), total, err);
+        __asm__ volatile("" ::: "memory"); /* no tail call: profiles show od_stage_price above the hook */
+        return rc;
+    }
     *total = price_tax_and_discounts(o, effective_priority(ctx, o));
     uint32_t us = ctx->cfg->price.work_us;
     if (us == 0) return 0;
