@@ -200,9 +200,22 @@ static conn_t *free_slot(scen_t *s)
 
 /* ---- requests ----------------------------------------------------------------------------- */
 
+/* the timeline point for `now` (every scenario of a run has a timeline) */
+static od_tl_point_t *tl_now(scen_t *s, uint64_t now)
+{
+    return od_load_timeline_at(s->st.timeline, now > s->start ? now - s->start : 0);
+}
+
+/* counts an error of `kind` in the totals and in the second it happened in */
+static void count_error(scen_t *s, int kind, uint64_t now)
+{
+    s->st.c.errors[kind]++;
+    tl_now(s, now)->errors++;
+}
+
 static void note_script_error(worker_t *w, scen_t *s)
 {
-    s->st.c.errors[OD_ERR_SCRIPT]++;
+    count_error(s, OD_ERR_SCRIPT, od_now_ns());
     if (w->script_error == NULL) w->script_error = od_strdup(w->lerr.base ? w->lerr.base : "script error");
     od_buf_reset(&w->lerr);
 }
@@ -336,6 +349,7 @@ static void assign(scen_t *s, conn_t *c, uint64_t intended, uint64_t seq, uint64
     uint64_t delay = now > intended ? now - intended : 0;
     od_hist_record(s->st.send_delay, delay / 1000 ? delay / 1000 : 1);
     s->st.c.sent++;
+    tl_now(s, now)->sent++;
     if (delay >= OD_LATE_NS) s->st.c.late++;
     if (c->connected) write_out(c);
 }
@@ -360,7 +374,8 @@ static void dispatch(scen_t *s, conn_t *c, uint64_t intended, uint64_t seq, uint
         OD_ASSERT(c != NULL);
         if (conn_open(s, c) != 0) { /* refused at once: this request failed to connect */
             s->st.c.sent++;
-            s->st.c.errors[OD_ERR_CONNECT]++;
+            tl_now(s, now)->sent++;
+            count_error(s, OD_ERR_CONNECT, now);
             return;
         }
     }
@@ -413,7 +428,7 @@ static void next_work(scen_t *s, conn_t *c, uint64_t now, int may_reopen)
 static void conn_fail(conn_t *c, int kind, uint64_t now)
 {
     scen_t *s = c->s;
-    if (c->busy) s->st.c.errors[kind]++;
+    if (c->busy) count_error(s, kind, now);
     conn_close(c);
     next_work(s, c, now, kind != OD_ERR_CONNECT);
 }
@@ -490,12 +505,15 @@ static void complete(conn_t *c, uint64_t now)
     od_hist_record(s->ival, lat ? lat : 1);
     od_hist_record(s->st.service, svc ? svc : 1);
     s->st.c.completed++;
+    od_tl_point_t *p = tl_now(s, now);
+    p->completed++;
+    od_tl_record(p, lat ? lat : 1);
     int status = c->resp.status;
     s->st.c.status[status >= 100 && status < 600 ? status : 0]++;
     if (status >= 400)
-        s->st.c.errors[OD_ERR_STATUS]++;
+        count_error(s, OD_ERR_STATUS, now);
     else if (w->resp_ref != LUA_NOREF && call_response(w, s, c) != 0)
-        s->st.c.errors[OD_ERR_STATUS]++;
+        count_error(s, OD_ERR_STATUS, now);
     c->busy = 0;
     s->busy--;
     if (!c->resp.keep_alive) conn_close(c);
@@ -614,7 +632,7 @@ static void finish(scen_t *s, uint64_t now)
     for (uint32_t i = 0; i < s->maxconns; i++) {
         conn_t *c = &s->conns[i];
         if (c->fd < 0) continue;
-        if (c->busy) s->st.c.errors[OD_ERR_TIMEOUT]++;
+        if (c->busy) count_error(s, OD_ERR_TIMEOUT, now);
         conn_close(c);
     }
     s->st.c.dropped += s->bl_len;
@@ -899,6 +917,8 @@ static void scen_init(worker_t *w, scen_t *s, const od_scenario_t *sc, size_t in
         s->conns[i].s = s;
     }
     od_load_stats_init(&s->st);
+    /* the run, its drain (timeout) and the stop grace: answers later than that are not kept */
+    s->st.timeline = od_load_timeline_create(sc->duration_ns + sc->timeout_ns + STOP_GRACE_NS);
     s->ival = od_hist_create();
     s->pub_ival = od_hist_create();
 }
@@ -1032,6 +1052,8 @@ void od_load_run_result(od_load_run_t *r, size_t i, od_load_stats_t *out, double
     uint64_t longest = 0;
     for (int t = 0; t < r->nthreads; t++) {
         scen_t *s = &r->workers[t].scens[i];
+        if (out->timeline == NULL && s->st.timeline != NULL)
+            out->timeline = od_load_timeline_create(s->sc->duration_ns + s->sc->timeout_ns + STOP_GRACE_NS);
         od_load_stats_merge(out, &s->st);
         if (s->done_at > s->start && s->done_at - s->start > longest) longest = s->done_at - s->start;
     }

@@ -67,7 +67,8 @@ typedef struct od_load_snapshot {
 void od_load_run_snapshot(od_load_run_t *r, size_t i, od_load_snapshot_t *snap, od_hist_t *interval);
 
 void od_load_run_join(od_load_run_t *r);
-/** after join: merges scenario i of every worker into out (initialized by the caller) */
+/** after join: merges scenario i of every worker into out (initialized by the caller), with
+ *  the scenario's timeline (created in out when it has none) */
 void od_load_run_result(od_load_run_t *r, size_t i, od_load_stats_t *out, double *elapsed_s);
 /** after join: the first error a script raised while running, or NULL */
 const char *od_load_run_script_error(od_load_run_t *r);

@@ -104,6 +104,30 @@ static void json_hist(od_buf_t *b, const char *key, const od_hist_t *h)
     od_buf_printf(b, ",\"count\":%llu}", (unsigned long long)h->total);
 }
 
+/* "timeline":[{"t_s":1,...},...]: one point per step up to the last one with any activity;
+ * t_s is the end of the point's window, in seconds from the scenario's start */
+static void json_timeline(od_buf_t *b, const od_load_timeline_t *tl)
+{
+    size_t last = 0;
+    for (size_t i = 0; i < tl->npoints; i++) {
+        const od_tl_point_t *p = &tl->points[i];
+        if (p->sent || p->completed || p->errors) last = i + 1;
+    }
+    double step = (double)tl->step_ns / 1e9;
+    od_buf_printf(b, ",\"timeline_step_s\":%g,\"timeline\":[", step);
+    for (size_t i = 0; i < last; i++) {
+        const od_tl_point_t *p = &tl->points[i];
+        od_buf_printf(b,
+                      "%s{\"t_s\":%g,\"sent\":%llu,\"completed\":%llu,\"errors\":%llu,\"p50_us\":%llu,"
+                      "\"p99_us\":%llu,\"max_us\":%llu}",
+                      i ? "," : "", step * (double)(i + 1), (unsigned long long)p->sent,
+                      (unsigned long long)p->completed, (unsigned long long)p->errors,
+                      (unsigned long long)od_tl_percentile(p, 50),
+                      (unsigned long long)od_tl_percentile(p, 99), (unsigned long long)p->max_us);
+    }
+    od_buf_putc(b, ']');
+}
+
 void od_report_json(od_buf_t *b, const od_load_result_t *r)
 {
     const od_load_counts_t *c = &r->st.c;
@@ -139,5 +163,6 @@ void od_report_json(od_buf_t *b, const od_load_result_t *r)
     json_hist(b, "latency_us", r->st.latency);
     json_hist(b, "service_time_us", r->st.service);
     json_hist(b, "send_delay_us", r->st.send_delay);
+    if (r->st.timeline) json_timeline(b, r->st.timeline);
     od_buf_putc(b, '}');
 }

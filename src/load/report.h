@@ -17,7 +17,8 @@ void od_fmt_metric(char out[32], const char *metric, double value);
 
 /** writes one result (a scenario or a total) as text */
 void od_report_text(FILE *f, const od_load_result_t *r, const char *title);
-/** appends one result as the JSON object SPEC describes (executor only when set) */
+/** appends one result as the JSON object SPEC describes (executor only when set; a scenario's
+ *  "timeline_step_s" and "timeline" of per-second points when its stats have a timeline) */
 void od_report_json(od_buf_t *b, const od_load_result_t *r);
 
 #endif

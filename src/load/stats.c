@@ -14,6 +14,7 @@ void od_load_stats_init(od_load_stats_t *st)
     st->latency = od_hist_create();
     st->service = od_hist_create();
     st->send_delay = od_hist_create();
+    st->timeline = NULL;
 }
 
 void od_load_stats_dispose(od_load_stats_t *st)
@@ -22,6 +23,8 @@ void od_load_stats_dispose(od_load_stats_t *st)
     od_hist_destroy(st->service);
     od_hist_destroy(st->send_delay);
     st->latency = st->service = st->send_delay = NULL;
+    od_load_timeline_destroy(st->timeline);
+    st->timeline = NULL;
 }
 
 void od_load_counts_add(od_load_counts_t *dst, const od_load_counts_t *src)
@@ -43,6 +46,7 @@ void od_load_stats_merge(od_load_stats_t *dst, const od_load_stats_t *src)
     od_hist_merge(dst->latency, src->latency);
     od_hist_merge(dst->service, src->service);
     od_hist_merge(dst->send_delay, src->send_delay);
+    if (dst->timeline && src->timeline) od_load_timeline_merge(dst->timeline, src->timeline);
 }
 
 uint64_t od_load_errors_total(const od_load_counts_t *c)
@@ -52,6 +56,102 @@ uint64_t od_load_errors_total(const od_load_counts_t *c)
         n += c->errors[i];
     return n;
 }
+
+/* ---- timeline ---------------------------------------------------------------------------- */
+
+od_load_timeline_t *od_load_timeline_create(uint64_t span_ns)
+{
+    uint64_t step = 1000000000ull;
+    uint64_t secs = (span_ns + step - 1) / step;
+    if (secs > OD_TL_MAX_POINTS) step *= (secs + OD_TL_MAX_POINTS - 1) / OD_TL_MAX_POINTS;
+    size_t n = (size_t)((span_ns + step - 1) / step);
+    if (n == 0) n = 1;
+    od_load_timeline_t *tl = od_calloc(1, sizeof(*tl) + n * sizeof(tl->points[0]));
+    tl->step_ns = step;
+    tl->npoints = n;
+    return tl;
+}
+
+void od_load_timeline_destroy(od_load_timeline_t *tl)
+{
+    free(tl);
+}
+
+od_tl_point_t *od_load_timeline_at(od_load_timeline_t *tl, uint64_t since_ns)
+{
+    uint64_t i = since_ns / tl->step_ns;
+    return &tl->points[i < tl->npoints ? i : tl->npoints - 1];
+}
+
+/* values below 16 have a bucket each; above, 16 buckets per power of two */
+static size_t tl_index(uint64_t us)
+{
+    if (us > OD_HIST_MAX_US) us = OD_HIST_MAX_US;
+    if (us < 16) return (size_t)us;
+    int msb = 63 - __builtin_clzll(us);
+    return 16 + (size_t)(msb - 4) * 16 + (size_t)((us >> (msb - 4)) & 15);
+}
+
+/* the highest value of bucket i */
+static uint64_t tl_upper(size_t i)
+{
+    if (i < 16) return i;
+    int msb = (int)((i - 16) / 16) + 4;
+    uint64_t sub = (i - 16) % 16;
+    return ((16 + sub + 1) << (msb - 4)) - 1;
+}
+
+void od_tl_record(od_tl_point_t *p, uint64_t us)
+{
+    p->lat[tl_index(us)]++;
+    if (us > p->max_us) p->max_us = us;
+}
+
+uint64_t od_tl_percentile(const od_tl_point_t *p, double pct)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < OD_TL_BUCKETS; i++)
+        total += p->lat[i];
+    if (total == 0) return 0;
+    uint64_t rank = (uint64_t)(pct / 100.0 * (double)total + 0.999999);
+    if (rank < 1) rank = 1;
+    if (rank > total) rank = total;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < OD_TL_BUCKETS; i++) {
+        seen += p->lat[i];
+        if (seen >= rank) {
+            uint64_t v = tl_upper(i);
+            return v < p->max_us ? v : p->max_us;
+        }
+    }
+    return p->max_us;
+}
+
+int od_load_timeline_merge(od_load_timeline_t *dst, const od_load_timeline_t *src)
+{
+    if (dst->npoints != src->npoints || dst->step_ns != src->step_ns) return -1;
+    for (size_t i = 0; i < dst->npoints; i++) {
+        od_tl_point_t *d = &dst->points[i];
+        const od_tl_point_t *s = &src->points[i];
+        d->sent += s->sent;
+        d->completed += s->completed;
+        d->errors += s->errors;
+        if (s->max_us > d->max_us) d->max_us = s->max_us;
+        for (size_t j = 0; j < OD_TL_BUCKETS; j++)
+            d->lat[j] += s->lat[j];
+    }
+    return 0;
+}
+
+od_load_timeline_t *od_load_timeline_dup(const od_load_timeline_t *tl)
+{
+    size_t sz = sizeof(*tl) + tl->npoints * sizeof(tl->points[0]);
+    od_load_timeline_t *c = od_malloc(sz);
+    memcpy(c, tl, sz);
+    return c;
+}
+
+/* ---- results ------------------------------------------------------------------------------ */
 
 void od_load_result_init(od_load_result_t *r, const char *name)
 {

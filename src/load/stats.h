@@ -7,8 +7,14 @@
  * sample); the main thread merges them after the threads are joined.  An od_load_result_t is
  * a merged scenario (or total) with its timing, ready for the reports.
  *
- * Ownership: stats own their histograms (od_load_stats_init / _dispose); a result owns its
- * name and stats.  Not thread-safe: one writer per object.
+ * A scenario's stats may also carry a timeline: the same counts and latencies per second of
+ * the scenario's run (sent, completed and errors by the second they happened in, latency by
+ * the second the answer came), with small coarse histograms (16 buckets per power of two,
+ * within 6.25 %) so that the memory stays bounded: at most OD_TL_MAX_POINTS points, each
+ * OD_TL_BUCKETS counters; a scenario longer than that many seconds gets wider steps.
+ *
+ * Ownership: stats own their histograms and timeline (od_load_stats_init / _dispose); a
+ * result owns its name and stats.  Not thread-safe: one writer per object.
  */
 #ifndef OD_LOAD_STATS_H
 #define OD_LOAD_STATS_H
@@ -38,14 +44,49 @@ typedef struct od_load_counts {
     uint64_t status[600]; /* by status code; codes outside 100..599 count at index 0 */
 } od_load_counts_t;
 
+/* ---- timeline ---------------------------------------------------------------------------- */
+
+#define OD_TL_MAX_POINTS 600 /* 10 minutes at 1 s; longer scenarios get steps of several seconds */
+#define OD_TL_BUCKETS 368    /* 1 µs .. 60 s: 16 exact values, then 16 per power of two */
+
+typedef struct od_tl_point {
+    uint64_t sent, completed, errors;
+    uint64_t max_us;
+    uint32_t lat[OD_TL_BUCKETS]; /* latencies of the answers completed in this step */
+} od_tl_point_t;
+
+typedef struct od_load_timeline {
+    uint64_t step_ns; /* 1 s, or whole seconds when the span needs more than OD_TL_MAX_POINTS */
+    size_t npoints;
+    od_tl_point_t points[]; /* npoints */
+} od_load_timeline_t;
+
+/** returns a zeroed timeline covering `span_ns` (at least one point); release with
+ *  od_load_timeline_destroy (free(3)) */
+od_load_timeline_t *od_load_timeline_create(uint64_t span_ns);
+void od_load_timeline_destroy(od_load_timeline_t *tl);
+/** the point for an instant `since_ns` after the scenario's start (the last one beyond the span) */
+od_tl_point_t *od_load_timeline_at(od_load_timeline_t *tl, uint64_t since_ns);
+/** records one answer's latency into a point */
+void od_tl_record(od_tl_point_t *p, uint64_t latency_us);
+/** the latency at percentile p (0..100] of a point: the upper bound of its bucket, at most the
+ *  point's max; 0 when it has no answers */
+uint64_t od_tl_percentile(const od_tl_point_t *p, double pct);
+/** dst += src; both must cover the same span (else nothing is added and -1 is returned) */
+int od_load_timeline_merge(od_load_timeline_t *dst, const od_load_timeline_t *src);
+/** returns a copy of tl; release with od_load_timeline_destroy */
+od_load_timeline_t *od_load_timeline_dup(const od_load_timeline_t *tl);
+
 typedef struct od_load_stats {
     od_load_counts_t c;
     od_hist_t *latency, *service, *send_delay;
+    od_load_timeline_t *timeline; /* owned; NULL: none (totals have none) */
 } od_load_stats_t;
 
 void od_load_stats_init(od_load_stats_t *st);
 void od_load_stats_dispose(od_load_stats_t *st);
-/** dst += src */
+/** dst += src; timelines are added when both have one, and copied into a dst without one
+ *  only by od_load_run_result (a total of several scenarios has no timeline) */
 void od_load_stats_merge(od_load_stats_t *dst, const od_load_stats_t *src);
 void od_load_counts_add(od_load_counts_t *dst, const od_load_counts_t *src);
 uint64_t od_load_errors_total(const od_load_counts_t *c);
