@@ -6,6 +6,8 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use File::Temp qw(tempdir);
+use HTTP::Tiny;
+use POSIX ();
 use Orderd qw(build_dir order wait_until);
 
 my $bin = build_dir() . '/orderd';
@@ -55,7 +57,7 @@ sub finished {
     my ($o) = @_;
     my $r = $s->post_json('/orders', order(%$o));
     is $r->{status}, 202, "order for $o->{customer} accepted" or diag $r->{content};
-    my $id = Orderd::json_decode($r->{content})->{id};
+    my $id = (Orderd::json_decode($r->{content}) // {})->{id} // "none";
     my $st;
     wait_until(10, sub { $st = $s->get_json("/orders/$id"); $st && ($st->{state} eq 'done' || $st->{state} eq 'failed') });
     return $st;
@@ -145,6 +147,23 @@ $s->stop;
 $s = Orderd->start(yaml => "pool:\n  script: $workers\n");
 $st = finished({ customer => 'plain', amount => 100, items => ['a'], priority => 2 });
 is price_of($st), '108.25', 'without rules the C stage prices (tax)';
+$s->stop;
+
+# --- the hook is visible as such in a CPU profile -----------------------------------------------
+my $heavy = put('heavy.lua', "return { budget = 10000000,\n"
+    . "  price = function(o) local x = 0 for i = 1, 500000 do x = x + i % 7 end return o.amount end }\n");
+$s = Orderd->start(yaml => "pool:\n  script: $workers\n  rules: $heavy\n");
+my $pid = fork // die;
+if ($pid == 0) { # load while the profile runs, on a connection of its own
+    $s->{http} = HTTP::Tiny->new(timeout => 10);
+    my $end = time + 3;
+    $s->post_json('/orders', order(customer => "load")) while time < $end;
+    POSIX::_exit(0); # not exit: the copy of $s must not stop the server
+}
+my $prof = $s->get('/profile/cpu?seconds=2&format=folded');
+waitpid $pid, 0;
+is $prof->{status}, 200, 'a CPU profile under the Lua price hook';
+like $prof->{content}, qr/od_stage_price;od_rules_price_hook;/, 'shows od_stage_price calling od_rules_price_hook';
 $s->stop;
 
 # --- --check ------------------------------------------------------------------------------------
