@@ -35,7 +35,7 @@ return {
       return s.no_such_field.x > 1
     end,
     capture = "memory", label = "never" },
-  { at = 2, capture = "memory", format = "text", label = "heap" },
+  { at = 2, capture = "block", format = "text", label = "waits" },
 }
 LUA
 my $s = Orderd->start(yaml => "profiling:\n  schedule: $sched\n  output_dir: $out\n  keep: { files: 100, bytes: 64MiB }\n");
@@ -44,14 +44,14 @@ is $s->post_json('/scenarios/probe/start', '')->{status}, 200, 'a scenario is an
 ok wait_until(15, sub {
     my @c = captures($out);
     (grep { /-goroutines-warm\.pb\.gz$/ } @c) && (grep { /-gc\.json$/ } @c) >= 2 && (grep { /-cpu-probe\.pb\.gz$/ } @c)
-        && (grep { /-mutex-probe\.pb\.gz$/ } @c) && (grep { /-memory-heap\.txt$/ } @c)
+        && (grep { /-mutex-probe\.pb\.gz$/ } @c) && (grep { /-block-waits\.txt$/ } @c)
 }), 'timed, periodic and triggered captures appear' or diag join ' ', captures($out);
 $s->post_json('/scenarios/probe/end', '');
 sleep 0.3;
 
 my @files = captures($out);
 my $m = manifest($out);
-like $_, qr/^\d{8}-\d{6}-(goroutines|gc|cpu|mutex|memory)(-[a-z]+)?(-\d+)?\.(pb\.gz|json|txt)$/, "name $_" for @files;
+like $_, qr/^\d{8}-\d{6}-(goroutines|gc|cpu|mutex|block)(-[a-z]+)?(-\d+)?\.(pb\.gz|json|txt)$/, "name $_" for @files;
 is_deeply [sort map { $_->{name} } @$m], [@files], 'the manifest lists exactly the files';
 my $bad = 0;
 for my $e (@$m) {
@@ -69,14 +69,14 @@ is $by{'cpu-probe'}{trigger}, 'when', 'cpu: trigger when';
 is $by{'cpu-probe'}{line}, 4, 'cpu: entry line 4';
 is $by{'cpu-probe'}{seconds}, 1, 'cpu: a 1 s window';
 is $by{'mutex-probe'}{trigger}, 'when', 'mutex captured with it';
-is $by{'memory-heap'}{format}, 'text', 'format = "text"';
+is $by{'block-waits'}{format}, 'text', 'format = "text"';
 is scalar(grep { $_->{kind} eq 'cpu' } @$m), 1, 'the cooldown keeps the trigger from firing again';
 ok !grep({ $_->{label} eq 'never' } @$m), 'the broken entry captured nothing';
 like $s->log_text, qr/\Q$sched\E:8: schedule: when\(s\) failed: \Q$sched\E:9: attempt to index a nil value/,
     'the broken entry is logged with schedule.lua:LINE';
 my $gz = slurp("$out/$by{'cpu-probe'}{name}");
 is substr($gz, 0, 2), "\x1f\x8b", 'the CPU capture is gzipped pprof';
-like slurp("$out/$by{'memory-heap'}{name}"), qr/heap|alloc|inuse/i, 'the text heap profile reads as text';
+like slurp("$out/$by{'block-waits'}{name}"), qr/^--- contention:/, 'the text block profile reads as text';
 
 # --- GET /profiles ------------------------------------------------------------------------------
 my $r = $s->get('/profiles');
@@ -100,8 +100,8 @@ for my $evil ('/profiles/..', '/profiles/../orderd.yaml', '/profiles/..%2Forderd
 is $s->get('/profiles/manifest.jsonl')->{status}, 404, 'only listed captures are served';
 is $s->get('/profiles/20990101-000000-cpu.pb.gz')->{status}, 404, 'an unknown capture is 404';
 is $s->get('/health')->{status}, 200, 'healthy throughout';
-my ($rc) = $s->stop;
-is $rc, 0, 'clean shutdown with the scheduler running';
+my ($rc, $log) = $s->stop;
+is $rc, 0, 'clean shutdown with the scheduler running' or diag $log;
 
 # --- retention: keep 3 files -------------------------------------------------------------------
 my $rout = "$dir/retained";
