@@ -11,7 +11,7 @@ use HTTP::Tiny;
 use Orderd qw(free_port json_decode);
 
 my $tmp = tempdir('orderd-t31-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-my @paths = ('/profile/mutex', '/profile/cpu?seconds=1', '/debug/pprof/', '/debug/pprof/heap',
+my @paths = ('/profile/mutex', '/profile/cpu?seconds=1', '/debug/pprof/', '/debug/pprof/block',
              '/debug/pprof/cmdline', '/pprof/symbol', '/pprof/contention', '/profile');
 
 # --- token ------------------------------------------------------------------------------------

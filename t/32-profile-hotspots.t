@@ -21,6 +21,7 @@ my $go = `command -v go 2>/dev/null`;
 plan skip_all => 'go (golang-go) is not installed' unless $go;
 
 my $tmp = tempdir('orderd-t32-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+my $san = Orderd::build_dir() =~ m{(^|/)(asan|tsan)/?$}; # no tcmalloc: no heap profile
 local $ENV{HOME} = $tmp;                 # go needs a writable home and cache
 local $ENV{GOCACHE} = "$tmp/gocache";
 local $ENV{PPROF_TMPDIR} = "$tmp/pprof";
@@ -110,12 +111,15 @@ names_in_top('mutex', $mutex, qr/^(inventory_take|od_stage_reserve)\b/, 2);
 my $block = fetch('/profile/block', 'block.pb.gz');
 names_in_top('block', $block, qr/^od_stage_pay\b/, 2);
 
-my $heap = fetch('/profile/memory', 'heap.pb.gz');
-names_in_top('memory (inuse_space)', $heap, qr/^od_stage_record\b/, 2);
-names_in_top('memory (alloc_space)', $heap, qr/^od_stage_record\b/, 2, '-sample_index=alloc_space');
-my $allocs = fetch('/debug/pprof/allocs', 'allocs.pb.gz');
-my ($aout) = top($allocs);
-like($aout, qr/^Type: alloc_space$/m, '/debug/pprof/allocs defaults to alloc_space, as Go');
+SKIP: {
+    skip 'no heap profile in sanitizer builds', 9 if $san;
+    my $heap = fetch('/profile/memory', 'heap.pb.gz');
+    names_in_top('memory (inuse_space)', $heap, qr/^od_stage_record\b/, 2);
+    names_in_top('memory (alloc_space)', $heap, qr/^od_stage_record\b/, 2, '-sample_index=alloc_space');
+    my $allocs = fetch('/debug/pprof/allocs', 'allocs.pb.gz');
+    my ($aout) = top($allocs);
+    like($aout, qr/^Type: alloc_space$/m, '/debug/pprof/allocs defaults to alloc_space, as Go');
+}
 
 my $gor = fetch('/profile/goroutines', 'goroutines.pb.gz');
 my ($gout) = top($gor, '-nodecount=1000');

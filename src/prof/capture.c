@@ -21,9 +21,15 @@ static const struct {
     const char *name;
     od_capture_kind_t kind;
 } kind_names[] = {
-    {"cpu", OD_CAP_CPU},       {"memory", OD_CAP_MEMORY},         {"heap", OD_CAP_MEMORY},
-    {"goroutines", OD_CAP_GOROUTINES}, {"goroutine", OD_CAP_GOROUTINES}, {"threads", OD_CAP_GOROUTINES},
-    {"block", OD_CAP_BLOCK},   {"mutex", OD_CAP_MUTEX},           {"trace", OD_CAP_TRACE},
+    {"cpu", OD_CAP_CPU},
+    {"memory", OD_CAP_MEMORY},
+    {"heap", OD_CAP_MEMORY},
+    {"goroutines", OD_CAP_GOROUTINES},
+    {"goroutine", OD_CAP_GOROUTINES},
+    {"threads", OD_CAP_GOROUTINES},
+    {"block", OD_CAP_BLOCK},
+    {"mutex", OD_CAP_MUTEX},
+    {"trace", OD_CAP_TRACE},
     {"gc", OD_CAP_GC},
 };
 
@@ -41,13 +47,20 @@ int od_capture_kind_parse(const char *name, od_capture_kind_t *out)
 const char *od_capture_kind_name(od_capture_kind_t k)
 {
     switch (k) {
-    case OD_CAP_CPU: return "cpu";
-    case OD_CAP_MEMORY: return "memory";
-    case OD_CAP_GOROUTINES: return "goroutines";
-    case OD_CAP_BLOCK: return "block";
-    case OD_CAP_MUTEX: return "mutex";
-    case OD_CAP_TRACE: return "trace";
-    case OD_CAP_GC: return "gc";
+    case OD_CAP_CPU:
+        return "cpu";
+    case OD_CAP_MEMORY:
+        return "memory";
+    case OD_CAP_GOROUTINES:
+        return "goroutines";
+    case OD_CAP_BLOCK:
+        return "block";
+    case OD_CAP_MUTEX:
+        return "mutex";
+    case OD_CAP_TRACE:
+        return "trace";
+    case OD_CAP_GC:
+        return "gc";
     }
     return "unknown";
 }
@@ -84,7 +97,8 @@ int od_capture_profile(od_capture_kind_t kind, double seconds, int (*cancelled)(
         int rc = od_cpu_profile(window_ns(seconds), cancelled, arg, p, err);
         return rc == OD_CPU_BUSY ? OD_CAPTURE_BUSY : rc;
     }
-    case OD_CAP_MEMORY: return od_heap_profile(p, err);
+    case OD_CAP_MEMORY:
+        return od_heap_profile(p, err);
     case OD_CAP_GOROUTINES:
         od_profile_init(p, OD_PROF_THREADS);
         if (od_threads_capture(p) != 0) {
@@ -100,7 +114,8 @@ int od_capture_profile(od_capture_kind_t kind, double seconds, int (*cancelled)(
         }
         return 0;
     case OD_CAP_TRACE:
-    case OD_CAP_GC: break;
+    case OD_CAP_GC:
+        break;
     }
     od_profile_init(p, OD_PROF_CPU);
     od_buf_printf(err, "a %s capture is not a profile", od_capture_kind_name(kind));
@@ -206,7 +221,8 @@ int od_capture_delta(od_capture_kind_t kind, double seconds, int (*cancelled)(vo
 {
     if (kind == OD_CAP_CPU || od_capture_kind_timed(kind) || !od_capture_kind_has_format(kind)) {
         od_profile_init(p, OD_PROF_CPU);
-        od_buf_printf(err, "a delta needs a cumulative or snapshot profile, not %s", od_capture_kind_name(kind));
+        od_buf_printf(err, "a delta needs a cumulative or snapshot profile, not %s",
+                      od_capture_kind_name(kind));
         return -1;
     }
     od_profile_t a, b;
@@ -237,7 +253,6 @@ static int capture_trace(double seconds, int (*cancelled)(void *), void *arg, od
     od_trace_stop(out);
     return 0;
 }
-
 
 int od_capture(od_capture_kind_t kind, double seconds, od_prof_format_t fmt, int (*cancelled)(void *),
                void *arg, od_buf_t *out, const char **ext, const char **content_type, od_buf_t *err)

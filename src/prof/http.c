@@ -95,11 +95,6 @@ static int max_seconds(const od_req_t *r)
 
 /* --- answers ----------------------------------------------------------------------------- */
 
-static void vformat(od_buf_t *b, const char *fmt, va_list ap)
-{
-    od_buf_vprintf(b, fmt, ap);
-}
-
 /* an error in the family's convention: JSON for /profile, Go's plain text otherwise */
 static int fail(od_req_t *r, family_t fam, int status, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -108,7 +103,7 @@ static int fail(od_req_t *r, family_t fam, int status, const char *field, const 
     od_buf_t msg = OD_BUF_INIT;
     va_list ap;
     va_start(ap, fmt);
-    vformat(&msg, fmt, ap);
+    od_buf_vprintf(&msg, fmt, ap);
     va_end(ap);
     if (fam == FAM_PROFILE) {
         od_respond_error(r, status, field, "%s", msg.base);
@@ -129,7 +124,7 @@ static void job_fail(od_job_t *job, family_t fam, int status, const char *fmt, .
     od_buf_t msg = OD_BUF_INIT, body = OD_BUF_INIT;
     va_list ap;
     va_start(ap, fmt);
-    vformat(&msg, fmt, ap);
+    od_buf_vprintf(&msg, fmt, ap);
     va_end(ap);
     if (fam == FAM_PROFILE) {
         od_buf_puts(&body, "{\"error\":");
@@ -174,7 +169,8 @@ static int job_gone(void *job)
 }
 
 /* splits the comma-separated label `key` of s into at most n pointers into `copy` */
-static size_t split_label(const od_prof_sample_t *s, const char *key, char **copy, const char **parts, size_t n)
+static size_t split_label(const od_prof_sample_t *s, const char *key, char **copy, const char **parts,
+                          size_t n)
 {
     *copy = NULL;
     for (size_t l = 0; l < s->nlabels; l++)
@@ -260,6 +256,10 @@ static void capture_job(od_job_t *job, void *arg)
             rc = od_capture_delta(c->kind, c->delta, job_gone, job, &p, &err);
         else
             rc = od_capture_profile(c->kind, c->seconds, job_gone, job, &p, &err);
+        if (rc == 0 && od_job_cancelled(job)) {
+            rc = -1; /* nobody to answer: skip the writing (symbolization is the costly part) */
+            od_buf_puts(&err, "the client went away");
+        }
         if (rc == 0) {
             if (c->allocs) p.default_type = "alloc_space";
             if (c->debug >= 2 && c->kind == OD_CAP_GOROUTINES) {
@@ -306,7 +306,8 @@ static int start_capture(od_req_t *r, const cap_job_t *c)
     *j = *c;
     if (od_defer(r, capture_job, j, free) != 0) {
         free(j);
-        return fail(r, c->fam, 503, NULL, "too many profiling requests at once (at most %d); retry later", OD_JOBS_MAX);
+        return fail(r, c->fam, 503, NULL, "too many profiling requests at once (at most %d); retry later",
+                    OD_JOBS_MAX);
     }
     return 0;
 }
@@ -324,14 +325,15 @@ static int window_param(od_req_t *r, const params_t *ps, double *out)
         return fail(r, FAM_PROFILE, 400, "duration", "give seconds or duration, not both"), -1;
     if (hs != 0) {
         if (hs < 0 || parse_number(sv, out) != 0 || *out < 1 || *out > max)
-            return fail(r, FAM_PROFILE, 400, "seconds", "seconds must be a number from 1 to %d (profiling.max_seconds)",
-                        max),
+            return fail(r, FAM_PROFILE, 400, "seconds",
+                        "seconds must be a number from 1 to %d (profiling.max_seconds)", max),
                    -1;
         return 1;
     }
     if (hd != 0) {
         uint64_t ns;
-        if (hd < 0 || od_parse_duration(dv, &ns) != 0 || ns < 1000000000ull || ns > (uint64_t)max * 1000000000ull)
+        if (hd < 0 || od_parse_duration(dv, &ns) != 0 || ns < 1000000000ull ||
+            ns > (uint64_t)max * 1000000000ull)
             return fail(r, FAM_PROFILE, 400, "duration",
                         "duration must be from 1s to %ds (profiling.max_seconds), e.g. duration=30s", max),
                    -1;
@@ -350,8 +352,8 @@ static int profile_family(od_req_t *r)
     size_t nlen = r->path_len - strlen("/profile/");
     char kname[24];
     od_capture_kind_t kind;
-    if (nlen == 0 || nlen >= sizeof(kname) || (memcpy(kname, name, nlen), kname[nlen] = '\0',
-                                                od_capture_kind_parse(kname, &kind) != 0))
+    if (nlen == 0 || nlen >= sizeof(kname) ||
+        (memcpy(kname, name, nlen), kname[nlen] = '\0', od_capture_kind_parse(kname, &kind) != 0))
         return fail(r, FAM_PROFILE, 404, NULL, "unknown profile kind \"%.*s\"; known: " KINDS_LIST,
                     (int)(nlen > 40 ? 40 : nlen), name);
 
@@ -393,12 +395,14 @@ static int profile_list(od_req_t *r)
     od_buf_t j = OD_BUF_INIT;
     od_buf_puts(&j, "{\"kinds\":[");
     for (int k = 0; k < OD_CAP_COUNT; k++)
-        od_buf_printf(&j, "%s{\"name\":\"%s\",\"path\":\"/profile/%s\",\"window\":%s,\"formats\":%s}", k ? "," : "",
-                      od_capture_kind_name((od_capture_kind_t)k), od_capture_kind_name((od_capture_kind_t)k),
+        od_buf_printf(&j, "%s{\"name\":\"%s\",\"path\":\"/profile/%s\",\"window\":%s,\"formats\":%s}",
+                      k ? "," : "", od_capture_kind_name((od_capture_kind_t)k),
+                      od_capture_kind_name((od_capture_kind_t)k),
                       od_capture_kind_timed((od_capture_kind_t)k) ? "true" : "false",
                       od_capture_kind_has_format((od_capture_kind_t)k)
                           ? "[\"pprof\",\"legacy\",\"text\",\"folded\",\"svg\"]"
-                          : k == OD_CAP_GC ? "[\"json\",\"text\"]" : "[\"json\"]");
+                      : k == OD_CAP_GC ? "[\"json\",\"text\"]"
+                                       : "[\"json\"]");
     od_buf_printf(&j, "],\"max_seconds\":%d,\"cpu_busy\":%s,\"trace_running\":%s}", max_seconds(r),
                   od_cpu_busy() ? "true" : "false", od_trace_running() ? "true" : "false");
     return od_respond_json(r, 200, &j);
@@ -490,7 +494,8 @@ static int symbol(od_req_t *r, family_t fam, const params_t *ps)
     }
     if (od_defer(r, symbol_job, s, sym_job_free) != 0) {
         sym_job_free(s);
-        return fail(r, fam, 503, NULL, "too many profiling requests at once (at most %d); retry later", OD_JOBS_MAX);
+        return fail(r, fam, 503, NULL, "too many profiling requests at once (at most %d); retry later",
+                    OD_JOBS_MAX);
     }
     return 0;
 }
@@ -512,22 +517,33 @@ static const struct {
     {"profile",
      "CPU profile (gperftools). You can specify the duration in the seconds GET parameter. After you get the "
      "profile file, use the go tool pprof command to investigate the profile."},
-    {"trace",
-     "A trace of execution of the current program. You can specify the duration in the seconds GET parameter. "
-     "Unlike Go's, this trace is Chrome Trace Event JSON: open it in https://ui.perfetto.dev or "
-     "chrome://tracing; go tool trace cannot read it."},
+    {"trace", "A trace of execution of the current program. You can specify the duration in the seconds GET "
+              "parameter. "
+              "Unlike Go's, this trace is Chrome Trace Event JSON: open it in https://ui.perfetto.dev or "
+              "chrome://tracing; go tool trace cannot read it."},
 };
 
 static void html_escape(od_buf_t *b, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '<': od_buf_puts(b, "&lt;"); break;
-        case '>': od_buf_puts(b, "&gt;"); break;
-        case '&': od_buf_puts(b, "&amp;"); break;
-        case '"': od_buf_puts(b, "&#34;"); break;
-        case '\'': od_buf_puts(b, "&#39;"); break;
-        default: od_buf_putc(b, *s);
+        case '<':
+            od_buf_puts(b, "&lt;");
+            break;
+        case '>':
+            od_buf_puts(b, "&gt;");
+            break;
+        case '&':
+            od_buf_puts(b, "&amp;");
+            break;
+        case '"':
+            od_buf_puts(b, "&#34;");
+            break;
+        case '\'':
+            od_buf_puts(b, "&#39;");
+            break;
+        default:
+            od_buf_putc(b, *s);
         }
     }
 }
@@ -544,9 +560,10 @@ static void index_job(od_job_t *job, void *arg)
     od_buf_dispose(&err);
 
     od_buf_t b = OD_BUF_INIT;
-    od_buf_puts(&b, "<html>\n<head>\n<title>/debug/pprof/</title>\n<style>\n.profile-name{\n\tdisplay:inline-block;\n"
-                    "\twidth:6rem;\n}\n</style>\n</head>\n<body>\n/debug/pprof/<br>\n<br>\n"
-                    "Types of profiles available:\n<table>\n<thead><td>Count</td><td>Profile</td></thead>\n");
+    od_buf_puts(
+        &b, "<html>\n<head>\n<title>/debug/pprof/</title>\n<style>\n.profile-name{\n\tdisplay:inline-block;\n"
+            "\twidth:6rem;\n}\n</style>\n</head>\n<body>\n/debug/pprof/<br>\n<br>\n"
+            "Types of profiles available:\n<table>\n<thead><td>Count</td><td>Profile</td></thead>\n");
     for (size_t i = 0; i < OD_ARRAY_SIZE(go_profiles); i++) {
         const char *n = go_profiles[i].name;
         long long count = 0;
@@ -567,17 +584,19 @@ static void index_job(od_job_t *job, void *arg)
         html_escape(&b, go_profiles[i].desc);
         od_buf_puts(&b, "</li>\n");
     }
-    od_buf_puts(&b, "</ul>\n</p>\n<p>\norderd also serves:\n<ul>\n"
-                    "<li><a href=\"/profile/cpu?seconds=10&amp;format=svg\">/profile/cpu?seconds=10&amp;format=svg</a>"
-                    " a 10 s CPU flame graph (also memory, goroutines, block, mutex; "
-                    "format=pprof|legacy|text|folded|svg)</li>\n"
-                    "<li><a href=\"/profile/trace?seconds=5\">/profile/trace?seconds=5</a> a 5 s trace "
-                    "(Chrome Trace Event JSON for Perfetto)</li>\n"
-                    "<li><a href=\"/profile/gc\">/profile/gc</a> allocator statistics before and after releasing "
-                    "free memory</li>\n"
-                    "<li>/pprof/profile, /pprof/heap, /pprof/growth, /pprof/contention, /pprof/symbol, "
-                    "/pprof/cmdline: the gperftools protocol for google-pprof</li>\n"
-                    "</ul>\n</p>\n</body>\n</html>");
+    od_buf_puts(
+        &b,
+        "</ul>\n</p>\n<p>\norderd also serves:\n<ul>\n"
+        "<li><a href=\"/profile/cpu?seconds=10&amp;format=svg\">/profile/cpu?seconds=10&amp;format=svg</a>"
+        " a 10 s CPU flame graph (also memory, goroutines, block, mutex; "
+        "format=pprof|legacy|text|folded|svg)</li>\n"
+        "<li><a href=\"/profile/trace?seconds=5\">/profile/trace?seconds=5</a> a 5 s trace "
+        "(Chrome Trace Event JSON for Perfetto)</li>\n"
+        "<li><a href=\"/profile/gc\">/profile/gc</a> allocator statistics before and after releasing "
+        "free memory</li>\n"
+        "<li>/pprof/profile, /pprof/heap, /pprof/growth, /pprof/contention, /pprof/symbol, "
+        "/pprof/cmdline: the gperftools protocol for google-pprof</li>\n"
+        "</ul>\n</p>\n</body>\n</html>");
     od_job_add_header(job, "X-Content-Type-Options", "nosniff");
     od_job_respond(job, 200, "text/html; charset=utf-8", &b);
     od_buf_dispose(&b);
@@ -595,7 +614,8 @@ static int go_named(od_req_t *r, const params_t *ps, const char *name, od_captur
         if (hs < 0 || go_parse_int(sv, &sec) != 0 || sec <= 0)
             return fail(r, FAM_GO, 400, NULL, "invalid value for \"seconds\" - must be a positive integer");
         if (sec > max_seconds(r))
-            return fail(r, FAM_GO, 400, NULL, "profile duration exceeds profiling.max_seconds (%d)", max_seconds(r));
+            return fail(r, FAM_GO, 400, NULL, "profile duration exceeds profiling.max_seconds (%d)",
+                        max_seconds(r));
         if (debug != 0) return fail(r, FAM_GO, 400, NULL, "seconds and debug params are incompatible");
         c.delta = (double)sec;
     }
@@ -646,8 +666,11 @@ static int go_family(od_req_t *r)
     static const struct {
         const char *name;
         od_capture_kind_t kind;
-    } named[] = {{"heap", OD_CAP_MEMORY},     {"allocs", OD_CAP_MEMORY}, {"goroutine", OD_CAP_GOROUTINES},
-                 {"block", OD_CAP_BLOCK},     {"mutex", OD_CAP_MUTEX}};
+    } named[] = {{"heap", OD_CAP_MEMORY},
+                 {"allocs", OD_CAP_MEMORY},
+                 {"goroutine", OD_CAP_GOROUTINES},
+                 {"block", OD_CAP_BLOCK},
+                 {"mutex", OD_CAP_MUTEX}};
     for (size_t i = 0; i < OD_ARRAY_SIZE(named); i++)
         if (!strcmp(n, named[i].name)) return go_named(r, &ps, n, named[i].kind);
     return fail(r, FAM_GO, 404, NULL, "Unknown profile");
@@ -684,7 +707,8 @@ static int gperf_family(od_req_t *r)
     }
     char n[24];
     if (plen >= sizeof(n))
-        return fail(r, FAM_GPERF, 404, NULL, "unknown page; serving profile, heap, growth, contention, symbol, cmdline");
+        return fail(r, FAM_GPERF, 404, NULL,
+                    "unknown page; serving profile, heap, growth, contention, symbol, cmdline");
     memcpy(n, page, plen);
     n[plen] = '\0';
 
@@ -697,7 +721,8 @@ static int gperf_family(od_req_t *r)
         int max = max_seconds(r);
         double sec = 30 < max ? 30 : max;
         if (hs != 0 && (hs < 0 || parse_number(sv, &sec) != 0 || sec < 1 || sec > max))
-            return fail(r, FAM_GPERF, 400, NULL, "seconds must be a number from 1 to %d (profiling.max_seconds)", max);
+            return fail(r, FAM_GPERF, 400, NULL,
+                        "seconds must be a number from 1 to %d (profiling.max_seconds)", max);
         c.kind = OD_CAP_CPU;
         c.seconds = sec;
     } else if (!strcmp(n, "heap")) {
