@@ -466,6 +466,8 @@ static void push_order(lua_State *L, const od_order_t *o, int priority)
 static int price_call(lua_State *L)
 {
     call_t *c = lua_touserdata(L, 1);
+    if (c->r->price_ref == LUA_NOREF) /* the script was edited since startup and reloaded */
+        return luaL_error(L, "%s no longer defines price(order)", c->r->path);
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->r->price_ref);
     push_order(L, c->o, c->priority);
     lua_call(L, 1, 1);
@@ -490,6 +492,7 @@ static int route_call(lua_State *L)
 {
     call_t *c = lua_touserdata(L, 1);
     const char *at = c->r->info.route_at;
+    if (c->r->route_ref == LUA_NOREF) return 0; /* the script was edited since startup: no route */
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->r->route_ref);
     push_order(L, c->o, c->priority);
     lua_call(L, 1, 2);
@@ -564,10 +567,6 @@ __attribute__((noinline)) int od_rules_price_hook(void *rules, const od_order_t 
                                                   double *total, char **err)
 {
     od_rules_t *r = rules;
-    if (r->L && r->price_ref == LUA_NOREF) {
-        *err = od_asprintf("%s defines no price(order) in this worker's state", r->path);
-        return -1;
-    }
     call_t c = {.r = r, .o = o, .priority = priority};
     if (run(r, price_call, &c, err) != 0) return -1;
     *total = c.total;
@@ -577,7 +576,6 @@ __attribute__((noinline)) int od_rules_price_hook(void *rules, const od_order_t 
 __attribute__((noinline)) int od_rules_route_hook(void *rules, const od_order_t *o, int *priority, char **err)
 {
     od_rules_t *r = rules;
-    if (r->L && r->route_ref == LUA_NOREF) return 0;
     call_t c = {.r = r, .o = o, .priority = *priority};
     if (run(r, route_call, &c, err) != 0) return -1;
     if (c.reject) {
