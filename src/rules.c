@@ -252,9 +252,8 @@ static int load_script(lua_State *L, const char *path, int worker_id, script_inf
     od_buf_dispose(&err);
     if (!lua_istable(L, -1)) {
         problem(errors, path, 1,
-                "the rules script must return a table of hooks, e.g. return { price = price, route = route "
-                "}; got "
-                "%s",
+                "the rules script must return a table of hooks, e.g. "
+                "return { price = price, route = route }; got %s",
                 luaL_typename(L, -1));
         lua_pop(L, 1);
         return OD_LUA_ERR;
