@@ -2,6 +2,7 @@
  * see schedule.h. */
 #include "schedule.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -658,6 +659,22 @@ static void prune_locked(const char *dir, uint64_t keep_files, uint64_t keep_byt
     manifest_dispose(&m);
 }
 
+/* removes ".NAME.tmp" files a previous run left behind (it stopped mid-write) */
+static void remove_temporaries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL) return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        if (de->d_name[0] != '.' || n < 6 || strcmp(de->d_name + n - 4, ".tmp") != 0) continue;
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
 /* --- the scheduler ----------------------------------------------------------------------------- */
 
 typedef struct job {
@@ -1069,6 +1086,7 @@ od_schedule_t *od_schedule_start(const od_config_t *cfg, od_pool_t *pool, od_sta
     if (make_dirs(s->dir) != 0)
         od_warn("schedule: cannot create %s (%s); captures will be retried there", s->dir, strerror(errno));
     pthread_mutex_lock(&manifest_lock);
+    remove_temporaries(s->dir);
     prune_locked(s->dir, s->keep_files, s->keep_bytes); /* keep may have shrunk since the last run */
     pthread_mutex_unlock(&manifest_lock);
 
