@@ -76,7 +76,7 @@ typedef struct od_handler {
 static h2o_globalconf_t globalconf;
 static od_server_t *server;
 static int prof_port; /* the separate profiling listener's port, 0 if none */
-static volatile int stopping;
+static int stopping; /* atomic: set once when the drain is over; loops and jobs poll it */
 static int running_jobs;
 static __thread loop_thread_t *current_loop; /* set on each loop thread */
 
@@ -340,6 +340,7 @@ int od_defer(od_req_t *r, od_job_fn fn, void *arg, void (*free_arg)(void *))
         /* answer here; the request's dispose releases the loop's reference */
         __atomic_sub_fetch(&running_jobs, 1, __ATOMIC_RELAXED);
         job->fn = NULL;
+        if (job->free_arg) job->free_arg(job->arg); /* answered here: the job never owned it */
         job_release(job);
         od_respond_error(r, 503, NULL, "cannot start a profiling job: %s", strerror(rc));
         return 0;
@@ -349,7 +350,7 @@ int od_defer(od_req_t *r, od_job_fn fn, void *arg, void (*free_arg)(void *))
 
 int od_job_cancelled(od_job_t *job)
 {
-    if (__atomic_load_n(&job->gone, __ATOMIC_ACQUIRE) || stopping) return 1;
+    if (__atomic_load_n(&job->gone, __ATOMIC_ACQUIRE) || __atomic_load_n(&stopping, __ATOMIC_RELAXED)) return 1;
     if (job->peer_fd >= 0) {
         char c;
         ssize_t n = recv(job->peer_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -514,7 +515,7 @@ static void *loop_main(void *arg)
     od_thread_register(name);
     od_thread_set_state("serving");
     current_loop = t;
-    while (!stopping)
+    while (!__atomic_load_n(&stopping, __ATOMIC_RELAXED))
         h2o_evloop_run(t->loop, 200);
     od_thread_unregister();
     return NULL;
@@ -620,7 +621,7 @@ int od_server_run(od_server_t *srv)
             (double)(od_now_ns() - st->start_ns) / 1e9,
             accepted == processed && processed == ok + errors ? "(nothing lost)" : "(MISMATCH: orders lost)");
 
-    stopping = 1;
+    __atomic_store_n(&stopping, 1, __ATOMIC_RELAXED);
     for (int i = 0; i < n; i++)
         pthread_join(threads[i].thread, NULL);
     /* the loops, contexts and sockets die with the process */
