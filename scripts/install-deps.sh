@@ -17,6 +17,7 @@ pkgs=(
   perl
   clang libclang-rt-14-dev
   python3
+  chromium
 )
 
 missing=()

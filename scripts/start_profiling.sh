@@ -1,8 +1,271 @@
 #!/usr/bin/env bash
-# The one-command demo (interim version): installs what is missing, builds, and starts
-# orderd with the default config in the foreground.  Stop it with Ctrl-C (it drains).
+# start_profiling.sh — the one-command profiling demo.
+#
+# Installs what is missing, builds, starts build/orderd with the default config, runs the
+# bundled scenarios (lua/scenarios/demo.lua: all.lua's normal, high and burst, plus the
+# profile captures the report needs) through build/orderload, fetches the end-of-run profiles,
+# stops the server it started (by its PID: SIGTERM, then waits for its drain summary) and
+# writes a report: profiles/run-<timestamp>/index.html.  Never asks a question; never
+# signals a process it did not start.  Linux only.
+#
+# Exit: 0 when the run and the report are complete (a failed load threshold is a finding,
+# reported, not a failure), 1 when something went wrong (said on stderr), 2 on a usage error.
 set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+usage: scripts/start_profiling.sh [--quick] [--out DIR] [--keep-running] [--help]
+
+Runs the profiling demo: installs missing Debian packages, builds, starts build/orderd with
+config/orderd.yaml (on 127.0.0.1:8080, or on a free port if 8080 is taken), drives it with
+lua/scenarios/all.lua's three scenarios through build/orderload while every kind of profile
+is captured (cpu, memory, goroutines, block, mutex, trace, gc), stops the server and writes
+an HTML report with flame graphs, top tables, load charts and the commands to dig further.
+
+  --quick         the whole story in about a minute (the scenarios scaled to 45 s)
+  --out DIR       write the run there (default profiles/run-YYYYmmdd-HHMMSS)
+  --keep-running  leave the server up afterwards (prints its PID and how to stop it)
+  -h, --help      this text
+EOF
+}
+
+quick=0
+out=""
+keep=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --quick) quick=1 ;;
+    --keep-running) keep=1 ;;
+    --out)
+        [ $# -ge 2 ] || { echo "start_profiling.sh: --out needs a directory" >&2; usage >&2; exit 2; }
+        out=$2
+        shift
+        ;;
+    --out=*) out=${1#--out=} ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "start_profiling.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+
 cd "$(dirname "$0")/.."
-./scripts/install-deps.sh
-make -s all
-exec build/orderd -c config/orderd.yaml
+ROOT=$PWD
+T0=$(date +%s)
+step=0
+say() { step=$((step + 1)); printf '\n[%d] %s  (%ds)\n' "$step" "$*" "$(($(date +%s) - T0))"; }
+info() { printf '    %s\n' "$*"; }
+die() { printf 'start_profiling.sh: %s\n' "$*" >&2; exit 1; }
+
+# ---- install and build ---------------------------------------------------------------------
+say "installing what is missing (scripts/install-deps.sh)"
+./scripts/install-deps.sh || die "scripts/install-deps.sh failed"
+say "building (make -s all)"
+make -s all >/dev/null || die "the build failed (run make to see why)"
+
+# ---- the run directory -----------------------------------------------------------------------
+if [ -z "$out" ]; then
+    out="profiles/run-$(date +%Y%m%d-%H%M%S)"
+    n=1
+    while [ -e "$out" ]; do out="profiles/run-$(date +%Y%m%d-%H%M%S)-$n"; n=$((n + 1)); done
+fi
+mkdir -p "$out" || die "cannot create $out"
+RUN=$(cd "$out" && pwd)
+mkdir -p "$RUN/profiles" "$RUN/scheduled"
+[ -w "$RUN" ] || die "$RUN is not writable"
+
+# ---- helpers ---------------------------------------------------------------------------------
+# GET URL into FILE; exit status 0 for a 2xx answer (perl's HTTP::Tiny: curl is not among the
+# dependencies, and perl starts in a tenth of the time python does)
+fetch() {
+    perl -MHTTP::Tiny -e '
+        my $r = HTTP::Tiny->new(timeout => 120)->get($ARGV[0]);
+        if (!$r->{success}) { print STDERR "    GET $ARGV[0]: $r->{status} $r->{reason}\n"; exit 1 }
+        open my $f, ">", $ARGV[1] or die "$ARGV[1]: $!\n";
+        binmode $f;
+        print $f $r->{content};
+        close $f or die "$ARGV[1]: $!\n"' "$1" "$2"
+}
+# a top-level number from a JSON file: json_num FILE KEY
+json_num() {
+    perl -MJSON::PP -e 'local $/; open my $f, "<", $ARGV[0] or die; my $j = decode_json(<$f>);
+        print $j->{$ARGV[1]} // 0' "$1" "$2"
+}
+port_free() {
+    perl -MIO::Socket::INET -e 'exit(IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1",
+        LocalPort => $ARGV[0], ReuseAddr => 1) ? 0 : 1)' "$1"
+}
+free_port() {
+    perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1",
+        LocalPort => 0) or die "no free port: $!\n"; print $s->sockport, "\n"'
+}
+
+# ---- the server ------------------------------------------------------------------------------
+CONFIG=config/orderd.yaml
+want=$(sed -n 's/^listen:[[:space:]]*\([^[:space:]#]*\).*/\1/p' "$CONFIG" | head -1)
+want=${want:-127.0.0.1:8080}
+want_port=${want##*:}
+PID=""
+STOPPED=0
+cleanup() {
+    local rc=$?
+    if [ -n "$PID" ] && [ "$STOPPED" = 0 ] && [ "$keep" = 0 ] && kill -0 "$PID" 2>/dev/null; then
+        echo "start_profiling.sh: stopping the orderd it started (PID $PID)" >&2
+        kill -TERM "$PID" 2>/dev/null || true
+        wait "$PID" 2>/dev/null || true
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# writes the run config: the default one with `listen` (and profiling.output_dir, so that the
+# server's own scheduled captures land in the run directory) changed; nothing else
+write_config() {
+    sed -e "s|^listen:[[:space:]]*[^[:space:]#]*|listen: 127.0.0.1:$1|" \
+        -e "s|^\([[:space:]]*output_dir:\)[[:space:]]*[^[:space:]#]*|\1 $RUN/scheduled|" \
+        "$CONFIG" >"$RUN/orderd.yaml"
+    grep -q "^listen: 127.0.0.1:$1" "$RUN/orderd.yaml" || printf 'listen: 127.0.0.1:%s\n' "$1" >>"$RUN/orderd.yaml"
+}
+
+say "starting build/orderd"
+# the server runs from a private copy of the binary: the legacy profiles are symbolized against
+# it later (google-pprof), and the tree may be rebuilt meanwhile
+cp build/orderd "$RUN/orderd"
+port_note=""
+for attempt in 1 2 3; do
+    if [ "$attempt" = 1 ] && port_free "$want_port"; then
+        PORT=$want_port
+    else
+        PORT=$(free_port)
+        if [ "$attempt" = 1 ]; then
+            port_note="port $want_port is taken (another server?): using free port $PORT instead"
+        else
+            port_note="$port_note; then $PORT (the previous one was taken before orderd bound it)"
+        fi
+    fi
+    [ -z "$port_note" ] || info "$port_note"
+    write_config "$PORT"
+    "$RUN/orderd" -c "$RUN/orderd.yaml" --check >"$RUN/check.txt" 2>&1 ||
+        die "the run config does not pass --check: $(cat "$RUN/check.txt")"
+    "$RUN/orderd" -c "$RUN/orderd.yaml" >"$RUN/orderd.log" 2>&1 &
+    PID=$!
+    URL="http://127.0.0.1:$PORT"
+    up=0
+    for _ in $(seq 1 150); do
+        kill -0 "$PID" 2>/dev/null || break
+        if fetch "$URL/health" "$RUN/health.json" 2>/dev/null; then up=1; break; fi
+        sleep 0.2
+    done
+    [ "$up" = 1 ] && break
+    if kill -0 "$PID" 2>/dev/null; then
+        kill -TERM "$PID"
+        wait "$PID" 2>/dev/null || true
+        die "orderd (PID $PID) did not answer $URL/health within 30 s; its log: $RUN/orderd.log"
+    fi
+    wait "$PID" 2>/dev/null || true
+    PID=""
+    grep -qi 'address already in use\|cannot listen\|bind' "$RUN/orderd.log" ||
+        die "orderd exited at startup: $(tail -5 "$RUN/orderd.log")"
+done
+[ -n "$PID" ] || die "could not start orderd on a free port: $(tail -3 "$RUN/orderd.log")"
+info "orderd (a copy of build/orderd: $RUN/orderd) PID $PID listening on $URL"
+info "its log: $RUN/orderd.log"
+info "run config $RUN/orderd.yaml = $CONFIG with only these lines changed:"
+diff "$CONFIG" "$RUN/orderd.yaml" | sed -n 's/^> /      /p' || true
+
+# ---- the load and the captures ---------------------------------------------------------------
+if [ "$quick" = 1 ]; then span=45; else span=70; fi
+say "running lua/scenarios/all.lua through build/orderload (normal, high, burst: ${span} s) while profiles are captured"
+info "captures (lua/scenarios/demo.lua): high: cpu x3, trace, heap base; burst: goroutines, mutex, block;"
+info "the server's own schedule (lua/schedule.lua) writes to $RUN/scheduled/"
+load_args=(-u "$URL" --json "$RUN/load.json" --profile-dir "$RUN/profiles" --progress 5s)
+[ "$quick" = 1 ] && load_args+=(-d "${span}s")
+set +e
+ORDERD_DEMO_SPAN=$span build/orderload "${load_args[@]}" demo >"$RUN/load.txt" 2> >(tee "$RUN/load.stderr" | sed -u 's/^/    /' >&2)
+load_rc=$?
+set -e
+sleep 0.2 # let tee finish
+case $load_rc in
+0) info "orderload: every threshold met" ;;
+99) info "orderload: a threshold failed (exit 99) — a finding, see the report" ;;
+*) die "orderload failed (exit $load_rc): $(tail -5 "$RUN/load.stderr")" ;;
+esac
+
+say "waiting for the queue to empty, then capturing memory, gc and /stats"
+for _ in $(seq 1 150); do
+    fetch "$URL/stats" "$RUN/stats.json" || break
+    [ "$(json_num "$RUN/stats.json" queue_length)" = 0 ] && [ "$(json_num "$RUN/stats.json" in_flight)" = 0 ] && break
+    sleep 0.2
+done
+P=$RUN/profiles
+fetch "$URL/profile/memory" "$P/memory.pb.gz" || true
+fetch "$URL/profile/memory?format=svg" "$P/memory.svg" || true
+fetch "$URL/profile/memory?format=legacy" "$P/memory.prof" || true
+fetch "$URL/profile/memory?format=text" "$P/memory.txt" || true
+fetch "$URL/profile/gc" "$P/gc.json" || true
+fetch "$URL/profile/gc?format=text" "$P/gc.txt" || true
+fetch "$URL/stats" "$RUN/stats.json" || true
+fetch "$URL/metrics" "$RUN/metrics.txt" || true
+fetch "$URL/profiles" "$RUN/scheduled.json" || true
+
+# what an in-run capture missed (e.g. a CPU profile answered 409 because the schedule's was
+# running) is fetched now, without load, so that every kind is present; the report says so
+: >"$RUN/late-captures.txt"
+late() { # FILE PATH
+    [ -s "$P/$1" ] && return 0
+    info "in-run capture $1 missing: fetching $2 now"
+    fetch "$URL$2" "$P/$1" && echo "$1 $2" >>"$RUN/late-captures.txt" || true
+}
+late cpu.pb.gz "/profile/cpu?seconds=2"
+late cpu.svg "/profile/cpu?seconds=2&format=svg"
+late cpu.prof "/profile/cpu?seconds=2&format=legacy"
+late trace.json "/profile/trace?seconds=2"
+for k in goroutines mutex block; do
+    late "$k.pb.gz" "/profile/$k"
+    late "$k.svg" "/profile/$k?format=svg"
+    late "$k.prof" "/profile/$k?format=legacy"
+done
+late goroutines.txt "/profile/goroutines?format=text"
+
+# ---- stop the server -------------------------------------------------------------------------
+if [ "$keep" = 0 ]; then
+    say "stopping orderd (PID $PID): SIGTERM, then its drain summary"
+    kill -TERM "$PID"
+    for _ in $(seq 1 300); do kill -0 "$PID" 2>/dev/null || break; sleep 0.2; done
+    if kill -0 "$PID" 2>/dev/null; then
+        info "orderd did not exit within 60 s of SIGTERM; sending SIGKILL to PID $PID"
+        kill -KILL "$PID" 2>/dev/null || true
+    fi
+    set +e
+    wait "$PID"
+    orderd_rc=$?
+    set -e
+    STOPPED=1
+    info "orderd exited with status $orderd_rc"
+    grep -E 'draining|summary:' "$RUN/orderd.log" | tail -3 | sed 's/^/    | /'
+    server_state="stopped (exit $orderd_rc)"
+else
+    server_state="running"
+fi
+
+# ---- the report ------------------------------------------------------------------------------
+say "writing the report"
+cat >"$RUN/run.json" <<EOF
+{"started_at":"$(date -u -d @"$T0" +%Y-%m-%dT%H:%M:%SZ)","quick":$([ "$quick" = 1 ] && echo true || echo false),
+ "span_s":$span,"url":"$URL","port":$PORT,"port_note":"$port_note","config":"$CONFIG",
+ "pid":$PID,"server":"$server_state","orderload_rc":$load_rc,"root":"$ROOT",
+ "commit":"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)",
+ "version":"$("$RUN/orderd" --version 2>/dev/null | head -1)","seconds":$(($(date +%s) - T0))}
+EOF
+# Debian's python3 when there is one (a python3 earlier in PATH may be a slow wrapper)
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+"$PY" scripts/report.py "$RUN" || die "the report generator failed"
+
+if [ "$keep" = 1 ]; then
+    printf '\norderd is still running: PID %s on %s\n' "$PID" "$URL"
+    printf 'stop it with:  kill -TERM %s   (it drains the queue, prints a summary to %s and exits)\n' \
+        "$PID" "$RUN/orderd.log"
+fi
+printf '\ndone in %ds.  Open the report:  xdg-open %s/index.html\n' "$(($(date +%s) - T0))" "$RUN"

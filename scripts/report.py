@@ -1,0 +1,1103 @@
+#!/usr/bin/env python3
+"""report.py RUN_DIR — the report of a scripts/start_profiling.sh run.
+
+Reads what the run left in RUN_DIR (run.json, load.json from orderload --json, profiles/,
+scheduled/, stats.json, orderd.log), analyses the pprof files with `go tool pprof` (top tables,
+call graphs with graphviz, a -base diff), and writes
+
+  RUN_DIR/index.html    one self-contained page: inline CSS and SVG, no network, no library
+  RUN_DIR/summary.txt   the same in plain text, also printed on stdout
+  RUN_DIR/analysis/     the go tool pprof outputs the page is made from
+
+Standard library only.  Works on a partial run: what is missing is said, not fatal.
+"""
+import datetime
+import gzip
+import html
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+KINDS = ["cpu", "memory", "goroutines", "block", "mutex", "trace", "gc"]
+
+# what each kind is, how orderd makes it, and the hotspot planted for it (lua/workers.lua)
+INFO = {
+    "cpu": dict(
+        title="CPU",
+        measures="Where the threads spend CPU time. gperftools' profiler (libprofiler) arms "
+        "ITIMER_PROF at <code>profiling.cpu_hz</code> (100 Hz): each SIGPROF records the stack of "
+        "the thread that was running. Waiting threads cost nothing here.",
+        stage="od_stage_price",
+        leaf="price_fraud_score",
+        planted="<code>od_stage_price</code> computes tax, discounts and a fraud score for "
+        "<code>price.work_us</code> (2 ms) of CPU per order: the widest tower, ending in "
+        "<code>price_fraud_score</code>.",
+        unit="of CPU samples",
+    ),
+    "memory": dict(
+        title="Memory (heap)",
+        measures="Sampled heap: tcmalloc records the stack of about one allocation every "
+        "<code>profiling.heap_sample_bytes</code> (512 KiB) and scales the samples up. The default "
+        "view, <code>inuse_space</code>, is what is still allocated when the profile is taken; "
+        "<code>alloc_space</code> counts everything allocated since the start.",
+        stage="od_stage_record",
+        leaf="od_stage_record",
+        planted="<code>od_stage_record</code> keeps <code>record.alloc_bytes</code> (8 KiB) of "
+        "result and history per finished order, up to <code>pool.results_kept</code> orders "
+        "(<code>record.leak_bytes</code> &gt; 0 would also leak on purpose).",
+        unit="of the heap in use",
+    ),
+    "goroutines": dict(
+        title="Threads (goroutines)",
+        measures="The stack of every thread at one instant, grouped by identical stack, each "
+        "thread named (<code>http-0</code>, <code>worker-N</code>, <code>scheduler</code>) with its "
+        "state: orderd signals each thread, which records its own stack in the handler.",
+        stage="worker_main",
+        leaf="worker_main",
+        planted="The <code>workers</code> worker threads of <code>lua/workers.lua</code>, mid-burst: "
+        "busy in the pipeline's stages or waiting for the next order.",
+        unit="of the threads",
+    ),
+    "block": dict(
+        title="Block",
+        measures="Time spent blocked in the server's own waits (instrumented condition waits and "
+        "sleeps): <code>contentions/count</code> and <code>delay/nanoseconds</code>. As in Go, idle "
+        "workers waiting for an order (<code>next_order</code>) count too.",
+        stage="od_stage_pay",
+        leaf="od_stage_pay",
+        planted="<code>od_stage_pay</code> waits for the payment: priority &times; "
+        "<code>pay.ms_per_priority</code> (10 ms) per order, the Go seed's delay.",
+        unit="of the time blocked",
+    ),
+    "mutex": dict(
+        title="Mutex",
+        measures="Contention on the server's own mutexes (<code>od_mutex</code>: inventory stripes, "
+        "queue, results store): each acquisition that had to wait records the stack and the wait "
+        "(1 in <code>profiling.mutex_fraction</code>).",
+        stage="od_stage_reserve",
+        leaf="inventory_take",
+        planted="<code>od_stage_reserve</code> &rarr; <code>inventory_take</code> holds an inventory "
+        "stripe for <code>reserve.hold_us</code> (200 &micro;s) per item, with only "
+        "<code>reserve.stripes</code> = 4 stripes for every SKU.",
+        unit="of the lock waits",
+    ),
+    "trace": dict(
+        title="Execution trace",
+        measures="Per-thread event buffers in Chrome Trace Event JSON: a track per thread, a span per "
+        "pipeline stage carrying the order id, flows from the HTTP thread that accepted an order "
+        "to the worker that processed it, lock waits, scenario marks.",
+    ),
+    "gc": dict(
+        title="GC (allocator statistics)",
+        measures="The native analogue of Go's forced GC: tcmalloc's statistics before and after "
+        "releasing free memory to the operating system, and how long the release took.",
+    ),
+}
+STAGES = ["od_stage_validate", "od_stage_reserve", "od_stage_price", "od_stage_pay", "od_stage_record"]
+KIND_COLORS = {
+    "cpu": "#e4572e", "trace": "#7768ae", "memory": "#17bebb", "goroutines": "#76b041",
+    "mutex": "#ffc914", "block": "#2e86ab", "gc": "#888888",
+}
+
+
+# ---- small helpers -----------------------------------------------------------------------------
+
+def esc(s):
+    return html.escape(str(s), quote=True)
+
+
+def fmt_us(us):
+    if us is None:
+        return "–"
+    us = float(us)
+    if us < 1000:
+        return "%d µs" % round(us)
+    if us < 1e6:
+        return ("%.1f ms" if us < 1e5 else "%.0f ms") % (us / 1000)
+    return "%.2f s" % (us / 1e6)
+
+
+def fmt_bytes(n):
+    n = float(n)
+    for unit in ["B", "KiB", "MiB", "GiB"]:
+        if abs(n) < 1024 or unit == "GiB":
+            return ("%d %s" % (n, unit)) if unit == "B" else ("%.1f %s" % (n, unit))
+        n /= 1024
+
+
+def fmt_num(n):
+    if isinstance(n, float) and not n.is_integer():
+        return "%.2f" % n
+    return "{:,}".format(int(n)).replace(",", " ")
+
+
+def read(path, binary=False):
+    try:
+        with open(path, "rb" if binary else "r", **({} if binary else {"errors": "replace"})) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def read_json(path):
+    t = read(path)
+    if t is None:
+        return None
+    try:
+        return json.loads(t)
+    except ValueError:
+        return None
+
+
+def tool(*args, timeout=120):
+    """runs a command; returns its stdout, or None when it cannot run or fails"""
+    try:
+        r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if r.returncode != 0:
+        return None
+    return r.stdout.decode("utf-8", "replace")
+
+
+def short(name):
+    """a function name from pprof without its " (inline)" suffix"""
+    return name.split(" (")[0].strip()
+
+
+# ---- the run's data -----------------------------------------------------------------------------
+
+class Run:
+    def __init__(self, d):
+        self.dir = os.path.abspath(d)
+        self.meta = read_json(os.path.join(d, "run.json")) or {}
+        self.root = self.meta.get("root") or os.getcwd()
+        self.load = read_json(os.path.join(d, "load.json"))
+        self.stats = read_json(os.path.join(d, "stats.json"))
+        self.prof = os.path.join(d, "profiles")
+        self.an = os.path.join(d, "analysis")
+        os.makedirs(self.an, exist_ok=True)
+        self.log = read(os.path.join(d, "orderd.log")) or ""
+        late = read(os.path.join(d, "late-captures.txt")) or ""
+        self.late = {l.split()[0]: l.split()[1] for l in late.splitlines() if len(l.split()) >= 2}
+        self.go = shutil.which("go") is not None
+        self.dot = shutil.which("dot") is not None
+        self.gpprof = shutil.which("google-pprof") is not None
+        self.manifest = []
+        for line in (read(os.path.join(d, "scheduled", "manifest.jsonl")) or "").splitlines():
+            try:
+                self.manifest.append(json.loads(line))
+            except ValueError:
+                pass
+
+    def p(self, name):
+        return os.path.join(self.prof, name)
+
+    def has(self, name):
+        return os.path.isfile(self.p(name)) and os.path.getsize(self.p(name)) > 0
+
+    def shown(self, path):
+        """a path as a user types it: relative to the project root when under it"""
+        path = os.path.abspath(path)
+        rel = os.path.relpath(path, self.root)
+        return path if rel.startswith("..") else rel
+
+    def href(self, path):
+        return os.path.relpath(path, self.dir)
+
+
+# ---- go tool pprof ------------------------------------------------------------------------------
+
+TOP_RE = re.compile(r"^\s*(-?[\d.]+\w*)\s+(-?[\d.]+)%\s+(-?[\d.]+)%\s+(-?[\d.]+\w*)\s+(-?[\d.]+)%\s+(.+?)\s*$")
+
+
+def pprof_top(run, name, out, *extra):
+    """go tool pprof -top of profiles/NAME, saved as analysis/OUT; returns (header, rows)"""
+    if not run.go or not run.has(name):
+        return None
+    text = tool("go", "tool", "pprof", "-top", "-nodecount=200", *extra, run.p(name))
+    if text is None:
+        return None
+    with open(os.path.join(run.an, out), "w") as f:
+        f.write(text)
+    header, rows = [], []
+    for line in text.splitlines():
+        m = TOP_RE.match(line)
+        if m:
+            rows.append(dict(flat=m.group(1), flatp=float(m.group(2)), sump=float(m.group(3)),
+                             cum=m.group(4), cump=float(m.group(5)), name=m.group(6)))
+        elif line.strip() and not line.strip().startswith("flat"):
+            header.append(line.strip())
+    return dict(header=header, rows=rows, text=text, file=os.path.join(run.an, out))
+
+
+def pprof_svg(run, name, out):
+    if not (run.go and run.dot and run.has(name)):
+        return None
+    text = tool("go", "tool", "pprof", "-svg", "-nodecount=30", run.p(name))
+    if not text or "<svg" not in text:
+        return None
+    path = os.path.join(run.an, out)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def find_row(top, fn):
+    if not top:
+        return None
+    for r in top["rows"]:
+        if short(r["name"]) == fn:
+            return r
+    return None
+
+
+# ---- goroutines text format --------------------------------------------------------------------
+
+def thread_groups(text, root):
+    """the groups of the text format: count, thread names, states, first frame in our sources"""
+    groups, g = [], None
+    for line in (text or "").splitlines():
+        m = re.match(r"^(\d+) @ ", line)
+        if m:
+            g = dict(count=int(m.group(1)), threads=[], states=[], frames=[])
+            groups.append(g)
+        elif g is not None and line.startswith("# threads:"):
+            g["threads"] = [t.strip() for t in line.split(":", 1)[1].split(",")]
+        elif g is not None and line.startswith("# state:"):
+            g["states"] = [t.strip() for t in line.split(":", 1)[1].split(",")]
+        elif g is not None and line.startswith("#\t"):
+            parts = line.split("\t")
+            if len(parts) >= 4:
+                g["frames"].append((parts[2].split("+")[0], parts[3]))
+    for g in groups:
+        ours = [f for f in g["frames"] if "/src/" in f[1] and not f[0].startswith("od_cond") and
+                not f[0].startswith("od_mutex") and not f[0].startswith("od_sleep")]
+        g["where"] = ours[0][0] if ours else (g["frames"][0][0] if g["frames"] else "?")
+    return groups
+
+
+# ---- the trace ----------------------------------------------------------------------------------
+
+def trace_summary(path):
+    t = read_json(path)
+    if t is None:
+        return None
+    ev = t.get("traceEvents", []) if isinstance(t, dict) else t
+    threads = {}
+    spans = {}
+    flows = 0
+    t0, t1 = None, None
+    for e in ev:
+        ph = e.get("ph")
+        if ph == "M" and e.get("name") == "thread_name":
+            threads[e.get("tid")] = e.get("args", {}).get("name", "?")
+        elif ph == "X":
+            spans.setdefault(e.get("name", "?"), []).append(float(e.get("dur", 0)))
+            ts = float(e.get("ts", 0))
+            t0 = ts if t0 is None else min(t0, ts)
+            t1 = ts + float(e.get("dur", 0)) if t1 is None else max(t1, ts + float(e.get("dur", 0)))
+        elif ph == "s":
+            flows += 1
+    rows = []
+    for name, durs in spans.items():
+        durs.sort()
+        rows.append(dict(name=name, count=len(durs), total=sum(durs), mean=sum(durs) / len(durs),
+                         p99=durs[min(len(durs) - 1, int(math.ceil(0.99 * len(durs))) - 1)], max=durs[-1]))
+    rows.sort(key=lambda r: -r["total"])
+    return dict(events=len(ev), threads=sorted(threads.values()), spans=rows, flows=flows,
+                window_us=(t1 - t0) if t0 is not None else 0)
+
+
+# ---- charts (SVG drawn here) --------------------------------------------------------------------
+
+def nice_step(span, target):
+    raw = span / max(1, target)
+    for s in [1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600]:
+        if s >= raw:
+            return s
+    return 600
+
+
+def log_ticks(lo, hi):
+    ticks, k = [], math.floor(math.log10(lo))
+    while True:
+        for m in (1, 2, 5):
+            v = m * 10 ** k
+            if v > hi * 1.0001:
+                return ticks
+            if v >= lo * 0.9999:
+                ticks.append(v)
+        k += 1
+
+
+def latency_chart(segments, width, height, lanes=None, title=None):
+    """segments: [{name, start, points: [{t_s, sent, p50_us, p99_us, max_us, errors}]}] on one time
+    axis (seconds from the run's start); lanes: [(label, color, [(t0, t1, tip)])] drawn beneath"""
+    ml, mr, mt, mb = 62, 48, 26 if title else 12, 28
+    lane_h = 13
+    nl = len(lanes or [])
+    total_h = height + (nl * lane_h + 10 if nl else 0)
+    pw, ph = width - ml - mr, height - mt - mb
+    pts = [(seg["start"] + p["t_s"], p) for seg in segments for p in seg["points"]]
+    xmax = max([seg["start"] + seg.get("span", 0) for seg in segments] + [t for t, _ in pts] + [1])
+    vals = [p[k] for _, p in pts for k in ("p50_us", "p99_us", "max_us") if p.get(k, 0) > 0]
+    lo = 10 ** math.floor(math.log10(min(vals))) if vals else 100
+    hi_raw = max(vals) if vals else 1000
+    hi = next(v for v in log_ticks(lo, hi_raw * 10) if v >= hi_raw)
+    if hi <= lo:
+        hi = lo * 10
+    smax = max([p["sent"] for _, p in pts] + [1])
+    sstep = nice_step(smax, 2)
+    smax = sstep * math.ceil(smax / sstep)
+
+    def X(t):
+        return ml + pw * t / xmax
+
+    def Y(v):
+        return mt + ph - ph * (math.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+
+    def YS(v):
+        return mt + ph - ph * v / smax
+
+    o = ['<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" '
+         'role="img">' % (width, total_h, width, total_h)]
+    if title:
+        o.append('<text x="%d" y="16" class="ct">%s</text>' % (ml, esc(title)))
+    # scenario bands
+    for i, seg in enumerate(segments):
+        x0, x1 = X(seg["start"]), X(seg["start"] + seg.get("span", 0))
+        if len(segments) > 1:
+            o.append('<rect x="%.1f" y="%d" width="%.1f" height="%d" class="band%d"/>' % (x0, mt, max(0, x1 - x0), ph, i % 2))
+            o.append('<text x="%.1f" y="%d" class="bl">%s</text>' % (x0 + 4, mt + 12, esc(seg["name"])))
+    # sent per second: bars on the right axis
+    for t, p in pts:
+        if p["sent"]:
+            x = X(t - 1)
+            o.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" class="bar"><title>%s s: %d sent</title></rect>'
+                     % (x + 0.5, YS(p["sent"]), max(1, X(t) - x - 1), mt + ph - YS(p["sent"]), fmt_num(t), p["sent"]))
+    # grid and axes
+    for v in log_ticks(lo, hi):
+        y = Y(v)
+        o.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" class="grid"/>' % (ml, ml + pw, y, y))
+        o.append('<text x="%d" y="%.1f" class="yl">%s</text>' % (ml - 6, y + 4, fmt_us(v)))
+    for v in range(0, int(smax) + 1, sstep):
+        o.append('<text x="%d" y="%.1f" class="sl">%d/s</text>' % (ml + pw + 5, YS(v) + 4, v))
+    step = nice_step(xmax, 10)
+    t = 0
+    while t <= xmax + 1e-9:
+        o.append('<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" class="tick"/>' % (X(t), X(t), mt + ph, mt + ph + 4))
+        o.append('<text x="%.1f" y="%d" class="xl">%ds</text>' % (X(t), mt + ph + 16, t))
+        t += step
+    o.append('<rect x="%d" y="%d" width="%d" height="%d" class="frame"/>' % (ml, mt, pw, ph))
+    # the latency lines, broken where a second had no answers
+    for key, cls, label in (("max_us", "lmax", "max"), ("p99_us", "lp99", "p99"), ("p50_us", "lp50", "p50")):
+        for seg in segments:
+            run_pts = []
+            for p in seg["points"] + [None]:
+                if p is not None and p.get(key, 0) > 0:
+                    run_pts.append((X(seg["start"] + p["t_s"] - 0.5), Y(p[key])))
+                    continue
+                if len(run_pts) > 1:
+                    o.append('<polyline class="%s" points="%s"/>' % (cls, " ".join("%.1f,%.1f" % q for q in run_pts)))
+                elif len(run_pts) == 1:
+                    o.append('<circle class="%s" cx="%.1f" cy="%.1f" r="2"/>' % (cls, run_pts[0][0], run_pts[0][1]))
+                run_pts = []
+        for seg in segments:
+            for p in seg["points"]:
+                if p.get(key, 0) > 0:
+                    o.append('<circle class="dot %s" cx="%.1f" cy="%.1f" r="3"><title>%s, %g s: %s %s</title></circle>'
+                             % (cls, X(seg["start"] + p["t_s"] - 0.5), Y(p[key]), esc(seg["name"]), p["t_s"], label, fmt_us(p[key])))
+    # errors: red ticks on the time axis
+    for t, p in pts:
+        if p.get("errors"):
+            o.append('<rect x="%.1f" y="%d" width="3" height="5" class="err"><title>%g s: %d errors</title></rect>'
+                     % (X(t - 0.5) - 1.5, mt + ph - 5, t, p["errors"]))
+    # legend
+    lx = ml + pw - 250
+    for i, (cls, label) in enumerate((("lp50", "p50"), ("lp99", "p99"), ("lmax", "max"))):
+        o.append('<line x1="%d" x2="%d" y1="%d" y2="%d" class="%s"/><text x="%d" y="%d" class="lg">%s</text>'
+                 % (lx + i * 62, lx + i * 62 + 18, mt + 10, mt + 10, cls, lx + i * 62 + 22, mt + 14, label))
+    o.append('<rect x="%d" y="%d" width="12" height="8" class="bar"/><text x="%d" y="%d" class="lg">sent/s</text>'
+             % (lx + 186, mt + 6, lx + 202, mt + 14))
+    # capture lanes
+    y = mt + ph + 26
+    for label, color, spans in lanes or []:
+        o.append('<text x="%d" y="%d" class="ll">%s</text>' % (ml - 6, y + 9, esc(label)))
+        o.append('<line x1="%d" x2="%d" y1="%d" y2="%d" class="lane"/>' % (ml, ml + pw, y + 5, y + 5))
+        for t0, t1, tip in spans:
+            x0, x1 = X(max(0, t0)), X(min(xmax, max(t1, t0)))
+            o.append('<rect x="%.1f" y="%d" width="%.1f" height="10" rx="2" fill="%s"><title>%s</title></rect>'
+                     % (x0, y, max(3, x1 - x0), color, esc(tip)))
+        y += lane_h
+    o.append("</svg>")
+    return "\n".join(o)
+
+
+def bar(pct, color):
+    pct = max(0.0, min(100.0, pct))
+    return ('<svg class="mini" viewBox="0 0 200 10" preserveAspectRatio="none" width="100%%" height="10">'
+            '<rect width="200" height="10" fill="#eceff3" rx="3"/><rect width="%.1f" height="10" fill="%s" rx="3"/></svg>'
+            % (2 * pct, color))
+
+
+# ---- flame graphs from the server (?format=svg), embedded inline ---------------------------------
+
+def inline_flame(svg_text, ident):
+    """the server's flame graph, made safe to inline: no XML prolog, no script (the page has one
+    zoom handler for all), its stylesheet scoped to its own id, and it scales to the page"""
+    s = re.sub(r"<\?xml[^>]*\?>", "", svg_text)
+    s = re.sub(r"<!DOCTYPE[^>]*>", "", s)
+    s = re.sub(r"<script.*?</script>", "", s, flags=re.S)
+
+    def scope(m):
+        rules = []
+        for rule in m.group(1).split("}"):
+            if "{" not in rule:
+                continue
+            sel, body = rule.split("{", 1)
+            sel = ",".join("#%s %s" % (ident, x.strip()) for x in sel.split(","))
+            rules.append("%s{%s}" % (sel, body))
+        return "<style>%s</style>" % "".join(rules)
+
+    s = re.sub(r"<style>(.*?)</style>", scope, s, flags=re.S)
+    s = re.sub(r"<svg ", '<svg id="%s" class="flame" preserveAspectRatio="xMinYMin meet" ' % ident, s, count=1)
+    s = re.sub(r'(<svg[^>]*?)\swidth="\d+"', r'\1 width="100%"', s, count=1)
+    s = re.sub(r'(<svg[^>]*?)\sheight="\d+"', r"\1", s, count=1)
+    return s.strip()
+
+
+def data_uri_svg(path):
+    import base64
+    data = read(path, binary=True)
+    return "data:image/svg+xml;base64," + base64.b64encode(data).decode("ascii") if data else None
+
+
+# ---- the page -----------------------------------------------------------------------------------
+
+CSS = """
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#1d2733;background:#f3f5f8}
+header{background:linear-gradient(120deg,#1f3b5a,#2f5d8a);color:#fff;padding:22px 32px 18px}
+header h1{margin:0 0 4px;font-size:24px;font-weight:600}
+header .sub{opacity:.85;font-size:13px}
+header .pills{margin-top:10px}
+.pill{display:inline-block;padding:2px 10px;margin:2px 6px 2px 0;border-radius:12px;font-size:12px;background:rgba(255,255,255,.16)}
+.pill.ok{background:#2e9d5b;color:#fff}.pill.bad{background:#d9534f;color:#fff}.pill.warn{background:#e9a23b;color:#fff}
+nav{position:sticky;top:0;z-index:5;background:#fff;border-bottom:1px solid #dde3ea;padding:8px 32px;font-size:13px}
+nav a{margin-right:16px;color:#2f5d8a;text-decoration:none}
+main{max-width:1240px;margin:0 auto;padding:8px 24px 40px}
+h2{font-size:19px;margin:28px 0 10px;padding-bottom:4px;border-bottom:2px solid #dde3ea}
+h3{font-size:16px;margin:18px 0 8px}
+.card{background:#fff;border:1px solid #dde3ea;border-radius:8px;padding:14px 18px;margin:10px 0;box-shadow:0 1px 2px rgba(0,0,0,.04)}
+.glance{display:grid;grid-template-columns:repeat(5,1fr);gap:12px}
+.hot{background:#fff;border:1px solid #dde3ea;border-top:5px solid #999;border-radius:8px;padding:10px 12px;text-decoration:none;color:inherit;display:block}
+.hot .k{font-size:12px;text-transform:uppercase;letter-spacing:.05em;color:#5b6875}
+.hot .fn{font:600 14px ui-monospace,"DejaVu Sans Mono",monospace;margin:4px 0 2px;word-break:break-all}
+.hot .big{font-size:26px;font-weight:700;margin:2px 0}
+.hot .note{font-size:12px;color:#5b6875}
+.hot .verdict{font-size:12px;margin-top:6px}
+.ok{color:#2e9d5b}.bad{color:#d9534f}.muted{color:#6b7785}
+table{border-collapse:collapse;font-size:12.5px;margin:6px 0}
+.scroll{overflow-x:auto}
+th,td{padding:3px 7px;border-bottom:1px solid #e6eaef;text-align:right;white-space:nowrap}
+th{background:#f6f8fa;font-weight:600;color:#3c4854}
+td.l,th.l{text-align:left}
+td.l{white-space:normal}
+tr.hl td{background:#fff4d6;font-weight:600}
+code,pre{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,monospace;font-size:12.5px}
+code{background:#eef1f5;padding:1px 4px;border-radius:3px}
+pre{background:#1e2530;color:#e3e8ee;padding:10px 12px;border-radius:6px;overflow-x:auto;margin:6px 0}
+pre .c{color:#8fa1b3}
+.cols{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:14px}
+.cols3{display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:12px}
+.glance{grid-template-columns:repeat(5,minmax(0,1fr))}
+pre.wrap{white-space:pre-wrap;word-break:break-word}
+.planted{border-left:4px solid #e9a23b;background:#fffaf0;padding:8px 12px;margin:8px 0;border-radius:0 6px 6px 0}
+.found{font-weight:600}
+svg.flame{display:block;width:100%;height:auto;border:1px solid #e3e6ea;border-radius:6px}
+svg.chart{display:block;max-width:100%;height:auto}
+svg.chart text{font:11px system-ui,"DejaVu Sans",sans-serif;fill:#4a5663}
+svg.chart .ct{font-size:13px;font-weight:600;fill:#1d2733}
+svg.chart .yl,svg.chart .ll{text-anchor:end}
+svg.chart .xl{text-anchor:middle}
+svg.chart .grid{stroke:#e6eaef}
+svg.chart .tick{stroke:#9aa5b1}
+svg.chart .frame{fill:none;stroke:#c5ced8}
+svg.chart .band0{fill:#f5f8fc}svg.chart .band1{fill:#eef3f9}
+svg.chart .bl{font-weight:600;fill:#2f5d8a}
+svg.chart .bar{fill:#d7e2ef}
+svg.chart polyline{fill:none!important;stroke-width:2;stroke-linejoin:round}
+svg.chart .lp50{stroke:#2e86ab;fill:#2e86ab}svg.chart .lp99{stroke:#e4572e;fill:#e4572e}svg.chart .lmax{stroke:#b9a3c9;fill:#b9a3c9;stroke-dasharray:4 3}
+svg.chart line.lp50,svg.chart line.lp99,svg.chart line.lmax{stroke-width:2}
+svg.chart circle.dot{stroke:none;opacity:0}svg.chart circle.dot:hover{opacity:1}
+svg.chart .err{fill:#d9534f}
+svg.chart .lane{stroke:#e6eaef}
+details{margin:6px 0}
+summary{cursor:pointer;color:#2f5d8a}
+img.callgraph{max-width:100%;border:1px solid #e3e6ea;border-radius:6px;background:#fff}
+.files a{margin-right:10px}
+.small{font-size:12px}
+footer{color:#6b7785;font-size:12px;text-align:center;padding:20px}
+"""
+
+# one zoom handler for every inlined flame graph: click a frame to zoom, the bottom bar to reset
+JS = """
+document.addEventListener('click',function(e){
+  var g=e.target;while(g&&!(g.getAttribute&&g.getAttribute('class')==='f'))g=g.parentNode;
+  if(!g)return;var svg=g.ownerSVGElement;if(!svg)return;
+  var vb=svg.viewBox.baseVal,W=vb.width,P=10,CW=7;
+  var zx=+g.getAttribute('data-x'),zw=+g.getAttribute('data-w');
+  var fs=svg.querySelectorAll('g.f');
+  for(var i=0;i<fs.length;i++){
+    var f=fs[i],x=+f.getAttribute('data-x'),w=+f.getAttribute('data-w');
+    var a=Math.max(x,zx),b=Math.min(x+w,zx+zw);
+    if(b-a<=1e-12){f.style.display='none';continue}
+    f.style.display='';
+    var px=P+(a-zx)/zw*(W-2*P),pw=(b-a)/zw*(W-2*P);
+    var r=f.getElementsByTagName('rect')[0],t=f.getElementsByTagName('text')[0];
+    r.setAttribute('x',px);r.setAttribute('width',pw);t.setAttribute('x',px+3);
+    var n=f.getAttribute('data-n'),c=Math.floor((pw-6)/CW);
+    t.textContent=c<3?'':(n.length<=c?n:n.substr(0,c-2)+'..');
+  }
+});
+"""
+
+
+class Page:
+    def __init__(self):
+        self.parts = []
+
+    def add(self, *s):
+        self.parts.extend(s)
+
+    def html(self):
+        return "\n".join(self.parts)
+
+
+def cmd_block(lines):
+    """a <pre> of commands; lines starting with # are comments"""
+    out = []
+    for l in lines:
+        out.append('<span class="c">%s</span>' % esc(l) if l.startswith("#") else esc(l))
+    return "<pre>%s</pre>" % "\n".join(out)
+
+
+def top_table(top, highlight, n=10):
+    if not top or not top["rows"]:
+        return '<p class="muted">no samples</p>'
+    rows = sorted(top["rows"], key=lambda r: -abs(r["flatp"]))[:n] if False else top["rows"][:n]
+    o = ['<table><tr><th>flat</th><th>flat%</th><th>sum%</th><th>cum</th><th>cum%</th><th class="l">function</th></tr>']
+    for r in rows:
+        hl = short(r["name"]) in highlight
+        o.append('<tr%s><td>%s</td><td>%.2f%%</td><td>%.2f%%</td><td>%s</td><td>%.2f%%</td><td class="l"><code>%s</code></td></tr>'
+                 % (' class="hl"' if hl else "", esc(r["flat"]), r["flatp"], r["sump"], esc(r["cum"]), r["cump"], esc(r["name"])))
+    o.append("</table>")
+    return "\n".join(o)
+
+
+def stage_side(top, title):
+    """the five pipeline stages' shares (cum%) of a profile, as bars"""
+    if not top:
+        return ""
+    o = ["<h3>%s <span class=\"small muted\">(cum%%)</span></h3><table>" % esc(title)]
+    for s in STAGES:
+        r = find_row(top, s)
+        pct = r["cump"] if r else 0.0
+        o.append('<tr><td class="l"><code>%s</code></td><td style="width:220px">%s</td><td>%.1f%%</td></tr>'
+                 % (s, bar(pct, "#2f5d8a"), pct))
+    o.append("</table>")
+    return "\n".join(o)
+
+
+def cpu_side(found, top):
+    return stage_side(top, "the pipeline's stages in the CPU samples")
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+        sys.stderr.write("usage: scripts/report.py RUN_DIR   (a directory written by scripts/start_profiling.sh)\n")
+        return 2
+    run = Run(sys.argv[1])
+    summary = []
+    P = Page()
+
+    # ---- analysis --------------------------------------------------------------------------
+    tops, graphs, found = {}, {}, {}
+    for k in ["cpu", "memory", "goroutines", "block", "mutex"]:
+        tops[k] = pprof_top(run, k + ".pb.gz", k + "-top.txt")
+        graphs[k] = pprof_svg(run, k + ".pb.gz", k + "-callgraph.svg")
+    extra = {
+        "block_busy": pprof_top(run, "block.pb.gz", "block-top-ignore-idle.txt", "-ignore=next_order"),
+        "memory_alloc": pprof_top(run, "memory.pb.gz", "memory-top-alloc_space.txt", "-sample_index=alloc_space"),
+        "memory_diff": pprof_top(run, "memory.pb.gz", "memory-top-base-diff.txt", "-base", run.p("memory-base.pb.gz"))
+        if run.has("memory-base.pb.gz") else None,
+    }
+    groups = thread_groups(read(run.p("goroutines.txt")), run.root)
+    trace = trace_summary(run.p("trace.json")) if run.has("trace.json") else None
+    gc = read_json(run.p("gc.json"))
+
+    # the planted hotspots: the stage's share (cum%) and whether it leads the pipeline's stages
+    for k in ["cpu", "memory", "block", "mutex"]:
+        top = tops[k]
+        row = find_row(top, INFO[k]["stage"])
+        leaf = find_row(top, INFO[k]["leaf"])
+        stage_share = {s: (find_row(top, s) or {}).get("cump", 0.0) for s in STAGES}
+        share = row["cump"] if row else 0.0
+        leads = row is not None and share > 0 and share >= max(stage_share.values())
+        found[k] = dict(row=row, leaf=leaf, share=share, leads=leads)
+    if extra["block_busy"] and extra["block_busy"]["rows"]:
+        # -ignore keeps the percentages of the whole profile: the share of what remains is
+        # relative to the remaining root
+        r = find_row(extra["block_busy"], "od_stage_pay")
+        rest = max(x["cump"] for x in extra["block_busy"]["rows"])
+        found["block"]["busy_share"] = 100.0 * r["cump"] / rest if r and rest > 0 else 0.0
+    if extra["memory_diff"] and extra["memory_diff"]["rows"]:
+        # the -base diff: the share of the heap's growth between the start of high and the end
+        r = find_row(extra["memory_diff"], "od_stage_record")
+        found["memory"]["growth_share"] = abs(r["cump"]) if r else 0.0
+    workers = [g for g in groups if any(t.startswith("worker-") for t in g["threads"])]
+    nworkers = sum(len([t for t in g["threads"] if t.startswith("worker-")]) for g in workers)
+    nthreads = sum(g["count"] for g in groups)
+    busy_workers = sum(1 for g in workers for s in g["states"] if s and "waiting for order" not in s)
+    found["goroutines"] = dict(share=100.0 * nworkers / nthreads if nthreads else 0, leads=nworkers > 0,
+                               nworkers=nworkers, nthreads=nthreads, busy=busy_workers)
+
+    meta = run.meta
+    load = run.load or {}
+    scen = sorted((load.get("scenarios") or {}).items(), key=lambda kv: kv[1].get("start_time_s", 0))
+    ths = load.get("thresholds") or []
+    th_failed = [t for t in ths if not t.get("ok")]
+    missing = [k for k in KINDS if not any(run.has(k + e) for e in (".pb.gz", ".json"))]
+
+    # ---- header ------------------------------------------------------------------------------
+    title = "orderd profiling report"
+    runname = os.path.basename(run.dir)
+    P.add("<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+          '<meta name="viewport" content="width=device-width, initial-scale=1">',
+          "<title>%s — %s</title>" % (esc(title), esc(runname)), "<style>%s</style></head><body>" % CSS)
+    pills = []
+    if load:
+        pills.append('<span class="pill %s">thresholds: %d of %d met</span>'
+                     % ("ok" if not th_failed else "bad", len(ths) - len(th_failed), len(ths)))
+    pills.append('<span class="pill %s">profiles: %d of 7 kinds</span>' % ("ok" if not missing else "bad", 7 - len(missing)))
+    pills.append('<span class="pill">%s</span>' % ("--quick: scenarios scaled to %s s" % meta.get("span_s") if meta.get("quick")
+                                                     else "full length (%s s of load)" % meta.get("span_s", "?")))
+    pills.append('<span class="pill">server: %s</span>' % esc(meta.get("server", "?")))
+    if meta.get("port_note"):
+        pills.append('<span class="pill warn">%s</span>' % esc(meta["port_note"]))
+    P.add("<header><h1>%s</h1>" % esc(title),
+          '<div class="sub">%s &middot; %s &middot; %s at commit %s &middot; %s &middot; %s s from start to report</div>'
+          % (esc(runname), esc(meta.get("started_at", "")), esc(meta.get("version", "orderd")), esc(meta.get("commit", "?")),
+             esc(meta.get("url", "")), esc(meta.get("seconds", "?"))),
+          '<div class="pills">%s</div></header>' % "".join(pills))
+    P.add('<nav><a href="#glance">At a glance</a><a href="#load">Load</a>'
+          + "".join('<a href="#%s">%s</a>' % (k, esc(INFO[k]["title"].split(" (")[0])) for k in KINDS)
+          + '<a href="#scheduled">Schedule</a><a href="#stats">Server stats</a><a href="#files">Files</a></nav><main>')
+
+    # ---- at a glance ---------------------------------------------------------------------------
+    P.add('<h2 id="glance">At a glance: the planted hotspots</h2>',
+          '<p class="small muted">Each pipeline stage is a planted hotspot (knobs in <code>lua/workers.lua</code>); '
+          "each card is what its profile shows for it in this run. Click a card for the flame graph and the top table.</p>",
+          '<div class="glance">')
+    summary.append("planted hotspots (what each profile shows):")
+    cards = [("cpu", "CPU", "od_stage_price"), ("mutex", "Mutex", "od_stage_reserve"), ("block", "Block", "od_stage_pay"),
+             ("memory", "Memory", "od_stage_record"), ("goroutines", "Threads", "worker-N")]
+    for k, label, fn in cards:
+        f = found.get(k, {})
+        color = KIND_COLORS[k]
+        if k == "goroutines":
+            big = "%d of %d" % (f.get("nworkers", 0), f.get("nthreads", 0))
+            note = "threads are workers; %d busy in the pipeline mid-burst" % f.get("busy", 0)
+            verdict = f.get("leads")
+            line = "  threads  %d worker threads of %d, %d busy mid-burst" % (f.get("nworkers", 0), f.get("nthreads", 0), f.get("busy", 0))
+        else:
+            row = f.get("row")
+            big = "%.0f%%" % f.get("share", 0)
+            amount = row["cum"] if row else "–"
+            note = "%s %s (cum %s)" % (big, INFO[k]["unit"], amount)
+            if k == "block" and "busy_share" in f:
+                note += "; %.0f%% without idle waits" % f["busy_share"]
+            if k == "memory" and "growth_share" in f:
+                note += "; %.0f%% of what grew during high and burst (-base)" % f["growth_share"]
+            verdict = f.get("leads")
+            line = "  %-8s %-17s %5.1f%% %s (cum %s)%s" % (k, fn, f.get("share", 0), INFO[k]["unit"], amount,
+                                                         "" if verdict else "  <- not the top stage")
+        summary.append(line)
+        P.add('<a class="hot" href="#%s" style="border-top-color:%s"><div class="k">%s</div><div class="fn">%s</div>'
+              '<div class="big">%s</div>%s<div class="note">%s</div><div class="verdict %s">%s</div></a>'
+              % (k, color, label, esc(fn), big, bar(f.get("share", 0), color), esc(note), "ok" if verdict else "bad",
+                 "&#10003; the leading stage" if verdict and k != "goroutines" else
+                 ("&#10003; every worker named" if verdict else "&#10007; not found in this profile")))
+    P.add("</div>")
+
+    # ---- load ---------------------------------------------------------------------------------
+    P.add('<h2 id="load">Load: lua/scenarios/all.lua through orderload</h2>')
+    if not load:
+        P.add('<p class="bad">load.json is missing: orderload did not finish.</p>')
+    else:
+        started = load.get("started_at", "")
+        try:
+            t_start = datetime.datetime.strptime(started[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc).timestamp() \
+                + float("0." + started[20:23] if len(started) > 22 else 0)
+        except ValueError:
+            t_start = None
+        segments = []
+        for name, s in scen:
+            segments.append(dict(name=name, start=s.get("start_time_s", 0), span=s.get("duration_s", 0),
+                                 points=s.get("timeline") or []))
+        # capture lanes: windows from the files' times (saved at the end of their window)
+        lanes = []
+        if t_start:
+            by_kind = {}
+            for f in sorted(os.listdir(run.prof)) if os.path.isdir(run.prof) else []:
+                m = re.match(r"^(cpu|trace|memory|goroutines|mutex|block|gc)", f)
+                if not m or f in run.late:
+                    continue
+                end = os.path.getmtime(run.p(f)) - t_start
+                prof = next((p for p in load.get("profiles", []) if os.path.basename(p.get("file", "")) == f), None)
+                secs = 0
+                if prof:
+                    q = re.search(r"seconds=(\d+)", prof.get("path", ""))
+                    secs = int(q.group(1)) if q else 0
+                if end < 0 or end > segments[-1]["start"] + segments[-1]["span"] + 60 if segments else True:
+                    continue
+                by_kind.setdefault(m.group(1), []).append((end - secs, end, "%s: %s" % (f, ("%d s window" % secs) if secs else "snapshot")))
+            for e in run.manifest:
+                try:
+                    st = datetime.datetime.strptime(e["started_at"][:19], "%Y-%m-%dT%H:%M:%S").replace(
+                        tzinfo=datetime.timezone.utc).timestamp() + float("0." + e["started_at"][20:23]) - t_start
+                except (KeyError, ValueError):
+                    continue
+                by_kind.setdefault("schedule", []).append((st, st + float(e.get("seconds", 0)),
+                                                           "schedule (%s): %s" % (e.get("entry", ""), e.get("name", ""))))
+            for k in ["cpu", "trace", "memory", "goroutines", "mutex", "block", "schedule"]:
+                if k in by_kind:
+                    lanes.append(("schedule" if k == "schedule" else ("threads" if k == "goroutines" else k),
+                                  KIND_COLORS.get(k, "#999"), by_kind[k]))
+        P.add('<div class="card">', latency_chart(segments, 1180, 300, lanes,
+                                                  "latency per second (log scale, from each request's intended start) and requests sent per second; "
+                                                  "beneath: when each profile was captured"), "</div>")
+        # the table
+        P.add('<div class="card"><div class="scroll"><table><tr><th class="l">scenario</th><th>target</th><th>achieved</th><th>scheduled</th><th>sent</th>'
+              "<th>completed</th><th>late</th><th>dropped</th><th>errors</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th>"
+              '<th class="l">status codes</th><th>thresholds</th></tr>')
+        summary.append("")
+        summary.append("load (orderload %s, exit %s):" % ("lua/scenarios/demo.lua = all.lua + captures", meta.get("orderload_rc", "?")))
+        for name, s in scen + [("total", load.get("total") or {})]:
+            c, r, lat = s.get("counts", {}), s.get("rate", {}), s.get("latency_us", {})
+            errs = sum((s.get("errors") or {}).values())
+            mine = [t for t in ths if t.get("scope") == name]
+            th_html = " ".join('<span class="%s" title="%s">%s</span>' % ("ok" if t["ok"] else "bad", esc(t["expr"]),
+                                                                       "&#10003;" if t["ok"] else "&#10007;") for t in mine)
+            codes = ", ".join("%s: %d" % (k2, v) for k2, v in sorted((s.get("status_codes") or {}).items()))
+            tgt = r.get("target")
+            P.add('<tr%s><td class="l"><b>%s</b></td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>'
+                  "<td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class=\"l\">%s</td><td>%s</td></tr>"
+                  % (' class="hl"' if name == "total" else "", esc(name), "%.1f/s" % tgt if tgt else "–", "%.1f/s" % r.get("achieved", 0),
+                     fmt_num(c.get("scheduled", 0)), fmt_num(c.get("sent", 0)), fmt_num(c.get("completed", 0)), fmt_num(c.get("late", 0)),
+                     fmt_num(c.get("dropped", 0)), fmt_num(errs), fmt_us(lat.get("p50")), fmt_us(lat.get("p90")), fmt_us(lat.get("p99")),
+                     fmt_us(lat.get("p99.9")), fmt_us(lat.get("max")), esc(codes), th_html))
+            summary.append("  %-7s %7s -> %7s  sent %5d  completed %5d  errors %3d  p50 %9s  p99 %9s  max %9s  %s"
+                           % (name, "%.1f/s" % tgt if tgt else "-", "%.1f/s" % r.get("achieved", 0), c.get("sent", 0),
+                              c.get("completed", 0), errs, fmt_us(lat.get("p50")), fmt_us(lat.get("p99")), fmt_us(lat.get("max")), codes))
+        P.add("</table></div>")
+        if ths:
+            P.add('<p class="small">Thresholds (exit %s%s): %s</p>' % (
+                meta.get("orderload_rc", "?"), ": a threshold failed — a finding, not a crash" if th_failed else "",
+                " &middot; ".join('<span class="%s">%s %s (%s)</span>' % ("ok" if t["ok"] else "bad", "&#10003;" if t["ok"] else "&#10007;",
+                                                                           esc(t["expr"]), esc(t.get("scope"))) for t in ths)))
+            for t in th_failed:
+                summary.append("  threshold failed: %s (value %s)" % (t["expr"], t.get("value")))
+        for w in load.get("warnings") or []:
+            P.add('<p class="small bad">orderload: %s</p>' % esc(w))
+        P.add("</div>")
+        # one small chart per scenario
+        P.add('<div class="cols3">')
+        for name, s in scen:
+            seg = dict(name=name, start=0, span=s.get("duration_s", 0), points=s.get("timeline") or [])
+            c = s.get("counts", {})
+            P.add('<div class="card">', latency_chart([seg], 380, 200, None, "%s — %s/s for %s s" % (
+                name, fmt_num((s.get("rate") or {}).get("target") or 0), fmt_num(s.get("duration_s", 0)))),
+                '<div class="small muted">%s sent, %s completed, %s late, %s dropped &middot; achieved %.1f/s</div></div>'
+                % (fmt_num(c.get("sent", 0)), fmt_num(c.get("completed", 0)), fmt_num(c.get("late", 0)), fmt_num(c.get("dropped", 0)),
+                   (s.get("rate") or {}).get("achieved", 0)))
+        P.add("</div>")
+
+    # ---- the profiles -------------------------------------------------------------------------
+    when = {
+        "cpu": "during <b>high</b> (50/s): three windows of the same length, one per format (one CPU profile runs at a time)",
+        "memory": "at the end, once the queue was empty (the base for the diff: at the start of <b>high</b>)",
+        "goroutines": "mid-<b>burst</b> (100/s)",
+        "block": "over the <b>burst</b> (a delta: <code>?seconds=N</code>)",
+        "mutex": "over the <b>burst</b> (a delta: <code>?seconds=N</code>)",
+        "trace": "during <b>high</b> (50/s)",
+        "gc": "at the end, once the queue was empty",
+    }
+    binary = run.shown(os.path.join(run.dir, "orderd"))
+    for k in KINDS:
+        info = INFO[k]
+        P.add('<h2 id="%s">%s</h2>' % (k, esc(info["title"])), '<div class="card">')
+        P.add("<p>%s</p>" % info["measures"])
+        P.add('<p class="small">Captured %s.</p>' % when[k])
+        lates = [f for f in run.late if f.startswith(k)]
+        if lates:
+            P.add('<p class="bad small">%s could not be captured during the run (see orderload\'s warnings in load.stderr) '
+                  "and was fetched after it, without load.</p>" % esc(", ".join(lates)))
+        if k in found:
+            f = found[k]
+            if k == "goroutines":
+                verdict = "%d of the %d threads are workers; %d of them were busy in the pipeline at that instant." % (
+                    f["nworkers"], f["nthreads"], f["busy"])
+            else:
+                row = f["row"]
+                verdict = ("<code>%s</code>: %s %s (%.1f%%)%s" % (info["stage"], esc(row["cum"]) if row else "–", info["unit"], f["share"],
+                                                              "" if f["leads"] else " — <span class=\"bad\">not the leading stage here</span>"))
+                if f.get("leaf") and info["leaf"] != info["stage"]:
+                    verdict += "; its leaf <code>%s</code> alone: %s (%.1f%%)" % (info["leaf"], esc(f["leaf"]["flat"]), f["leaf"]["flatp"])
+                if k == "memory" and "growth_share" in f:
+                    verdict += ("; and %.0f%% of what the heap grew by between the start of <b>high</b> and the end "
+                                "(<code>-base</code> diff below): the rest of the heap in use is mostly the profiler's own "
+                                "symbol tables (<code>od_symbolize</code> &rarr; libdw)." % f["growth_share"])
+                if k == "block" and "busy_share" in f:
+                    verdict += ("; idle workers waiting for an order (<code>next_order</code>) take the rest: ignore them with "
+                                "<code>-ignore=next_order</code> and the payment wait is %.0f%% of what remains." % f["busy_share"])
+            P.add('<div class="planted"><b>Planted:</b> %s<br><span class="found">Found: %s</span></div>' % (info["planted"], verdict))
+
+        if k in ("cpu", "memory", "goroutines", "block", "mutex"):
+            pb = run.p(k + ".pb.gz")
+            fsvg = read(run.p(k + ".svg"))
+            if fsvg and "<svg" in fsvg:
+                P.add("<h3>Flame graph <span class=\"small muted\">(the server's <code>?format=svg</code>; click a frame to zoom, "
+                      "the bottom bar to reset; hover for values)</span></h3>", inline_flame(fsvg, "flame-" + k))
+            else:
+                P.add('<p class="bad">no flame graph (%s.svg missing)</p>' % k)
+            P.add('<div class="cols"><div>')
+            top = tops[k]
+            P.add("<h3>Top 10 <span class=\"small muted\">(<code>go tool pprof -top</code>)</span></h3>")
+            if top:
+                P.add('<div class="small muted">%s</div>' % esc(" · ".join(h for h in top["header"] if not h.startswith("File:")
+                                                                          and not h.startswith("Build ID")
+                                                                          and not h.startswith("Showing top"))))
+                P.add(top_table(top, {INFO[k]["stage"], INFO[k]["leaf"]}))
+            else:
+                P.add('<p class="muted">go tool pprof is not available or the profile is missing.</p>')
+            P.add("</div><div>")
+            if k == "block" and extra["block_busy"]:
+                P.add("<h3>Without the idle waits <span class=\"small muted\">(<code>-ignore=next_order</code>)</span></h3>",
+                      top_table(extra["block_busy"], {"od_stage_pay"}, 6))
+            if k == "memory" and extra["memory_diff"]:
+                P.add("<h3>What grew during high and burst <span class=\"small muted\">(<code>-base memory-base.pb.gz</code>)</span></h3>",
+                      top_table(extra["memory_diff"], {"od_stage_record"}, 6))
+            if k == "memory" and extra["memory_alloc"]:
+                P.add("<h3>Allocated since start <span class=\"small muted\">(<code>-sample_index=alloc_space</code>)</span></h3>",
+                      top_table(extra["memory_alloc"], {"od_stage_record"}, 6))
+            if k == "goroutines" and groups:
+                P.add("<h3>Threads by stack <span class=\"small muted\">(the text format, <code>?format=text</code>)</span></h3>",
+                      '<table><tr><th>n</th><th class="l">threads</th><th class="l">state</th><th class="l">where</th></tr>')
+                for g in sorted(groups, key=lambda g: (-g["count"])):
+                    states = {}
+                    for s in g["states"]:
+                        states[s] = states.get(s, 0) + 1
+                    P.add('<tr%s><td>%d</td><td class="l">%s</td><td class="l">%s</td><td class="l"><code>%s</code></td></tr>'
+                          % (' class="hl"' if any(t.startswith("worker-") for t in g["threads"]) else "", g["count"],
+                             esc(", ".join(g["threads"])), esc(", ".join("%s%s" % (s, " ×%d" % n if n > 1 else "") for s, n in states.items())),
+                             esc(g["where"])))
+                P.add("</table>")
+            if k == "cpu":
+                P.add(cpu_side(found["cpu"], tops["cpu"]))
+            if k == "mutex":
+                P.add(stage_side(tops["mutex"], "the pipeline's stages in the lock waits"))
+            P.add("</div></div>")
+            P.add("<h3>Files and commands <span class=\"small muted\">(from the project root)</span></h3>")
+            links = []
+            for ext, what in ((".pb.gz", "pprof"), (".prof", "legacy"), (".svg", "flame graph"), (".txt", "text")):
+                if run.has(k + ext):
+                    links.append('<a href="%s" download>%s%s</a> <span class="muted small">(%s, %s)</span>'
+                                 % (esc(run.href(run.p(k + ext))), k, ext, what, fmt_bytes(os.path.getsize(run.p(k + ext)))))
+            P.add('<div class="files">%s</div>' % " ".join(links))
+            F = run.shown(pb)
+            focus = {"cpu": "od_stage_price", "memory": "od_stage_record", "block": "od_stage_pay", "mutex": "od_stage_reserve",
+                     "goroutines": "worker_main"}[k]
+            lines = ["# interactive: flame graph, graph, source, peek (View menu) in your browser",
+                     "go tool pprof -http=: %s" % F,
+                     "go tool pprof -top %s" % F,
+                     "go tool pprof -top -focus=%s %s" % (focus, F)]
+            if k == "cpu":
+                lines += ["go tool pprof -list=price_fraud_score %s   # the source, line by line" % F]
+            if k == "block":
+                lines += ["go tool pprof -top -ignore=next_order %s   # without the idle workers" % F]
+            if k == "memory":
+                lines += ["go tool pprof -sample_index=alloc_space -top %s" % F]
+                if run.has("memory-base.pb.gz"):
+                    lines += ["go tool pprof -top -base %s %s   # what grew" % (run.shown(run.p("memory-base.pb.gz")), F)]
+            if k == "goroutines":
+                lines += ["go tool pprof -traces %s   # every stack with its threads and states" % F]
+            lines += ["go tool pprof -svg %s > %s-callgraph.svg   # call graph (graphviz)" % (F, k)]
+            if k in ("cpu", "memory", "block", "mutex") and run.has(k + ".prof"):
+                lines += ["# the legacy gperftools format, symbolized against the binary that ran:",
+                          "google-pprof --text %s %s" % (binary, run.shown(run.p(k + ".prof"))),
+                          "google-pprof --web %s %s" % (binary, run.shown(run.p(k + ".prof")))]
+            P.add(cmd_block(lines))
+            if graphs.get(k):
+                uri = data_uri_svg(graphs[k])
+                P.add('<details><summary>Call graph (<code>go tool pprof -svg</code>, top 30 nodes)</summary>'
+                      '<a href="%s"><img class="callgraph" alt="call graph of the %s profile" src="%s"></a></details>'
+                      % (esc(run.href(graphs[k])), k, uri))
+            elif not run.dot:
+                P.add('<p class="small muted">No call graph: graphviz (<code>dot</code>) is not installed.</p>')
+        elif k == "trace":
+            if trace:
+                F = run.shown(run.p("trace.json"))
+                P.add("<p>%s events over %s on %d threads (%s), %d flows from an HTTP thread to a worker.</p>"
+                      % (fmt_num(trace["events"]), fmt_us(trace["window_us"]), len(trace["threads"]), esc(", ".join(trace["threads"])),
+                         trace["flows"]))
+                P.add('<div class="cols"><div><h3>Spans</h3><table><tr><th class="l">span</th><th>count</th><th>total</th><th>mean</th>'
+                      "<th>p99</th><th>max</th></tr>")
+                for r in trace["spans"][:12]:
+                    P.add('<tr%s><td class="l"><code>%s</code></td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>'
+                          % (' class="hl"' if r["name"] in ("pay", "price", "reserve") else "", esc(r["name"]), fmt_num(r["count"]),
+                             fmt_us(r["total"]), fmt_us(r["mean"]), fmt_us(r["p99"]), fmt_us(r["max"])))
+                P.add("</table></div><div><h3>Open it</h3>")
+                P.add('<div class="files"><a href="%s" download>trace.json</a> <span class="muted small">(%s)</span></div>'
+                      % (esc(run.href(run.p("trace.json"))), fmt_bytes(os.path.getsize(run.p("trace.json")))))
+                P.add("<ol><li>Go to <b>ui.perfetto.dev</b> (or <code>chrome://tracing</code>) and choose <b>Open trace file</b>.</li>"
+                      "<li>Pick <code>%s</code>. Perfetto reads it in your browser: the file stays on your machine.</li>"
+                      "<li>Each thread is a track; click a span to see its order id, <b>Flow events</b> to follow an order "
+                      "from <code>http-0</code> to its worker; <code>W</code>/<code>S</code> zoom, <code>A</code>/<code>D</code> pan.</li></ol>"
+                      % esc(F))
+                P.add('<p class="small">The spans show the pipeline as the profiles do: <code>pay</code> waits longest (block), '
+                      "<code>price</code> is steady CPU, <code>reserve</code> includes its stripe waits (mutex).</p></div></div>")
+            else:
+                P.add('<p class="bad">trace.json is missing.</p>')
+        elif k == "gc":
+            if gc and "before" in gc:
+                P.add('<table><tr><th class="l">bytes</th><th>before</th><th>after</th><th>change</th></tr>')
+                names = [("allocated_bytes", "allocated (in use by the program)"), ("heap_size_bytes", "heap size (reserved by tcmalloc)"),
+                         ("physical_bytes", "physical"), ("pageheap_free_bytes", "free in the page heap"),
+                         ("pageheap_unmapped_bytes", "unmapped (returned to the OS)"), ("central_cache_free_bytes", "free in the central cache"),
+                         ("transfer_cache_free_bytes", "free in the transfer cache"), ("thread_cache_free_bytes", "free in the thread caches"),
+                         ("rss_bytes", "resident set size (RSS)")]
+                for key, label in names:
+                    b, a = gc["before"].get(key), gc["after"].get(key)
+                    if b is None or a is None:
+                        continue
+                    P.add('<tr%s><td class="l">%s</td><td>%s</td><td>%s</td><td>%s%s</td></tr>'
+                          % (' class="hl"' if key in ("rss_bytes", "pageheap_unmapped_bytes") else "", esc(label), fmt_bytes(b), fmt_bytes(a),
+                             "+" if a - b > 0 else "", fmt_bytes(a - b)))
+                P.add("</table>")
+                P.add("<p>Released <b>%s</b> to the operating system in %s (allocator: %s).</p>"
+                      % (fmt_bytes(gc.get("released_bytes", 0)), fmt_us(gc.get("release_us", 0)), esc(gc.get("allocator", "?"))))
+                summary.append("")
+                summary.append("gc: allocated %s, heap %s, RSS %s -> %s (released %s in %s)" % (
+                    fmt_bytes(gc["before"].get("allocated_bytes", 0)), fmt_bytes(gc["before"].get("heap_size_bytes", 0)),
+                    fmt_bytes(gc["before"].get("rss_bytes", 0)), fmt_bytes(gc["after"].get("rss_bytes", 0)),
+                    fmt_bytes(gc.get("released_bytes", 0)), fmt_us(gc.get("release_us", 0))))
+                links = ['<a href="%s" download>gc%s</a>' % (esc(run.href(run.p("gc" + e))), e) for e in (".json", ".txt") if run.has("gc" + e)]
+                P.add('<div class="files">%s</div>' % " ".join(links))
+                P.add(cmd_block(["curl %s/profile/gc              # JSON" % meta.get("url", "http://127.0.0.1:8080"),
+                                 "curl '%s/profile/gc?format=text'  # this table" % meta.get("url", "http://127.0.0.1:8080")]))
+            else:
+                P.add('<p class="bad">gc.json is missing.</p>')
+        P.add("</div>")
+
+    # ---- the server's own schedule ---------------------------------------------------------------
+    P.add('<h2 id="scheduled">Captured by the server\'s schedule</h2><div class="card">')
+    P.add("<p>orderd's <code>lua/schedule.lua</code> captures on its own (timed, periodic, or when its state matches, e.g. "
+          "<code>s.scenario == \"burst\"</code>); the run pointed <code>profiling.output_dir</code> at "
+          "<code>%s</code>.</p>" % esc(run.shown(os.path.join(run.dir, "scheduled"))))
+    if run.manifest:
+        P.add('<table><tr><th class="l">file</th><th class="l">kind</th><th class="l">label</th><th class="l">trigger</th>'
+              '<th class="l">entry</th><th>window</th><th>size</th><th class="l">top function (go tool pprof)</th></tr>')
+        for e in run.manifest:
+            name = e.get("name", "")
+            path = os.path.join(run.dir, "scheduled", name)
+            topfn = ""
+            if name.endswith(".pb.gz") and run.go and os.path.isfile(path):
+                t = tool("go", "tool", "pprof", "-top", "-nodecount=3", path)
+                if t:
+                    rows = [TOP_RE.match(l) for l in t.splitlines()]
+                    rows = [r for r in rows if r]
+                    if rows:
+                        topfn = "%s (%s%%)" % (rows[0].group(6), rows[0].group(2))
+            P.add('<tr><td class="l"><a href="%s" download>%s</a></td><td class="l">%s</td><td class="l">%s</td><td class="l">%s</td>'
+                  '<td class="l"><code>%s</code></td><td>%s</td><td>%s</td><td class="l"><code>%s</code></td></tr>'
+                  % (esc(run.href(path)), esc(name), esc(e.get("kind", "")), esc(e.get("label", "")), esc(e.get("trigger", "")),
+                     esc(e.get("entry", "")), ("%g s" % e["seconds"]) if e.get("seconds") else "snapshot", fmt_bytes(e.get("bytes", 0)),
+                     esc(topfn)))
+        P.add("</table>")
+    else:
+        P.add('<p class="muted">The schedule captured nothing during this run.</p>')
+    P.add("</div>")
+
+    # ---- /stats at the end ------------------------------------------------------------------------
+    P.add('<h2 id="stats">The server at the end (<code>GET /stats</code>)</h2><div class="card"><div class="cols"><div>')
+    st = run.stats or {}
+    if st:
+        P.add('<table><tr><th class="l">field</th><th>value</th></tr>')
+        for key, v in st.items():
+            if isinstance(v, bool):
+                v = "true" if v else "false"
+            elif isinstance(v, dict):
+                v = ", ".join("%s: %s" % (a, b) for a, b in v.items())
+            elif key.endswith("_bytes") and isinstance(v, (int, float)):
+                v = fmt_bytes(v)
+            P.add('<tr><td class="l"><code>%s</code></td><td>%s</td></tr>' % (esc(key), esc(v)))
+        P.add("</table>")
+        summary.append("")
+        summary.append("server: accepted %s, processed %s (success %s, errors %s), rejected %s, processing p99 %s ms" % (
+            st.get("accepted"), st.get("total_processed"), st.get("success_count"), st.get("error_count"), st.get("rejected"),
+            (st.get("processing_time_ms") or {}).get("p99")))
+    else:
+        P.add('<p class="bad">stats.json is missing.</p>')
+    P.add("</div><div>")
+    drain = [l for l in run.log.splitlines() if "summary:" in l or "draining" in l]
+    P.add("<h3>Shutdown</h3>")
+    if drain:
+        P.add('<pre class="wrap">%s</pre>' % esc("\n".join(drain[-3:])))
+        summary.append("drain: " + drain[-1].split("summary:", 1)[-1].strip())
+    else:
+        P.add('<p class="muted">The server was left running (<code>--keep-running</code>): no drain summary yet.</p>')
+    P.add("<h3>Run config</h3><p class=\"small\">%s with only <code>listen</code> and <code>profiling.output_dir</code> changed: "
+          '<a href="orderd.yaml">orderd.yaml</a>. Server log: <a href="orderd.log">orderd.log</a>.</p>' % esc(meta.get("config", "config/orderd.yaml")))
+    P.add("</div></div></div>")
+
+    # ---- files -------------------------------------------------------------------------------------
+    P.add('<h2 id="files">Files in this run</h2><div class="card"><table><tr><th class="l">file</th><th>size</th></tr>')
+    for dp, dn, fn in sorted(os.walk(run.dir)):
+        dn.sort()
+        for f in sorted(fn):
+            full = os.path.join(dp, f)
+            rel = os.path.relpath(full, run.dir)
+            if rel == "index.html":
+                continue
+            P.add('<tr><td class="l"><a href="%s">%s</a></td><td>%s</td></tr>' % (esc(rel), esc(rel), fmt_bytes(os.path.getsize(full))))
+    P.add("</table></div>")
+    P.add("</main><footer>Written by scripts/report.py from the files beside it; no network, no external scripts. "
+          "See GUIDE.md for how to read each profile.</footer>", "<script>%s</script></body></html>" % JS)
+
+    with open(os.path.join(run.dir, "index.html"), "w") as f:
+        f.write(P.html())
+
+    # ---- the plain-text summary -------------------------------------------------------------------
+    head = ["orderd profiling run: %s" % run.dir,
+            "server %s, %s; orderload exit %s%s" % (meta.get("url", "?"), meta.get("server", "?"), meta.get("orderload_rc", "?"),
+                                                 " (a threshold failed: a finding)" if meta.get("orderload_rc") == 99 else ""),
+            "profiles: %s" % ("all 7 kinds" if not missing else "MISSING " + ", ".join(missing)), ""]
+    files = ["", "report:   %s" % os.path.join(run.dir, "index.html"),
+             "profiles: %s" % run.prof,
+             "explore:  go tool pprof -http=: %s" % run.shown(run.p("cpu.pb.gz")),
+             "trace:    ui.perfetto.dev -> Open trace file -> %s" % run.shown(run.p("trace.json"))]
+    text = "\n".join(head + summary + files) + "\n"
+    with open(os.path.join(run.dir, "summary.txt"), "w") as f:
+        f.write(text)
+    sys.stdout.write("\n" + text)
+    return 0 if not missing else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
