@@ -689,6 +689,7 @@ typedef struct job {
 
 struct od_schedule {
     char *path, *dir;
+    int max_seconds;
     uint64_t keep_files, keep_bytes;
     od_pool_t *pool;
     od_stats_t *stats;
@@ -969,13 +970,42 @@ static int when_trampoline(lua_State *L)
     return 0;
 }
 
+/* after a memory error: whatever the script keeps may be what grew, so load it afresh into a
+ * new state and point the entries at its when functions (the same script, the same list) */
+static void reset_state(od_schedule_t *s)
+{
+    lua_State *L = new_state();
+    entry_t *fresh;
+    size_t n;
+    od_buf_t errors = OD_BUF_INIT;
+    if (load_schedule(L, s->path, s->max_seconds, 1, &fresh, &n, &errors) != 0 || n != s->n) {
+        od_error("schedule: %s no longer loads as it did at startup; keeping the old state%s%s", s->path,
+                 errors.len ? ":\n" : "", errors.len ? errors.base : "");
+        free(fresh);
+        od_rules_lua_close(L);
+        od_buf_dispose(&errors);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        s->entries[i].when_ref = fresh[i].when_ref;
+    free(fresh);
+    od_buf_dispose(&errors);
+    od_rules_lua_close(s->L);
+    s->L = L;
+}
+
 static void evaluate(od_schedule_t *s, entry_t *e, const snapshot_t *snap, uint64_t now)
 {
     lua_pushcfunction(s->L, when_trampoline);
     when_call_t c = {.ref = e->when_ref, .snap = snap};
     lua_pushlightuserdata(s->L, &c);
     od_buf_t err = OD_BUF_INIT;
-    if (od_rules_lua_call(s->L, 1, 0, &err) != 0) {
+    int rc = od_rules_lua_call(s->L, 1, 0, &err);
+    if (rc == OD_LUA_ERRMEM) {
+        od_buf_puts(&err, " (the schedule's Lua state was reset)");
+        reset_state(s);
+    }
+    if (rc != 0) {
         if (e->err_logged_ns == 0 || now - e->err_logged_ns >= ERROR_LOG_EVERY_NS) {
             if (e->err_suppressed)
                 od_error("%s:%d: schedule: when(s) failed: %s (and %u times since last logged)", s->path,
@@ -1067,6 +1097,7 @@ od_schedule_t *od_schedule_start(const od_config_t *cfg, od_pool_t *pool, od_sta
     od_schedule_t *s = od_calloc(1, sizeof(*s));
     s->path = od_strdup(path);
     s->dir = od_strdup(cfg->profiling.output_dir);
+    s->max_seconds = cfg->profiling.max_seconds;
     s->keep_files = cfg->profiling.keep_files;
     s->keep_bytes = cfg->profiling.keep_bytes;
     s->pool = pool;
