@@ -66,6 +66,8 @@ typedef struct parsed {
     const char **item;
     size_t *item_len;
     size_t nitems, items_cap;
+    const char *item_small[32]; /* most orders fit here: no allocation */
+    size_t item_len_small[32];
     long bad_item; /* index of the first item that is not a string, or -1 */
 } parsed_t;
 
@@ -84,9 +86,21 @@ static int read_items(od_json_t *j, parsed_t *ps, char **scratch)
     do {
         int keep = ps->nitems <= MAX_ITEMS; /* past the bound only count them */
         if (keep && ps->nitems == ps->items_cap) {
-            ps->items_cap = ps->items_cap ? ps->items_cap * 2 : 16;
-            ps->item = od_realloc(ps->item, ps->items_cap * sizeof(*ps->item));
-            ps->item_len = od_realloc(ps->item_len, ps->items_cap * sizeof(*ps->item_len));
+            if (ps->items_cap == 0) {
+                ps->items_cap = OD_ARRAY_SIZE(ps->item_small);
+                ps->item = ps->item_small;
+                ps->item_len = ps->item_len_small;
+            } else {
+                size_t cap = ps->items_cap * 2;
+                const char **item = od_malloc(cap * sizeof(*item));
+                size_t *item_len = od_malloc(cap * sizeof(*item_len));
+                memcpy(item, ps->item, ps->items_cap * sizeof(*item));
+                memcpy(item_len, ps->item_len, ps->items_cap * sizeof(*item_len));
+                if (ps->item != ps->item_small) free(ps->item), free(ps->item_len);
+                ps->item = item;
+                ps->item_len = item_len;
+                ps->items_cap = cap;
+            }
         }
         if (od_json_peek(j) != OD_JSON_STRING) {
             if (ps->bad_item < 0) ps->bad_item = (long)ps->nitems;
@@ -313,8 +327,10 @@ od_order_t *od_order_parse(const char *body, size_t len, od_order_error_t *err)
     o->created_wall_ns = od_wall_ns();
 
 Exit:
-    free(ps.item);
-    free(ps.item_len);
+    if (ps.item != ps.item_small) {
+        free(ps.item);
+        free(ps.item_len);
+    }
     if (scratch != stack_scratch) free(scratch);
     return o;
 }

@@ -24,7 +24,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 measure() {
   local t0 t1 out reqs
   t0=$(cpu_ticks "$2")
-  out=$($pin_cli wrk -t1 -c32 -d"${DUR}s" -s "$here/wrk-post.lua" "$1")
+  out=$($pin_cli wrk -t1 -c32 -d"${DUR}s" -s "$here/wrk-post.lua" "$1" -- "r$(date +%s%N)")
   t1=$(cpu_ticks "$2")
   reqs=$(echo "$out" | awk '/requests in/ {print $1}')
   echo "$(echo "$out" | awk '/^Requests\/sec/ {print $2}') $(echo "($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / $reqs" | bc -l)"
@@ -61,6 +61,9 @@ for i in $(seq "$ROUNDS"); do
   printf '  round %d: throughput orderd/h2o = %.3f   CPU per request h2o/orderd = %.3f\n' "$i" "$r" "$c"
 done
 ratio=$(median < "$tmp/ratios")
+# every request must have been a real 202 (no 409s from reused ids, no 503s)
+codes=$(curl -s "http://127.0.0.1:$port_o/metrics" | grep '^orderd_http_requests_total{route="POST /orders"' | grep -v 'code="202"' || true)
+[ -z "$codes" ] || { echo "ingest: orderd answered something other than 202: $codes" >&2; exit 1; }
 cpu_ratio=$(median < "$tmp/cpu")
 # bytes per queued order: RSS growth over the orders now waiting (one sleeping worker)
 stats=$(curl -s "http://127.0.0.1:$port_o/stats")
