@@ -149,6 +149,21 @@ void od_buf_json_str(od_buf_t *b, const char *s)
     od_buf_putc(b, '"');
 }
 
+void od_buf_xml(od_buf_t *b, const char *s, size_t max)
+{
+    for (size_t i = 0; *s && i < max; s++, i++) {
+        unsigned char c = (unsigned char)*s;
+        switch (c) {
+        case '&': od_buf_puts(b, "&amp;"); break;
+        case '<': od_buf_puts(b, "&lt;"); break;
+        case '>': od_buf_puts(b, "&gt;"); break;
+        case '"': od_buf_puts(b, "&#34;"); break;
+        case '\'': od_buf_puts(b, "&#39;"); break;
+        default: od_buf_putc(b, c < 0x20 || c >= 0x7f ? '?' : (char)c);
+        }
+    }
+}
+
 char *od_buf_detach(od_buf_t *b, size_t *len)
 {
     if (b->base == NULL) od_buf_reserve(b, 0), b->base[0] = '\0';

@@ -54,6 +54,9 @@ void od_buf_printf(od_buf_t *b, const char *fmt, ...) __attribute__((format(prin
 void od_buf_vprintf(od_buf_t *b, const char *fmt, va_list ap);
 /** appends s as a JSON string literal, quotes included, escaping as JSON requires */
 void od_buf_json_str(od_buf_t *b, const char *s);
+/** appends at most `max` bytes of s escaped for XML and HTML text or attributes (&, <, >, ",
+ *  ' as entities; control and non-ASCII bytes as '?', so the document stays valid) */
+void od_buf_xml(od_buf_t *b, const char *s, size_t max);
 /** returns the bytes (caller frees) and leaves b empty */
 char *od_buf_detach(od_buf_t *b, size_t *len);
 void od_buf_reset(od_buf_t *b);

@@ -523,31 +523,6 @@ static const struct {
               "chrome://tracing; go tool trace cannot read it."},
 };
 
-static void html_escape(od_buf_t *b, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            od_buf_puts(b, "&lt;");
-            break;
-        case '>':
-            od_buf_puts(b, "&gt;");
-            break;
-        case '&':
-            od_buf_puts(b, "&amp;");
-            break;
-        case '"':
-            od_buf_puts(b, "&#34;");
-            break;
-        case '\'':
-            od_buf_puts(b, "&#39;");
-            break;
-        default:
-            od_buf_putc(b, *s);
-        }
-    }
-}
-
 /* the index page: counts need a heap sample, so it is a job too */
 static void index_job(od_job_t *job, void *arg)
 {
@@ -581,7 +556,7 @@ static void index_job(od_job_t *job, void *arg)
                     "Profile Descriptions:\n<ul>\n");
     for (size_t i = 0; i < OD_ARRAY_SIZE(go_profiles); i++) {
         od_buf_printf(&b, "<li><div class=profile-name>%s: </div> ", go_profiles[i].name);
-        html_escape(&b, go_profiles[i].desc);
+        od_buf_xml(&b, go_profiles[i].desc, SIZE_MAX);
         od_buf_puts(&b, "</li>\n");
     }
     od_buf_puts(

@@ -407,34 +407,6 @@ static int tree_add(node_t *root, const char *stack, int64_t v)
     return depth;
 }
 
-/* XML text: escapes markup, replaces control and non-ASCII bytes (names are ASCII in practice;
- * a stray byte must not make the document invalid) */
-static void put_xml(od_buf_t *b, const char *s, size_t max)
-{
-    for (size_t i = 0; *s && i < max; s++, i++) {
-        unsigned char c = (unsigned char)*s;
-        switch (c) {
-        case '&':
-            od_buf_puts(b, "&amp;");
-            break;
-        case '<':
-            od_buf_puts(b, "&lt;");
-            break;
-        case '>':
-            od_buf_puts(b, "&gt;");
-            break;
-        case '"':
-            od_buf_puts(b, "&quot;");
-            break;
-        case '\'':
-            od_buf_puts(b, "&apos;");
-            break;
-        default:
-            od_buf_putc(b, c < 0x20 || c >= 0x7f ? '?' : (char)c);
-        }
-    }
-}
-
 enum { SVG_W = 1200, SVG_PAD = 10, FRAME_H = 16, TOP = 56, BOTTOM = 30, CHAR_W = 7 };
 
 typedef struct svgctx {
@@ -472,9 +444,9 @@ static void svg_frame(svgctx_t *c, const node_t *n, int64_t x, int depth)
     od_buf_t *o = c->out;
     od_buf_printf(o, "<g class=\"f\" data-x=\"%.9f\" data-w=\"%.9f\" data-n=\"", (double)x / (double)c->total,
                   (double)n->value / (double)c->total);
-    put_xml(o, n->name, 4096);
+    od_buf_xml(o, n->name, 4096);
     od_buf_puts(o, "\"><title>");
-    put_xml(o, n->name, 4096);
+    od_buf_xml(o, n->name, 4096);
     od_buf_puts(o, " (");
     put_value(o, n->value, c->unit);
     od_buf_printf(o, ", %.2f%%)</title>", 100.0 * (double)n->value / (double)c->total);
@@ -487,9 +459,9 @@ static void svg_frame(svgctx_t *c, const node_t *n, int64_t x, int depth)
     size_t len = strlen(n->name);
     if (chars >= 3) {
         if (len <= (size_t)chars) {
-            put_xml(o, n->name, len);
+            od_buf_xml(o, n->name, len);
         } else {
-            put_xml(o, n->name, (size_t)chars - 2);
+            od_buf_xml(o, n->name, (size_t)chars - 2);
             od_buf_puts(o, "..");
         }
     }
@@ -568,9 +540,9 @@ int od_render_svg(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
                   c.height);
     od_buf_printf(out, "<text class=\"t\" x=\"%d\" y=\"24\">", SVG_W / 2);
     od_buf_printf(out, "%s profile: ", kind_name(p->kind));
-    put_xml(out, p->types[t].type ? p->types[t].type : "?", 200);
+    od_buf_xml(out, p->types[t].type ? p->types[t].type : "?", 200);
     od_buf_puts(out, " (");
-    put_xml(out, p->types[t].unit ? p->types[t].unit : "?", 200);
+    od_buf_xml(out, p->types[t].unit ? p->types[t].unit : "?", 200);
     od_buf_puts(out, "), total ");
     put_value(out, root->value, p->types[t].unit);
     od_buf_puts(out, "</text>\n");
