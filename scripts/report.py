@@ -727,6 +727,10 @@ def main():
             verdict = f.get("leads")
             line = "  %-8s %-17s %5.1f%% %s (cum %s)%s" % (k, fn, f.get("share", 0), INFO[k]["unit"], amount,
                                                          "" if verdict else "  <- not the top stage")
+            if k == "block" and "busy_share" in f:
+                line += "; %.0f%% without the idle workers' waits" % f["busy_share"]
+            if k == "memory" and "growth_share" in f:
+                line += "; %.0f%% of its growth during high+burst" % f["growth_share"]
         summary.append(line)
         P.add('<a class="hot" href="#%s" style="border-top-color:%s"><div class="k">%s</div><div class="fn">%s</div>'
               '<div class="big">%s</div>%s<div class="note">%s</div><div class="verdict %s">%s</div></a>'
