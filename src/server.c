@@ -507,9 +507,34 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     }
 }
 
+/* Builds the thread's loop, context, job queue and listener sockets on the thread itself: an
+ * h2o socket takes its input buffers from the recycle allocator of the creating thread's
+ * (__thread) h2o_socket_buffer_prototype, which is not locked, so sockets that one loop
+ * reads must be created on that loop's thread.  (Built on the main thread, the job queues'
+ * pipe sockets of every loop shared the main thread's allocator: a data race TSan reported
+ * between http-0 and http-1.) */
+static void loop_setup(loop_thread_t *t)
+{
+    t->loop = h2o_evloop_create();
+    h2o_context_init(&t->ctx, t->loop, &globalconf);
+    t->queue = h2o_multithread_create_queue(t->loop);
+    h2o_multithread_register_receiver(t->queue, &t->job_receiver, on_job_messages);
+    t->accept_main = (h2o_accept_ctx_t){.ctx = &t->ctx, .hosts = globalconf.hosts};
+    h2o_socket_t *ls = h2o_evloop_socket_create(t->loop, t->fd_main, H2O_SOCKET_FLAG_DONT_READ);
+    ls->data = &t->accept_main;
+    h2o_socket_read_start(ls, on_accept);
+    if (t->fd_prof >= 0) {
+        t->accept_prof = t->accept_main;
+        h2o_socket_t *ps = h2o_evloop_socket_create(t->loop, t->fd_prof, H2O_SOCKET_FLAG_DONT_READ);
+        ps->data = &t->accept_prof;
+        h2o_socket_read_start(ps, on_accept);
+    }
+}
+
 static void *loop_main(void *arg)
 {
     loop_thread_t *t = arg;
+    loop_setup(t);
     char name[16];
     snprintf(name, sizeof(name), "http-%d", t->idx);
     od_thread_register(name);
@@ -571,25 +596,11 @@ int od_server_run(od_server_t *srv)
     int n = cfg->http.threads;
     static loop_thread_t *threads; /* static: reachable until exit, as the loops it holds are */
     threads = od_calloc((size_t)n, sizeof(*threads));
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) { /* each thread builds its loop itself (loop_setup) */
         loop_thread_t *t = &threads[i];
         t->idx = i;
-        t->loop = h2o_evloop_create();
-        h2o_context_init(&t->ctx, t->loop, &globalconf);
-        t->queue = h2o_multithread_create_queue(t->loop);
-        h2o_multithread_register_receiver(t->queue, &t->job_receiver, on_job_messages);
-        t->accept_main = (h2o_accept_ctx_t){.ctx = &t->ctx, .hosts = globalconf.hosts};
         t->fd_main = i == 0 ? fd_main : dup(fd_main);
-        h2o_socket_t *ls = h2o_evloop_socket_create(t->loop, t->fd_main, H2O_SOCKET_FLAG_DONT_READ);
-        ls->data = &t->accept_main;
-        h2o_socket_read_start(ls, on_accept);
-        if (fd_prof >= 0) {
-            t->accept_prof = t->accept_main;
-            t->fd_prof = i == 0 ? fd_prof : dup(fd_prof);
-            h2o_socket_t *ps = h2o_evloop_socket_create(t->loop, t->fd_prof, H2O_SOCKET_FLAG_DONT_READ);
-            ps->data = &t->accept_prof;
-            h2o_socket_read_start(ps, on_accept);
-        }
+        t->fd_prof = fd_prof < 0 ? -1 : i == 0 ? fd_prof : dup(fd_prof);
     }
 
     if (od_pool_start(srv->pool) != 0) return 1;
