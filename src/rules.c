@@ -121,6 +121,22 @@ static int msgh(lua_State *L)
     return 1;
 }
 
+/*
+ * after a failed call, gives back what it held: a deep recursion leaves its call frames cached
+ * in the state and each full collection frees only half of them, so collect until the count
+ * stops falling (always after a memory error; after other errors when the state is a quarter
+ * full, so that small states fail cheaply)
+ */
+static void release(lua_State *L, bounds_t *b, int always)
+{
+    if (!always && b->used < b->limit / 4) return;
+    for (int i = 0; i < 24; i++) {
+        size_t before = b->used;
+        lua_gc(L, LUA_GCCOLLECT);
+        if (b->used + before / 64 >= before) break;
+    }
+}
+
 int od_rules_lua_call(lua_State *L, int nargs, int nresults, od_buf_t *err)
 {
     bounds_t *b = bounds_of(L);
@@ -137,13 +153,12 @@ int od_rules_lua_call(lua_State *L, int nargs, int nresults, od_buf_t *err)
         if (err)
             od_buf_printf(err, "%s exceeded its memory limit of %.1f MiB", b->subject,
                           (double)b->limit / (1024.0 * 1024.0));
-        lua_pop(L, 1);
-        lua_gc(L, LUA_GCCOLLECT);
-        return OD_LUA_ERRMEM;
+    } else if (err) {
+        od_buf_puts(err, lua_tostring(L, -1));
     }
-    if (err) od_buf_puts(err, lua_tostring(L, -1));
     lua_pop(L, 1);
-    return OD_LUA_ERR;
+    release(L, b, rc == LUA_ERRMEM);
+    return rc == LUA_ERRMEM ? OD_LUA_ERRMEM : OD_LUA_ERR;
 }
 
 int od_rules_lua_dofile(lua_State *L, const char *path, int nresults, od_buf_t *err)

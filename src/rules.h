@@ -53,8 +53,10 @@ void od_rules_lua_limits(lua_State *L, size_t memory_limit, long budget);
 /** bytes the state has allocated now */
 size_t od_rules_lua_memory(lua_State *L);
 
-#define OD_LUA_ERR -1    /* a runtime error, or the budget ran out: the state is fine */
-#define OD_LUA_ERRMEM -2 /* the memory bound was hit: replace the state */
+#define OD_LUA_ERR -1 /* a runtime error, or the budget ran out: the state is fine */
+#define OD_LUA_ERRMEM                                                                                        \
+    -2 /* the memory bound was hit (what the call held is collected; if what                                 \
+        * the state still keeps is large, replace the state) */
 /**
  * calls the function below the nargs arguments, protected, under the state's budget
  * @return 0 if successful; OD_LUA_ERR or OD_LUA_ERRMEM with "file:line: message" appended

@@ -970,8 +970,9 @@ static int when_trampoline(lua_State *L)
     return 0;
 }
 
-/* after a memory error: whatever the script keeps may be what grew, so load it afresh into a
- * new state and point the entries at its when functions (the same script, the same list) */
+/* after a memory error with the state still full: whatever the script keeps is what grew, so
+ * load it afresh into a new state and point the entries at its when functions (the same
+ * script, the same list) */
 static void reset_state(od_schedule_t *s)
 {
     lua_State *L = new_state();
@@ -1001,8 +1002,14 @@ static void evaluate(od_schedule_t *s, entry_t *e, const snapshot_t *snap, uint6
     lua_pushlightuserdata(s->L, &c);
     od_buf_t err = OD_BUF_INIT;
     int rc = od_rules_lua_call(s->L, 1, 0, &err);
-    if (rc == OD_LUA_ERRMEM) {
-        od_buf_puts(&err, " (the schedule's Lua state was reset)");
+    /* a transient allocation was refused and collected: nothing to do; but if what the state
+     * keeps fills half its bound, the next calls would fail too */
+    if (rc == OD_LUA_ERRMEM && od_rules_lua_memory(s->L) > STATE_MEMORY / 2) {
+        od_warn(
+            "schedule: %s: what the script keeps (globals) fills %.1f of its state's %.0f MiB after %s:%d "
+            "ran out of memory: reloading the script into a new state, globals start afresh",
+            s->path, (double)od_rules_lua_memory(s->L) / 1048576.0, STATE_MEMORY / 1048576.0, s->path,
+            e->line);
         reset_state(s);
     }
     if (rc != 0) {

@@ -122,6 +122,27 @@ $total += -s "$rout/$_" for captures($rout);
 ok $total <= 2048, "the files stay within 2 KiB ($total bytes)";
 $s->stop;
 
+# --- a when(s) whose globals grow without bound: the state is rebuilt, the others go on -------
+my $gs = put('grow.lua', <<'LUA');
+return {
+  { when = function(s)
+      hoard = hoard or {}
+      hoard[#hoard + 1] = string.rep("h", 6 * 1024 * 1024) .. #hoard
+      return false
+    end, capture = "gc", label = "grow" },
+  { when = function(s) return true end, capture = "gc", cooldown = "1s", label = "ok" },
+}
+LUA
+my $gout = "$dir/grown";
+$s = Orderd->start(yaml => "profiling:\n  schedule: $gs\n  output_dir: $gout\n");
+ok wait_until(15, sub { $s->log_text =~ /\Q$gs\E:2: schedule: when\(s\) failed: when\(s\) exceeded its memory limit/ }),
+    'the hoarding entry fails with the memory error and its line';
+ok wait_until(5, sub { $s->log_text =~ /what the script keeps \(globals\) fills .* reloading the script into a new state/ }),
+    'the state is rebuilt';
+my $mark = length $s->log_text;
+ok wait_until(6, sub { substr($s->log_text, $mark) =~ /\Q$gs\E:7: wrote/ }), 'and the other when(s) goes on capturing';
+$s->stop;
+
 # --- an unwritable directory: logged with the entry's line, the server carries on ---------------
 put('afile', "not a directory\n");
 my $us = put('unwritable.lua', "return {\n  { every = '1s', capture = 'gc' },\n}\n");
