@@ -338,7 +338,7 @@ def log_ticks(lo, hi):
 def latency_chart(segments, width, height, lanes=None, title=None):
     """segments: [{name, start, points: [{t_s, sent, p50_us, p99_us, max_us, errors}]}] on one time
     axis (seconds from the run's start); lanes: [(label, color, [(t0, t1, tip)])] drawn beneath"""
-    ml, mr, mt, mb = 62, 48, 26 if title else 12, 28
+    ml, mr, mt, mb = 62, 48, 24 if title else 12, 28
     lane_h = 13
     nl = len(lanes or [])
     total_h = height + (nl * lane_h + 10 if nl else 0)
@@ -417,13 +417,14 @@ def latency_chart(segments, width, height, lanes=None, title=None):
         if p.get("errors"):
             o.append('<rect x="%.1f" y="%d" width="3" height="5" class="err"><title>%g s: %d errors</title></rect>'
                      % (X(t - 0.5) - 1.5, mt + ph - 5, t, p["errors"]))
-    # legend
+    # legend: in the title row of a wide chart (clear of the scenario labels), else in the plot
     lx = ml + pw - 250
+    ly = 12 if (title and width >= 700) else mt + 10
     for i, (cls, label) in enumerate((("lp50", "p50"), ("lp99", "p99"), ("lmax", "max"))):
         o.append('<line x1="%d" x2="%d" y1="%d" y2="%d" class="%s"/><text x="%d" y="%d" class="lg">%s</text>'
-                 % (lx + i * 62, lx + i * 62 + 18, mt + 10, mt + 10, cls, lx + i * 62 + 22, mt + 14, label))
+                 % (lx + i * 62, lx + i * 62 + 18, ly, ly, cls, lx + i * 62 + 22, ly + 4, label))
     o.append('<rect x="%d" y="%d" width="12" height="8" class="bar"/><text x="%d" y="%d" class="lg">sent/s</text>'
-             % (lx + 186, mt + 6, lx + 202, mt + 14))
+             % (lx + 186, ly - 4, lx + 202, ly + 4))
     # capture lanes
     y = mt + ph + 26
     for label, color, spans in lanes or []:
@@ -784,8 +785,11 @@ def main():
                     lanes.append(("schedule" if k == "schedule" else ("threads" if k == "goroutines" else k),
                                   KIND_COLORS.get(k, "#999"), by_kind[k]))
         P.add('<div class="card">', latency_chart(segments, 1180, 300, lanes,
-                                                  "latency per second (log scale, from each request's intended start) and requests sent per second; "
-                                                  "beneath: when each profile was captured"), "</div>")
+                                                  "Latency per second and requests sent per second"),
+              '<div class="small muted">Latency is measured from each request\'s intended start (log scale); the '
+              "bars are requests sent per second (right axis); red ticks on the time axis are seconds with errors. "
+              "Beneath, one lane per profile kind: when each capture ran (its window, or a tick for a snapshot); "
+              "<i>schedule</i> is the server's own <code>lua/schedule.lua</code>. Hover a point for its value.</div></div>")
         # the table
         P.add('<div class="card"><div class="scroll"><table><tr><th class="l">scenario</th><th>target</th><th>achieved</th><th>scheduled</th><th>sent</th>'
               "<th>completed</th><th>late</th><th>dropped</th><th>errors</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th>"
