@@ -59,6 +59,7 @@ typedef struct entry {
     int running; /* atomic: captures of this entry in flight */
     uint64_t err_logged_ns;
     unsigned err_suppressed;
+    size_t kept; /* bytes the state grew by across this entry's calls since it was (re)built */
 } entry_t;
 
 /* skips a long bracket ("[[", "[==[" ... the matching close) at p if there is one, counting
@@ -987,8 +988,10 @@ static void reset_state(od_schedule_t *s)
         od_buf_dispose(&errors);
         return;
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         s->entries[i].when_ref = fresh[i].when_ref;
+        s->entries[i].kept = 0;
+    }
     free(fresh);
     od_buf_dispose(&errors);
     od_rules_lua_close(s->L);
@@ -1001,16 +1004,27 @@ static void evaluate(od_schedule_t *s, entry_t *e, const snapshot_t *snap, uint6
     when_call_t c = {.ref = e->when_ref, .snap = snap};
     lua_pushlightuserdata(s->L, &c);
     od_buf_t err = OD_BUF_INIT;
+    size_t before = od_rules_lua_memory(s->L);
     int rc = od_rules_lua_call(s->L, 1, 0, &err);
-    /* a transient allocation was refused and collected: nothing to do; but if what the state
-     * keeps fills half its bound, the next calls would fail too */
-    if (rc == OD_LUA_ERRMEM && od_rules_lua_memory(s->L) > STATE_MEMORY / 2) {
-        od_warn(
-            "schedule: %s: what the script keeps (globals) fills %.1f of its state's %.0f MiB after %s:%d "
-            "ran out of memory: reloading the script into a new state, globals start afresh",
-            s->path, (double)od_rules_lua_memory(s->L) / 1048576.0, STATE_MEMORY / 1048576.0, s->path,
-            e->line);
-        reset_state(s);
+    size_t after = od_rules_lua_memory(s->L);
+    if (rc == 0) /* what this entry leaves behind (globals, caches), net */
+        e->kept = after >= before ? e->kept + (after - before)
+                                  : e->kept - (e->kept < before - after ? e->kept : before - after);
+    /* A refused allocation that the collection gave back changes nothing.  But when what the
+     * script keeps fills half the state and this entry is the one that kept the most, the
+     * next calls would fail too: start the script afresh.  (An entry that merely needed a lot
+     * while another hoards fails alone, until the hoarder's own call fails.) */
+    if (rc == OD_LUA_ERRMEM && after > STATE_MEMORY / 2) {
+        entry_t *top = e;
+        for (size_t i = 0; i < s->n; i++)
+            if (s->entries[i].kept > top->kept) top = &s->entries[i];
+        if (top == e || top->kept < STATE_MEMORY / 4) {
+            od_warn("schedule: %s: what the script keeps (globals) fills %.1f of its state's %.0f MiB and "
+                    "%s:%d %s: reloading the script into a new state, globals start afresh",
+                    s->path, (double)after / 1048576.0, STATE_MEMORY / 1048576.0, s->path, e->line,
+                    top == e ? "(which kept the most) just ran out of memory" : "just ran out of memory");
+            reset_state(s);
+        }
     }
     if (rc != 0) {
         if (e->err_logged_ns == 0 || now - e->err_logged_ns >= ERROR_LOG_EVERY_NS) {
