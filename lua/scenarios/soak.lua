@@ -1,6 +1,6 @@
 -- soak — ten minutes of mixed traffic for scripts/soak.sh (`make soak`): a steady stream of
 -- orders in the three shapes, lookups of orders this thread saw accepted plus /stats,
--- /health and /metrics, and a burst every two minutes — all well within what the shipped
+-- /health and /metrics, and a burst every 108 s — all well within what the shipped
 -- pool (lua/workers.lua) processes, so that every request should succeed.  Any answer of
 -- 400 or more is an error here (as everywhere in orderload).
 --   build/orderload -d 600s soak        (soak.sh runs it with -d SOAK_SECONDS)
@@ -21,13 +21,14 @@ end
 
 local pages = { "/stats", "/health", "/metrics" }
 
--- a burst of 10 s up to 60 orders/s every 2 minutes, after a first quiet minute
+-- a burst of 10 s up to 60 orders/s every 108 s after a first quiet minute: 5 cycles, so the
+-- bursts end with the other two scenarios at 600 s
 local burst_stages = {}
 for _ = 1, 5 do
   burst_stages[#burst_stages + 1] = { duration = "2s", target = 60 }
   burst_stages[#burst_stages + 1] = { duration = "8s", target = 60 }
   burst_stages[#burst_stages + 1] = { duration = "2s", target = 0 }
-  burst_stages[#burst_stages + 1] = { duration = "108s", target = 0 }
+  burst_stages[#burst_stages + 1] = { duration = "96s", target = 0 }
 end
 
 return {
