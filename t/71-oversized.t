@@ -82,8 +82,12 @@ my $refused = 0;
 $refused += $seen{$_} for grep { !/ (0|2\d\d)$/ } keys %seen;
 is $refused, 600, '600 oversized requests, 600 refusals' or diag explain \%seen;
 ok wait_until(5, sub { fds() <= $fd0 }), "no descriptor kept ($fd0 -> " . fds() . ')';
-my $rss1 = rss();
-cmp_ok $rss1 - $rss0, '<', 16 << 20, sprintf('memory did not grow with them (RSS %.1f -> %.1f MiB)', $rss0 / 2**20, $rss1 / 2**20);
+SKIP: {
+    # ASan keeps freed memory in its quarantine (256 MiB) instead of reusing it at once
+    skip "RSS under $ENV{ORDERD_SAN}: the sanitizer's allocator does not reuse memory at once", 1 if $ENV{ORDERD_SAN};
+    my $rss1 = rss();
+    cmp_ok $rss1 - $rss0, '<', 16 << 20, sprintf('memory did not grow with them (RSS %.1f -> %.1f MiB)', $rss0 / 2**20, $rss1 / 2**20);
+}
 
 my $stats = $s->get_json('/stats');
 is $stats->{accepted}, 1, 'nothing but the one good order was accepted';
