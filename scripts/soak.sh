@@ -127,6 +127,12 @@ perl -MJSON::PP -e '
   my $lost = ($acc - $proc) + ($seen202 > $acc ? $seen202 - $acc : 0);
   my $growth = $rss0 ? 100 * ($rss1 - $rss0) / $rss0 : 0;
   my $st = eval { decode_json($stats) } // {};
+  # the RSS series: the sample nearest half-time, and the peak
+  my ($half, $peak) = (0, 0);
+  if (open my $rf, "<", "$out/rss.tsv") {
+      my @rows = map { [split /\t/] } grep { /^\d/ } split /\n/, <$rf>;
+      for (@rows) { $peak = $_->[1] if $_->[1] > $peak; $half = $_->[1] if !$half && $_->[0] >= $elapsed / 2 }
+  }
   my @lines = (
     sprintf("duration        %d s asked, %d s run (warm-up %d s)", $secs, $elapsed, $warm),
     sprintf("requests        %d sent, %d completed, %.1f/s achieved; status %s",
@@ -137,7 +143,8 @@ perl -MJSON::PP -e '
     sprintf("orders          accepted %d, processed %d (success %d, failed by the pipeline %d), rejected %d; orderload saw %d x 202",
             $acc, $proc, $ok // 0, $err // 0, $rej // 0, $seen202),
     sprintf("captures        %d files from %d scheduled firings in %s/profiles", $captures, $firings, $out),
-    sprintf("RSS             %.1f MiB after warm-up, %.1f MiB at the end: %+.2f %%", $rss0 / 1024, $rss1 / 1024, $growth),
+    sprintf("RSS             %.1f MiB after warm-up, %.1f MiB at the end: %+.2f %% (second half alone: %+.2f %%; peak %.1f MiB)",
+            $rss0 / 1024, $rss1 / 1024, $growth, $half ? 100 * ($rss1 - $half) / $half : 0, $peak / 1024),
     sprintf("errors          %d (orderload: %s; dropped %d; status >= 400: %d; server log error lines: %d; exit codes orderload %d, orderd %d)",
             $errors, join(", ", map { "$_ $errs{$_}" } sort keys %errs) || "none", $dropped, $bad_status,
             scalar(@log_errors), $load_rc, $orderd_rc),
