@@ -3,27 +3,12 @@
  * bucket layout, merge, clamping, min/max/mean/stdev.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hist.h"
-
-static int n_test;
-static int n_failed;
-
-static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%sok %d - ", cond ? "" : "not ", ++n_test);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (!cond) n_failed++;
-}
+#include "tap.h"
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -68,8 +53,8 @@ static void check_data(const char *what, uint64_t *data, size_t n)
     for (size_t i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++) {
         uint64_t got = od_hist_percentile(h, pcts[i]), want = exact(data, n, pcts[i]);
         if (!close_enough(got, want)) {
-            printf("# %s p%g: got %llu, exact %llu\n", what, pcts[i], (unsigned long long)got,
-                   (unsigned long long)want);
+            diag("%s p%g: got %llu, exact %llu", what, pcts[i], (unsigned long long)got,
+                 (unsigned long long)want);
             all = 0;
         }
     }
@@ -94,7 +79,7 @@ int main(void)
         uint64_t top = od_hist_value_at(i);
         if (top < v || (double)top > (double)v * (1.0 + 1.0 / 1024) + 1 || od_hist_index(top) != i ||
             (i > 0 && od_hist_value_at(i - 1) >= v)) {
-            printf("# value %llu: index %zu top %llu\n", (unsigned long long)v, i, (unsigned long long)top);
+            diag("value %llu: index %zu top %llu", (unsigned long long)v, i, (unsigned long long)top);
             layout_ok = 0;
             break;
         }
@@ -188,6 +173,5 @@ int main(void)
     ok(od_hist_size() < 200000, "a histogram takes %zu bytes (cheap to copy per thread)", od_hist_size());
 
     free(data);
-    printf("1..%d\n", n_test);
-    return n_failed ? 1 : 0;
+    return done_testing();
 }

@@ -2,25 +2,11 @@
  * load/http — unit tests (TAP) of orderload's response parser and URL parsing.  Includes the
  * .c under test (h2o style): orderd's objects do not contain it.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../../src/load/http.c"
-
-static int n_test, n_failed;
-
-static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%sok %d - ", cond ? "" : "not ", ++n_test);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (!cond) n_failed++;
-}
+#include "tap.h"
 
 /* Feeds `text` in pieces of `step` bytes the way a connection does: unconsumed bytes stay
  * in the buffer.  Returns the number of bytes left over, or -1 on a parse error. */
@@ -132,6 +118,5 @@ int main(void)
         ok(od_url_parse("http://127.0.0.1:99999/", &u, &err) == -1, "a port out of range is refused");
         od_buf_dispose(&err);
     }
-    printf("1..%d\n", n_test);
-    return n_failed ? 1 : 0;
+    return done_testing();
 }

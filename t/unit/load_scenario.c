@@ -3,28 +3,15 @@
  * the JSON orderd serves, errors with file:line:col, thresholds, captures, the arrival
  * schedule of the open-model executors, and scaling.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "load/scenario.h"
+#include "tap.h"
 
-static int n_test, n_failed;
 static char dir[] = "/tmp/od-scenario-XXXXXX";
-
-static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%sok %d - ", cond ? "" : "not ", ++n_test);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (!cond) n_failed++;
-}
 
 /* Writes text to DIR/name.lua and returns the path (static storage, one at a time). */
 static const char *write_lua(const char *name, const char *text)
@@ -215,7 +202,6 @@ int main(void)
     od_buf_dispose(&js);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0) printf("# could not remove %s\n", dir);
-    printf("1..%d\n", n_test);
-    return n_failed ? 1 : 0;
+    if (system(cmd) != 0) diag("could not remove %s", dir);
+    return done_testing();
 }

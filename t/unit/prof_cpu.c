@@ -5,11 +5,7 @@
  * CPUPROFILE_FREQUENCY=250, then profiles a thread spinning in burn_cpu_hot and checks the
  * samples land there, the period, the one-at-a-time rule and cancellation.
  */
-#include <dlfcn.h>
-#include <elf.h>
-#include <link.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,21 +17,8 @@
 #include "prof/cpu.h"
 #include "prof/format.h"
 #include "prof/prof_env.h"
-
-static int g_test;
-static int g_failed;
-static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%sok %d - ", cond ? "" : "not ", ++g_test);
-    vprintf(fmt, ap);
-    printf("\n");
-    fflush(stdout);
-    va_end(ap);
-    if (!cond) g_failed++;
-}
+#include "tap.h"
+#include "testutil.h"
 
 #define TEST_HZ 250
 
@@ -67,23 +50,12 @@ static void *burner(void *arg)
 
 /* --- helpers ----------------------------------------------------------------------------- */
 
-static uintptr_t g_fn_lo, g_fn_hi;
-
-static void find_burner_range(void)
-{
-    Dl_info info;
-    const ElfW(Sym) *sym = NULL;
-    if (dladdr1((void *)burn_cpu_hot, &info, (void **)&sym, RTLD_DL_SYMENT) && sym != NULL &&
-        info.dli_saddr != NULL) {
-        g_fn_lo = (uintptr_t)info.dli_saddr;
-        g_fn_hi = g_fn_lo + sym->st_size;
-    }
-}
+static range_t g_burner; /* burn_cpu_hot's code */
 
 static int in_burner(const od_prof_sample_t *s)
 {
     for (size_t i = 0; i < s->npcs; i++)
-        if (s->pcs[i] >= g_fn_lo && s->pcs[i] < g_fn_hi) return 1;
+        if (s->pcs[i] >= g_burner.lo && s->pcs[i] < g_burner.hi) return 1;
     return 0;
 }
 
@@ -129,7 +101,7 @@ static void test_env(char **argv)
         ok(rc == -1, "a re-executed process refuses a second re-exec (rc %d)", rc);
         setenv("CPUPROFILE_FREQUENCY", "250", 1);
     } else {
-        printf("ok %d # skip environment was already set: no re-exec happened\n", ++g_test);
+        skip(1, "environment was already set: no re-exec happened");
     }
 }
 
@@ -147,7 +119,7 @@ static void test_writers(const od_profile_t *p)
     int fd = rc == 0 ? mkstemp(path) : -1;
     if (fd < 0 || write(fd, out.base, out.len) != (ssize_t)out.len ||
         system("command -v google-pprof >/dev/null")) {
-        printf("ok %d # skip google-pprof or the legacy form unavailable (rc %d)\n", ++g_test, rc);
+        skip(1, "google-pprof or the legacy form unavailable (rc %d)", rc);
     } else {
         /* /proc/PID/exe: still readable if the binary is relinked meanwhile; a time limit
          * because google-pprof (perl, nm, objdump) can take seconds on a loaded machine */
@@ -161,7 +133,7 @@ static void test_writers(const od_profile_t *p)
             if (strstr(line, "%") && lines++ < 1 && strstr(line, "burn_cpu_hot")) top = 1;
         int st = f ? pclose(f) : -1;
         if (WIFEXITED(st) && WEXITSTATUS(st) == 124)
-            printf("ok %d # skip google-pprof timed out\n", ++g_test);
+            skip(1, "google-pprof timed out");
         else
             ok(top, "google-pprof --text reads the legacy form: burn_cpu_hot on top");
     }
@@ -225,14 +197,14 @@ static void test_profile(void)
      * ITIMER_PROF counts the CPU time the process gets). */
     ok(total >= 75, "%lld samples in %zu distinct stacks", (long long)total, p->nsamples);
     ok(values_ok, "every sample: cpu = count * period, non-empty stack");
-    ok(g_fn_lo != 0 && total > 0 && burner_n * 100 >= total * 70,
-       "burn_cpu_hot [%#lx, %#lx) in %lld of %lld samples (>= 70%%)", (unsigned long)g_fn_lo,
-       (unsigned long)g_fn_hi, (long long)burner_n, (long long)total);
+    ok(g_burner.lo != 0 && total > 0 && burner_n * 100 >= total * 70,
+       "burn_cpu_hot [%#lx, %#lx) in %lld of %lld samples (>= 70%%)", (unsigned long)g_burner.lo,
+       (unsigned long)g_burner.hi, (long long)burner_n, (long long)total);
 
     /* The leaf is the interrupted instruction: for the burner's stacks it must lie inside. */
     int leaf_ok = 0;
     for (size_t i = 0; i < p->nsamples; i++)
-        if (p->samples[i].pcs[0] >= g_fn_lo && p->samples[i].pcs[0] < g_fn_hi) leaf_ok = 1;
+        if (p->samples[i].pcs[0] >= g_burner.lo && p->samples[i].pcs[0] < g_burner.hi) leaf_ok = 1;
     ok(leaf_ok, "some sample has its leaf pc inside burn_cpu_hot");
 
     /* raw_legacy: header to trailer, no memory map, and it parses to the same totals */
@@ -309,11 +281,11 @@ int main(int argc, char **argv)
 {
     /* Re-exec with CPUPROFILE_FREQUENCY=250 (prints nothing before, so TAP stays clean). */
     od_prof_env_reexec(argv, TEST_HZ, -1);
-    printf("1..30\n");
-    find_burner_range();
+    plan(30);
+    g_burner = fn_range((void *)burn_cpu_hot);
     test_env(argv);
     test_parse_errors();
     test_profile();
     test_cancel();
-    return g_failed ? 1 : 0;
+    return done_testing();
 }

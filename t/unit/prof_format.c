@@ -6,7 +6,6 @@
  * temporary directory, then opens the files with `go tool pprof`, `google-pprof` and
  * `xmllint` and checks what they show.  TAP output; tools that are missing are skipped.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,33 +20,7 @@
 #include "prof/legacy.h"
 #include "prof/pprof.h"
 #include "prof/symbolize.h"
-
-/* --- TAP ------------------------------------------------------------------------------------- */
-
-static int ntests, nfailed;
-
-static int ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    od_buf_t d = OD_BUF_INIT;
-    od_buf_vprintf(&d, fmt, ap);
-    va_end(ap);
-    for (size_t i = 0; i < d.len; i++) /* tool output in a description stays on one TAP line */
-        if (d.base[i] == '\n') d.base[i] = ' ';
-    printf("%sok %d - %s\n", cond ? "" : "not ", ++ntests, d.base ? d.base : "");
-    od_buf_dispose(&d);
-    if (!cond) nfailed++;
-    fflush(stdout);
-    return cond;
-}
-
-static void skip(const char *why, int n)
-{
-    for (int i = 0; i < n; i++)
-        printf("ok %d # SKIP %s\n", ++ntests, why);
-}
+#include "tap.h"
 
 /* --- planted functions ----------------------------------------------------------------------- */
 
@@ -503,7 +476,7 @@ static void test_svg(void)
     od_buf_dispose(&err);
 
     if (!have("xmllint")) {
-        skip("xmllint not installed", 6);
+        skip(6, "xmllint not installed");
         return;
     }
     od_buf_t o = OD_BUF_INIT;
@@ -523,7 +496,7 @@ static void test_svg(void)
 static void test_go_pprof(void)
 {
     if (!have("go")) {
-        skip("go not installed", 16);
+        skip(16, "go not installed");
         return;
     }
     od_buf_t o = OD_BUF_INIT;
@@ -643,14 +616,14 @@ static void test_legacy_tools(void)
         ok(strncmp(line + strspn(line, " "), "100ms ", 6) == 0,
            "legacy mutex delay scaled back by the period (%s)", line);
     } else {
-        skip("go not installed", 6);
+        skip(6, "go not installed");
     }
 
     /* google-pprof finds the main binary only under the path of the memory map, which a
      * concurrent build in a shared tree may replace at any time: then the result says
      * nothing about the writer, and the assertion is skipped */
     if (!have("google-pprof")) {
-        skip("google-pprof not installed", 5);
+        skip(5, "google-pprof not installed");
         od_buf_dispose(&o);
         return;
     }
@@ -670,7 +643,7 @@ static void test_legacy_tools(void)
                                           : 12;
         double got = first_number(line);
         if (!exe_unchanged()) {
-            skip("this binary was replaced by a concurrent build", 1);
+            skip(1, "this binary was replaced by a concurrent build");
             continue;
         }
         ok(rc == 0 && fabs(got - flat) <= flat * 0.01 + 0.5,
@@ -682,7 +655,7 @@ static void test_legacy_tools(void)
     run(cmd, &o);
     find_line(o.base, " planted_hotspot_fn ", line, sizeof(line));
     if (!exe_unchanged())
-        skip("this binary was replaced by a concurrent build", 1);
+        skip(1, "this binary was replaced by a concurrent build");
     else
         ok(strstr(line, "t/unit/prof_format.c:") != NULL && first_number(line) == 100,
            "google-pprof --lines: the hotspot's source line (%s)", line);
@@ -754,13 +727,13 @@ int main(int argc, char **argv)
 
     for (int k = 0; k < 5; k++)
         od_profile_dispose(&profiles[k]);
-    printf("1..%d\n", ntests);
-    if (nfailed == 0 && getenv("KEEP_TMP") == NULL) {
+    int rc = done_testing();
+    if (rc == 0 && getenv("KEEP_TMP") == NULL) {
         char cmd[600];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
         if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
     } else {
         fprintf(stderr, "# files kept in %s\n", tmpdir);
     }
-    return nfailed ? 1 : 0;
+    return rc;
 }

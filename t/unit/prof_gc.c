@@ -6,27 +6,12 @@
  * down, unmapped bytes up by released_bytes.
  */
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "prof/gc.h"
-
-static int g_test;
-static int g_failed;
-static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%sok %d - ", cond ? "" : "not ", ++g_test);
-    vprintf(fmt, ap);
-    printf("\n");
-    fflush(stdout);
-    va_end(ap);
-    if (!cond) g_failed++;
-}
+#include "tap.h"
 
 static json_int_t num(json_t *obj, const char *key)
 {
@@ -37,7 +22,7 @@ static json_int_t num(json_t *obj, const char *key)
 #ifdef OD_NO_TCMALLOC
 int main(void)
 {
-    printf("1..3\n");
+    plan(3);
     od_buf_t b = OD_BUF_INIT;
     od_gc_report(&b);
     json_error_t e;
@@ -49,7 +34,7 @@ int main(void)
     ok(od_alloc_bytes() == 0, "od_alloc_bytes() is 0 (unknown)");
     json_decref(j);
     od_buf_dispose(&b);
-    return g_failed ? 1 : 0;
+    return done_testing();
 }
 #else
 static const char *const keys[] = {
@@ -63,7 +48,7 @@ static const char *const keys[] = {
 
 int main(void)
 {
-    printf("1..12\n");
+    plan(12);
     void *blocks[BLOCKS];
     for (int i = 0; i < BLOCKS; i++) {
         blocks[i] = malloc(BLOCK);
@@ -88,7 +73,7 @@ int main(void)
     for (size_t i = 0; all && i < OD_ARRAY_SIZE(keys); i++)
         if (num(before, keys[i]) < 0 || num(after, keys[i]) < 0) {
             all = 0;
-            printf("# missing %s\n", keys[i]);
+            diag("missing %s", keys[i]);
         }
     ok(all, "before and after carry all %zu fields", OD_ARRAY_SIZE(keys));
     ok(num(j, "release_us") >= 0, "release_us present (%lld)", (long long)num(j, "release_us"));
@@ -115,6 +100,6 @@ int main(void)
        j ? (long long)num(j, "released_bytes") : -1LL);
     json_decref(j);
     od_buf_dispose(&b);
-    return g_failed ? 1 : 0;
+    return done_testing();
 }
 #endif

@@ -7,11 +7,7 @@
  * to both, within +-50 % (sampling).  The allocations run on a new thread, whose tcmalloc
  * sampler starts cleanly (the main thread's skips its first 16 MiB).
  */
-#include <dlfcn.h>
-#include <elf.h>
-#include <link.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,21 +17,8 @@
 #include "prof/format.h"
 #include "prof/heap.h"
 #include "prof/prof_env.h"
-
-static int g_test;
-static int g_failed;
-static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%sok %d - ", cond ? "" : "not ", ++g_test);
-    vprintf(fmt, ap);
-    printf("\n");
-    fflush(stdout);
-    va_end(ap);
-    if (!cond) g_failed++;
-}
+#include "tap.h"
+#include "testutil.h"
 
 #define PERIOD 65536
 #define BLOCK (64 * 1024)
@@ -71,22 +54,6 @@ static void *allocator_thread(void *arg)
     return NULL;
 }
 
-typedef struct range {
-    uintptr_t lo, hi;
-} range_t;
-
-static range_t fn_range(void *fn)
-{
-    Dl_info info;
-    const ElfW(Sym) *sym = NULL;
-    range_t r = {0, 0};
-    if (dladdr1(fn, &info, (void **)&sym, RTLD_DL_SYMENT) && sym != NULL && info.dli_saddr != NULL) {
-        r.lo = (uintptr_t)info.dli_saddr;
-        r.hi = r.lo + sym->st_size;
-    }
-    return r;
-}
-
 static int has(const od_prof_sample_t *s, range_t r)
 {
     for (size_t i = 0; i < s->npcs; i++)
@@ -117,7 +84,7 @@ static void test_writers(const od_profile_t *p)
     int fd = rc == 0 ? mkstemp(path) : -1;
     if (fd < 0 || write(fd, out.base, out.len) != (ssize_t)out.len ||
         system("command -v google-pprof >/dev/null")) {
-        printf("ok %d # skip google-pprof or the legacy form unavailable\n", ++g_test);
+        skip(1, "google-pprof or the legacy form unavailable");
     } else {
         /* /proc/PID/exe: still readable if the binary is relinked meanwhile; a time limit
          * because google-pprof (perl, nm, objdump) can take seconds on a loaded machine */
@@ -132,7 +99,7 @@ static void test_writers(const od_profile_t *p)
             if (strstr(line, "hold_memory_hot")) mb = atof(line);
         int st = f ? pclose(f) : -1;
         if (WIFEXITED(st) && WEXITSTATUS(st) == 124)
-            printf("ok %d # skip google-pprof timed out\n", ++g_test);
+            skip(1, "google-pprof timed out");
         else
             ok(mb >= 10 && mb <= 30, "google-pprof --inuse_space on the legacy form: hold_memory_hot %.1f MB",
                mb);
@@ -231,7 +198,7 @@ int main(int argc, char **argv)
 {
 #ifdef OD_NO_TCMALLOC
     /* Sanitizer build: no tcmalloc; the collector must say so. */
-    printf("1..2\n");
+    plan(2);
     od_profile_t p;
     od_buf_t err = OD_BUF_INIT;
     int rc = od_heap_profile(&p, &err);
@@ -244,15 +211,15 @@ int main(int argc, char **argv)
        "growth profile unavailable in a sanitizer build: %s", err.base ? err.base : "");
     od_profile_dispose(&p);
     od_buf_dispose(&err);
-    return g_failed ? 1 : 0;
+    return done_testing();
 #endif
     od_prof_env_reexec(argv, 0, PERIOD);
-    printf("1..21\n");
+    plan(21);
     ok(getenv("TCMALLOC_SAMPLE_PARAMETER") && atol(getenv("TCMALLOC_SAMPLE_PARAMETER")) == PERIOD,
        "TCMALLOC_SAMPLE_PARAMETER=%d at exec (re-executed: %d)", PERIOD, od_prof_env_reexeced());
     ok(od_heap_alloc_period() == PERIOD, "allocation sampler installed at load, period %ld",
        od_heap_alloc_period());
     test_heap();
     test_growth();
-    return g_failed ? 1 : 0;
+    return done_testing();
 }

@@ -6,43 +6,16 @@
  * The functions whose names the test looks for in the stacks are global (the binary links
  * with -rdynamic, so dladdr finds them) and noinline.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "prof/lockprof.h"
+#include "tap.h"
+#include "testutil.h"
 
-static int ntest, nfail;
-
-static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-    printf("%sok %d - ", cond ? "" : "not ", ++ntest);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-    if (!cond) nfail++;
-}
-
-/* name of the function containing return address pc ("" if unknown) */
-static const char *fn_name(uintptr_t pc)
-{
-    Dl_info di;
-    if (pc == 0 || dladdr((void *)(pc - 1), &di) == 0 || di.dli_sname == NULL) return "";
-    return di.dli_sname;
-}
-
-static int stack_has(const od_prof_sample_t *s, const char *fn)
-{
-    for (size_t i = 0; i < s->npcs; i++)
-        if (strcmp(fn_name(s->pcs[i]), fn) == 0) return 1;
-    return 0;
-}
+/* Every pc in a lockprof stack is a return address, the leaf too: fn_name(pc, 0). */
 
 /* --- mutex ------------------------------------------------------------------------------- */
 
@@ -115,8 +88,8 @@ static void test_mutex(void)
     for (size_t i = 0; i < p.nsamples; i++) {
         count += p.samples[i].values[0];
         delay += p.samples[i].values[1];
-        if (stack_has(&p.samples[i], "hammer_the_lock")) has_caller = 1;
-        if (p.samples[i].npcs && strcmp(fn_name(p.samples[i].pcs[0]), "hammer_the_lock") == 0)
+        if (stack_has(&p.samples[i], "hammer_the_lock", 0)) has_caller = 1;
+        if (p.samples[i].npcs && strcmp(fn_name(p.samples[i].pcs[0], 0), "hammer_the_lock") == 0)
             leaf_is_caller = 1;
     }
     ok(p.nsamples > 0 && count == (int64_t)n, "samples hold every event (count %lld)", (long long)count);
@@ -185,7 +158,7 @@ __attribute__((noinline)) void wait_on_condvar(void)
 static const od_prof_sample_t *find_sample(const od_profile_t *p, const char *fn)
 {
     for (size_t i = 0; i < p->nsamples; i++)
-        if (p->samples[i].npcs && strcmp(fn_name(p->samples[i].pcs[0]), fn) == 0) return &p->samples[i];
+        if (p->samples[i].npcs && strcmp(fn_name(p->samples[i].pcs[0], 0), fn) == 0) return &p->samples[i];
     return NULL;
 }
 
@@ -292,6 +265,5 @@ int main(void)
     test_mutex();
     test_block();
     test_overflow();
-    printf("1..%d\n", ntest);
-    return nfail != 0;
+    return done_testing();
 }

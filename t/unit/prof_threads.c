@@ -7,43 +7,17 @@
  * The functions looked for in the stacks are global (the binary links with -rdynamic, so
  * dladdr names them) and noinline.
  */
-#include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "prof/threads.h"
+#include "tap.h"
+#include "testutil.h"
 
-static int ntest, nfail;
-
-static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-    printf("%sok %d - ", cond ? "" : "not ", ++ntest);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-    if (!cond) nfail++;
-}
-
-static const char *fn_name(uintptr_t pc, int leaf)
-{
-    Dl_info di;
-    if (pc == 0 || dladdr((void *)(leaf ? pc : pc - 1), &di) == 0 || di.dli_sname == NULL) return "";
-    return di.dli_sname;
-}
-
-static int stack_has(const od_prof_sample_t *s, const char *fn)
-{
-    for (size_t i = 0; i < s->npcs; i++)
-        if (strcmp(fn_name(s->pcs[i], i == 0), fn) == 0) return 1;
-    return 0;
-}
+/* A captured stack starts with the pc where the thread was stopped: stack_has(s, fn, 1). */
 
 static const char *label(const od_prof_sample_t *s, const char *key)
 {
@@ -188,7 +162,7 @@ static void test_capture(void)
        "threads label: %s", w ? label(w, "threads") : "-");
     ok(w && strcmp(label(w, "state"), "waiting for order,waiting for order") == 0, "state label: %s",
        w ? label(w, "state") : "-");
-    ok(w && stack_has(w, "worker_parked_in_here"), "their stack holds worker_parked_in_here");
+    ok(w && stack_has(w, "worker_parked_in_here", 1), "their stack holds worker_parked_in_here");
     ok(w && w->npcs >= 3, "from the futex wait up (%zu frames, leaf %s)", w ? w->npcs : 0,
        w && w->npcs ? fn_name(w->pcs[0], 1) : "-");
 
@@ -201,12 +175,12 @@ static void test_capture(void)
     const od_prof_sample_t *s = find_thread(&p, "scheduler");
     ok(s && s->values[0] == 1 && strcmp(label(s, "state"), "sleeping") == 0,
        "the scheduler alone, state sleeping");
-    ok(s && stack_has(s, "scheduler_dozing_in_here") && !stack_has(s, "worker_parked_in_here"),
+    ok(s && stack_has(s, "scheduler_dozing_in_here", 1) && !stack_has(s, "worker_parked_in_here", 1),
        "its stack holds scheduler_dozing_in_here");
 
     const od_prof_sample_t *me = find_thread(&p, "tester");
     ok(me && strcmp(label(me, "state"), "capturing") == 0, "the capturing thread appears");
-    ok(me && stack_has(me, "od_test_capture_here") && me->npcs &&
+    ok(me && stack_has(me, "od_test_capture_here", 1) && me->npcs &&
            strcmp(fn_name(me->pcs[0], 0), "od_threads_capture") == 0,
        "its stack starts in od_threads_capture, called from od_test_capture_here");
     ok(p.nsamples > 1 && p.samples[0].values[0] >= p.samples[p.nsamples - 1].values[0],
@@ -336,6 +310,5 @@ int main(void)
     test_capture();
     test_deaf();
     test_churn();
-    printf("1..%d\n", ntest);
-    return nfail != 0;
+    return done_testing();
 }

@@ -6,7 +6,6 @@
  * counted; writers racing with stop are safe.  TAP.
  */
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,20 +14,7 @@
 #include "prof/lockprof.h"
 #include "prof/threads.h"
 #include "prof/trace.h"
-
-static int ntest, nfail;
-
-static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-    printf("%sok %d - ", cond ? "" : "not ", ++ntest);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-    if (!cond) nfail++;
-}
+#include "tap.h"
 
 /* Decodes the JSON in `path` and prints facts about it, one "key=value" per line. */
 static const char checker[] =
@@ -371,6 +357,5 @@ int main(void)
     test_scenario();
     test_bounds();
     test_race();
-    printf("1..%d\n", ntest);
-    return nfail != 0;
+    return done_testing();
 }
