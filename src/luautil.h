@@ -39,4 +39,11 @@ int od_lua_pcall(lua_State *L, int nargs, int nresults, od_buf_t *err);
  */
 int od_lua_key_line(const char *path, const char *key, int after_line);
 
+/**
+ * pushes a C function's arguments as one string: each converted as tostring() does, separated
+ * by single spaces (the line that orderd.log(...) logs)
+ * @return the pushed string, owned by L: valid while it stays on the stack
+ */
+const char *od_lua_push_args_line(lua_State *L);
+
 #endif

@@ -195,20 +195,13 @@ typedef struct script_info {
     size_t memory;
 } script_info_t;
 
+/* orderd.log(...): the arguments on one line of the server's log, with the worker */
 static int orderd_log(lua_State *L)
 {
-    int n = lua_gettop(L);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (int i = 1; i <= n; i++) {
-        if (i > 1) luaL_addchar(&b, ' ');
-        luaL_tolstring(L, i, NULL);
-        luaL_addvalue(&b);
-    }
-    luaL_pushresult(&b);
+    const char *line = od_lua_push_args_line(L);
     lua_getglobal(L, "orderd");
     lua_getfield(L, -1, "worker");
-    od_info("rules (worker-%d): %s", (int)lua_tointeger(L, -1), lua_tostring(L, -3));
+    od_info("rules (worker-%d): %s", (int)lua_tointeger(L, -1), line);
     return 0;
 }
 

@@ -443,18 +443,10 @@ static int load_schedule(lua_State *L, const char *path, int max_seconds, int ke
     return 0;
 }
 
+/* orderd.log(...): the arguments on one line of the server's log */
 static int orderd_log(lua_State *L)
 {
-    int n = lua_gettop(L);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (int i = 1; i <= n; i++) {
-        if (i > 1) luaL_addchar(&b, ' ');
-        luaL_tolstring(L, i, NULL);
-        luaL_addvalue(&b);
-    }
-    luaL_pushresult(&b);
-    od_info("schedule: %s", lua_tostring(L, -1));
+    od_info("schedule: %s", od_lua_push_args_line(L));
     return 0;
 }
 
