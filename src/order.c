@@ -30,14 +30,7 @@ static int fail(od_order_error_t *err, int status, const char *field, const char
 
 int od_order_id_valid(const char *s, size_t len)
 {
-    if (len == 0 || len > OD_ORDER_ID_MAX) return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-              c == '-'))
-            return 0;
-    }
-    return 1;
+    return od_name_valid(s, len, OD_ORDER_ID_MAX);
 }
 
 /*

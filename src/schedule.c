@@ -212,18 +212,6 @@ static int get_duration(lua_State *L, uint64_t *ns)
     return -1;
 }
 
-static int label_ok(const char *s, size_t len)
-{
-    if (len == 0 || len > LABEL_MAX) return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-              c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 static const char *const kinds_known = "cpu, memory, goroutines, block, mutex, trace, gc";
 
 static void add_kind(parse_t *ps, entry_t *e, const char *name, int line)
@@ -329,7 +317,7 @@ static void parse_entry(lua_State *L, parse_t *ps, entry_t *e, int keep_refs)
         } else if (strcmp(key, "label") == 0) {
             size_t len = 0;
             const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
-            if (s == NULL || !label_ok(s, len))
+            if (s == NULL || !od_name_valid(s, len, LABEL_MAX))
                 problem(ps, line,
                         "entry %d: label must be 1 to %d of A-Z a-z 0-9 _ - (it goes into file names)",
                         e->index, LABEL_MAX);

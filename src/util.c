@@ -294,3 +294,15 @@ uint64_t od_rss_bytes(void)
     if (n != 2) return 0;
     return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
+
+int od_name_valid(const char *s, size_t len, size_t max)
+{
+    if (len == 0 || len > max) return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '-'))
+            return 0;
+    }
+    return 1;
+}

@@ -79,6 +79,9 @@ int od_parse_duration(const char *s, uint64_t *out_ns);
  * @return 0 if successful, -1 if not
  */
 int od_parse_size(const char *s, uint64_t *out);
+/** returns 1 if s[0..len) is 1 to max characters of [A-Za-z0-9_-] (safe in a URL path and in
+ *  a file name), else 0 */
+int od_name_valid(const char *s, size_t len, size_t max);
 /** reads a whole file; returns malloc'd bytes (NUL-terminated) or NULL with errno set */
 char *od_read_file(const char *path, size_t *len);
 /** returns the process's resident set size in bytes, or 0 if unknown */

@@ -52,17 +52,6 @@ typedef struct stack_index {
     size_t cap;    /* power of two */
 } stack_index_t;
 
-static uint64_t hash_pcs(const uintptr_t *pcs, size_t n)
-{
-    uint64_t h = 1469598103934665603ull ^ n;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint64_t)pcs[i];
-        h *= 1099511628211ull;
-        h ^= h >> 29;
-    }
-    return h;
-}
-
 /* Adds `count` samples of the stack to p, merging with an existing sample of the same
  * stack. */
 static void add_stack(od_profile_t *p, stack_index_t *ix, const uintptr_t *pcs, size_t n, int64_t count)
@@ -71,7 +60,7 @@ static void add_stack(od_profile_t *p, stack_index_t *ix, const uintptr_t *pcs, 
         size_t ncap = ix->cap ? ix->cap * 2 : 256;
         size_t *nslots = od_calloc(ncap, sizeof(*nslots));
         for (size_t i = 0; i < p->nsamples; i++) {
-            size_t j = hash_pcs(p->samples[i].pcs, p->samples[i].npcs) & (ncap - 1);
+            size_t j = od_prof_hash_pcs(p->samples[i].pcs, p->samples[i].npcs) & (ncap - 1);
             while (nslots[j])
                 j = (j + 1) & (ncap - 1);
             nslots[j] = i + 1;
@@ -80,7 +69,7 @@ static void add_stack(od_profile_t *p, stack_index_t *ix, const uintptr_t *pcs, 
         ix->slots = nslots;
         ix->cap = ncap;
     }
-    size_t j = hash_pcs(pcs, n) & (ix->cap - 1);
+    size_t j = od_prof_hash_pcs(pcs, n) & (ix->cap - 1);
     while (ix->slots[j]) {
         od_prof_sample_t *s = &p->samples[ix->slots[j] - 1];
         if (s->npcs == n && memcmp(s->pcs, pcs, n * sizeof(*pcs)) == 0) {

@@ -51,17 +51,6 @@ static TLS int64_t t_left;
 static TLS uint64_t t_rng;
 static TLS int t_busy;
 
-static uint64_t hash_pcs(const uintptr_t *pcs, size_t n)
-{
-    uint64_t h = 1469598103934665603ull ^ n;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint64_t)pcs[i];
-        h *= 1099511628211ull;
-        h ^= h >> 29;
-    }
-    return h;
-}
-
 /* 1/(1-exp(-size/period)): how many objects of `size` bytes one sample stands for. */
 static double unsample_weight(double size, double period)
 {
@@ -85,7 +74,7 @@ static int64_t next_interval(void)
 static void record_alloc(const uintptr_t *pcs, size_t depth, size_t size)
 {
     double w = unsample_weight((double)size, (double)g_alloc_period);
-    uint64_t h = hash_pcs(pcs, depth);
+    uint64_t h = od_prof_hash_pcs(pcs, depth);
     pthread_mutex_lock(&alloc_lock);
     size_t j = h & (ALLOC_SLOTS - 1);
     for (;;) {
@@ -315,7 +304,7 @@ static void acc_rehash(acc_t *a)
     a->slots = od_calloc(ns, sizeof(*a->slots));
     a->nslots = ns;
     for (size_t i = 0; i < a->n; i++) {
-        size_t j = hash_pcs(a->e[i].pcs, a->e[i].n) & (ns - 1);
+        size_t j = od_prof_hash_pcs(a->e[i].pcs, a->e[i].n) & (ns - 1);
         while (a->slots[j])
             j = (j + 1) & (ns - 1);
         a->slots[j] = i + 1;
@@ -329,7 +318,7 @@ static void acc_add(acc_t *a, const uintptr_t *raw, size_t rawn, const double ad
     size_t skip, n = normalize(&a->fc, raw, rawn, &skip);
     const uintptr_t *pcs = raw + skip;
     if ((a->n + 1) * 2 > a->nslots) acc_rehash(a);
-    size_t j = hash_pcs(pcs, n) & (a->nslots - 1);
+    size_t j = od_prof_hash_pcs(pcs, n) & (a->nslots - 1);
     while (a->slots[j]) {
         acc_entry_t *e = &a->e[a->slots[j] - 1];
         if (e->n == n && memcmp(e->pcs, pcs, n * sizeof(*pcs)) == 0) {

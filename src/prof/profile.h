@@ -81,4 +81,19 @@ od_prof_sample_t *od_profile_add(od_profile_t *p, const uintptr_t *pcs, size_t n
 void od_profile_label_str(od_prof_sample_t *s, const char *key, const char *value);
 void od_profile_label_num(od_prof_sample_t *s, const char *key, int64_t value, const char *unit);
 
+/**
+ * a hash of the stack pcs[0..n), for the collectors' tables that merge identical stacks;
+ * it neither allocates nor locks, so the heap sampler's malloc hook may call it
+ */
+static inline uint64_t od_prof_hash_pcs(const uintptr_t *pcs, size_t n)
+{
+    uint64_t h = 1469598103934665603ull ^ n;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (uint64_t)pcs[i];
+        h *= 1099511628211ull;
+        h ^= h >> 29;
+    }
+    return h;
+}
+
 #endif
