@@ -4,66 +4,18 @@
 # closed model — against build/hello_h2o on a free port.
 use strict;
 use warnings;
+use lib 't/lib';
 use Test::More;
-use IO::Socket::INET;
 use File::Temp qw(tempdir);
 use JSON::PP;
 use POSIX ();
+use Orderload qw(build_dir free_port orderload start_hello wait_port);
 
-my $B    = $ENV{ORDERD_BUILD} // 'build';
+my $B    = build_dir();
 my $LOAD = "$B/orderload";
 plan skip_all => "$LOAD or $B/hello_h2o not built" unless -x $LOAD && -x "$B/hello_h2o";
 
 my $dir = tempdir(CLEANUP => 1);
-my @kill;
-END { local $?; kill "KILL", @kill if @kill; waitpid($_, 0) for @kill }
-
-sub free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0, ReuseAddr => 1) or die $!;
-    my $p = $s->sockport;
-    close $s;
-    return $p;
-}
-
-sub wait_port {
-    my ($p) = @_;
-    for (1 .. 200) {
-        return 1 if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$p");
-        select undef, undef, undef, 0.025;
-    }
-    return 0;
-}
-
-sub start_hello {
-    my $p   = free_port();
-    my $pid = fork // die;
-    if (!$pid) {
-        open STDOUT, '>', '/dev/null';
-        exec "$B/hello_h2o", '-p', $p;
-        exit 127;
-    }
-    push @kill, $pid;
-    wait_port($p) or die "hello_h2o did not start";
-    return ($pid, $p);
-}
-
-# runs orderload; returns (exit code, stdout, stderr)
-sub orderload {
-    my @args = @_;
-    my $pid  = fork // die;
-    if (!$pid) {
-        open STDOUT, '>', "$dir/stdout";
-        open STDERR, '>', "$dir/stderr";
-        exec $LOAD, @args;
-        exit 127;
-    }
-    waitpid($pid, 0);
-    my $rc = $? >> 8;
-    local $/;
-    open my $o, '<', "$dir/stdout";
-    open my $e, '<', "$dir/stderr";
-    return ($rc, scalar(<$o>) // '', scalar(<$e>) // '');
-}
 
 sub write_file {
     my ($name, $text) = @_;
@@ -81,6 +33,7 @@ sub read_json {
 }
 
 my ($hpid, $port) = start_hello();
+wait_port($port) or die "hello_h2o did not start";
 my $url = "http://127.0.0.1:$port";
 
 # --help and usage

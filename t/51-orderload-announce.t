@@ -5,21 +5,20 @@
 # the JSON report, and a 404 on announcements taken silently (the target is not an orderd).
 use strict;
 use warnings;
+use lib 't/lib';
 use Test::More;
 use IO::Socket::INET;
-use IO::Select;
 use File::Temp qw(tempdir);
 use JSON::PP;
 use Time::HiRes ();
+use Orderload qw(build_dir orderload serve slurp spawned);
 
-my $B    = $ENV{ORDERD_BUILD} // 'build';
+my $B    = build_dir();
 my $LOAD = "$B/orderload";
 plan skip_all => "$LOAD not built" unless -x $LOAD;
 plan skip_all => 'run from the project root (needs lua/lib/orders.lua)' unless -f 'lua/lib/orders.lua';
 
 my $dir = tempdir(CLEANUP => 1);
-my @kill;
-END { local $?; kill 'KILL', @kill if @kill; waitpid($_, 0) for @kill }
 
 # A keep-alive HTTP/1.1 server on its own process: logs "time method path content-type body"
 # per request to $log; answers /scenarios/* with $scen_status, /profile/* with a body, and
@@ -33,70 +32,33 @@ sub start_recorder {
     if (!$pid) {
         open my $fh, '>>', $log or die;
         $fh->autoflush(1);
-        my $sel = IO::Select->new($srv);
-        my %buf;
-        while (1) {
-            for my $s ($sel->can_read) {
-                if ($s == $srv) {
-                    my $c = $srv->accept or next;
-                    $sel->add($c);
-                    $buf{ fileno $c } = '';
-                    next;
-                }
-                my $n = sysread($s, my $chunk, 65536);
-                if (!$n) {
-                    $sel->remove($s);
-                    delete $buf{ fileno $s };
-                    close $s;
-                    next;
-                }
-                my $b = \$buf{ fileno $s };
-                $$b .= $chunk;
-                while ($$b =~ /\A(.*?)\r\n\r\n/s) {
-                    my $head = $1;
-                    my $hl   = length($head) + 4;
-                    my ($cl) = $head =~ /\r\ncontent-length:\s*(\d+)/i;
-                    $cl //= 0;
-                    last if length($$b) < $hl + $cl;
-                    my $body = substr($$b, $hl, $cl);
-                    substr($$b, 0, $hl + $cl) = '';
-                    my ($m, $p) = $head =~ /\A(\S+) (\S+)/;
-                    my ($ct) = $head =~ /\r\ncontent-type:\s*([^\r\n]*)/i;
-                    $ct //= '-';
-                    $ct =~ s/\s+//g;
-                    printf $fh "%.6f %s %s %s %s\n", Time::HiRes::time(), $m, $p, $ct, $body;
-                    my ($st, $rb) = (202, '{"id":"x","state":"queued"}');
-                    ($st, $rb) = ($scen_status, '{}') if $p =~ m{^/scenarios/};
-                    ($st, $rb) = (200, 'PROFILE-DATA') if $p =~ m{^/profile/};
-                    syswrite($s, "HTTP/1.1 $st X\r\nContent-Type: application/json\r\nContent-Length: "
-                            . length($rb) . "\r\n\r\n$rb");
-                }
+        serve($srv, on_read => sub {
+            my ($s, $b) = @_;
+            while ($$b =~ /\A(.*?)\r\n\r\n/s) {
+                my $head = $1;
+                my $hl   = length($head) + 4;
+                my ($cl) = $head =~ /\r\ncontent-length:\s*(\d+)/i;
+                $cl //= 0;
+                last if length($$b) < $hl + $cl;
+                my $body = substr($$b, $hl, $cl);
+                substr($$b, 0, $hl + $cl) = '';
+                my ($m, $p) = $head =~ /\A(\S+) (\S+)/;
+                my ($ct) = $head =~ /\r\ncontent-type:\s*([^\r\n]*)/i;
+                $ct //= '-';
+                $ct =~ s/\s+//g;
+                printf $fh "%.6f %s %s %s %s\n", Time::HiRes::time(), $m, $p, $ct, $body;
+                my ($st, $rb) = (202, '{"id":"x","state":"queued"}');
+                ($st, $rb) = ($scen_status, '{}') if $p =~ m{^/scenarios/};
+                ($st, $rb) = (200, 'PROFILE-DATA') if $p =~ m{^/profile/};
+                syswrite($s, "HTTP/1.1 $st X\r\nContent-Type: application/json\r\nContent-Length: "
+                        . length($rb) . "\r\n\r\n$rb");
             }
-        }
+        });
     }
     close $srv;
-    push @kill, $pid;
+    spawned($pid);
     return ($pid, $port);
 }
-
-sub orderload {
-    my @args = @_;
-    my $pid  = fork // die;
-    if (!$pid) {
-        open STDOUT, '>', "$dir/stdout";
-        open STDERR, '>', "$dir/stderr";
-        exec $LOAD, @args;
-        exit 127;
-    }
-    waitpid($pid, 0);
-    my $rc = $? >> 8;
-    local $/;
-    open my $o, '<', "$dir/stdout";
-    open my $e, '<', "$dir/stderr";
-    return ($rc, scalar(<$o>) // '', scalar(<$e>) // '');
-}
-
-sub slurp { local $/; open my $f, '<', $_[0] or return ''; return scalar <$f> }
 
 open my $sf, '>', "$dir/two.lua" or die;
 print $sf <<'EOF';

@@ -5,42 +5,19 @@
 # latency p99 and max, because latency counts from each request's intended start.
 use strict;
 use warnings;
+use lib 't/lib';
 use Test::More;
 use IO::Socket::INET;
-use IO::Select;
 use File::Temp qw(tempdir);
 use JSON::PP;
 use Time::HiRes ();
+use Orderload qw(build_dir orderload_bg orderload_output reaped serve slurp spawned start_hello wait_port);
 
-my $B    = $ENV{ORDERD_BUILD} // 'build';
+my $B    = build_dir();
 my $LOAD = "$B/orderload";
 plan skip_all => "$LOAD or $B/hello_h2o not built" unless -x $LOAD && -x "$B/hello_h2o";
 
 my $dir = tempdir(CLEANUP => 1);
-my @kill;
-END { local $?; kill 'CONT', @kill if @kill; kill 'KILL', @kill if @kill; waitpid($_, 0) for @kill }
-
-sub slurp { local $/; open my $f, '<', $_[0] or return ''; return scalar <$f> }
-
-sub free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0, ReuseAddr => 1) or die $!;
-    my $p = $s->sockport;
-    close $s;
-    return $p;
-}
-
-# starts orderload in the background; returns its pid
-sub orderload_bg {
-    my @args = @_;
-    my $pid  = fork // die;
-    if (!$pid) {
-        open STDOUT, '>', "$dir/stdout";
-        open STDERR, '>', "$dir/stderr";
-        exec $LOAD, @args;
-        exit 127;
-    }
-    return $pid;
-}
 
 # A counting server: answers every request 200 on keep-alive connections and writes the
 # arrival time of each to $log when it gets SIGTERM.
@@ -54,43 +31,25 @@ sub start_counter {
         my @times;
         my $stop = 0;
         $SIG{TERM} = sub { $stop = 1 };
-        my $sel = IO::Select->new($srv);
-        my %buf;
         my $resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-        while (!$stop) {
-            for my $s ($sel->can_read(0.2)) {
-                if ($s == $srv) {
-                    my $c = $srv->accept or next;
-                    $sel->add($c);
-                    $buf{ fileno $c } = '';
-                    next;
-                }
-                my $n = sysread($s, my $chunk, 65536);
-                if (!$n) {
-                    $sel->remove($s);
-                    delete $buf{ fileno $s };
-                    close $s;
-                    next;
-                }
-                my $b = \$buf{ fileno $s };
-                $$b .= $chunk;
-                my $now = Time::HiRes::time();
-                my $out = '';
-                while ((my $i = index($$b, "\r\n\r\n")) >= 0) {    # GET requests: no bodies
-                    substr($$b, 0, $i + 4) = '';
-                    push @times, $now;
-                    $out .= $resp;
-                }
-                syswrite($s, $out) if length $out;
+        serve($srv, timeout => 0.2, stop => sub { $stop }, on_read => sub {
+            my ($s, $b) = @_;
+            my $now = Time::HiRes::time();
+            my $out = '';
+            while ((my $i = index($$b, "\r\n\r\n")) >= 0) {    # GET requests: no bodies
+                substr($$b, 0, $i + 4) = '';
+                push @times, $now;
+                $out .= $resp;
             }
-        }
+            syswrite($s, $out) if length $out;
+        });
         open my $fh, '>', $log or die;
         print $fh join("\n", map { sprintf '%.6f', $_ } @times), "\n";
         close $fh;
         exit 0;
     }
     close $srv;
-    push @kill, $pid;
+    spawned($pid);
     return ($pid, $port);
 }
 
@@ -107,10 +66,10 @@ my ($cpid, $cport) = start_counter("$dir/times.log");
 my $lpid = orderload_bg('-u', "http://127.0.0.1:$cport", '--quiet', '--no-announce', '--json', "$dir/rate.json",
     "$dir/rate.lua");
 waitpid($lpid, 0);
-is($? >> 8, 0, 'orderload 2000/s for 5 s exits 0') or diag(slurp("$dir/stderr"));
+is($? >> 8, 0, 'orderload 2000/s for 5 s exits 0') or diag((orderload_output())[1]);
 kill 'TERM', $cpid;
 waitpid($cpid, 0);
-@kill = grep { $_ != $cpid } @kill;
+reaped($cpid);
 my @t = grep { /\d/ } split /\n/, slurp("$dir/times.log");
 my $n = scalar @t;
 ok(abs($n - 10000) <= 100, "the server counted $n requests: within 1 % of 10000");
@@ -127,15 +86,8 @@ ok($r && abs($r->{rate}{achieved} - 2000) <= 20, 'reported achieved rate within 
 ok($r && $r->{counts}{dropped} == 0, 'nothing dropped');
 
 # ---- a 1 s stall shows in p99 and max -------------------------------------------------------
-my $hport = free_port();
-my $hpid  = fork // die;
-if (!$hpid) {
-    open STDOUT, '>', '/dev/null';
-    exec "$B/hello_h2o", '-p', $hport;
-    exit 127;
-}
-push @kill, $hpid;
-for (1 .. 200) { last if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$hport"); Time::HiRes::sleep(0.025) }
+my ($hpid, $hport) = start_hello();
+wait_port($hport);
 open $sf, '>', "$dir/stall.lua" or die;
 print $sf <<'EOF';
 return {
@@ -151,7 +103,7 @@ kill 'STOP', $hpid;
 Time::HiRes::sleep(1.0);
 kill 'CONT', $hpid;
 waitpid($lpid, 0);
-is($? >> 8, 0, 'the stalled run exits 0') or diag(slurp("$dir/stderr"));
+is($? >> 8, 0, 'the stalled run exits 0') or diag((orderload_output())[1]);
 $j = decode_json(slurp("$dir/stall.json") || '{}');
 my $s = $j->{scenarios}{stall};
 my $l = $s->{latency_us};

@@ -4,38 +4,20 @@
 # build/hello_h2o on a free port.
 use strict;
 use warnings;
+use lib 't/lib';
 use Test::More;
-use IO::Socket::INET;
 use File::Temp qw(tempdir);
 use JSON::PP;
+use Orderload qw(build_dir start_hello wait_port);
 
-my $B    = $ENV{ORDERD_BUILD} // 'build';
+my $B    = build_dir();
 my $LOAD = "$B/orderload";
 plan skip_all => "$LOAD or $B/hello_h2o not built" unless -x $LOAD && -x "$B/hello_h2o";
 
 my $dir = tempdir(CLEANUP => 1);
-my @kill;
-END { local $?; kill "KILL", @kill if @kill; waitpid($_, 0) for @kill }
 
-my $port = do {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0, ReuseAddr => 1) or die $!;
-    my $p = $s->sockport;
-    close $s;
-    $p;
-};
-my $pid = fork // die;
-if (!$pid) {
-    open STDOUT, '>', '/dev/null';
-    exec "$B/hello_h2o", '-p', $port;
-    exit 127;
-}
-push @kill, $pid;
-my $up = 0;
-for (1 .. 200) {
-    if (IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port")) { $up = 1; last }
-    select undef, undef, undef, 0.025;
-}
-ok($up, 'hello_h2o is up') or BAIL_OUT('no server');
+my ($pid, $port) = start_hello();
+ok(wait_port($port), 'hello_h2o is up') or BAIL_OUT('no server');
 
 # two scenarios: 40/s for 3 s, one answer in ten rejected by response(); then 20/s for 2 s
 open my $f, '>', "$dir/tl.lua" or die;
