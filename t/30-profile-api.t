@@ -15,7 +15,7 @@ use File::Temp qw(tempdir);
 
 my $tmp = tempdir('orderd-t30-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 # sanitizer builds have no tcmalloc: no heap profile, no allocator statistics
-my $san = ($ENV{ORDERD_SAN} // "") ne "" || Orderd::build_dir() =~ m{(^|/)(asan|tsan)/?$};
+my $san = Orderd::sanitizer_build();
 # a private copy of the binary: symbols are read from it while the tree may be rebuilt meanwhile
 mkdir "$tmp/build";
 system('cp', Orderd::build_dir() . '/orderd', "$tmp/build/orderd") == 0 or die "cannot copy orderd";

@@ -10,10 +10,7 @@ use lib 't/lib';
 use Test::More;
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
-use IO::Socket::INET;
-use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use JSON::PP;
-use POSIX ();
 use Time::HiRes qw(sleep time);
 use Orderd;
 
@@ -21,53 +18,14 @@ my $go = `command -v go 2>/dev/null`;
 plan skip_all => 'go (golang-go) is not installed' unless $go;
 
 my $tmp = tempdir('orderd-t32-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-my $san = ($ENV{ORDERD_SAN} // "") ne "" || Orderd::build_dir() =~ m{(^|/)(asan|tsan)/?$}; # no tcmalloc: no heap profile
+my $san = Orderd::sanitizer_build(); # no tcmalloc: no heap profile
 local $ENV{HOME} = $tmp;                 # go needs a writable home and cache
 local $ENV{GOCACHE} = "$tmp/gocache";
 local $ENV{PPROF_TMPDIR} = "$tmp/pprof";
 # a private copy of the binary: symbols are read from it while the tree may be rebuilt meanwhile
-mkdir "$tmp/build";
-system('cp', Orderd::build_dir() . '/orderd', "$tmp/build/orderd") == 0 or die "cannot copy orderd";
-local $ENV{ORDERD_BUILD} = "$tmp/build";
+Orderd::private_build($tmp);
 
-# every hotspot strong: 3 ms of pricing CPU, one inventory stripe held 500 us per item by 4
-# workers, the seed's 10 ms x priority payment wait, 64 KiB recorded per order
-my $s = Orderd->start(
-    workers => <<'LUA',
-return { workers = 4, queue = 200,
-         reserve = { stripes = 1, hold_us = 500 }, price = { work_us = 3000 },
-         pay = { ms_per_priority = 10 }, record = { alloc_bytes = 65536 } }
-LUA
-    raw_yaml => "listen: 127.0.0.1:PORT\nscenarios: []\npool:\n  script: DIR/workers.lua\n  results_kept: 500\n"
-              . "profiling:\n  schedule: \"\"\n  output_dir: DIR/profiles\n  heap_sample_bytes: 65536\n",
-);
-
-# A bounded background load: one child POSTing orders (about 300/s) for at most $secs seconds.
-# A raw keep-alive socket with TCP_NODELAY and one write per request: HTTP::Tiny writes the
-# body separately and waits out the delayed ACK (40 ms a request).
-sub start_load {
-    my ($secs, $max) = @_;
-    my $pid = fork // die "fork: $!";
-    return $pid if $pid;
-    my $end = time + $secs;
-    my $sock;
-    for (my $i = 0; $i < $max && time < $end; $i++) {
-        $sock ||= IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $s->port) or POSIX::_exit(1);
-        setsockopt($sock, IPPROTO_TCP, TCP_NODELAY, 1);
-        my $body = Orderd::json_encode(Orderd::order(items => ["SKU-$i", 'SKU-' . ($i % 7), 'SKU-X'],
-                                                     priority => 1 + $i % 3, amount => 10 + $i % 500));
-        syswrite $sock, "POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                      . "Content-Length: " . length($body) . "\r\n\r\n$body";
-        my $buf = '';
-        while ($buf !~ /\r\n\r\n/) { sysread($sock, $buf, 4096, length $buf) or last }
-        my ($len) = $buf =~ /^content-length:\s*(\d+)/mi;
-        my $need = index($buf, "\r\n\r\n") + 4 + ($len // 0);
-        while (length($buf) < $need) { sysread($sock, $buf, 4096, length $buf) or last }
-        undef $sock if length($buf) < $need || $buf =~ /^connection:\s*close/mi;
-        sleep 0.003;
-    }
-    POSIX::_exit(0);
-}
+my $s = Orderd->start(Orderd::hotspots());
 
 sub fetch {
     my ($path, $file) = @_;
@@ -99,7 +57,7 @@ sub names_in_top {
     return $out;
 }
 
-my $load = start_load(25, 20000);
+my $load = $s->start_load(25, 20000);
 sleep 1.5; # the pool is busy, every wait and lock has happened a few times
 
 my $cpu = fetch('/profile/cpu?seconds=3', 'cpu.pb.gz');

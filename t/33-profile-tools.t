@@ -12,9 +12,6 @@ use lib 't/lib';
 use Test::More;
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
-use IO::Socket::INET;
-use POSIX ();
-use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use Time::HiRes qw(sleep time);
 use Orderd;
 
@@ -23,52 +20,16 @@ my $have_go = `command -v go 2>/dev/null`;
 plan skip_all => 'google-pprof and go are not installed' unless $have_gp || $have_go;
 
 my $tmp = tempdir('orderd-t33-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-my $san = ($ENV{ORDERD_SAN} // "") ne "" || Orderd::build_dir() =~ m{(^|/)(asan|tsan)/?$}; # no tcmalloc: no heap profile
+my $san = Orderd::sanitizer_build(); # no tcmalloc: no heap profile
 local $ENV{HOME} = $tmp;
 local $ENV{GOCACHE} = "$tmp/gocache";
 local $ENV{PPROF_TMPDIR} = "$tmp/pprof";
 mkdir "$tmp/pprof";
 # a private copy of the binary: the tools read it while the tree may be rebuilt meanwhile
-mkdir "$tmp/build";
-system('cp', Orderd::build_dir() . '/orderd', "$tmp/build/orderd") == 0 or die "cannot copy orderd";
-local $ENV{ORDERD_BUILD} = "$tmp/build";
+my $bin = Orderd::private_build($tmp);
 
-my $s = Orderd->start(
-    workers => <<'LUA',
-return { workers = 4, queue = 200,
-         reserve = { stripes = 1, hold_us = 500 }, price = { work_us = 3000 },
-         pay = { ms_per_priority = 10 }, record = { alloc_bytes = 65536 } }
-LUA
-    raw_yaml => "listen: 127.0.0.1:PORT\nscenarios: []\npool:\n  script: DIR/workers.lua\n  results_kept: 500\n"
-              . "profiling:\n  schedule: \"\"\n  output_dir: DIR/profiles\n  heap_sample_bytes: 65536\n",
-);
+my $s = Orderd->start(Orderd::hotspots());
 my $base = $s->base;
-my $bin = Orderd::build_dir() . '/orderd';
-
-# about 300 orders/s for at most $secs seconds (see t/32 for why not HTTP::Tiny)
-sub start_load {
-    my ($secs, $max) = @_;
-    my $pid = fork // die "fork: $!";
-    return $pid if $pid;
-    my $end = time + $secs;
-    my $sock;
-    for (my $i = 0; $i < $max && time < $end; $i++) {
-        $sock ||= IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $s->port) or POSIX::_exit(1);
-        setsockopt($sock, IPPROTO_TCP, TCP_NODELAY, 1);
-        my $body = Orderd::json_encode(Orderd::order(items => ["SKU-$i", 'SKU-' . ($i % 7), 'SKU-X'],
-                                                     priority => 1 + $i % 3, amount => 10 + $i % 500));
-        syswrite $sock, "POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                      . "Content-Length: " . length($body) . "\r\n\r\n$body";
-        my $buf = '';
-        while ($buf !~ /\r\n\r\n/) { sysread($sock, $buf, 4096, length $buf) or last }
-        my ($len) = $buf =~ /^content-length:\s*(\d+)/mi;
-        my $need = index($buf, "\r\n\r\n") + 4 + ($len // 0);
-        while (length($buf) < $need) { sysread($sock, $buf, 4096, length $buf) or last }
-        undef $sock if length($buf) < $need || $buf =~ /^connection:\s*close/mi;
-        sleep 0.003;
-    }
-    POSIX::_exit(0);
-}
 
 # runs a command with a time limit; returns its stdout+stderr
 sub run {
@@ -82,7 +43,7 @@ sub gp_names { return map { /^\s*[\d.]+\s+[\d.]+%\s+[\d.]+%\s+[\d.]+\s+[\d.]+%\s
 sub go_names { return map { /^\s*\S+\s+[\d.]+%\s+[\d.]+%\s+\S+\s+[\d.]+%\s+(\S+)/ ? $1 : () } split /\n/, shift }
 sub in_top { my ($n, $re, @names) = @_; return scalar grep { defined && /$re/ } @names[0 .. $n - 1] }
 
-my $load = start_load(40, 40000);
+my $load = $s->start_load(40, 40000);
 sleep 1.5;
 my $price = qr/^(price_fraud_score|od_stage_price)/;
 

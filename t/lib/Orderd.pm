@@ -14,11 +14,41 @@ use HTTP::Tiny;
 use IO::Socket::INET;
 use JSON::PP;
 use POSIX qw(:sys_wait_h);
+use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use Time::HiRes qw(sleep time);
 
 our @EXPORT_OK = qw(build_dir free_port json_decode json_encode order wait_until);
 
 sub build_dir { $ENV{ORDERD_BUILD} || 'build' }
+
+# true for a sanitizer build (no tcmalloc there, so no heap profile)
+sub sanitizer_build { ($ENV{ORDERD_SAN} // "") ne "" || build_dir() =~ m{(^|/)(asan|tsan)/?$} }
+
+# Copies build_dir()/orderd to DIR/build/orderd and points ORDERD_BUILD there for the rest of
+# the test, so that tools reading the binary's symbols are not upset by a rebuild meanwhile;
+# returns the copy's path.
+sub private_build {
+    my ($dir) = @_;
+    mkdir "$dir/build";
+    system('cp', build_dir() . '/orderd', "$dir/build/orderd") == 0 or die "cannot copy orderd";
+    $ENV{ORDERD_BUILD} = "$dir/build";
+    return "$dir/build/orderd";
+}
+
+# Orderd->start options for a server whose every hotspot is strong: 3 ms of pricing CPU, one
+# inventory stripe held 500 us per item by 4 workers, the seed's 10 ms x priority payment
+# wait, 64 KiB recorded per order (heap sampled every 64 KiB)
+sub hotspots {
+    return (
+        workers => <<'LUA',
+return { workers = 4, queue = 200,
+         reserve = { stripes = 1, hold_us = 500 }, price = { work_us = 3000 },
+         pay = { ms_per_priority = 10 }, record = { alloc_bytes = 65536 } }
+LUA
+        raw_yaml => "listen: 127.0.0.1:PORT\nscenarios: []\npool:\n  script: DIR/workers.lua\n  results_kept: 500\n"
+                  . "profiling:\n  schedule: \"\"\n  output_dir: DIR/profiles\n  heap_sample_bytes: 65536\n",
+    );
+}
 
 sub free_port {
     my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0, ReuseAddr => 1)
@@ -153,6 +183,35 @@ sub post_many {
     waitpid($pid, 0);
     close $c;
     return @codes;
+}
+
+# $s->start_load(SECS, MAX): a bounded background load, one child POSTing valid orders
+# (about 300/s) for at most SECS seconds or MAX orders; returns the child's pid.  A raw
+# keep-alive socket with TCP_NODELAY and one write per request: HTTP::Tiny writes the body
+# separately and waits out the delayed ACK (40 ms a request).
+sub start_load {
+    my $s = shift;
+    my ($secs, $max) = @_;
+    my $pid = fork // die "fork: $!";
+    return $pid if $pid;
+    my $end = time + $secs;
+    my $sock;
+    for (my $i = 0; $i < $max && time < $end; $i++) {
+        $sock ||= IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $s->port) or POSIX::_exit(1);
+        setsockopt($sock, IPPROTO_TCP, TCP_NODELAY, 1);
+        my $body = Orderd::json_encode(Orderd::order(items => ["SKU-$i", 'SKU-' . ($i % 7), 'SKU-X'],
+                                                     priority => 1 + $i % 3, amount => 10 + $i % 500));
+        syswrite $sock, "POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                      . "Content-Length: " . length($body) . "\r\n\r\n$body";
+        my $buf = '';
+        while ($buf !~ /\r\n\r\n/) { sysread($sock, $buf, 4096, length $buf) or last }
+        my ($len) = $buf =~ /^content-length:\s*(\d+)/mi;
+        my $need = index($buf, "\r\n\r\n") + 4 + ($len // 0);
+        while (length($buf) < $need) { sysread($sock, $buf, 4096, length $buf) or last }
+        undef $sock if length($buf) < $need || $buf =~ /^connection:\s*close/mi;
+        sleep 0.003;
+    }
+    POSIX::_exit(0);
 }
 
 sub get_json { my ($s, $p, $h) = @_; my $r = $s->get($p, $h); return json_decode($r->{content}) }
