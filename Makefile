@@ -5,9 +5,11 @@
 #   make bench      run the benchmarks (ratios measured in one run)
 #   make test-asan  the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make test-tsan  the suite under ThreadSanitizer
-#   make fuzz       run each libFuzzer target for a bounded time
+#   make fuzz       run each libFuzzer target for a bounded time (FUZZ_SECONDS, default 60)
+#   make soak       10 minutes of mixed load with captures every 30 s (SOAK_SECONDS); not in test
 #
-# Variant builds go to their own directory: build/ (default), build/asan/, build/tsan/.
+# Variant builds go to their own directory: build/ (default), build/asan/, build/tsan/,
+# build/fuzz/ (clang, libFuzzer).
 # Sanitizers replace malloc, as tcmalloc does, so those builds link without tcmalloc
 # (OD_NO_TCMALLOC): the heap profile then answers that it is unavailable.
 
