@@ -25,7 +25,7 @@ command -v wrk >/dev/null || { echo "orderload.sh: wrk is not installed (apt-get
 tmp=$(mktemp -d)
 server=
 cleanup() {
-    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+    if [ -n "$server" ]; then kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -7,9 +7,9 @@
 #             mutex_fraction 1) ÷ both off (a second server)                    goal >= 0.95
 #   trace     a trace running ÷ none                                            goal >= 0.90
 #
-# Pool: one worker that sleeps a second on every order behind a large queue, as in ingest.sh,
-# so what is measured is the HTTP path (parse, validate, enqueue under the queue lock, the
-# enqueue flow event while tracing) and not the planted stages.  Client: wrk, 1 thread,
+# Pool: one worker whose stages cost nothing (so the queue never fills over many runs): what
+# is measured is the HTTP path (parse, validate, enqueue under the queue lock, the enqueue flow
+# event while tracing) and the worker taking and finishing each order, not the planted stages.  Client: wrk, 1 thread,
 # 32 connections, scripts/bench/wrk-post.lua.  Each profile window outlasts its wrk run, and
 # the next run waits until the profile has been written (its symbolization is not measured).
 #
@@ -50,7 +50,7 @@ fi
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in clock ticks
 
 cat > "$tmp/workers.lua" <<'LUA'
-return { workers = 1, queue = 4000000, pay = { ms_per_priority = 0, fixed_ms = 1000 },
+return { workers = 1, queue = 100000, pay = { ms_per_priority = 0, fixed_ms = 0 },
          price = { work_us = 0 }, reserve = { hold_us = 0 }, record = { alloc_bytes = 0 } }
 LUA
 start_server() { # NAME MUTEX_FRACTION BLOCK_RATE_NS -> sets port_NAME, pid_NAME
@@ -115,7 +115,7 @@ pair() { # ROUND FILE CMD1 CMD2
   echo "$a $b" | awk '{printf "%.3f", $1 / $4}'
 }
 
-echo "profiling: $ROUNDS rounds of ${DUR}s runs, wrk -t1 -c32, POST /orders, one sleeping worker (the HTTP path)${pin_server:+, server on CPU 0, wrk on CPU 1}"
+echo "profiling: $ROUNDS rounds of ${DUR}s runs, wrk -t1 -c32, POST /orders, one worker with free stages (the HTTP path)${pin_server:+, server on CPU 0, wrk on CPU 1}"
 : >"$tmp/cpu"; : >"$tmp/lock"; : >"$tmp/trace"
 for i in $(seq "$ROUNDS"); do
   c=$(pair "$i" "$tmp/cpu" with_cpu base_on)
