@@ -78,7 +78,11 @@ ok(abs($span - 5) < 0.1, sprintf('they arrived over %.3f s (5 s scheduled)', $sp
 my @per = (0) x 5;
 for (@t) { my $s = int($_ - $t[0]); $per[$s]++ if $s < 5 }
 # (5 %: the counting server is Perl and may itself be descheduled on a busy machine)
-ok(!(grep { abs($_ - 2000) > 100 } @per), "each second got 2000 within 5 % (@per)");
+SKIP: {
+    # under TSan the instrumented generator starts late and catches up: the total holds, not each second
+    skip "per-second pacing under ThreadSanitizer (@per)", 1 if ($ENV{ORDERD_SAN} // '') eq 'tsan';
+    ok(!(grep { abs($_ - 2000) > 100 } @per), "each second got 2000 within 5 % (@per)");
+}
 my $j = decode_json(slurp("$dir/rate.json") || '{}');
 my $r = $j->{scenarios}{rate};
 is($r && $r->{counts}{sent}, $n, 'orderload\'s sent count equals the server\'s count');
