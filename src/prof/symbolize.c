@@ -152,6 +152,24 @@ static const Dwfl_Callbacks proc_callbacks = {
     .debuginfo_path = &debuginfo_path,
 };
 
+/* Loads a module's symbol table and debug information now, not at its first lookup: a
+ * long-running server then pays the symbolizer's memory once, at the first capture, instead
+ * of in steps whenever a library first appears in a profile (the soak saw RSS jump by MiBs
+ * hours into a run when libm first showed up). */
+static int load_module(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start, void *arg)
+{
+    (void)userdata, (void)name, (void)start, (void)arg;
+    Dwarf_Addr bias;
+    Dwarf *dw = dwfl_module_getdwarf(mod, &bias);
+    if (dw != NULL) {
+        Dwarf_Aranges *ar;
+        size_t n;
+        dwarf_getaranges(dw, &ar, &n);
+    }
+    dwfl_module_getsymtab(mod);
+    return DWARF_CB_OK;
+}
+
 /* (Re)reports the process's modules.  Returns 0 or -1. */
 static int session_refresh(void)
 {
@@ -163,6 +181,7 @@ static int session_refresh(void)
     dwfl_report_begin(dwfl);
     int rc = dwfl_linux_proc_report(dwfl, getpid());
     if (dwfl_report_end(dwfl, NULL, NULL) != 0 || rc != 0) return -1;
+    dwfl_getmodules(dwfl, load_module, NULL, 0);
     return 0;
 }
 
