@@ -19,14 +19,12 @@ size_t od_hist_index(uint64_t v)
 
 uint64_t od_hist_value_at(size_t index)
 {
+    /* indexes 0..2047 are bucket 0's linear values; past them each bucket's upper half */
     size_t bucket = index >> HALF_BITS;
     uint64_t sub = index & (HALF_COUNT - 1);
     if (bucket > 0) {
         bucket -= 1;
         sub += HALF_COUNT;
-    } else if (index >= HALF_COUNT) {
-        /* bucket 0 covers 0..2047 linearly */
-        sub = index;
     }
     uint64_t lowest = sub << bucket;
     return lowest + ((uint64_t)1 << bucket) - 1;

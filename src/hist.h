@@ -15,7 +15,6 @@
 
 #define OD_HIST_MAX_US 60000000ull
 #define OD_HIST_SUB_BITS 11 /* 2048 sub-buckets: 3 significant decimal digits */
-#define OD_HIST_LEN ((((64 - 11) - 0) + 1) * 1024) /* upper bound; real size computed */
 
 typedef struct od_hist {
     uint64_t total;

@@ -26,7 +26,7 @@ typedef enum od_route_id {
     OD_ROUTE_COUNT
 } od_route_id_t;
 
-#define OD_STATS_CODES 12 /* 200 201 202 204 400 401 404 405 409 413 415 422 503 ... see stats.c */
+#define OD_STATS_CODES 12 /* the codes counted: od_stats_codes in stats.c; one more column, "other" */
 
 typedef struct od_stats {
     uint64_t start_ns;

@@ -7,29 +7,17 @@ set -euo pipefail
 B=${1:-build}
 DUR=${BENCH_SECONDS:-5}
 ROUNDS=${BENCH_ROUNDS:-5}
-here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])' 2>/dev/null ||
-  perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen=>1,LocalAddr=>"127.0.0.1:0")->sockport'; }
-wait_http() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "no answer from $1" >&2; return 1; }
-# servers on CPU 0, wrk on CPU 1 (when there are two), so the two never trade places mid-run
-pin_srv=""; pin_cli=""
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then pin_srv="taskset -c 0"; pin_cli="taskset -c 1"; fi
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # run wrk against URL while measuring PID's CPU: prints "requests/s cpu-µs-per-request"
 measure() {
   local t0 t1 out reqs
   t0=$(cpu_ticks "$2")
-  out=$($pin_cli wrk -t1 -c32 -d"${DUR}s" -s "$here/wrk-post.lua" "$1" -- "r$(date +%s%N)")
+  out=$("${pin_client[@]}" wrk -t1 -c32 -d"${DUR}s" -s "$here/wrk-post.lua" "$1" -- "r$(date +%s%N)")
   t1=$(cpu_ticks "$2")
   reqs=$(echo "$out" | awk '/requests in/ {print $1}')
   echo "$(echo "$out" | awk '/^Requests\/sec/ {print $2}') $(echo "($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / $reqs" | bc -l)"
 }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 cat > "$tmp/workers.lua" <<'LUA'
 return { workers = 1, queue = 2000000, pay = { ms_per_priority = 0, fixed_ms = 1000 },
@@ -42,10 +30,10 @@ pool: { script: $tmp/workers.lua, results_kept: 1000 }
 profiling: { schedule: "" }
 scenarios: []
 YAML
-$pin_srv "$B/orderd" -c "$tmp/orderd.yaml" 2>"$tmp/orderd.log" &
+"${pin_server[@]}" "$B/orderd" -c "$tmp/orderd.yaml" 2>"$tmp/orderd.log" &
 pid_o=$!; pids+=($pid_o)
 port_h=$(free_port)
-$pin_srv "$B/hello_h2o" -p "$port_h" 2>/dev/null &
+"${pin_server[@]}" "$B/hello_h2o" -p "$port_h" 2>/dev/null &
 pid_h=$!; pids+=($pid_h)
 wait_http "http://127.0.0.1:$port_o/health"
 wait_http "http://127.0.0.1:$port_h/"

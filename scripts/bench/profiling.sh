@@ -30,24 +30,11 @@ set -euo pipefail
 B=${1:-build}
 DUR=${BENCH_SECONDS:-2}
 ROUNDS=${BENCH_ROUNDS:-9}
-here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d)
-pids=()
-# SIGKILL: a graceful drain of the deliberately slow backlog would take hours
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
 
 for tool in wrk curl bc perl; do
   command -v "$tool" >/dev/null || { echo "profiling bench: $tool is missing (scripts/install-deps.sh)" >&2; exit 1; }
 done
-
-free_port() { perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen=>1,LocalAddr=>"127.0.0.1:0")->sockport'; }
-wait_http() { for _ in $(seq 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "no answer from $1" >&2; return 1; }
-pin_server=(); pin_client=()
-if [ "${BENCH_PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-  pin_server=(taskset -c 0); pin_client=(taskset -c 1)
-fi
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in clock ticks
 
 cat > "$tmp/workers.lua" <<'LUA'
 return { workers = 1, queue = 100000, pay = { ms_per_priority = 0, fixed_ms = 0 },
