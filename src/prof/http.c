@@ -185,6 +185,7 @@ static size_t split_label(const od_prof_sample_t *s, const char *key, char **cop
 /* Go's goroutine?debug=2: every thread on its own, with its state and symbolized stack */
 static void thread_dump(const od_profile_t *p, od_buf_t *out)
 {
+    od_profile_prefetch_symbols(p);
     int no = 0;
     for (size_t i = 0; i < p->nsamples; i++) {
         const od_prof_sample_t *s = &p->samples[i];

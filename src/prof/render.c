@@ -195,6 +195,7 @@ static void put_pcs(const od_prof_sample_t *s, od_buf_t *out)
 
 int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
 {
+    od_profile_prefetch_symbols(p);
     od_legacy_lines_t lines;
     int use_lines = p->kind == OD_PROF_HEAP || p->kind == OD_PROF_BLOCK || p->kind == OD_PROF_MUTEX;
     if (use_lines && od_legacy_lines_init(&lines, p, err) != 0) return -1;
@@ -345,6 +346,7 @@ static void foldmap_dispose(foldmap_t *m, size_t n)
 
 int od_render_folded(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
 {
+    od_profile_prefetch_symbols(p);
     if (p->ntypes == 0) {
         od_buf_puts(err, "folded: profile has no sample types");
         return -1;
@@ -503,6 +505,7 @@ static const char zoom_js[] =
 
 int od_render_svg(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
 {
+    od_profile_prefetch_symbols(p);
     int t = od_render_default_type(p);
     if (t < 0) {
         od_buf_puts(err, "svg: profile has no sample types");
