@@ -135,17 +135,33 @@ static void wait_window(uint64_t ns, int (*cancelled)(void *), void *arg)
     }
 }
 
+/* A sample's key for the delta: its stack and its string labels (the mutex profile keeps
+ * identical stacks on different locks apart by the `lock` label). */
 static uint64_t stack_hash(const od_prof_sample_t *s)
 {
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < s->npcs; i++)
         h = (h ^ (uint64_t)s->pcs[i]) * 1099511628211ull;
+    for (size_t l = 0; l < s->nlabels; l++)
+        for (const char *c = s->labels[l].str; c && *c; c++)
+            h = (h ^ (unsigned char)*c) * 1099511628211ull;
     return h ^ s->npcs;
+}
+
+static int same_labels(const od_prof_sample_t *a, const od_prof_sample_t *b)
+{
+    if (a->nlabels != b->nlabels) return 0;
+    for (size_t l = 0; l < a->nlabels; l++) {
+        const od_prof_label_t *x = &a->labels[l], *y = &b->labels[l];
+        if (strcmp(x->key, y->key) != 0 || (x->str == NULL) != (y->str == NULL)) return 0;
+        if (x->str ? strcmp(x->str, y->str) != 0 : x->num != y->num) return 0;
+    }
+    return 1;
 }
 
 static int same_stack(const od_prof_sample_t *a, const od_prof_sample_t *b)
 {
-    return a->npcs == b->npcs && memcmp(a->pcs, b->pcs, a->npcs * sizeof(a->pcs[0])) == 0;
+    return a->npcs == b->npcs && memcmp(a->pcs, b->pcs, a->npcs * sizeof(a->pcs[0])) == 0 && same_labels(a, b);
 }
 
 static void add_delta(od_profile_t *p, const od_prof_sample_t *s, const int64_t *v)
