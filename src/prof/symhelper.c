@@ -395,9 +395,13 @@ int od_symhelper_call(uint32_t op, const uint64_t *in, size_t n, od_buf_t *reply
     }
     for (int attempt = 0; attempt < 2; attempt++) { /* a dead helper is restarted once */
         if (conn_fd < 0 && start_helper(err) != 0) break;
+        pid_t was = conn_pid;
         if (exchange(op, in, n, reply, err) == 0) return 0;
         drop_helper();
-        if (attempt == 0) od_buf_puts(err, "; restarted: ");
+        if (attempt == 0) {
+            od_warn("symbolize: helper %d: %s; starting a new one", (int)was, err->base);
+            od_buf_reset(err);
+        }
     }
     drop_helper();
     backoff_until_ns = od_now_ns() + OD_SYMHELPER_BACKOFF_MS * 1000000ull;
