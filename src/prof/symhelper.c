@@ -408,14 +408,6 @@ int od_symhelper_call(uint32_t op, const uint64_t *in, size_t n, od_buf_t *reply
     return -1;
 }
 
-pid_t od_symhelper_pid(void)
-{
-    pthread_mutex_lock(&helper_lock);
-    pid_t p = conn_fd >= 0 && helper_pid == conn_pid ? conn_pid : 0;
-    pthread_mutex_unlock(&helper_lock);
-    return p;
-}
-
 void od_symhelper_stop(void)
 {
     drop_helper();

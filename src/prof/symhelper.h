@@ -54,9 +54,6 @@
  */
 int od_symhelper_call(uint32_t op, const uint64_t *in, size_t n, od_buf_t *reply, od_buf_t *err);
 
-/** the helper's pid, 0 when none runs (tests) */
-pid_t od_symhelper_pid(void);
-
 /** kills the helper, if any (the next call starts a new one; tests) */
 void od_symhelper_stop(void);
 
