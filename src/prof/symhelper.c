@@ -340,14 +340,15 @@ static int send_by(int fd, const void *p, size_t n, uint64_t deadline)
     return 0;
 }
 
+/* Returns 0, -1 when the deadline passed, -2 when the helper is gone (EOF, error). */
 static int recv_by(int fd, void *p, size_t n, uint64_t deadline)
 {
     char *c = p;
     while (n > 0) {
-        if (wait_fd(fd, POLLIN, deadline) != 0) return -1;
+        if (wait_fd(fd, POLLIN, deadline) != 0) return od_now_ns() >= deadline ? -1 : -2;
         ssize_t r = recv(fd, c, n, MSG_DONTWAIT);
         if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (r <= 0) return -1;
+        if (r <= 0) return -2;
         c += r;
         n -= (size_t)r;
     }
@@ -364,8 +365,13 @@ static int exchange(uint32_t op, const uint64_t *in, size_t n, od_buf_t *reply, 
         od_buf_puts(err, "the symbolizer helper does not take requests");
         return -1;
     }
-    if (recv_by(conn_fd, head, sizeof(head), deadline) != 0) {
+    int rc = recv_by(conn_fd, head, sizeof(head), deadline);
+    if (rc == -1) {
         od_buf_printf(err, "no answer from the symbolizer helper within %d ms", OD_SYMHELPER_TIMEOUT_MS);
+        return -1;
+    }
+    if (rc != 0) {
+        od_buf_puts(err, "the symbolizer helper exited");
         return -1;
     }
     if (head[0] != op || head[1] > OD_SYMHELPER_REPLY_MAX) {
