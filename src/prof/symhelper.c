@@ -219,6 +219,26 @@ static int spawn(void)
     return 0;
 }
 
+/* Waits until the helper exits and reaps it.  The wait is a poll on a pidfd (or a nap when
+ * there is none), not a blocking waitpid: the threads profile's signal must find this thread
+ * in a call that takes signals at once, ThreadSanitizer's runtime included. */
+static void reap(pid_t pid)
+{
+    int pfd = (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec by definition */
+    for (;;) {
+        int st = 0;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR)) break;
+        if (pfd >= 0) {
+            struct pollfd p = {.fd = pfd, .events = POLLIN};
+            poll(&p, 1, -1);
+        } else {
+            od_sleep_ns(200000000);
+        }
+    }
+    if (pfd >= 0) close(pfd);
+}
+
 /* The spawning thread: starts a helper when asked, then waits for it to exit and reaps it.
  * It never exits, so that the helper's PR_SET_PDEATHSIG (tied to this thread) fires only
  * when orderd itself goes. */
@@ -239,9 +259,7 @@ static void *spawner_main(void *arg)
         pid_t pid = helper_pid;
         pthread_mutex_unlock(&helper_lock);
         od_thread_set_state("waiting for the symbolizer");
-        int st = 0;
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-            ;
+        reap(pid);
         pthread_mutex_lock(&helper_lock);
         helper_pid = 0; /* reaped: nobody may signal that pid any more */
         pthread_cond_broadcast(&helper_cond);
