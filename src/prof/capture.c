@@ -179,7 +179,8 @@ static int same_labels(const od_prof_sample_t *a, const od_prof_sample_t *b)
 
 static int same_stack(const od_prof_sample_t *a, const od_prof_sample_t *b)
 {
-    return a->npcs == b->npcs && memcmp(a->pcs, b->pcs, a->npcs * sizeof(a->pcs[0])) == 0 && same_labels(a, b);
+    return a->npcs == b->npcs && memcmp(a->pcs, b->pcs, a->npcs * sizeof(a->pcs[0])) == 0 &&
+           same_labels(a, b);
 }
 
 static void add_delta(od_profile_t *p, const od_prof_sample_t *s, const int64_t *v)

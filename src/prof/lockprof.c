@@ -168,7 +168,8 @@ static void record(int t, const char *lock, const uintptr_t *pcs, uint32_t npcs,
             break;
         }
         entry_t *e = &s->entries[ix - 1];
-        if (e->hash == h && e->lock == lock && e->npcs == npcs && memcmp(e->pcs, pcs, npcs * sizeof(*pcs)) == 0) {
+        if (e->hash == h && e->lock == lock && e->npcs == npcs &&
+            memcmp(e->pcs, pcs, npcs * sizeof(*pcs)) == 0) {
             e->count += count;
             e->delay += delay;
             break;

@@ -80,7 +80,8 @@ void od_block_end(uint64_t token);
  * initializes p (any previous content is dropped, not released: pass a fresh or disposed
  * profile) and copies the recorded samples into it: kind OD_PROF_MUTEX or OD_PROF_BLOCK,
  * sample types contentions/count and delay/nanoseconds (the default), period the current
- * fraction or rate; mutex samples labelled `lock` (the mutex's name).  The caller owns p and releases it with od_profile_dispose.
+ * fraction or rate; mutex samples labelled `lock` (the mutex's name).  The caller owns p and releases it with
+ * od_profile_dispose.
  * @return 0 if successful, -1 if not (kind is neither mutex nor block)
  */
 int od_lockprof_snapshot(od_profile_t *p, od_prof_kind_t kind);

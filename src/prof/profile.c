@@ -36,8 +36,7 @@ void od_profile_add_type(od_profile_t *p, const char *type, const char *unit)
     p->ntypes++;
 }
 
-od_prof_sample_t *od_profile_add(od_profile_t *p, const uintptr_t *pcs, size_t npcs,
-                                 const int64_t *values)
+od_prof_sample_t *od_profile_add(od_profile_t *p, const uintptr_t *pcs, size_t npcs, const int64_t *values)
 {
     if (p->nsamples == p->cap) {
         p->cap = p->cap ? p->cap * 2 : 64;

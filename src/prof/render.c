@@ -230,9 +230,11 @@ static void put_folded_profiler(const od_profile_t *p, const size_t *idx, od_buf
         od_buf_printf(&states, "%s%s", states.len ? "," : "", st ? st : "?");
     }
     if (n > 0) {
-        od_buf_printf(out, "%lld @ " OD_THREAD_PROF_PREFIX "* \xc3\x97%lld waiting\n", (long long)n, (long long)n);
+        od_buf_printf(out, "%lld @ " OD_THREAD_PROF_PREFIX "* \xc3\x97%lld waiting\n", (long long)n,
+                      (long long)n);
         od_buf_printf(out, "# threads: %s\n# state: %s\n", names.base, states.base);
-        od_buf_puts(out, "# profiler: yes (idle profiler threads, folded; the pprof form has their stacks)\n\n");
+        od_buf_puts(out,
+                    "# profiler: yes (idle profiler threads, folded; the pprof form has their stacks)\n\n");
     }
     od_buf_dispose(&names);
     od_buf_dispose(&states);

@@ -16,11 +16,11 @@
 /* Sizes of the three mmap'd regions (reserved once; pages are touched as they fill).  They
  * are the only memory symbolization costs orderd: small, bounded, and not malloc'ed, so the
  * heap profile shows the program, not its profiler. */
-#define CACHE_SLOTS 8192               /* power of two; emptied when 3/4 full */
-#define RECORDS_BYTES (2u << 20)       /* the cached answers; emptied with the cache */
-#define INTERN_SLOTS 32768             /* power of two; at most 3/4 used */
-#define INTERN_BYTES (4u << 20)        /* beyond this, new names become "?" */
-#define BUILD_IDS 64                   /* modules whose build ID is remembered */
+#define CACHE_SLOTS 8192         /* power of two; emptied when 3/4 full */
+#define RECORDS_BYTES (2u << 20) /* the cached answers; emptied with the cache */
+#define INTERN_SLOTS 32768       /* power of two; at most 3/4 used */
+#define INTERN_BYTES (4u << 20)  /* beyond this, new names become "?" */
+#define BUILD_IDS 64             /* modules whose build ID is remembered */
 
 /* a cached answer: an od_sym_t without its unused frames */
 typedef struct record {
@@ -350,7 +350,8 @@ void od_symbolize_footprint(size_t *touched_bytes, size_t *reserved_bytes)
 {
     pthread_mutex_lock(&sym_lock);
     size_t t = 0;
-    if (cache) t = CACHE_SLOTS * sizeof(*cache) + records_used + INTERN_SLOTS * sizeof(*intern_tab) + intern_used;
+    if (cache)
+        t = CACHE_SLOTS * sizeof(*cache) + records_used + INTERN_SLOTS * sizeof(*intern_tab) + intern_used;
     if (touched_bytes) *touched_bytes = t;
     if (reserved_bytes)
         *reserved_bytes =

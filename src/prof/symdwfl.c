@@ -95,7 +95,7 @@ static int find_debuginfo_local(Dwfl_Module *mod, void **userdata, const char *m
  * standard callback cannot open; the mapped file itself is still reachable through
  * /proc/PID/map_files/START-END (and the main program through /proc/PID/exe). */
 static int find_elf_target(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
-                         char **file_name, Elf **elfp)
+                           char **file_name, Elf **elfp)
 {
     int fd = dwfl_linux_proc_find_elf(mod, userdata, modname, base, file_name, elfp);
     static const char deleted[] = " (deleted)";

@@ -28,8 +28,8 @@
 enum { REQ_IDLE, REQ_ASKED, REQ_WRITING, REQ_DONE };
 
 static struct slot {
-    int used; /* atomic; changed under reg_lock */
-    int tid;  /* atomic; set under reg_lock */
+    int used;     /* atomic; changed under reg_lock */
+    int tid;      /* atomic; set under reg_lock */
     int profiler; /* atomic: a thread of the profiler's own (OD_THREAD_PROF_PREFIX, or marked) */
     char name[32];
     const char *state; /* atomic (relaxed) */

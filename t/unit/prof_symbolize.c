@@ -37,8 +37,9 @@ static pid_t helper_child(int *zombie)
         if (f == NULL) continue;
         int pid = 0, ppid = 0;
         char comm[64] = "", state = 0;
-        if (fgets(line, sizeof(line), f) && sscanf(line, "%d (%63[^)]) %c %d", &pid, comm, &state, &ppid) == 4 &&
-            ppid == getpid() && strcmp(comm, "prof-symbolize") == 0) {
+        if (fgets(line, sizeof(line), f) &&
+            sscanf(line, "%d (%63[^)]) %c %d", &pid, comm, &state, &ppid) == 4 && ppid == getpid() &&
+            strcmp(comm, "prof-symbolize") == 0) {
             found = pid;
             if (zombie) *zombie = state == 'Z';
         }
@@ -92,8 +93,8 @@ int main(void)
 
     size_t touched = 0, reserved = 0;
     od_symbolize_footprint(&touched, &reserved);
-    ok(touched > 0 && touched <= reserved && reserved <= (8u << 20), "orderd's side: %zu KiB touched of %zu KiB",
-       touched >> 10, reserved >> 10);
+    ok(touched > 0 && touched <= reserved && reserved <= (8u << 20),
+       "orderd's side: %zu KiB touched of %zu KiB", touched >> 10, reserved >> 10);
 
     /* the helper dies: replaced at the next lookup, and reaped */
     kill(h, SIGKILL);
@@ -127,6 +128,7 @@ int main(void)
     ok(od_symbolize(pc + 1, &s) == -1 && od_now_ns() - t0 < 100000000ull,
        "  and right after, at once, without another attempt");
     od_sleep_ns(5200000000ull); /* past the back-off */
-    ok(names(pc, "planted_symbol_target"), "once descriptors are back, the same PC is named (nothing was cached)");
+    ok(names(pc, "planted_symbol_target"),
+       "once descriptors are back, the same PC is named (nothing was cached)");
     return done_testing();
 }

@@ -243,7 +243,9 @@ static void test_profiler_threads(void)
 
     od_buf_t text = OD_BUF_INIT, err = OD_BUF_INIT;
     ok(od_render_text(&p, &text, &err) == 0, "text form");
-    const char *fold = text.base ? strstr(text.base, "3 @ prof-* \xc3\x97" "3 waiting\n# threads: ") : NULL;
+    const char *fold = text.base ? strstr(text.base, "3 @ prof-* \xc3\x97"
+                                                     "3 waiting\n# threads: ")
+                                 : NULL;
     ok(fold != NULL, "the three idle profiler threads are folded into one line");
     const char *wk = text.base ? strstr(text.base, "worker-1") : NULL;
     ok(wk && (fold == NULL || wk < fold) && strstr(text.base, "\n# threads: worker-1\n") != NULL,
