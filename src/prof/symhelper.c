@@ -146,6 +146,7 @@ static char spawn_error[160];
 static int conn_fd = -1;
 static pid_t conn_pid;
 static uint64_t backoff_until_ns;
+static int timeout_ms = OD_SYMHELPER_TIMEOUT_MS;
 
 /* The environment without gperftools' and tcmalloc's profiling variables (the helper must
  * not start a CPU profile or sample its heap into files). */
@@ -376,7 +377,7 @@ static int recv_by(int fd, void *p, size_t n, uint64_t deadline)
 /* One request and its reply on conn_fd.  Returns 0 or -1 with a message in err. */
 static int exchange(uint32_t op, const uint64_t *in, size_t n, od_buf_t *reply, od_buf_t *err)
 {
-    uint64_t deadline = od_now_ns() + OD_SYMHELPER_TIMEOUT_MS * 1000000ull;
+    uint64_t deadline = od_now_ns() + (uint64_t)timeout_ms * 1000000ull;
     uint32_t head[2] = {op, (uint32_t)n};
     if (send_by(conn_fd, head, sizeof(head), deadline) != 0 ||
         send_by(conn_fd, in, n * sizeof(*in), deadline) != 0) {
@@ -385,7 +386,7 @@ static int exchange(uint32_t op, const uint64_t *in, size_t n, od_buf_t *reply, 
     }
     int rc = recv_by(conn_fd, head, sizeof(head), deadline);
     if (rc == -1) {
-        od_buf_printf(err, "no answer from the symbolizer helper within %d ms", OD_SYMHELPER_TIMEOUT_MS);
+        od_buf_printf(err, "no answer from the symbolizer helper within %d ms", timeout_ms);
         return -1;
     }
     if (rc != 0) {
@@ -436,4 +437,9 @@ void od_symhelper_stop(void)
 {
     drop_helper();
     backoff_until_ns = 0;
+}
+
+void od_symhelper_set_timeout(int ms)
+{
+    timeout_ms = ms > 0 ? ms : OD_SYMHELPER_TIMEOUT_MS;
 }

@@ -57,4 +57,8 @@ int od_symhelper_call(uint32_t op, const uint64_t *in, size_t n, od_buf_t *reply
 /** kills the helper, if any (the next call starts a new one; tests) */
 void od_symhelper_stop(void);
 
+/** sets the deadline of an exchange (<= 0: OD_SYMHELPER_TIMEOUT_MS); serialized like
+ *  od_symhelper_call (tests) */
+void od_symhelper_set_timeout(int ms);
+
 #endif

@@ -1,9 +1,9 @@
 /*
  * prof_symbolize — symbolization through the helper process: names, files and lines come
  * back; a batch of thousands of PCs takes a few round trips and fills the cache; a killed
- * helper is replaced (and reaped); when no helper can be started (descriptors exhausted) a
- * lookup says "unknown" at once, caches nothing, and works again once the cause is gone;
- * orderd's own cost stays within its mmap'd regions.  TAP.
+ * helper is replaced (and reaped), a hung one killed at the deadline and replaced; when no helper can be
+ * started (descriptors exhausted) a lookup says "unknown" at once, caches nothing, and works again once the
+ * cause is gone; orderd's own cost stays within its mmap'd regions.  TAP.
  */
 #include <dirent.h>
 #include <signal.h>
@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "prof/symbolize.h"
+#include "prof/symhelper.h"
 #include "tap.h"
 #include "testutil.h"
 
@@ -110,6 +111,19 @@ int main(void)
         if (!gone) od_sleep_ns(10000000);
     }
     ok(gone, "  the old one is reaped, not left a zombie");
+
+    /* the helper hangs: killed at the deadline, replaced, asked again */
+    h = helper_child(NULL);
+    od_symhelper_set_timeout(500);
+    kill(h, SIGSTOP);
+    t0 = od_now_ns();
+    ok(names((uintptr_t)names + 4, "names"), "a hung helper is replaced: the lookup still names the PC");
+    took = od_now_ns() - t0;
+    ok(took >= 400000000ull && took < 5000000000ull, "  after the deadline, not forever (%.0f ms)",
+       took / 1e6);
+    h2 = helper_child(NULL);
+    ok(h2 > 0 && h2 != h, "  by a new helper (pid %d)", (int)h2);
+    od_symhelper_set_timeout(0);
 
     /* no helper can start (no descriptor left for its socket): unknown at once, not cached */
     od_symbolize_reset();
