@@ -1,9 +1,10 @@
 /*
  * prof_symbolize — symbolization through the helper process: names, files and lines come
  * back; a batch of thousands of PCs takes a few round trips and fills the cache; a killed
- * helper is replaced (and reaped), a hung one killed at the deadline and replaced; when no helper can be
- * started (descriptors exhausted) a lookup says "unknown" at once, caches nothing, and works again once the
- * cause is gone; orderd's own cost stays within its mmap'd regions.  TAP.
+ * helper is replaced (and reaped), a hung one is killed at the deadline and replaced; when no
+ * helper can be started (descriptors exhausted) a lookup says "unknown" at once, caches
+ * nothing, and works again once the cause is gone; orderd's own cost stays within its mmap'd
+ * regions.  TAP.
  */
 #include <dirent.h>
 #include <signal.h>
