@@ -171,6 +171,8 @@ static char **helper_env(void)
  * Returns 0 or -1 (spawn_error set). */
 static int spawn(void)
 {
+    if (helper_fd >= 0) close(helper_fd); /* spawned for a caller that gave up waiting */
+    helper_fd = -1;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
         snprintf(spawn_error, sizeof(spawn_error), "socketpair: %s", strerror(errno));
@@ -303,8 +305,10 @@ static int start_helper(od_buf_t *err)
         pthread_mutex_lock(&helper_lock);
     }
     int rc = -1;
-    if (spawn_gen == gen)
+    if (spawn_gen == gen) {
+        want_spawn = 0; /* nobody would take it */
         od_buf_puts(err, "the symbolizer helper did not start in time");
+    }
     else if (helper_fd < 0)
         od_buf_printf(err, "cannot start the symbolizer helper: %s", spawn_error);
     else {
