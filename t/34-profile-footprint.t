@@ -168,6 +168,17 @@ for my $kind ($san ? qw(block mutex) : qw(heap block mutex)) {
     like($t, qr/^Time: \d{4}-/m, '  with its time') or diag($t);
 }
 
+# the text forms say it too: the contention header's "ms since reset", a heap delta's comment
+my $txt = $http->get("$base/profile/mutex?seconds=2&format=text")->{content} // '';
+ok($txt =~ /^ms since reset = (\d+)$/m && $1 >= 2000 && $1 < 3500, "mutex text form: ms since reset = ${\($1 // '?')}")
+    or diag(substr($txt, 0, 500));
+SKIP: {
+    skip 'no heap profile in sanitizer builds', 1 if $san;
+    $txt = $http->get("$base/profile/memory?seconds=2&format=text")->{content} // '';
+    like($txt, qr/\A[^\n]*\n# duration: 2\.\d+ s$/m, 'memory text form: "# duration: 2.xxx s" under the header')
+        or diag(substr($txt, 0, 500));
+}
+
 # --- mutex samples carry the lock's name ----------------------------------------------------
 my $mutex = fetch('/debug/pprof/mutex', 'mutex2.pb.gz');
 my $tags = run(60, 'go', 'tool', 'pprof', '-tags', $mutex);

@@ -30,6 +30,9 @@ sub connect_ { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $s->po
 sub status_of { my $j = $s->get_json('/profile'); return $j // {} }
 
 is $s->get('/health')->{status}, 200, 'up';
+# the first symbolizing capture starts the symbolizer for good (a thread and its helper's
+# socket): start it before counting, so that the counts measure what comes and goes
+$s->get('/profile/goroutines?format=text')->{status} == 200 or die 'warm-up capture failed';
 my ($fd0, $th0) = (fds(), threads());
 
 # --- vanishing mid-request -----------------------------------------------------------------

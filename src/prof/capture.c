@@ -88,8 +88,8 @@ static void note_symbolizer(od_profile_t *p)
 {
     size_t touched = 0, reserved = 0;
     od_symbolize_footprint(&touched, &reserved);
-    char *line = od_asprintf("symbolization runs in a helper process; orderd's cache of its answers holds "
-                             "%zu KiB (at most %zu KiB), mmap'd outside this heap",
+    char *line = od_asprintf("symbolization runs in a helper process; orderd's cache of its answers has used "
+                             "%zu KiB so far (at most %zu KiB), mmap'd outside this heap",
                              touched >> 10, reserved >> 10);
     char *c = p->comment ? od_asprintf("%s\n%s", p->comment, line) : line;
     if (c != line) free(line);

@@ -249,6 +249,9 @@ int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
 
     if (use_lines) {
         od_legacy_lines_header(&lines, out);
+        /* the contention header says "ms since reset"; a heap delta says its window here */
+        if (p->kind == OD_PROF_HEAP && p->duration_ns)
+            od_buf_printf(out, "# duration: %.3f s\n", (double)p->duration_ns / 1e9);
     } else if (p->kind == OD_PROF_THREADS) {
         int64_t total = 0;
         for (size_t i = 0; i < p->nsamples; i++)
