@@ -6,7 +6,7 @@
 #     inuse_space; the profiler's allocations are not the top of allocs
 #   - the helper: a child of orderd named prof-symbolize, only fds 0-3, no gperftools or
 #     tcmalloc variables; killed, it is replaced (profiles still symbolized), never a zombie;
-#     it goes when orderd goes
+#     it goes when orderd goes, even SIGKILLed
 #   - mapping flags only where true ([vdso] and stripped libraries without [FL][LN])
 #   - windowed (?seconds=N) memory, block and mutex profiles carry their duration
 #   - mutex samples carry the lock's name (pprof -tags, text form)
@@ -217,4 +217,15 @@ my ($rc, $log) = $s->stop;
 is($rc, 0, 'clean exit') or diag($log);
 ok(!$helper || wait_until(5, sub { !-e "/proc/$helper" || state_of($helper) eq 'Z' }),
    'the helper goes when orderd goes');
+
+# orderd killed outright (no exit path runs): the helper still goes (PR_SET_PDEATHSIG)
+$s = Orderd->start();
+$http->get($s->base . '/debug/pprof/goroutine?debug=1');
+my @k = helpers();
+is(scalar @k, 1, 'a second server has its helper');
+kill 'KILL', $s->pid;
+waitpid($s->pid, 0);
+$s->{rc} = -9;
+ok(@k && wait_until(5, sub { !-e "/proc/$k[0]" || state_of($k[0]) eq 'Z' }), '  which goes when orderd is SIGKILLed')
+    or diag('state ' . state_of($k[0] // 0));
 done_testing;
