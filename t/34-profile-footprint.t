@@ -4,7 +4,8 @@
 #   - symbolization runs in a helper process: after the first capture orderd's RSS grows by at
 #     most 8 MiB, and the profiler's code (src/prof/*, libdw, libelf) holds at most 5 % of
 #     inuse_space; the profiler's allocations are not the top of allocs
-#   - the helper: a child of orderd named prof-symbolize, only fds 0-3, no gperftools or
+#   - the helper: a child of orderd named prof-symbolize, none of orderd's descriptors but stdio
+#     and its socket (fd 3), no gperftools or
 #     tcmalloc variables; killed, it is replaced (profiles still symbolized), never a zombie;
 #     it goes when orderd goes, even SIGKILLed
 #   - mapping flags only where true ([vdso] and stripped libraries without [FL][LN])
