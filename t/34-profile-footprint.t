@@ -5,9 +5,8 @@
 #     most 8 MiB, and the profiler's code (src/prof/*, libdw, libelf) holds at most 5 % of
 #     inuse_space; the profiler's allocations are not the top of allocs
 #   - the helper: a child of orderd named prof-symbolize, none of orderd's descriptors but stdio
-#     and its socket (fd 3), no gperftools or
-#     tcmalloc variables; killed, it is replaced (profiles still symbolized), never a zombie;
-#     it goes when orderd goes, even SIGKILLed
+#     and its socket (fd 3), no gperftools or tcmalloc variables; killed, it is replaced
+#     (profiles still symbolized), never a zombie; it goes when orderd goes, even SIGKILLed
 #   - mapping flags only where true ([vdso] and stripped libraries without [FL][LN])
 #   - windowed (?seconds=N) memory, block and mutex profiles carry their duration
 #   - mutex samples carry the lock's name (pprof -tags, text form)
