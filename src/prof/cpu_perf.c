@@ -190,6 +190,7 @@ int od_cpu_perf_probe(int *exclude_kernel)
 typedef struct window {
     uint64_t period_ns;
     int exclude_kernel;
+    ring_slot_t *ring;    /* the mmap: this window's ring (g_ring while published) */
     thread_ev_t *threads; /* in the mmap, after the ring */
     int nthreads;
     int unattached; /* threads beyond MAX_THREADS or refused after the start */
@@ -273,9 +274,8 @@ static int scan(window_t *w, int first)
 
 static void drain(window_t *w)
 {
-    ring_slot_t *ring = atomic_load(&g_ring);
     for (;;) {
-        ring_slot_t *s = &ring[g_tail & (RING_SLOTS - 1)];
+        ring_slot_t *s = &w->ring[g_tail & (RING_SLOTS - 1)];
         if (atomic_load_explicit(&s->seq, memory_order_acquire) != g_tail + 1) break;
         if (s->cut) atomic_fetch_add_explicit(&g_cut, 1, memory_order_relaxed);
         od_cpu_add_stack(w->out, &w->ix, s->pcs, s->npcs, 1);
@@ -324,6 +324,7 @@ int od_cpu_perf_run(uint64_t duration_ns, int hz, int (*cancelled)(void *), void
         od_buf_printf(err, "cpu profile: cannot map the %zu-byte sample ring: %s", map_bytes, strerror(errno));
         goto cleanup;
     }
+    w.ring = ring;
     w.threads = (thread_ev_t *)((char *)ring + ring_bytes);
     for (uint64_t i = 0; i < RING_SLOTS; i++)
         atomic_store_explicit(&ring[i].seq, i, memory_order_relaxed);
