@@ -400,7 +400,7 @@ static void test_perf_all(void)
 {
     const char *why = "";
     if (!od_cpu_perf_available(&why)) {
-        skip(33, "perf_event_open refused here: %s", why);
+        skip(32, "perf_event_open refused here: %s", why);
         return;
     }
     ok(od_cpu_configure(OD_CPU_ENGINE_PERF_EVENT, OD_CPU_HZ_MAX + 1) == -1, "a rate over %d Hz is refused",
@@ -436,7 +436,7 @@ int main(int argc, char **argv)
 {
     /* Re-exec with CPUPROFILE_FREQUENCY=250 (prints nothing before, so TAP stays clean). */
     od_prof_env_reexec(argv, TEST_HZ, -1);
-    plan(66);
+    plan(65);
     g_burner = fn_range((void *)burn_cpu_hot);
     ok(od_cpu_configure(OD_CPU_ENGINE_ITIMER, TEST_HZ) == 0 && strcmp(od_cpu_engine_name(), "itimer") == 0,
        "the itimer engine is chosen");
