@@ -8,7 +8,9 @@
  * otherwise); the overflow disables it and raises OD_CPU_SIGNAL on that very thread (O_ASYNC,
  * F_SETSIG, F_SETOWN_EX F_OWNER_TID).  The handler re-arms first — the hrtimer kept the
  * remainder of the period, so the time until the re-arm and the handler's own time are
- * still counted — then walks the interrupted stack and publishes it in the ring.
+ * still counted — then walks the interrupted stack and publishes it in the ring.  Each
+ * thread's first period is drawn uniformly from (0, period] (then PERF_EVENT_IOC_PERIOD sets
+ * the whole period), so that samples x period is an unbiased measure of its CPU time.
  *
  * The stack walk: glibc backtrace() (libgcc's unwinder, which finds frames through the
  * lock-free _dl_find_object on glibc >= 2.35 and steps over the signal frame by its CFI),
@@ -77,7 +79,10 @@ static ring_slot_t *_Atomic g_ring; /* NULL outside a window */
 static _Atomic uint64_t g_head;
 static _Atomic uint64_t g_drops, g_cut;
 static _Atomic int g_in_handler;
-static _Atomic unsigned char g_fd_ours[FD_FLAGS]; /* 1: a live event of this window */
+/* per fd: 0 not ours; FD_FIRST a live event still in its random first period; FD_LIVE a live event */
+enum { FD_NOT_OURS, FD_FIRST, FD_LIVE };
+static _Atomic unsigned char g_fd_ours[FD_FLAGS];
+static uint64_t g_period_ns; /* the window's period, set before any event is armed */
 static uint64_t g_tail;                           /* the consumer's position */
 
 static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
@@ -94,8 +99,14 @@ static void on_sample(int sig, siginfo_t *si, void *ucv)
     atomic_fetch_add(&g_in_handler, 1);
     ring_slot_t *ring = atomic_load(&g_ring);
     int fd = si->si_fd;
-    if (ring == NULL || fd < 0 || fd >= FD_FLAGS || !atomic_load_explicit(&g_fd_ours[fd], memory_order_relaxed))
-        goto out;
+    if (ring == NULL || fd < 0 || fd >= FD_FLAGS) goto out;
+    unsigned char st = atomic_load_explicit(&g_fd_ours[fd], memory_order_relaxed);
+    if (st == FD_NOT_OURS) goto out;
+    if (st == FD_FIRST) { /* from now on the whole period */
+        uint64_t period = g_period_ns;
+        ioctl(fd, PERF_EVENT_IOC_PERIOD, &period);
+        atomic_store_explicit(&g_fd_ours[fd], FD_LIVE, memory_order_relaxed);
+    }
     ioctl(fd, PERF_EVENT_IOC_REFRESH, 1);
 
     const ucontext_t *uc = ucv;
@@ -196,6 +207,7 @@ typedef struct window {
     int unattached; /* threads beyond MAX_THREADS or refused after the start */
     int refused_errno;
     int taskfd;
+    uint64_t rng; /* xorshift state for the first periods */
     od_profile_t *out;
     od_cpu_stack_index_t ix;
 } window_t;
@@ -207,11 +219,17 @@ static int known(const window_t *w, int tid)
     return 0;
 }
 
-/* Opens and arms the event of one thread; 0, or the errno (ESRCH: it has just exited). */
+/* Opens and arms the event of one thread; 0, or the errno (ESRCH: it has just exited).
+ * The first period is drawn uniformly from (0, period]: a thread's CPU time then yields
+ * samples x period equal to it on average, where starting every thread at a whole period
+ * would lose half a period per thread (its unfinished last period) on average. */
 static int attach(window_t *w, int tid)
 {
     struct perf_event_attr a;
-    fill_attr(&a, w->period_ns, w->exclude_kernel);
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 7;
+    w->rng ^= w->rng << 17;
+    fill_attr(&a, 1 + w->rng % w->period_ns, w->exclude_kernel);
     long lfd = perf_event_open(&a, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
     if (lfd < 0) {
         int e = errno;
@@ -233,7 +251,7 @@ static int attach(window_t *w, int tid)
         close(fd);
         return e == ESRCH ? ESRCH : e;
     }
-    atomic_store(&g_fd_ours[fd], 1);
+    atomic_store(&g_fd_ours[fd], FD_FIRST);
     w->threads[w->nthreads++] = (thread_ev_t){tid, fd};
     if (ioctl(fd, PERF_EVENT_IOC_REFRESH, 1) != 0) return errno;
     return 0;
@@ -289,7 +307,7 @@ static void close_events(window_t *w)
     for (int i = 0; i < w->nthreads; i++) {
         int fd = w->threads[i].fd;
         ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
-        atomic_store(&g_fd_ours[fd], 0);
+        atomic_store(&g_fd_ours[fd], FD_NOT_OURS);
         close(fd);
     }
     w->nthreads = 0;
@@ -316,6 +334,8 @@ int od_cpu_perf_run(uint64_t duration_ns, int hz, int (*cancelled)(void *), void
         return OD_CPU_REFUSED;
     }
     w.period_ns = 1000000000ull / (uint64_t)hz;
+    w.rng = od_now_ns() | 1;
+    g_period_ns = w.period_ns;
     w.exclude_kernel = excl;
     od_cpu_set_types(out, (int64_t)w.period_ns);
 
