@@ -58,4 +58,7 @@ int od_cpu_perf_run(uint64_t duration_ns, int hz, int (*cancelled)(void *), void
  */
 int od_cpu_perf_probe(int *exclude_kernel);
 
+/** 1: deliver samples by the fasync signal even where SIGTRAP samples work (for tests) */
+void od_cpu_perf_set_fasync(int on);
+
 #endif

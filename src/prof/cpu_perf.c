@@ -71,8 +71,16 @@ typedef struct ring_slot {
 
 typedef struct thread_ev {
     int tid;
-    int fd; /* -1: refused */
+    int fd;
+    _Atomic int first; /* 1 while the event is in its random first period */
 } thread_ev_t;
+
+/* How overflows reach the thread: a synchronous SIGTRAP (attr.sigtrap, Linux >= 5.13: the
+ * kernel queues it as task work for the return to user space, no interrupt, and the event
+ * keeps running), or else OD_CPU_SIGNAL through fasync with the event re-armed for one
+ * overflow at a time (PERF_EVENT_IOC_REFRESH: an inter-processor interrupt to disable it and
+ * two timer reprograms per sample, which cost tens of microseconds in a VM). */
+enum { MODE_SIGTRAP, MODE_FASYNC };
 
 /* The shared state: written by the profiling thread around a window, read by handlers. */
 static ring_slot_t *_Atomic g_ring; /* NULL outside a window */
@@ -82,7 +90,11 @@ static _Atomic int g_in_handler;
 /* per fd: 0 not ours; FD_FIRST a live event still in its random first period; FD_LIVE a live event */
 enum { FD_NOT_OURS, FD_FIRST, FD_LIVE };
 static _Atomic unsigned char g_fd_ours[FD_FLAGS];
-static uint64_t g_period_ns; /* the window's period, set before any event is armed */
+static uint64_t g_period_ns;   /* the window's period, set before any event is armed */
+static _Atomic uint32_t g_gen; /* the window's number, in each SIGTRAP event's sig_data */
+static int g_mode;             /* MODE_*, from the probe */
+static int g_no_sigtrap;       /* SIGTRAP's handler could not be installed: fasync only */
+static struct sigaction g_old_trap; /* SIGTRAP's action before ours, for traps not ours */
 static uint64_t g_tail;                           /* the consumer's position */
 
 static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
@@ -93,21 +105,65 @@ static long perf_event_open(struct perf_event_attr *a, pid_t pid, int cpu, int g
     return syscall(SYS_perf_event_open, a, pid, cpu, group, flags);
 }
 
+#ifndef TRAP_PERF
+#define TRAP_PERF 6
+#endif
+
+/* siginfo's si_perf_data (not in glibc's siginfo_t): the word after si_addr */
+static uint64_t perf_data(const siginfo_t *si)
+{
+    unsigned long d;
+    memcpy(&d, (const char *)&si->si_addr + sizeof(void *), sizeof(d));
+    return d;
+}
+
+/* A SIGTRAP that is not a perf sample (a breakpoint without a debugger): what it did before. */
+static void other_trap(int sig, siginfo_t *si, void *uc)
+{
+    if (g_old_trap.sa_flags & SA_SIGINFO) {
+        g_old_trap.sa_sigaction(sig, si, uc);
+    } else if (g_old_trap.sa_handler != SIG_IGN && g_old_trap.sa_handler != SIG_DFL) {
+        g_old_trap.sa_handler(sig);
+    } else if (g_old_trap.sa_handler == SIG_DFL) {
+        signal(SIGTRAP, SIG_DFL);
+        raise(SIGTRAP);
+    }
+}
+
 static void on_sample(int sig, siginfo_t *si, void *ucv)
 {
     int saved_errno = errno;
+    if (sig == SIGTRAP && si->si_code != TRAP_PERF) {
+        other_trap(sig, si, ucv);
+        errno = saved_errno;
+        return;
+    }
     atomic_fetch_add(&g_in_handler, 1);
     ring_slot_t *ring = atomic_load(&g_ring);
-    int fd = si->si_fd;
-    if (ring == NULL || fd < 0 || fd >= FD_FLAGS) goto out;
-    unsigned char st = atomic_load_explicit(&g_fd_ours[fd], memory_order_relaxed);
-    if (st == FD_NOT_OURS) goto out;
-    if (st == FD_FIRST) { /* from now on the whole period */
-        uint64_t period = g_period_ns;
-        ioctl(fd, PERF_EVENT_IOC_PERIOD, &period);
-        atomic_store_explicit(&g_fd_ours[fd], FD_LIVE, memory_order_relaxed);
+    if (ring == NULL) goto out;
+    if (sig == SIGTRAP) {
+        uint64_t d = perf_data(si);
+        uint32_t idx = (uint32_t)d;
+        if ((uint32_t)(d >> 32) != atomic_load_explicit(&g_gen, memory_order_relaxed) || idx >= MAX_THREADS)
+            goto out; /* a late sample of an earlier window */
+        thread_ev_t *t = &((thread_ev_t *)(ring + RING_SLOTS))[idx];
+        if (atomic_load_explicit(&t->first, memory_order_relaxed)) { /* from now on the whole period */
+            uint64_t period = g_period_ns;
+            ioctl(t->fd, PERF_EVENT_IOC_PERIOD, &period);
+            atomic_store_explicit(&t->first, 0, memory_order_relaxed);
+        }
+    } else {
+        int fd = si->si_fd;
+        if (fd < 0 || fd >= FD_FLAGS) goto out;
+        unsigned char st = atomic_load_explicit(&g_fd_ours[fd], memory_order_relaxed);
+        if (st == FD_NOT_OURS) goto out;
+        if (st == FD_FIRST) {
+            uint64_t period = g_period_ns;
+            ioctl(fd, PERF_EVENT_IOC_PERIOD, &period);
+            atomic_store_explicit(&g_fd_ours[fd], FD_LIVE, memory_order_relaxed);
+        }
+        ioctl(fd, PERF_EVENT_IOC_REFRESH, 1);
     }
-    ioctl(fd, PERF_EVENT_IOC_REFRESH, 1);
 
     const ucontext_t *uc = ucv;
     uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
@@ -163,9 +219,14 @@ static void init_once(void)
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);
     if (sigaction(OD_CPU_SIGNAL, &sa, NULL) != 0) g_init_errno = errno;
+    /* SIGTRAP too (TRAP_PERF samples; other traps go to what was there before) */
+    if (g_mode == MODE_SIGTRAP && sigaction(SIGTRAP, &sa, &g_old_trap) != 0) {
+        g_no_sigtrap = 1;
+        g_mode = MODE_FASYNC;
+    }
 }
 
-static void fill_attr(struct perf_event_attr *a, uint64_t period_ns, int exclude_kernel)
+static void fill_attr(struct perf_event_attr *a, uint64_t period_ns, int exclude_kernel, int mode, uint64_t sig_data)
 {
     memset(a, 0, sizeof(*a));
     a->type = PERF_TYPE_SOFTWARE;
@@ -176,6 +237,11 @@ static void fill_attr(struct perf_event_attr *a, uint64_t period_ns, int exclude
     a->wakeup_events = 1;
     a->exclude_kernel = (unsigned)exclude_kernel;
     a->exclude_hv = 1;
+    if (mode == MODE_SIGTRAP) {
+        a->sigtrap = 1;
+        a->remove_on_exec = 1; /* the kernel requires it with sigtrap */
+        a->sig_data = sig_data;
+    }
 }
 
 int od_cpu_perf_probe(int *exclude_kernel)
@@ -183,17 +249,26 @@ int od_cpu_perf_probe(int *exclude_kernel)
     struct perf_event_attr a;
     int e = 0;
     for (int excl = 0; excl <= 1; excl++) {
-        fill_attr(&a, 10000000, excl);
-        long fd = perf_event_open(&a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
-        if (fd >= 0) {
-            close((int)fd);
-            *exclude_kernel = excl;
-            return 0;
+        for (int mode = g_no_sigtrap ? MODE_FASYNC : MODE_SIGTRAP; mode <= MODE_FASYNC; mode++) {
+            fill_attr(&a, 10000000, excl, mode, 0);
+            long fd = perf_event_open(&a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+            if (fd >= 0) {
+                close((int)fd);
+                *exclude_kernel = excl;
+                g_mode = mode;
+                return 0;
+            }
+            e = errno;
+            if (e != EINVAL && e != E2BIG) break; /* older kernels know no sigtrap: EINVAL or E2BIG */
         }
-        e = errno;
         if (e != EACCES && e != EPERM) break; /* only the paranoid level is helped by excluding the kernel */
     }
     return e ? e : EINVAL;
+}
+
+void od_cpu_perf_set_fasync(int on)
+{
+    g_no_sigtrap = on;
 }
 
 /* --- one window ---------------------------------------------------------------------------- */
@@ -229,7 +304,9 @@ static int attach(window_t *w, int tid)
     w->rng ^= w->rng << 13;
     w->rng ^= w->rng >> 7;
     w->rng ^= w->rng << 17;
-    fill_attr(&a, 1 + w->rng % w->period_ns, w->exclude_kernel);
+    uint64_t first = 1 + w->rng % w->period_ns;
+    uint64_t sig_data = (uint64_t)atomic_load(&g_gen) << 32 | (uint32_t)w->nthreads;
+    fill_attr(&a, first, w->exclude_kernel, g_mode, sig_data);
     long lfd = perf_event_open(&a, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
     if (lfd < 0) {
         int e = errno;
@@ -241,19 +318,28 @@ static int attach(window_t *w, int tid)
     }
     int fd = (int)lfd, e = 0;
     struct f_owner_ex owner = {F_OWNER_TID, tid};
-    if (fd >= FD_FLAGS) {
-        e = EMFILE;
-    } else if (fcntl(fd, F_SETFL, O_ASYNC) != 0 || fcntl(fd, F_SETSIG, OD_CPU_SIGNAL) != 0 ||
-               fcntl(fd, F_SETOWN_EX, &owner) != 0) {
-        e = errno;
+    if (g_mode == MODE_FASYNC) {
+        if (fd >= FD_FLAGS) {
+            e = EMFILE;
+        } else if (fcntl(fd, F_SETFL, O_ASYNC) != 0 || fcntl(fd, F_SETSIG, OD_CPU_SIGNAL) != 0 ||
+                   fcntl(fd, F_SETOWN_EX, &owner) != 0) {
+            e = errno;
+        }
     }
     if (e != 0) {
         close(fd);
-        return e == ESRCH ? ESRCH : e;
+        return e;
     }
-    atomic_store(&g_fd_ours[fd], FD_FIRST);
-    w->threads[w->nthreads++] = (thread_ev_t){tid, fd};
-    if (ioctl(fd, PERF_EVENT_IOC_REFRESH, 1) != 0) return errno;
+    thread_ev_t *t = &w->threads[w->nthreads++];
+    t->tid = tid;
+    t->fd = fd;
+    atomic_store(&t->first, 1);
+    if (g_mode == MODE_FASYNC) {
+        atomic_store(&g_fd_ours[fd], FD_FIRST);
+        if (ioctl(fd, PERF_EVENT_IOC_REFRESH, 1) != 0) return errno;
+    } else if (ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) != 0) {
+        return errno;
+    }
     return 0;
 }
 
@@ -307,7 +393,7 @@ static void close_events(window_t *w)
     for (int i = 0; i < w->nthreads; i++) {
         int fd = w->threads[i].fd;
         ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
-        atomic_store(&g_fd_ours[fd], FD_NOT_OURS);
+        if (fd < FD_FLAGS) atomic_store(&g_fd_ours[fd], FD_NOT_OURS);
         close(fd);
     }
     w->nthreads = 0;
@@ -322,15 +408,15 @@ int od_cpu_perf_run(uint64_t duration_ns, int hz, int (*cancelled)(void *), void
     size_t map_bytes = ring_bytes + MAX_THREADS * sizeof(thread_ev_t);
     ring_slot_t *ring = MAP_FAILED;
 
+    int pe = od_cpu_perf_probe(&excl); /* also chooses g_mode */
+    if (pe != 0) {
+        od_buf_printf(err, "perf_event_open refused: %s", strerror(pe));
+        return OD_CPU_REFUSED;
+    }
     pthread_once(&g_init_once, init_once);
     if (g_init_errno != 0) {
         od_buf_printf(err, "cpu profile: cannot install the perf_event signal handler: %s",
                       strerror(g_init_errno));
-        return OD_CPU_REFUSED;
-    }
-    int pe = od_cpu_perf_probe(&excl);
-    if (pe != 0) {
-        od_buf_printf(err, "perf_event_open refused: %s", strerror(pe));
         return OD_CPU_REFUSED;
     }
     w.period_ns = 1000000000ull / (uint64_t)hz;
@@ -352,6 +438,7 @@ int od_cpu_perf_run(uint64_t duration_ns, int hz, int (*cancelled)(void *), void
     atomic_store(&g_drops, 0);
     atomic_store(&g_cut, 0);
     g_tail = 0;
+    atomic_fetch_add(&g_gen, 1);
     atomic_store(&g_ring, ring);
 
     w.taskfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -391,7 +478,8 @@ int od_cpu_perf_run(uint64_t duration_ns, int hz, int (*cancelled)(void *), void
     drain(&w);
 
     uint64_t drops = atomic_load(&g_drops), cut = atomic_load(&g_cut);
-    od_buf_printf(note, "cpu engine: perf_event (cpu-clock, per-thread%s), %d Hz, period %.6g ms, %d threads",
+    od_buf_printf(note, "cpu engine: perf_event (cpu-clock, per-thread, %s%s), %d Hz, period %.6g ms, %d threads",
+                  g_mode == MODE_SIGTRAP ? "SIGTRAP" : "fasync signal",
                   excl ? ", user space only: the kernel refused kernel-mode counting" : "", hz,
                   w.period_ns / 1e6, nthreads);
     if (w.unattached) od_buf_printf(note, " (%d more not sampled)", w.unattached);

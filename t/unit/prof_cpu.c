@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "prof/cpu.h"
+#include "prof/cpu_engine.h"
 #include "prof/format.h"
 #include "prof/prof_env.h"
 #include "tap.h"
@@ -339,7 +340,7 @@ static void test_perf(int hz, int nb, uint64_t budget_ns, int writers)
     pthread_t th[MAX_BURNERS];
     budget_t bud[MAX_BURNERS];
     /* room for the budgets on a busy 2-core machine */
-    struct bg_profile b = {.duration_ns = 1000000000ull + (uint64_t)nb * budget_ns * 3, .err = OD_BUF_INIT};
+    struct bg_profile b = {.duration_ns = 2000000000ull + (uint64_t)nb * budget_ns * 4, .err = OD_BUF_INIT};
     pthread_t pt;
     atomic_store(&g_stop, 0);
     pthread_create(&pt, NULL, bg_profile_run, &b);
@@ -378,11 +379,13 @@ static void test_perf(int hz, int nb, uint64_t budget_ns, int writers)
             }
     }
     double truth = (double)truth_ns, got = (double)burner_n * (double)p.period;
-    ok(in_window && truth > 0 && got / truth >= 0.95 && got / truth <= 1.05,
-       "[%d Hz, %d burners] samples x period = %.3f s against the burners' CPU time %.3f s: ratio %.3f "
-       "(%lld of %lld samples in burn_cpu_hot%s)",
-       hz, nb, got / 1e9, truth / 1e9, truth > 0 ? got / truth : 0, (long long)burner_n, (long long)total,
-       in_window ? "" : "; the burners outlasted the window");
+    if (!in_window) /* the machine is too busy for the truth to be inside the window */
+        skip(1, "[%d Hz, %d burners] the burners outlasted the %.1f s window", hz, nb, b.duration_ns / 1e9);
+    else
+        ok(truth > 0 && got / truth >= 0.95 && got / truth <= 1.05,
+           "[%d Hz, %d burners] samples x period = %.3f s against the burners' CPU time %.3f s: ratio %.3f "
+           "(%lld of %lld samples in burn_cpu_hot)",
+           hz, nb, got / 1e9, truth / 1e9, truth > 0 ? got / truth : 0, (long long)burner_n, (long long)total);
     ok(burner_n > 0 && whole * 100 >= burner_n * 95,
        "[%d Hz] %lld of %lld burner stacks whole: burn_cpu_hot called from budget_thread", hz, (long long)whole,
        (long long)burner_n);
@@ -400,7 +403,7 @@ static void test_perf_all(void)
 {
     const char *why = "";
     if (!od_cpu_perf_available(&why)) {
-        skip(32, "perf_event_open refused here: %s", why);
+        skip(37, "perf_event_open refused here: %s", why);
         return;
     }
     ok(od_cpu_configure(OD_CPU_ENGINE_PERF_EVENT, OD_CPU_HZ_MAX + 1) == -1, "a rate over %d Hz is refused",
@@ -413,6 +416,10 @@ static void test_perf_all(void)
     test_perf(100, 3, 600000000ull, 0);
     test_perf(250, 3, 400000000ull, 0);
     test_perf(1000, 3, 300000000ull, 0);
+    /* the delivery for kernels without sigtrap events: a fasync signal, re-armed per sample */
+    od_cpu_perf_set_fasync(1);
+    test_perf(1000, 3, 300000000ull, 0);
+    od_cpu_perf_set_fasync(0);
     od_cpu_configure(OD_CPU_ENGINE_ITIMER, TEST_HZ);
 }
 
@@ -435,7 +442,7 @@ int main(int argc, char **argv)
 {
     /* Re-exec with CPUPROFILE_FREQUENCY=250 (prints nothing before, so TAP stays clean). */
     od_prof_env_reexec(argv, TEST_HZ, -1);
-    plan(65);
+    plan(70);
     g_burner = fn_range((void *)burn_cpu_hot);
     ok(od_cpu_configure(OD_CPU_ENGINE_ITIMER, TEST_HZ) == 0 && strcmp(od_cpu_engine_name(), "itimer") == 0,
        "the itimer engine is chosen");
