@@ -68,7 +68,8 @@ static void perf_probe_once(void)
      * interrupted one, so the perf_event engine's stacks would be wrong. */
     if (g_perf_ok) {
         g_perf_ok = 0;
-        g_perf_why = "ThreadSanitizer defers signals, so stacks taken in the handler are not the interrupted ones";
+        g_perf_why =
+            "ThreadSanitizer defers signals, so stacks taken in the handler are not the interrupted ones";
     }
 #endif
     if (e == EACCES || e == EPERM)
@@ -229,7 +230,8 @@ void od_cpu_stack_index_dispose(od_cpu_stack_index_t *ix)
     ix->cap = 0;
 }
 
-void od_cpu_add_stack(od_profile_t *p, od_cpu_stack_index_t *ix, const uintptr_t *pcs, size_t n, int64_t count)
+void od_cpu_add_stack(od_profile_t *p, od_cpu_stack_index_t *ix, const uintptr_t *pcs, size_t n,
+                      int64_t count)
 {
     if ((p->nsamples + 1) * 2 > ix->cap) {
         size_t ncap = ix->cap ? ix->cap * 2 : 256;
@@ -335,19 +337,22 @@ int od_cpu_profile(uint64_t duration_ns, int (*cancelled)(void *), void *arg, od
                 od_warn("profiling: %s; this CPU profile (and any later one refused alike) falls back to the "
                         "itimer engine at %d Hz",
                         why.len ? why.base : "perf_event_open refused", od_cpu_itimer_hz());
-            od_buf_printf(&note, "cpu engine: perf_event refused (%s): fell back to itimer\n", why.len ? why.base : "?");
+            od_buf_printf(&note, "cpu engine: perf_event refused (%s): fell back to itimer\n",
+                          why.len ? why.base : "?");
             e = OD_CPU_ENGINE_ITIMER;
         } else if (rc != 0) {
             od_buf_append(err, why.base, why.len);
         }
     }
-    if (e == OD_CPU_ENGINE_ITIMER) rc = od_cpu_itimer_run(duration_ns, cancelled, arg, out, &was_cancelled, &note, err);
+    if (e == OD_CPU_ENGINE_ITIMER)
+        rc = od_cpu_itimer_run(duration_ns, cancelled, arg, out, &was_cancelled, &note, err);
     if (rc != 0) goto cleanup;
     out->duration_ns = od_now_ns() - t0;
     /* "cancelled" first: callers look for it at the start */
-    out->comment = was_cancelled ? od_asprintf("cancelled after %.3f s of %.3f s: the client went away\n%s",
-                                               out->duration_ns / 1e9, duration_ns / 1e9, note.len ? note.base : "")
-                                 : od_strdup(note.len ? note.base : "");
+    out->comment = was_cancelled
+                       ? od_asprintf("cancelled after %.3f s of %.3f s: the client went away\n%s",
+                                     out->duration_ns / 1e9, duration_ns / 1e9, note.len ? note.base : "")
+                       : od_strdup(note.len ? note.base : "");
     size_t n = strlen(out->comment);
     if (n && out->comment[n - 1] == '\n') out->comment[n - 1] = '\0';
 

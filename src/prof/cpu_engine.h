@@ -28,7 +28,8 @@ typedef struct od_cpu_stack_index {
 void od_cpu_set_types(od_profile_t *p, int64_t period_ns);
 
 /** adds `count` samples of the stack to p (values {count, count * period}), merging */
-void od_cpu_add_stack(od_profile_t *p, od_cpu_stack_index_t *ix, const uintptr_t *pcs, size_t n, int64_t count);
+void od_cpu_add_stack(od_profile_t *p, od_cpu_stack_index_t *ix, const uintptr_t *pcs, size_t n,
+                      int64_t count);
 
 /** @return the itimer engine's rate: CPUPROFILE_FREQUENCY as libprofiler read it */
 int od_cpu_itimer_hz(void);

@@ -88,7 +88,8 @@ int od_cpu_itimer_run(uint64_t duration_ns, int (*cancelled)(void *), void *arg,
     if (blen < 0) goto cleanup;
     od_buf_append(&out->raw_legacy, raw.base, (size_t)blen);
     int hz = od_cpu_itimer_hz(), tick = od_cpu_itimer_max_hz();
-    od_buf_printf(note, "cpu engine: itimer (gperftools, process-wide ITIMER_PROF), %d Hz, period %.3g ms%s\n",
+    od_buf_printf(note,
+                  "cpu engine: itimer (gperftools, process-wide ITIMER_PROF), %d Hz, period %.3g ms%s\n",
                   hz > tick ? tick : hz, out->period / 1e6,
                   hz > tick ? " (fewer than asked: the kernel tick caps it)" : "");
     ret = 0;

@@ -3,14 +3,24 @@
  *
  * Each thread of the process gets its own perf_event_open(PERF_COUNT_SW_CPU_CLOCK) event
  * (pid = tid, cpu = -1): the kernel's hrtimer runs on that thread's CPU time, at a period of
- * exactly 1e9/hz ns.  The event is armed for one overflow at a time (PERF_EVENT_IOC_REFRESH
- * 1, as async-profiler does: without a mapped ring buffer an overflow raises no signal
- * otherwise); the overflow disables it and raises OD_CPU_SIGNAL on that very thread (O_ASYNC,
- * F_SETSIG, F_SETOWN_EX F_OWNER_TID).  The handler re-arms first — the hrtimer kept the
- * remainder of the period, so the time until the re-arm and the handler's own time are
- * still counted — then walks the interrupted stack and publishes it in the ring.  Each
- * thread's first period is drawn uniformly from (0, period] (then PERF_EVENT_IOC_PERIOD sets
- * the whole period), so that samples x period is an unbiased measure of its CPU time.
+ * exactly 1e9/hz ns, and each overflow interrupts that very thread, which walks its own
+ * stack from the signal context and publishes it in the ring.  Two deliveries (MODE_*):
+ *
+ *   SIGTRAP  attr.sigtrap (Linux >= 5.13): the kernel queues the signal as task work for the
+ *            thread's return to user space; the event keeps running.  Chosen where the
+ *            kernel has it: about half the cost per sample of the other (measured here in a
+ *            VM: ~40 against ~80-100 us, mostly the hypervisor's interrupt cost).  Traps
+ *            that are not perf samples (si_code != TRAP_PERF) go to SIGTRAP's previous action.
+ *   fasync   OD_CPU_SIGNAL through O_ASYNC, F_SETSIG and F_SETOWN_EX F_OWNER_TID; the event
+ *            is armed for one overflow at a time (PERF_EVENT_IOC_REFRESH 1, as async-profiler
+ *            does: without a mapped ring buffer an overflow raises no signal otherwise), the
+ *            overflow disables it, and the handler re-arms it first — the hrtimer kept the
+ *            remainder of the period, so the time until the re-arm is still counted.
+ *
+ * Each thread's first period is drawn uniformly from (0, period] (its first sample then sets
+ * the whole period with PERF_EVENT_IOC_PERIOD), so that samples x period is an unbiased
+ * measure of its CPU time: a whole first period would lose half a period per thread on
+ * average (its unfinished last period).
  *
  * The stack walk: glibc backtrace() (libgcc's unwinder, which finds frames through the
  * lock-free _dl_find_object on glibc >= 2.35 and steps over the signal frame by its CFI),
@@ -30,8 +40,11 @@
  * closes the events, unpublishes the ring, waits for handlers in flight and unmaps it.
  *
  * Threading: od_cpu_perf_run runs on one thread at a time (the front's busy flag).  The
- * handler runs on any thread, touches only the ring, atomics and the fd table's flags, and
- * calls only async-signal-safe functions (ioctl, backtrace after the pre-warm).
+ * handler runs on any thread, touches only the ring, the thread table in the same mapping,
+ * atomics and the fd flags, and calls only async-signal-safe functions (ioctl, backtrace
+ * after the pre-warm).  Both signal handlers stay installed for the process's life, so a
+ * sample that arrives after its window (queued, or from a closing event) finds g_ring NULL
+ * or a stale window number and is ignored.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -90,12 +103,12 @@ static _Atomic int g_in_handler;
 /* per fd: 0 not ours; FD_FIRST a live event still in its random first period; FD_LIVE a live event */
 enum { FD_NOT_OURS, FD_FIRST, FD_LIVE };
 static _Atomic unsigned char g_fd_ours[FD_FLAGS];
-static uint64_t g_period_ns;   /* the window's period, set before any event is armed */
-static _Atomic uint32_t g_gen; /* the window's number, in each SIGTRAP event's sig_data */
-static int g_mode;             /* MODE_*, from the probe */
-static int g_no_sigtrap;       /* SIGTRAP's handler could not be installed: fasync only */
+static uint64_t g_period_ns;        /* the window's period, set before any event is armed */
+static _Atomic uint32_t g_gen;      /* the window's number, in each SIGTRAP event's sig_data */
+static int g_mode;                  /* MODE_*, from the probe */
+static int g_no_sigtrap;            /* SIGTRAP's handler could not be installed: fasync only */
 static struct sigaction g_old_trap; /* SIGTRAP's action before ours, for traps not ours */
-static uint64_t g_tail;                           /* the consumer's position */
+static uint64_t g_tail;             /* the consumer's position */
 
 static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 static int g_init_errno;
@@ -226,7 +239,8 @@ static void init_once(void)
     }
 }
 
-static void fill_attr(struct perf_event_attr *a, uint64_t period_ns, int exclude_kernel, int mode, uint64_t sig_data)
+static void fill_attr(struct perf_event_attr *a, uint64_t period_ns, int exclude_kernel, int mode,
+                      uint64_t sig_data)
 {
     memset(a, 0, sizeof(*a));
     a->type = PERF_TYPE_SOFTWARE;
@@ -365,9 +379,10 @@ static int scan(window_t *w, int first)
             if (e == 0 || e == ESRCH) continue;
             if (first) return e;
             if (w->refused_errno == 0) {
-                od_warn("profiling: perf_event_open for thread %d refused (%s): that thread is not sampled in "
-                        "this CPU profile",
-                        tid, strerror(e));
+                od_warn(
+                    "profiling: perf_event_open for thread %d refused (%s): that thread is not sampled in "
+                    "this CPU profile",
+                    tid, strerror(e));
                 w->refused_errno = e;
             }
             w->unattached++;
@@ -427,7 +442,8 @@ int od_cpu_perf_run(uint64_t duration_ns, int hz, int (*cancelled)(void *), void
 
     ring = mmap(NULL, map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (ring == MAP_FAILED) {
-        od_buf_printf(err, "cpu profile: cannot map the %zu-byte sample ring: %s", map_bytes, strerror(errno));
+        od_buf_printf(err, "cpu profile: cannot map the %zu-byte sample ring: %s", map_bytes,
+                      strerror(errno));
         goto cleanup;
     }
     w.ring = ring;
@@ -478,13 +494,15 @@ int od_cpu_perf_run(uint64_t duration_ns, int hz, int (*cancelled)(void *), void
     drain(&w);
 
     uint64_t drops = atomic_load(&g_drops), cut = atomic_load(&g_cut);
-    od_buf_printf(note, "cpu engine: perf_event (cpu-clock, per-thread, %s%s), %d Hz, period %.6g ms, %d threads",
+    od_buf_printf(note,
+                  "cpu engine: perf_event (cpu-clock, per-thread, %s%s), %d Hz, period %.6g ms, %d threads",
                   g_mode == MODE_SIGTRAP ? "SIGTRAP" : "fasync signal",
                   excl ? ", user space only: the kernel refused kernel-mode counting" : "", hz,
                   w.period_ns / 1e6, nthreads);
     if (w.unattached) od_buf_printf(note, " (%d more not sampled)", w.unattached);
     od_buf_printf(note, ", %llu samples dropped", (unsigned long long)drops);
-    if (cut) od_buf_printf(note, ", %llu stacks cut to the leaf (no unwind information)", (unsigned long long)cut);
+    if (cut)
+        od_buf_printf(note, ", %llu stacks cut to the leaf (no unwind information)", (unsigned long long)cut);
     od_buf_putc(note, '\n');
 
 cleanup:
