@@ -8,7 +8,7 @@
  * lua/README.md is the script reference.
  *
  * Threads: one "scheduler" thread owns the schedule's lua_State (bounded like the rules'
- * states, rules.h) and the entries; each capture runs on a thread of its own ("capture-KIND",
+ * states, rules.h) and the entries; each capture runs on a thread of its own ("prof-capture-KIND",
  * at most OD_SCHEDULE_JOBS at once) so that an entry's kinds share one window and a long CPU
  * profile does not hold up the other entries.  Nothing here runs on an event loop except
  * GET /profiles, which reads the (small) manifest; downloads are deferred jobs.

@@ -256,10 +256,27 @@ static void on_req_dispose(void *p)
     job_release(job);
 }
 
+static uint64_t job_ids; /* atomic: bit i set while a job thread "prof-job-i" runs */
+
+/* takes the lowest free job number (names stay short and reused: prof-job-0, -1, ...) */
+static int job_id_take(void)
+{
+    uint64_t cur = __atomic_load_n(&job_ids, __ATOMIC_RELAXED);
+    for (;;) {
+        int id = cur == ~0ull ? 63 : __builtin_ctzll(~cur);
+        if (__atomic_compare_exchange_n(&job_ids, &cur, cur | (1ull << id), 0, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
+            return id;
+    }
+}
+
 static void *job_main(void *arg)
 {
     od_job_t *job = arg;
-    od_thread_register("profiler");
+    int id = job_id_take();
+    char name[32];
+    snprintf(name, sizeof(name), "prof-job-%d", id); /* a profiler thread (prof/threads.h) */
+    od_thread_register(name);
     job->fn(job, job->arg);
     if (job->free_arg) job->free_arg(job->arg);
     if (job->status == 0) {
@@ -268,6 +285,7 @@ static void *job_main(void *arg)
         od_buf_puts(&job->body, "{\"error\":\"the job gave no answer\"}\n");
     }
     od_thread_unregister();
+    __atomic_and_fetch(&job_ids, ~(1ull << id), __ATOMIC_RELAXED);
     __atomic_sub_fetch(&running_jobs, 1, __ATOMIC_RELAXED);
     h2o_multithread_send_message(&job->owner->job_receiver, &job->msg);
     return NULL;

@@ -10,6 +10,7 @@
 #include "prof/gc.h"
 #include "prof/heap.h"
 #include "prof/lockprof.h"
+#include "prof/symbolize.h"
 #include "prof/threads.h"
 #include "prof/trace.h"
 
@@ -82,6 +83,20 @@ void od_capture_release_memory(void)
 #endif
 }
 
+/* Says in a heap profile's comments where the symbolizer's memory went (not in it). */
+static void note_symbolizer(od_profile_t *p)
+{
+    size_t touched = 0, reserved = 0;
+    od_symbolize_footprint(&touched, &reserved);
+    char *line = od_asprintf("symbolization runs in a helper process; orderd's cache of its answers holds "
+                             "%zu KiB (at most %zu KiB), mmap'd outside this heap",
+                             touched >> 10, reserved >> 10);
+    char *c = p->comment ? od_asprintf("%s\n%s", p->comment, line) : line;
+    if (c != line) free(line);
+    free(p->comment);
+    p->comment = c;
+}
+
 static uint64_t window_ns(double seconds)
 {
     if (!(seconds >= 0.01)) seconds = 0.01; /* also catches NaN */
@@ -97,8 +112,11 @@ int od_capture_profile(od_capture_kind_t kind, double seconds, int (*cancelled)(
         int rc = od_cpu_profile(window_ns(seconds), cancelled, arg, p, err);
         return rc == OD_CPU_BUSY ? OD_CAPTURE_BUSY : rc;
     }
-    case OD_CAP_MEMORY:
-        return od_heap_profile(p, err);
+    case OD_CAP_MEMORY: {
+        int rc = od_heap_profile(p, err);
+        if (rc == 0) note_symbolizer(p);
+        return rc;
+    }
     case OD_CAP_GOROUTINES:
         od_profile_init(p, OD_PROF_THREADS);
         if (od_threads_capture(p) != 0) {
@@ -135,17 +153,34 @@ static void wait_window(uint64_t ns, int (*cancelled)(void *), void *arg)
     }
 }
 
+/* A sample's key for the delta: its stack and its string labels (the mutex profile keeps
+ * identical stacks on different locks apart by the `lock` label). */
 static uint64_t stack_hash(const od_prof_sample_t *s)
 {
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < s->npcs; i++)
         h = (h ^ (uint64_t)s->pcs[i]) * 1099511628211ull;
+    for (size_t l = 0; l < s->nlabels; l++)
+        for (const char *c = s->labels[l].str; c && *c; c++)
+            h = (h ^ (unsigned char)*c) * 1099511628211ull;
     return h ^ s->npcs;
+}
+
+static int same_labels(const od_prof_sample_t *a, const od_prof_sample_t *b)
+{
+    if (a->nlabels != b->nlabels) return 0;
+    for (size_t l = 0; l < a->nlabels; l++) {
+        const od_prof_label_t *x = &a->labels[l], *y = &b->labels[l];
+        if (strcmp(x->key, y->key) != 0 || (x->str == NULL) != (y->str == NULL)) return 0;
+        if (x->str ? strcmp(x->str, y->str) != 0 : x->num != y->num) return 0;
+    }
+    return 1;
 }
 
 static int same_stack(const od_prof_sample_t *a, const od_prof_sample_t *b)
 {
-    return a->npcs == b->npcs && memcmp(a->pcs, b->pcs, a->npcs * sizeof(a->pcs[0])) == 0;
+    return a->npcs == b->npcs && memcmp(a->pcs, b->pcs, a->npcs * sizeof(a->pcs[0])) == 0 &&
+           same_labels(a, b);
 }
 
 static void add_delta(od_profile_t *p, const od_prof_sample_t *s, const int64_t *v)

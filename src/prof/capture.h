@@ -90,6 +90,7 @@ int od_capture_profile(od_capture_kind_t kind, double seconds, int (*cancelled)(
  * a delta profile, as Go's ?seconds= on its named profiles: takes a profile of kind `kind`
  * (memory, goroutines, block or mutex), waits `seconds` (ending early when cancelled(arg)
  * says so), takes another and stores in `p` the second minus the first, stack by stack
+ * and label set (as Go's profile.Merge keys samples)
  * (stacks only in the first appear negated; all-zero stacks are left out); time_ns is the
  * second's, duration_ns the time between them.  `p` is initialized by this call whatever the
  * result and must be released with od_profile_dispose.

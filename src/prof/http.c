@@ -185,6 +185,7 @@ static size_t split_label(const od_prof_sample_t *s, const char *key, char **cop
 /* Go's goroutine?debug=2: every thread on its own, with its state and symbolized stack */
 static void thread_dump(const od_profile_t *p, od_buf_t *out)
 {
+    od_profile_prefetch_symbols(p);
     int no = 0;
     for (size_t i = 0; i < p->nsamples; i++) {
         const od_prof_sample_t *s = &p->samples[i];
@@ -440,39 +441,56 @@ static void sym_job_free(void *arg)
     free(s);
 }
 
+/* the addresses of a symbol request ("0xA+0xB+..."), in order; the caller frees */
+static uintptr_t *symbol_addrs(const od_buf_t *in, size_t *count)
+{
+    uintptr_t *v = NULL;
+    size_t n = 0, cap = 0;
+    const char *p = in->base, *end = in->base + in->len;
+    while (p && p < end) {
+        const char *plus = memchr(p, '+', (size_t)(end - p));
+        const char *we = plus ? plus : end;
+        char word[40];
+        size_t len = (size_t)(we - p);
+        while (len && isspace((unsigned char)*p))
+            p++, len--;
+        while (len && isspace((unsigned char)p[len - 1]))
+            len--;
+        if (len > 0 && len < sizeof(word)) {
+            memcpy(word, p, len);
+            word[len] = '\0';
+            char *e;
+            errno = 0;
+            unsigned long long pc = strtoull(word, &e, 0);
+            if (*e == '\0' && errno == 0 && pc != 0) {
+                if (n == cap) v = od_realloc(v, (cap = cap ? cap * 2 : 256) * sizeof(*v));
+                v[n++] = (uintptr_t)pc;
+            }
+        }
+        p = plus ? plus + 1 : NULL;
+    }
+    *count = n;
+    return v;
+}
+
 /* as Go's Symbol: "num_symbols: 1", then "0xADDR name" for every address known */
 static void symbol_job(od_job_t *job, void *arg)
 {
     sym_job_t *s = arg;
     od_buf_t out = OD_BUF_INIT;
     od_buf_puts(&out, "num_symbols: 1\n");
-    char *p = s->addrs.base, *end = s->addrs.base + s->addrs.len;
-    while (p && p < end) {
-        char *plus = memchr(p, '+', (size_t)(end - p));
-        char *we = plus ? plus : end;
-        char word[40];
-        size_t n = (size_t)(we - p);
-        while (n && isspace((unsigned char)*p))
-            p++, n--;
-        while (n && isspace((unsigned char)p[n - 1]))
-            n--;
-        if (n > 0 && n < sizeof(word)) {
-            memcpy(word, p, n);
-            word[n] = '\0';
-            char *e;
-            errno = 0;
-            unsigned long long pc = strtoull(word, &e, 0);
-            if (*e == '\0' && errno == 0 && pc != 0) {
-                size_t before = out.len;
-                od_buf_printf(&out, "0x%llx ", pc);
-                if (od_symbolize_name((uintptr_t)pc, &out) == 0)
-                    od_buf_putc(&out, '\n');
-                else
-                    out.len = before, out.base[before] = '\0';
-            }
-        }
-        p = plus ? plus + 1 : NULL;
+    size_t n = 0;
+    uintptr_t *pcs = symbol_addrs(&s->addrs, &n);
+    od_symbolize_prefetch(pcs, n); /* a round trip per 1024 addresses, not one each */
+    for (size_t i = 0; i < n; i++) {
+        size_t before = out.len;
+        od_buf_printf(&out, "0x%llx ", (unsigned long long)pcs[i]);
+        if (od_symbolize_name(pcs[i], &out) == 0)
+            od_buf_putc(&out, '\n');
+        else
+            out.len = before, out.base[before] = '\0';
     }
+    free(pcs);
     od_job_add_header(job, "X-Content-Type-Options", "nosniff");
     od_job_respond(job, 200, TEXT_PLAIN, &out);
     od_buf_dispose(&out);

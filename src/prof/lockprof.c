@@ -21,6 +21,7 @@
 
 typedef struct entry {
     uint64_t hash;
+    const char *lock; /* static: the mutex's name (mutex profile), NULL for blocking waits */
     uint32_t npcs;
     int64_t count;
     int64_t delay;
@@ -125,9 +126,11 @@ __attribute__((noinline, no_sanitize_address)) static uint32_t walk_stack(uintpt
     return n;
 }
 
-static uint64_t hash_stack(const uintptr_t *pcs, uint32_t n)
+/* the key of an entry: the stack and, for the mutex profile, the lock (identical stacks on
+ * different locks are different samples) */
+static uint64_t hash_stack(const char *lock, const uintptr_t *pcs, uint32_t n)
 {
-    uint64_t h = 0x9e3779b97f4a7c15u ^ n;
+    uint64_t h = 0x9e3779b97f4a7c15u ^ n ^ (uint64_t)(uintptr_t)lock;
     for (uint32_t i = 0; i < n; i++) {
         h ^= pcs[i];
         h *= 0xbf58476d1ce4e5b9u;
@@ -136,11 +139,11 @@ static uint64_t hash_stack(const uintptr_t *pcs, uint32_t n)
     return h ? h : 1;
 }
 
-static void record(int t, const uintptr_t *pcs, uint32_t npcs, int64_t count, int64_t delay)
+static void record(int t, const char *lock, const uintptr_t *pcs, uint32_t npcs, int64_t count, int64_t delay)
 {
     pthread_once(&tables_once, tables_init);
     table_t *tab = &tables[t];
-    uint64_t h = hash_stack(pcs, npcs);
+    uint64_t h = hash_stack(lock, pcs, npcs);
     stripe_t *s = &tab->stripes[h >> 60];
     __atomic_add_fetch(&tab->events, 1, __ATOMIC_RELAXED);
 
@@ -156,6 +159,7 @@ static void record(int t, const uintptr_t *pcs, uint32_t npcs, int64_t count, in
             }
             entry_t *e = &s->entries[s->n++];
             e->hash = h;
+            e->lock = lock;
             e->npcs = npcs;
             memcpy(e->pcs, pcs, npcs * sizeof(*pcs));
             e->count = count;
@@ -164,7 +168,8 @@ static void record(int t, const uintptr_t *pcs, uint32_t npcs, int64_t count, in
             break;
         }
         entry_t *e = &s->entries[ix - 1];
-        if (e->hash == h && e->npcs == npcs && memcmp(e->pcs, pcs, npcs * sizeof(*pcs)) == 0) {
+        if (e->hash == h && e->lock == lock && e->npcs == npcs &&
+            memcmp(e->pcs, pcs, npcs * sizeof(*pcs)) == 0) {
             e->count += count;
             e->delay += delay;
             break;
@@ -213,7 +218,7 @@ __attribute__((noinline)) static void lock_slow(od_mutex_t *m, int fraction, int
     uint64_t t0 = od_now_ns();
     pthread_mutex_lock(&m->m);
     uint64_t t1 = od_now_ns();
-    if (sampled) record(T_MUTEX, pcs, npcs, fraction, (int64_t)(t1 - t0) * fraction);
+    if (sampled) record(T_MUTEX, m->name, pcs, npcs, fraction, (int64_t)(t1 - t0) * fraction);
     if (tracing) od_trace_lock_wait(m->name, t0, t1);
 }
 
@@ -242,7 +247,7 @@ __attribute__((noinline)) static void block_done(uint64_t t0, int64_t rate, cons
     if ((int64_t)d < rate) return;
     uintptr_t pcs[OD_PROF_MAX_DEPTH];
     uint32_t npcs = walk_stack(pcs, from);
-    record(T_BLOCK, pcs, npcs, 1, (int64_t)d);
+    record(T_BLOCK, NULL, pcs, npcs, 1, (int64_t)d);
 }
 
 void od_cond_init(pthread_cond_t *c)
@@ -340,7 +345,8 @@ int od_lockprof_snapshot(od_profile_t *p, od_prof_kind_t kind)
         pthread_mutex_unlock(&s->lock);
         for (uint32_t j = 0; j < n; j++) {
             int64_t v[2] = {copy[j].count, copy[j].delay};
-            od_profile_add(p, copy[j].pcs, copy[j].npcs, v);
+            od_prof_sample_t *smp = od_profile_add(p, copy[j].pcs, copy[j].npcs, v);
+            if (copy[j].lock) od_profile_label_str(smp, "lock", copy[j].lock);
         }
     }
     free(copy);

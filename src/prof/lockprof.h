@@ -8,7 +8,9 @@
  * 1 of every `mutex_fraction` contended acquisitions (chosen at random, as Go does), record
  * the waiter's stack with count and delay.  Uncontended locking costs one trylock.  A
  * sampled event is recorded scaled by the fraction in force (count N, delay N x wait), so
- * the profile estimates the true totals, as Go's mutex profile reports them.  While a
+ * the profile estimates the true totals, as Go's mutex profile reports them.  Mutex samples
+ * are kept per stack and lock: each carries the label `lock` = the od_mutex_t's name
+ * ("inventory", "results", "queue", ...), so identical stacks on different locks stay apart.  While a
  * trace runs (prof/trace.h), every contended wait is also a "lock wait: <name>" span.
  *
  * Blocking waits (a worker waiting for an order, the payment wait, ...) go through
@@ -47,7 +49,8 @@
 
 typedef struct od_mutex {
     pthread_mutex_t m;
-    const char *name; /* static: "inventory", "queue", "results", ... (shown in traces) */
+    const char *name; /* static: "inventory", "queue", "results", ... (traces; the mutex
+                         profile's `lock` label) */
 } od_mutex_t;
 
 /** mutex_fraction: record 1 of N contended acquisitions, 0 = off;
@@ -77,7 +80,8 @@ void od_block_end(uint64_t token);
  * initializes p (any previous content is dropped, not released: pass a fresh or disposed
  * profile) and copies the recorded samples into it: kind OD_PROF_MUTEX or OD_PROF_BLOCK,
  * sample types contentions/count and delay/nanoseconds (the default), period the current
- * fraction or rate.  The caller owns p and releases it with od_profile_dispose.
+ * fraction or rate; mutex samples labelled `lock` (the mutex's name).  The caller owns p and releases it with
+ * od_profile_dispose.
  * @return 0 if successful, -1 if not (kind is neither mutex nor block)
  */
 int od_lockprof_snapshot(od_profile_t *p, od_prof_kind_t kind);

@@ -175,10 +175,14 @@ static uint64_t idmap_get(idmap_t *m, const uint64_t k[3], struct idslot **slotp
 
 /* --- mappings -------------------------------------------------------------------------------- */
 
+/* what the locations of a mapping got from symbolization: its has_* flags */
+enum { MAP_FUNCS = 1, MAP_FILES = 2, MAP_LINES = 4, MAP_INLINE = 8 };
+
 typedef struct mapping {
     uint64_t start, limit, offset;
     char *file; /* owned */
     uint64_t id;
+    unsigned has; /* MAP_* */
 } mapping_t;
 
 /* Parses the executable entries of a /proc/self/maps text; the main binary goes first. */
@@ -215,6 +219,7 @@ static mapping_t *parse_maps(const char *text, size_t *count)
         v[n].offset = offset;
         v[n].file = od_strdup(path);
         v[n].id = 0;
+        v[n].has = 0;
         if (exe[0] && strcmp(path, exe) == 0 && n > 0 && strcmp(v[0].file, exe) != 0) {
             mapping_t t = v[0]; /* main binary first: pprof treats mapping 1 as the program */
             v[0] = v[n];
@@ -228,11 +233,11 @@ static mapping_t *parse_maps(const char *text, size_t *count)
     return v;
 }
 
-static uint64_t mapping_of(const mapping_t *m, size_t n, uint64_t addr)
+static mapping_t *mapping_of(mapping_t *m, size_t n, uint64_t addr)
 {
     for (size_t i = 0; i < n; i++)
-        if (addr >= m[i].start && addr < m[i].limit) return m[i].id;
-    return 0;
+        if (addr >= m[i].start && addr < m[i].limit) return &m[i];
+    return NULL;
 }
 
 /* --- the encoder ----------------------------------------------------------------------------- */
@@ -281,12 +286,21 @@ static uint64_t location_id(enc_t *e, uint64_t addr)
     for (size_t i = 0; i < sym.nframes; i++)
         fids[i] = sym.frames[i].func[0] ? function_id(e, &sym.frames[i]) : 0;
 
+    mapping_t *map = mapping_of(e->maps, e->nmaps, addr);
     od_buf_t *m = &e->tmp;
     pb_uint(m, 1, id);
-    pb_uint(m, 2, mapping_of(e->maps, e->nmaps, addr));
+    pb_uint(m, 2, map ? map->id : 0);
     pb_uint(m, 3, addr);
+    size_t nlines = 0;
     for (size_t i = 0; i < sym.nframes; i++) { /* innermost first, the caller last */
         if (fids[i] == 0) continue;
+        nlines++;
+        if (map) {
+            map->has |= MAP_FUNCS;
+            if (sym.frames[i].file[0]) map->has |= MAP_FILES;
+            if (sym.frames[i].line > 0) map->has |= MAP_LINES;
+            if (nlines > 1) map->has |= MAP_INLINE;
+        }
         pb_uint(&e->line, 1, fids[i]);
         pb_int(&e->line, 2, sym.frames[i].line);
         pb_msg(m, 4, &e->line);
@@ -320,6 +334,7 @@ int od_pprof_encode(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
         value_type(&e, &head, 1, p->types[t].type, p->types[t].unit);
 
     int leaf_exact = p->kind == OD_PROF_CPU;
+    od_profile_prefetch_symbols(p); /* one round trip to the symbolizer per 1024 PCs */
     for (size_t i = 0; i < p->nsamples; i++) {
         const od_prof_sample_t *s = &p->samples[i];
         od_buf_t sm = OD_BUF_INIT;
@@ -346,7 +361,8 @@ int od_pprof_encode(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
         od_buf_dispose(&sm);
     }
 
-    /* Mappings: every location was symbolized here, so pprof must not try again. */
+    /* Mappings: every location was symbolized here; each has_* flag says what that gave, so
+     * that pprof neither trusts what is not there nor tries again where it is. */
     od_buf_t mappings = OD_BUF_INIT;
     for (size_t i = 0; i < e.nmaps; i++) {
         od_buf_t *m = &e.tmp;
@@ -358,8 +374,10 @@ int od_pprof_encode(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
         pb_uint(m, 4, e.maps[i].offset);
         pb_int(m, 5, str_id(&e.strs, e.maps[i].file));
         pb_int(m, 6, str_id(&e.strs, bid.base ? bid.base : ""));
-        for (unsigned f = 7; f <= 10; f++)
-            pb_uint(m, f, 1);
+        pb_uint(m, 7, (e.maps[i].has & MAP_FUNCS) != 0);
+        pb_uint(m, 8, (e.maps[i].has & MAP_FILES) != 0);
+        pb_uint(m, 9, (e.maps[i].has & MAP_LINES) != 0);
+        pb_uint(m, 10, (e.maps[i].has & MAP_INLINE) != 0);
         pb_msg(&mappings, 3, m);
         od_buf_dispose(&bid);
     }

@@ -5,8 +5,10 @@
  * (inlined frames included) without the binary.
  *
  * What goes in: sample types, samples (location ids, values, string and numeric labels), the
- * executable mappings of /proc/self/maps (main binary first, build IDs, has_* flags set so
- * pprof does not try to re-symbolize), one location per distinct PC (address adjusted to
+ * executable mappings of /proc/self/maps (main binary first, build IDs, each has_* flag set
+ * only when some location in that mapping got it from symbolization: has_functions a
+ * function name, has_filenames a file, has_line_numbers a line, has_inline_frames more than
+ * one line), one location per distinct PC (address adjusted to
  * the call instruction, lines innermost first), functions (name, system name, file, start
  * line), the string table, time, duration, period type, period, default sample type and
  * comments.

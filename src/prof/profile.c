@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prof/symbolize.h"
+
 void od_profile_init(od_profile_t *p, od_prof_kind_t kind)
 {
     memset(p, 0, sizeof(*p));
@@ -34,8 +36,7 @@ void od_profile_add_type(od_profile_t *p, const char *type, const char *unit)
     p->ntypes++;
 }
 
-od_prof_sample_t *od_profile_add(od_profile_t *p, const uintptr_t *pcs, size_t npcs,
-                                 const int64_t *values)
+od_prof_sample_t *od_profile_add(od_profile_t *p, const uintptr_t *pcs, size_t npcs, const int64_t *values)
 {
     if (p->nsamples == p->cap) {
         p->cap = p->cap ? p->cap * 2 : 64;
@@ -66,4 +67,19 @@ void od_profile_label_num(od_prof_sample_t *s, const char *key, int64_t value, c
     l->key = od_strdup(key);
     l->num = value;
     l->num_unit = unit;
+}
+
+void od_profile_prefetch_symbols(const od_profile_t *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->nsamples; i++)
+        n += p->samples[i].npcs;
+    if (n == 0) return;
+    uintptr_t *all = od_malloc(n * sizeof(*all)), *a = all;
+    int leaf_exact = p->kind == OD_PROF_CPU;
+    for (size_t i = 0; i < p->nsamples; i++)
+        for (size_t j = 0; j < p->samples[i].npcs; j++)
+            *a++ = od_sym_lookup_pc(p->samples[i].pcs[j], j, leaf_exact);
+    od_symbolize_prefetch(all, n);
+    free(all);
 }

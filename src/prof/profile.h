@@ -36,9 +36,9 @@ typedef struct od_prof_valtype {
 } od_prof_valtype_t;
 
 typedef struct od_prof_label {
-    char *key;   /* owned */
-    char *str;   /* owned; NULL for a numeric label */
-    int64_t num; /* numeric label value (e.g. "bytes" for heap samples) */
+    char *key;            /* owned */
+    char *str;            /* owned; NULL for a numeric label */
+    int64_t num;          /* numeric label value (e.g. "bytes" for heap samples) */
     const char *num_unit; /* static; for numeric labels */
 } od_prof_label_t;
 
@@ -56,8 +56,8 @@ typedef struct od_profile {
     size_t ntypes;
     const char *default_type; /* static; NULL = the last type */
     od_prof_valtype_t period_type;
-    int64_t period;      /* e.g. 10000000 ns for 100 Hz CPU, sampling bytes for heap */
-    uint64_t time_ns;    /* wall clock at the start of collection */
+    int64_t period;   /* e.g. 10000000 ns for 100 Hz CPU, sampling bytes for heap */
+    uint64_t time_ns; /* wall clock at the start of collection */
     uint64_t duration_ns;
     od_prof_sample_t *samples; /* owned */
     size_t nsamples, cap;
@@ -76,10 +76,12 @@ void od_profile_add_type(od_profile_t *p, const char *type, const char *unit);
  * appends a sample, copying pcs and values (ntypes values); returns the sample so that
  * the caller can add labels with od_profile_label_str / od_profile_label_num
  */
-od_prof_sample_t *od_profile_add(od_profile_t *p, const uintptr_t *pcs, size_t npcs,
-                                 const int64_t *values);
+od_prof_sample_t *od_profile_add(od_profile_t *p, const uintptr_t *pcs, size_t npcs, const int64_t *values);
 void od_profile_label_str(od_prof_sample_t *s, const char *key, const char *value);
 void od_profile_label_num(od_prof_sample_t *s, const char *key, int64_t value, const char *unit);
+/** asks the symbolizer about every PC of p at once (prof/symbolize.h), so that a writer's
+ *  lookups that follow come from its cache: call it first in every writer that symbolizes */
+void od_profile_prefetch_symbols(const od_profile_t *p);
 
 /**
  * a hash of the stack pcs[0..n), for the collectors' tables that merge identical stacks;

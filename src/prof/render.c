@@ -9,6 +9,7 @@
 
 #include "prof/legacy.h"
 #include "prof/symbolize.h"
+#include "prof/threads.h"
 
 #define MAX_NAMES (OD_PROF_MAX_DEPTH * OD_SYM_MAX_FRAMES)
 
@@ -193,8 +194,55 @@ static void put_pcs(const od_prof_sample_t *s, od_buf_t *out)
         od_buf_printf(out, " 0x%llx", (unsigned long long)s->pcs[j]);
 }
 
+static const char *label_of(const od_prof_sample_t *s, const char *key)
+{
+    for (size_t l = 0; l < s->nlabels; l++)
+        if (s->labels[l].str && strcmp(s->labels[l].key, key) == 0) return s->labels[l].str;
+    return NULL;
+}
+
+/* A threads sample of profiler threads none of which is at work (running or capturing):
+ * folded into one line, so that the table shows the server's threads. */
+static int idle_profiler(const od_profile_t *p, const od_prof_sample_t *s)
+{
+    const char *prof = label_of(s, "profiler"), *states = label_of(s, "state");
+    if (p->kind != OD_PROF_THREADS || prof == NULL || strcmp(prof, "yes") != 0) return 0;
+    for (const char *c = states ? states : ""; *c;) {
+        size_t len = strcspn(c, ",");
+        if ((len == 7 && strncmp(c, "running", 7) == 0) || (len == 9 && strncmp(c, "capturing", 9) == 0))
+            return 0;
+        c += len + (c[len] == ',');
+    }
+    return 1;
+}
+
+/* "N @ prof-* ×N waiting" and the folded threads' names and states, as one group */
+static void put_folded_profiler(const od_profile_t *p, const size_t *idx, od_buf_t *out)
+{
+    int64_t n = 0;
+    od_buf_t names = OD_BUF_INIT, states = OD_BUF_INIT;
+    for (size_t k = 0; k < p->nsamples; k++) {
+        const od_prof_sample_t *s = &p->samples[idx[k]];
+        if (!idle_profiler(p, s)) continue;
+        n += p->ntypes ? s->values[0] : 0;
+        const char *t = label_of(s, "threads"), *st = label_of(s, "state");
+        od_buf_printf(&names, "%s%s", names.len ? "," : "", t ? t : "?");
+        od_buf_printf(&states, "%s%s", states.len ? "," : "", st ? st : "?");
+    }
+    if (n > 0) {
+        od_buf_printf(out, "%lld @ " OD_THREAD_PROF_PREFIX "* \xc3\x97%lld waiting\n", (long long)n,
+                      (long long)n);
+        od_buf_printf(out, "# threads: %s\n# state: %s\n", names.base, states.base);
+        od_buf_puts(out,
+                    "# profiler: yes (idle profiler threads, folded; the pprof form has their stacks)\n\n");
+    }
+    od_buf_dispose(&names);
+    od_buf_dispose(&states);
+}
+
 int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
 {
+    od_profile_prefetch_symbols(p);
     od_legacy_lines_t lines;
     int use_lines = p->kind == OD_PROF_HEAP || p->kind == OD_PROF_BLOCK || p->kind == OD_PROF_MUTEX;
     if (use_lines && od_legacy_lines_init(&lines, p, err) != 0) return -1;
@@ -229,6 +277,7 @@ int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
     size_t *idx = sorted_samples(p);
     for (size_t k = 0; k < p->nsamples; k++) {
         const od_prof_sample_t *s = &p->samples[idx[k]];
+        if (idle_profiler(p, s)) continue; /* folded below */
         if (use_lines) {
             if (od_legacy_lines_sample(&lines, idx[k], out) != 0) continue;
         } else if (p->kind == OD_PROF_THREADS) {
@@ -244,6 +293,7 @@ int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
         put_frames(p, s, out);
         od_buf_putc(out, '\n');
     }
+    put_folded_profiler(p, idx, out);
     free(idx);
     return 0;
 }
@@ -345,6 +395,7 @@ static void foldmap_dispose(foldmap_t *m, size_t n)
 
 int od_render_folded(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
 {
+    od_profile_prefetch_symbols(p);
     if (p->ntypes == 0) {
         od_buf_puts(err, "folded: profile has no sample types");
         return -1;
@@ -503,6 +554,7 @@ static const char zoom_js[] =
 
 int od_render_svg(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
 {
+    od_profile_prefetch_symbols(p);
     int t = od_render_default_type(p);
     if (t < 0) {
         od_buf_puts(err, "svg: profile has no sample types");

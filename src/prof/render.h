@@ -6,7 +6,10 @@
  *           legacy format for the kind ("N: M [N: M] @ ...", "DELAY COUNT @ ...",
  *           "N @ ..." under "goroutine profile: total N" for threads), the labels as
  *           "# key: value" lines (thread names and states), then one
- *           "#\t0xPC\tfunc+0xoff\tfile:line" line per frame, inlined frames included
+ *           "#\t0xPC\tfunc+0xoff\tfile:line" line per frame, inlined frames included; in
+ *           the threads profile, the groups of idle profiler threads (label profiler=yes,
+ *           no thread running or capturing) are folded into one last group
+ *           "N @ prof-* ×N waiting" with their names and states, without stacks
  *   folded  "root;caller;leaf N" per distinct stack (the default sample type), sorted
  *   svg     a self-contained flame graph (root at the bottom, width by value, warm colours
  *           by name, tooltips, click to zoom)

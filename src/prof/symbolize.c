@@ -1,346 +1,177 @@
 /*
- * symbolize — PC → function, file, line (with inlined frames) via libdwfl.
- * See symbolize.h for the contract.  Everything here runs under sym_lock.
+ * symbolize — orderd's side of symbolization: a bounded cache of the helper process's answers
+ * (prof/symhelper.h), with their strings interned, all kept off the sampled heap.  See
+ * symbolize.h for the contract.  Everything here runs under sym_lock.
  */
 #include "prof/symbolize.h"
 
-#include <dwarf.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <elfutils/libdw.h>
-#include <elfutils/libdwfl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <sys/mman.h>
 
-/* libstdc++'s demangler (orderd links -lstdc++ for tcmalloc and libprofiler anyway). */
-extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+#include "log.h"
+#include "prof/symhelper.h"
 
-#define CACHE_SLOTS 8192             /* power of two; emptied when 3/4 full */
-#define INTERN_MAX_BYTES (32u << 20) /* beyond this, new names become "?" */
-#define REFRESH_INTERVAL_NS 1000000000ull
+/* Sizes of the three mmap'd regions (reserved once; pages are touched as they fill).  They
+ * are the only memory symbolization costs orderd: small, bounded, and not malloc'ed, so the
+ * heap profile shows the program, not its profiler. */
+#define CACHE_SLOTS 8192         /* power of two; emptied when 3/4 full */
+#define RECORDS_BYTES (2u << 20) /* the cached answers; emptied with the cache */
+#define INTERN_SLOTS 32768       /* power of two; at most 3/4 used */
+#define INTERN_BYTES (4u << 20)  /* beyond this, new names become "?" */
+#define BUILD_IDS 64             /* modules whose build ID is remembered */
 
-typedef struct cache_entry {
+/* a cached answer: an od_sym_t without its unused frames */
+typedef struct record {
+    const char *module, *symbol;
+    uintptr_t module_base, symbol_addr;
+    size_t nframes;
+    od_sym_frame_t frames[];
+} record_t;
+
+typedef struct cache_slot {
     uintptr_t pc;
-    int used;
-    od_sym_t sym;
-} cache_entry_t;
+    record_t *rec; /* NULL = empty */
+} cache_slot_t;
 
 static pthread_mutex_t sym_lock = PTHREAD_MUTEX_INITIALIZER;
 /* guarded by sym_lock: */
-static Dwfl *dwfl;
-static uint64_t last_refresh_ns;
-static cache_entry_t *cache;
+static cache_slot_t *cache;
 static size_t cache_used;
-static char **intern_tab;
-static size_t intern_cap, intern_count, intern_bytes;
+static char *records;
+static size_t records_used;
+static const char **intern_tab;
+static size_t intern_count;
+static char *intern_mem;
+static size_t intern_used;
+static struct {
+    uintptr_t addr;
+    const char *hex; /* interned; "" = none */
+} build_ids[BUILD_IDS];
+static size_t nbuild_ids;
+static int helper_failing; /* the last call failed: log once per episode */
+
+static void *region(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) od_fatal("symbolize: cannot map %zu bytes", bytes);
+    return p;
+}
+
+static void setup(void)
+{
+    if (cache) return;
+    cache = region(CACHE_SLOTS * sizeof(*cache));
+    records = region(RECORDS_BYTES);
+    intern_tab = region(INTERN_SLOTS * sizeof(*intern_tab));
+    intern_mem = region(INTERN_BYTES);
+}
 
 /* --- interned strings ------------------------------------------------------------------------ */
 
-static uint64_t hash_str(const char *s)
+static uint64_t hash_bytes(const char *s, size_t n)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
     return h;
 }
 
-/* Returns a copy of s that lives for the life of the process. */
-static const char *intern(const char *s)
+/* Returns a copy of s[0..n) that lives for the life of the process. */
+static const char *intern(const char *s, size_t n)
 {
-    if (s == NULL || *s == '\0') return "";
-    if (intern_count * 2 >= intern_cap) {
-        size_t ncap = intern_cap ? intern_cap * 2 : 1024;
-        char **ntab = od_calloc(ncap, sizeof(*ntab));
-        for (size_t i = 0; i < intern_cap; i++) {
-            if (intern_tab[i] == NULL) continue;
-            size_t j = hash_str(intern_tab[i]) & (ncap - 1);
-            while (ntab[j])
-                j = (j + 1) & (ncap - 1);
-            ntab[j] = intern_tab[i];
-        }
-        free(intern_tab);
-        intern_tab = ntab;
-        intern_cap = ncap;
-    }
-    size_t i = hash_str(s) & (intern_cap - 1);
+    if (n == 0) return "";
+    size_t i = hash_bytes(s, n) & (INTERN_SLOTS - 1);
     while (intern_tab[i]) {
-        if (strcmp(intern_tab[i], s) == 0) return intern_tab[i];
-        i = (i + 1) & (intern_cap - 1);
+        if (strncmp(intern_tab[i], s, n) == 0 && intern_tab[i][n] == '\0') return intern_tab[i];
+        i = (i + 1) & (INTERN_SLOTS - 1);
     }
-    size_t n = strlen(s);
-    if (intern_bytes + n > INTERN_MAX_BYTES) return "?";
-    intern_tab[i] = od_strdup(s);
+    if (intern_count >= INTERN_SLOTS * 3 / 4 || intern_used + n + 1 > INTERN_BYTES) return "?";
+    char *c = intern_mem + intern_used;
+    memcpy(c, s, n);
+    c[n] = '\0';
+    intern_used += n + 1;
     intern_count++;
-    intern_bytes += n + 1;
-    return intern_tab[i];
+    intern_tab[i] = c;
+    return c;
 }
 
-/* Interns the demangled form of a linkage name (or the name itself when it is not mangled). */
-static const char *intern_demangled(const char *name)
+/* --- the helper's answers -------------------------------------------------------------------- */
+
+typedef struct cursor {
+    const char *p, *end;
+    int bad;
+} cursor_t;
+
+static void take(cursor_t *c, void *out, size_t n)
 {
-    if (name == NULL || name[0] != '_' || name[1] != 'Z') return intern(name);
-    int status = -1;
-    char *d = __cxa_demangle(name, NULL, NULL, &status);
-    const char *r = intern(status == 0 && d ? d : name);
-    free(d);
-    return r;
+    if (c->bad || (size_t)(c->end - c->p) < n) {
+        c->bad = 1;
+        memset(out, 0, n);
+        return;
+    }
+    memcpy(out, c->p, n);
+    c->p += n;
 }
 
-/* --- the libdwfl session --------------------------------------------------------------------- */
-
-/* Separate debug info only from the local build-id tree (/usr/lib/debug/.build-id): the standard
- * callback may ask debuginfod over the network, which a server must never do in a request. */
-static int find_debuginfo_local(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
-                                const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
-                                char **debuginfo_file_name)
+static const char *take_str(cursor_t *c)
 {
-    return dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
-                                        debuglink_crc, debuginfo_file_name);
+    uint16_t n = 0;
+    take(c, &n, sizeof(n));
+    if (c->bad || (size_t)(c->end - c->p) < n) {
+        c->bad = 1;
+        return "";
+    }
+    const char *s = intern(c->p, n);
+    c->p += n;
+    return s;
 }
 
-/* The ELF file of a module.  A binary or library replaced on disk since it was mapped (a
- * rebuild while the server runs) shows in /proc/self/maps as "PATH (deleted)", which the
- * standard callback cannot open; the mapped file itself is still reachable through
- * /proc/self/map_files/START-END (and the main program through /proc/self/exe). */
-static int find_elf_self(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
-                         char **file_name, Elf **elfp)
-{
-    int fd = dwfl_linux_proc_find_elf(mod, userdata, modname, base, file_name, elfp);
-    static const char deleted[] = " (deleted)";
-    size_t n = strlen(modname), d = sizeof(deleted) - 1;
-    if (fd >= 0 || *elfp != NULL || n <= d || strcmp(modname + n - d, deleted) != 0) return fd;
-
-    size_t len = 0;
-    char *maps = od_read_file("/proc/self/maps", &len);
-    for (char *line = maps; line && *line;) {
-        char *eol = strchr(line, '\n');
-        if (eol) *eol = '\0';
-        unsigned long long start, end;
-        int path_at = 0;
-        if (sscanf(line, "%llx-%llx %*s %*s %*s %*s %n", &start, &end, &path_at) == 2 && path_at > 0 &&
-            strcmp(line + path_at, modname) == 0) {
-            char path[64];
-            snprintf(path, sizeof(path), "/proc/self/map_files/%llx-%llx", start, end);
-            fd = open(path, O_RDONLY | O_CLOEXEC);
-            if (fd >= 0) {
-                free(*file_name);
-                *file_name = od_strdup(path);
-            }
-            break;
-        }
-        line = eol ? eol + 1 : NULL;
-    }
-    free(maps);
-    if (fd < 0) {
-        char exe[4096];
-        ssize_t e = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-        exe[e > 0 ? e : 0] = '\0';
-        if (e > 0 && strcmp(exe, modname) == 0 && (fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)) >= 0) {
-            free(*file_name);
-            *file_name = od_strdup("/proc/self/exe");
-        }
-    }
-    return fd;
-}
-
-static char *debuginfo_path;
-static const Dwfl_Callbacks proc_callbacks = {
-    .find_elf = find_elf_self,
-    .find_debuginfo = find_debuginfo_local,
-    .debuginfo_path = &debuginfo_path,
-};
-
-/* Loads a module's symbol table and debug information now, not at its first lookup: a
- * long-running server then pays the symbolizer's memory once, at the first capture, instead
- * of in steps whenever a library first appears in a profile (the soak saw RSS jump by MiBs
- * hours into a run when libm first showed up). */
-static int load_module(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start, void *arg)
-{
-    (void)userdata, (void)name, (void)start, (void)arg;
-    Dwarf_Addr bias;
-    Dwarf *dw = dwfl_module_getdwarf(mod, &bias);
-    if (dw != NULL) {
-        Dwarf_Aranges *ar;
-        size_t n;
-        dwarf_getaranges(dw, &ar, &n);
-    }
-    dwfl_module_getsymtab(mod);
-    return DWARF_CB_OK;
-}
-
-/* (Re)reports the process's modules.  Returns 0 or -1. */
-static int session_refresh(void)
-{
-    last_refresh_ns = od_now_ns();
-    if (dwfl == NULL) {
-        dwfl = dwfl_begin(&proc_callbacks);
-        if (dwfl == NULL) return -1;
-    }
-    dwfl_report_begin(dwfl);
-    int rc = dwfl_linux_proc_report(dwfl, getpid());
-    if (dwfl_report_end(dwfl, NULL, NULL) != 0 || rc != 0) return -1;
-    dwfl_getmodules(dwfl, load_module, NULL, 0);
-    return 0;
-}
-
-/* Returns the module containing pc, refreshing the module list at most once a second when
- * the PC is in none of them (a library loaded since). */
-static Dwfl_Module *module_at(uintptr_t pc)
-{
-    if (dwfl == NULL && session_refresh() != 0) return NULL;
-    Dwfl_Module *mod = dwfl_addrmodule(dwfl, pc);
-    if (mod == NULL && od_now_ns() - last_refresh_ns > REFRESH_INTERVAL_NS) {
-        if (session_refresh() != 0) return NULL;
-        mod = dwfl_addrmodule(dwfl, pc);
-    }
-    return mod;
-}
-
-/* --- DWARF ----------------------------------------------------------------------------------- */
-
-static const char *die_name(Dwarf_Die *die, const char **sysname)
-{
-    Dwarf_Attribute attr;
-    const char *link = NULL;
-    if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
-        dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
-        link = dwarf_formstring(&attr);
-    const char *name = NULL;
-    if (dwarf_attr_integrate(die, DW_AT_name, &attr)) name = dwarf_formstring(&attr);
-    if (link) {
-        *sysname = intern(link);
-        return intern_demangled(link);
-    }
-    *sysname = intern(name);
-    return intern(name);
-}
-
-static int die_decl_line(Dwarf_Die *die)
-{
-    int line = 0;
-    if (dwarf_decl_line(die, &line) != 0) return 0;
-    return line;
-}
-
-/* Interns a source path, made absolute with the compilation directory when it is relative, so
- * that `pprof -list` finds the file from any directory. */
-static const char *intern_path(Dwarf_Die *cudie, const char *f)
-{
-    if (f == NULL || f[0] == '\0' || f[0] == '/' || cudie == NULL) return intern(f);
-    Dwarf_Attribute attr;
-    const char *dir = dwarf_attr(cudie, DW_AT_comp_dir, &attr) ? dwarf_formstring(&attr) : NULL;
-    if (dir == NULL || dir[0] == '\0') return intern(f);
-    while (f[0] == '.' && f[1] == '/')
-        f += 2;
-    char *full = od_asprintf("%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", f);
-    const char *r = intern(full);
-    free(full);
-    return r;
-}
-
-/* File and line of an inlined subroutine's call site. */
-static void call_site(Dwarf_Die *cudie, Dwarf_Die *inl, const char **file, int *line)
-{
-    Dwarf_Attribute attr;
-    Dwarf_Word idx = 0, ln = 0;
-    Dwarf_Files *files;
-    size_t nfiles;
-    *file = "";
-    *line = 0;
-    if (dwarf_attr(inl, DW_AT_call_line, &attr) && dwarf_formudata(&attr, &ln) == 0) *line = (int)ln;
-    if (dwarf_attr(inl, DW_AT_call_file, &attr) && dwarf_formudata(&attr, &idx) == 0 &&
-        dwarf_getsrcfiles(cudie, &files, &nfiles) == 0 && idx < nfiles) {
-        const char *f = dwarf_filesrc(files, idx, NULL, NULL);
-        if (f) *file = intern_path(cudie, f);
-    }
-}
-
-/* Fills out->frames from the DWARF scopes at pc; leaves nframes 0 when there is no DWARF. */
-static void dwarf_frames(Dwfl_Module *mod, uintptr_t pc, od_sym_t *out)
-{
-    const char *file = "";
-    int line = 0;
-    Dwarf_Addr bias = 0;
-    Dwarf_Die *cudie = dwfl_module_addrdie(mod, pc, &bias);
-    Dwfl_Line *dl = dwfl_module_getsrc(mod, pc);
-    if (dl) {
-        int l = 0;
-        const char *f = dwfl_lineinfo(dl, NULL, &l, NULL, NULL, NULL);
-        if (f) file = intern_path(cudie, f);
-        line = l;
-    }
-    Dwarf_Die *scopes = NULL;
-    int n = cudie ? dwarf_getscopes(cudie, pc - bias, &scopes) : 0;
-    if (n > 0) {
-        /* dwarf_getscopes continues into the abstract definition of an inlined function; the
-         * callers are on the concrete chain from the innermost scope outward */
-        Dwarf_Die inner = scopes[0];
-        free(scopes);
-        scopes = NULL;
-        n = dwarf_getscopes_die(&inner, &scopes);
-    }
-    for (int i = 0; i < n && out->nframes < OD_SYM_MAX_FRAMES; i++) {
-        int tag = dwarf_tag(&scopes[i]);
-        if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine) continue;
-        od_sym_frame_t *f = &out->frames[out->nframes++];
-        f->func = die_name(&scopes[i], &f->sysname);
-        f->file = file;
-        f->line = line;
-        f->start_line = die_decl_line(&scopes[i]);
-        if (tag == DW_TAG_subprogram) break;
-        call_site(cudie, &scopes[i], &file, &line); /* the caller's position */
-    }
-    free(scopes);
-    if (out->nframes == 0 && dl) {
-        /* line info but no scope (e.g. assembly): keep the position, name from the ELF symbol */
-        out->frames[0].file = file;
-        out->frames[0].line = line;
-    }
-}
-
-static void lookup(uintptr_t pc, od_sym_t *out)
+/* Reads one answer into *out.  Returns 0 or -1 (malformed). */
+static int take_sym(cursor_t *c, od_sym_t *out)
 {
     memset(out, 0, sizeof(*out));
-    out->module = out->symbol = "";
-    Dwfl_Module *mod = module_at(pc);
-    if (mod == NULL) return;
-    Dwarf_Addr base = 0;
-    const char *mname = dwfl_module_info(mod, NULL, &base, NULL, NULL, NULL, NULL, NULL);
-    out->module = intern(mname);
-    out->module_base = (uintptr_t)base;
-
-    GElf_Off off = 0;
-    GElf_Sym sym;
-    const char *sname = dwfl_module_addrinfo(mod, pc, &off, &sym, NULL, NULL, NULL);
-    if (sname) {
-        out->symbol = intern(sname);
-        out->symbol_addr = pc - off;
-    }
-    dwarf_frames(mod, pc, out);
-    if (out->nframes == 0) {
-        if (sname == NULL && out->frames[0].file == NULL) return;
-        out->nframes = 1;
-        if (out->frames[0].file == NULL) out->frames[0].file = "";
-    }
-    /* Fill what DWARF left empty (no name on the outer frame) from the ELF symbol. */
-    od_sym_frame_t *outer = &out->frames[out->nframes - 1];
-    if (outer->func == NULL || outer->func[0] == '\0') {
-        outer->func = intern_demangled(sname);
-        outer->sysname = out->symbol;
-    }
-    for (size_t i = 0; i < out->nframes; i++) {
+    uint64_t v;
+    uint8_t nf = 0;
+    out->module = take_str(c);
+    take(c, &v, sizeof(v));
+    out->module_base = (uintptr_t)v;
+    out->symbol = take_str(c);
+    take(c, &v, sizeof(v));
+    out->symbol_addr = (uintptr_t)v;
+    take(c, &nf, 1);
+    if (nf > OD_SYM_MAX_FRAMES) c->bad = 1;
+    for (size_t i = 0; i < nf && !c->bad; i++) {
         od_sym_frame_t *f = &out->frames[i];
-        if (f->func == NULL) f->func = "";
-        if (f->sysname == NULL || f->sysname[0] == '\0') f->sysname = f->func;
-        if (f->file == NULL) f->file = "";
+        int32_t l[2];
+        f->func = take_str(c);
+        f->sysname = take_str(c);
+        f->file = take_str(c);
+        take(c, l, sizeof(l));
+        f->line = l[0];
+        f->start_line = l[1];
     }
-    if (out->frames[out->nframes - 1].func[0] == '\0' && out->nframes == 1 && out->frames[0].line == 0)
-        out->nframes = 0;
+    out->nframes = c->bad ? 0 : nf;
+    return c->bad ? -1 : 0;
 }
 
-/* --- public ---------------------------------------------------------------------------------- */
+/* the helper's call, with one log line when it starts failing and one when it recovers */
+static int call_helper(uint32_t op, const uint64_t *in, size_t n, od_buf_t *reply)
+{
+    od_buf_t err = OD_BUF_INIT;
+    int rc = od_symhelper_call(op, in, n, reply, &err);
+    if (rc != 0 && !helper_failing)
+        od_warn("symbolize: %s; profiles show hex addresses until it works again",
+                err.base ? err.base : "the helper failed");
+    else if (rc == 0 && helper_failing)
+        od_info("symbolize: the symbolizer helper answers again");
+    helper_failing = rc != 0;
+    od_buf_dispose(&err);
+    return rc;
+}
+
+/* --- the cache ------------------------------------------------------------------------------- */
 
 static uint64_t hash_pc(uintptr_t pc)
 {
@@ -348,25 +179,125 @@ static uint64_t hash_pc(uintptr_t pc)
     return h ^ (h >> 29);
 }
 
+static void cache_clear(void)
+{
+    memset(cache, 0, CACHE_SLOTS * sizeof(*cache));
+    cache_used = 0;
+    records_used = 0;
+}
+
+/* the slot of pc: its entry, or the empty slot where it would go */
+static cache_slot_t *slot_of(uintptr_t pc)
+{
+    size_t i = hash_pc(pc) & (CACHE_SLOTS - 1);
+    while (cache[i].rec && cache[i].pc != pc)
+        i = (i + 1) & (CACHE_SLOTS - 1);
+    return &cache[i];
+}
+
+static int cache_full(size_t nframes)
+{
+    return cache_used >= CACHE_SLOTS * 3 / 4 ||
+           records_used + sizeof(record_t) + nframes * sizeof(od_sym_frame_t) + 16 > RECORDS_BYTES;
+}
+
+static void cache_put(uintptr_t pc, const od_sym_t *s)
+{
+    if (cache_full(s->nframes)) cache_clear(); /* bounded: start over */
+    cache_slot_t *slot = slot_of(pc);
+    if (slot->rec) return;
+    record_t *r = (record_t *)(records + records_used);
+    records_used += (sizeof(record_t) + s->nframes * sizeof(od_sym_frame_t) + 15) & ~(size_t)15;
+    r->module = s->module;
+    r->symbol = s->symbol;
+    r->module_base = s->module_base;
+    r->symbol_addr = s->symbol_addr;
+    r->nframes = s->nframes;
+    memcpy(r->frames, s->frames, s->nframes * sizeof(od_sym_frame_t));
+    slot->pc = pc;
+    slot->rec = r;
+    cache_used++;
+}
+
+static void from_record(const record_t *r, od_sym_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->module = r->module;
+    out->symbol = r->symbol;
+    out->module_base = r->module_base;
+    out->symbol_addr = r->symbol_addr;
+    out->nframes = r->nframes;
+    memcpy(out->frames, r->frames, r->nframes * sizeof(od_sym_frame_t));
+}
+
+/* Asks the helper about pcs[0..n) (n <= the batch limit) and caches the answers; on failure
+ * caches nothing (a later call tries again).  Returns 0 or -1. */
+static int fetch(const uint64_t *pcs, size_t n)
+{
+    if (n == 0) return 0;
+    od_buf_t reply = OD_BUF_INIT; /* transient: nothing of it stays on the heap */
+    int rc = call_helper(OD_SYMHELPER_SYM, pcs, n, &reply);
+    cursor_t c = {reply.base, reply.base + reply.len, 0};
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        od_sym_t s;
+        if (take_sym(&c, &s) != 0) {
+            od_warn("symbolize: the helper's answer is malformed at PC %zu of %zu", i, n);
+            rc = -1;
+            break;
+        }
+        cache_put((uintptr_t)pcs[i], &s);
+    }
+    od_buf_dispose(&reply);
+    return rc;
+}
+
+/* --- public ---------------------------------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+void od_symbolize_prefetch(const uintptr_t *pcs, size_t n)
+{
+    pthread_mutex_lock(&sym_lock);
+    setup();
+    uint64_t *missing = od_malloc((n ? n : 1) * sizeof(*missing));
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (slot_of(pcs[i])->rec == NULL) missing[m++] = pcs[i];
+    qsort(missing, m, sizeof(*missing), cmp_u64);
+    size_t u = 0;
+    for (size_t i = 0; i < m; i++)
+        if (u == 0 || missing[u - 1] != missing[i]) missing[u++] = missing[i];
+    /* what does not fit the cache would only push out what was just fetched */
+    if (cache_used + u > CACHE_SLOTS * 3 / 4) cache_clear();
+    if (u > CACHE_SLOTS * 3 / 4) u = CACHE_SLOTS * 3 / 4;
+    for (size_t i = 0; i < u; i += OD_SYMHELPER_BATCH_MAX) {
+        size_t k = u - i < OD_SYMHELPER_BATCH_MAX ? u - i : OD_SYMHELPER_BATCH_MAX;
+        if (fetch(missing + i, k) != 0) break;
+    }
+    free(missing);
+    pthread_mutex_unlock(&sym_lock);
+}
+
 int od_symbolize(uintptr_t pc, od_sym_t *out)
 {
     pthread_mutex_lock(&sym_lock);
-    if (cache == NULL) cache = od_calloc(CACHE_SLOTS, sizeof(*cache));
-    size_t i = hash_pc(pc) & (CACHE_SLOTS - 1);
-    while (cache[i].used && cache[i].pc != pc)
-        i = (i + 1) & (CACHE_SLOTS - 1);
-    if (!cache[i].used) {
-        if (cache_used >= CACHE_SLOTS * 3 / 4) { /* bounded: start over */
-            memset(cache, 0, CACHE_SLOTS * sizeof(*cache));
-            cache_used = 0;
-            i = hash_pc(pc) & (CACHE_SLOTS - 1);
-        }
-        lookup(pc, &cache[i].sym);
-        cache[i].pc = pc;
-        cache[i].used = 1;
-        cache_used++;
+    setup();
+    cache_slot_t *slot = slot_of(pc);
+    if (slot->rec == NULL) {
+        uint64_t w = pc;
+        fetch(&w, 1);
+        slot = slot_of(pc);
     }
-    *out = cache[i].sym;
+    if (slot->rec) {
+        from_record(slot->rec, out);
+    } else { /* the helper failed: unknown, not cached */
+        memset(out, 0, sizeof(*out));
+        out->module = out->symbol = "";
+    }
     pthread_mutex_unlock(&sym_lock);
     return out->nframes > 0 && out->frames[0].func[0] ? 0 : -1;
 }
@@ -381,17 +312,27 @@ int od_symbolize_name(uintptr_t pc, od_buf_t *out)
 
 int od_symbolize_build_id(uintptr_t addr, od_buf_t *out)
 {
-    int rc = -1;
     pthread_mutex_lock(&sym_lock);
-    Dwfl_Module *mod = module_at(addr);
-    const unsigned char *bits = NULL;
-    GElf_Addr vaddr;
-    int n = mod ? dwfl_module_build_id(mod, &bits, &vaddr) : -1;
-    if (n > 0) {
-        for (int i = 0; i < n; i++)
-            od_buf_printf(out, "%02x", bits[i]);
-        rc = 0;
+    setup();
+    const char *hex = NULL;
+    for (size_t i = 0; i < nbuild_ids && hex == NULL; i++)
+        if (build_ids[i].addr == addr) hex = build_ids[i].hex;
+    if (hex == NULL) {
+        uint64_t w = addr;
+        od_buf_t reply = OD_BUF_INIT;
+        if (call_helper(OD_SYMHELPER_BUILD_ID, &w, 1, &reply) == 0) {
+            cursor_t c = {reply.base, reply.base + reply.len, 0};
+            hex = take_str(&c);
+            if (c.bad) hex = NULL;
+        }
+        od_buf_dispose(&reply);
+        if (hex && nbuild_ids < BUILD_IDS) {
+            build_ids[nbuild_ids].addr = addr;
+            build_ids[nbuild_ids++].hex = hex;
+        }
     }
+    int rc = hex && hex[0] ? 0 : -1;
+    if (rc == 0) od_buf_puts(out, hex);
     pthread_mutex_unlock(&sym_lock);
     return rc;
 }
@@ -399,9 +340,21 @@ int od_symbolize_build_id(uintptr_t addr, od_buf_t *out)
 void od_symbolize_reset(void)
 {
     pthread_mutex_lock(&sym_lock);
-    if (cache) memset(cache, 0, CACHE_SLOTS * sizeof(*cache));
-    cache_used = 0;
-    if (dwfl) dwfl_end(dwfl);
-    dwfl = NULL;
+    if (cache) cache_clear();
+    nbuild_ids = 0;
+    od_symhelper_stop();
+    pthread_mutex_unlock(&sym_lock);
+}
+
+void od_symbolize_footprint(size_t *touched_bytes, size_t *reserved_bytes)
+{
+    pthread_mutex_lock(&sym_lock);
+    size_t t = 0;
+    if (cache)
+        t = CACHE_SLOTS * sizeof(*cache) + records_used + INTERN_SLOTS * sizeof(*intern_tab) + intern_used;
+    if (touched_bytes) *touched_bytes = t;
+    if (reserved_bytes)
+        *reserved_bytes =
+            CACHE_SLOTS * sizeof(*cache) + RECORDS_BYTES + INTERN_SLOTS * sizeof(*intern_tab) + INTERN_BYTES;
     pthread_mutex_unlock(&sym_lock);
 }

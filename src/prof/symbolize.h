@@ -15,15 +15,25 @@
  * (innermost) or of the inlined call site (outer frames).  Without DWARF, one frame with the
  * ELF symbol name and an empty file.  C++ names are demangled.
  *
+ * Where the work happens: not in orderd.  libdw's tables of every module cost tens of MiB,
+ * which orderd's own heap profile and RSS would show a learner hunting a leak; they live in
+ * a helper process (prof/symhelper.h, prof/symdwfl.h) started at the first lookup.  orderd
+ * keeps only a bounded cache of its answers and their interned strings, in mmap'd regions
+ * outside the sampled heap (od_symbolize_footprint says how much).  When the helper cannot
+ * answer (dead twice, late), lookups return "unknown" (writers print hex addresses), one
+ * line is logged, and nothing is cached, so later lookups try again.
+ *
+ * Batching: writers call od_symbolize_prefetch with every PC of a profile first (a round
+ * trip per 1024 PCs), then od_symbolize for each from the cache.
+ *
  * Ownership: every string in an od_sym_t is interned by this module and stays valid for the
  * life of the process; callers never free them.  The od_sym_t itself is a plain copy.
  *
- * Threading: thread-safe.  One mutex (sym_lock, in symbolize.c) guards the libdw session
- * (libdw is not thread-safe), the PC cache and the string intern table.  The PC cache is
- * bounded (it is emptied when it fills); the intern table only grows with the distinct names
- * of the loaded binaries and is capped.  Modules loaded after the first lookup (dlopen) are
- * picked up by re-reading /proc/self/maps when a PC falls outside every known module (at
- * most once per second).
+ * Threading: thread-safe.  One mutex (sym_lock, in symbolize.c) guards the PC cache, the
+ * string intern table and the conversation with the helper.  The PC cache is bounded (it is
+ * emptied when it fills); the intern table only grows with the distinct names seen and is
+ * capped (4 MiB; then new names read "?").  Modules loaded after the first lookup (dlopen)
+ * are picked up by the helper (see symdwfl.h).
  */
 #ifndef OD_PROF_SYMBOLIZE_H
 #define OD_PROF_SYMBOLIZE_H
@@ -78,7 +88,16 @@ int od_symbolize_name(uintptr_t pc, od_buf_t *out);
  */
 int od_symbolize_build_id(uintptr_t addr, od_buf_t *out);
 
-/** empties the PC cache and forgets the module list (tests; after dlclose) */
+/** looks up every PC of pcs[0..n) not cached yet (looked up unchanged), in batches, so that
+ *  the od_symbolize calls that follow are answered from the cache */
+void od_symbolize_prefetch(const uintptr_t *pcs, size_t n);
+
+/** empties the PC cache and stops the helper, which forgets the module list (tests; after
+ *  dlclose) */
 void od_symbolize_reset(void);
+
+/** the bytes of orderd's memory symbolization has touched (the cache, its records, the
+ *  interned names) and the size of the regions reserved for them */
+void od_symbolize_footprint(size_t *touched_bytes, size_t *reserved_bytes);
 
 #endif

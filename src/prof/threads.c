@@ -28,8 +28,9 @@
 enum { REQ_IDLE, REQ_ASKED, REQ_WRITING, REQ_DONE };
 
 static struct slot {
-    int used; /* atomic; changed under reg_lock */
-    int tid;  /* atomic; set under reg_lock */
+    int used;     /* atomic; changed under reg_lock */
+    int tid;      /* atomic; set under reg_lock */
+    int profiler; /* atomic: a thread of the profiler's own (OD_THREAD_PROF_PREFIX, or marked) */
     char name[32];
     const char *state; /* atomic (relaxed) */
     /* capture */
@@ -60,6 +61,9 @@ void od_thread_register(const char *name)
     for (int i = 0; i < OD_THREADS_MAX; i++) {
         if (!__atomic_load_n(&slots[i].used, __ATOMIC_RELAXED)) {
             snprintf(slots[i].name, sizeof(slots[i].name), "%s", name);
+            __atomic_store_n(&slots[i].profiler,
+                             strncmp(name, OD_THREAD_PROF_PREFIX, strlen(OD_THREAD_PROF_PREFIX)) == 0,
+                             __ATOMIC_RELAXED);
             __atomic_store_n(&slots[i].tid, tid, __ATOMIC_RELAXED);
             __atomic_store_n(&slots[i].state, "running", __ATOMIC_RELAXED);
             __atomic_store_n(&slots[i].used, 1, __ATOMIC_RELEASE);
@@ -87,6 +91,11 @@ void od_thread_unregister(void)
 const char *od_thread_name(void)
 {
     return my_slot < 0 ? "unnamed" : slots[my_slot].name;
+}
+
+void od_thread_mark_profiler(void)
+{
+    if (my_slot >= 0) __atomic_store_n(&slots[my_slot].profiler, 1, __ATOMIC_RELAXED);
 }
 
 int od_thread_slot(void)
@@ -207,6 +216,7 @@ typedef struct thr {
     int tid;
     char name[32];
     const char *state;
+    int profiler;
     int answered;
     uint32_t npcs;
     uintptr_t pcs[OD_PROF_MAX_DEPTH];
@@ -298,6 +308,7 @@ int od_threads_capture(od_profile_t *p)
         t->tid = __atomic_load_n(&s->tid, __ATOMIC_RELAXED);
         snprintf(t->name, sizeof(t->name), "%s", s->name);
         t->state = __atomic_load_n(&s->state, __ATOMIC_RELAXED);
+        t->profiler = __atomic_load_n(&s->profiler, __ATOMIC_RELAXED);
         if (i == me) {
             self = n;
         } else {
@@ -337,7 +348,8 @@ int od_threads_capture(od_profile_t *p)
         if (thr[i].answered < 0) continue;
         for (int g = 0; g < ngroups && thr[i].group < 0; g++) {
             const thr_t *f = &thr[groups[g].first];
-            if (same_stack(f, &thr[i]) && (f->answered != 0) == (thr[i].answered != 0)) {
+            if (same_stack(f, &thr[i]) && (f->answered != 0) == (thr[i].answered != 0) &&
+                f->profiler == thr[i].profiler) {
                 thr[i].group = groups[g].first;
                 groups[g].count++;
             }
@@ -356,6 +368,7 @@ int od_threads_capture(od_profile_t *p)
         char *states = join_labels(thr, n, groups[g].first, 1);
         od_profile_label_str(s, "threads", names);
         od_profile_label_str(s, "state", states);
+        if (f->profiler) od_profile_label_str(s, "profiler", "yes");
         free(names);
         free(states);
     }

@@ -8,6 +8,12 @@
  * od_thread_set_state (a static string: "running", "idle", "waiting for order",
  * "blocked on payment", ...); it is a relaxed store, cheap enough for hot paths.
  *
+ * Profiler threads: the threads that do the profiler's own work (capture jobs "prof-job-N",
+ * scheduled captures "prof-capture-KIND", the symbolizer's "prof-symbolize", and the
+ * "scheduler", marked with od_thread_mark_profiler) are named with OD_THREAD_PROF_PREFIX or
+ * marked; their samples carry the label profiler=yes, and the text form folds the idle
+ * ones into one line, so that the server's own threads are what a reader sees.
+ *
  * Live capture (od_threads_capture): the capturing thread sends every other registered
  * thread the signal OD_THREADS_SIGNAL (SIGRTMIN+3, handler installed once with
  * SA_RESTART); the handler unwinds its own stack into the thread's registry slot and flags
@@ -41,11 +47,15 @@
 #define OD_THREADS_MAX 256
 #define OD_THREADS_SIGNAL (SIGRTMIN + 3)
 #define OD_THREADS_CAPTURE_WAIT_MS 100
+/** the name prefix that makes a thread a profiler thread */
+#define OD_THREAD_PROF_PREFIX "prof-"
 
 /** registers the calling thread under `name` (copied, at most 31 bytes) and sets its kernel
  *  thread name (at most 15 bytes) */
 void od_thread_register(const char *name);
 void od_thread_unregister(void);
+/** marks the calling (registered) thread as a profiler thread whatever its name */
+void od_thread_mark_profiler(void);
 /** the calling thread's registered name, or "unnamed" */
 const char *od_thread_name(void);
 /** the calling thread's registry slot (0..OD_THREADS_MAX-1), or -1 if unregistered */
@@ -60,7 +70,8 @@ int od_threads_count(void);
  * every registered thread, live, into it (kind OD_PROF_THREADS, one sample type
  * "goroutine"/"count"), grouped by identical stack (value = number of threads, most first),
  * each sample labelled "threads" (the names, comma-separated) and "state" (their states,
- * in the same order).  The caller owns p and releases it with od_profile_dispose.
+ * in the same order), and "profiler" = "yes" when its threads are profiler threads (a
+ * group never mixes the two).  The caller owns p and releases it with od_profile_dispose.
  * @return 0 if successful, -1 if not (the signal handler could not be installed)
  */
 int od_threads_capture(od_profile_t *p);

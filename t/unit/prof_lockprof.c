@@ -20,17 +20,18 @@
 /* --- mutex ------------------------------------------------------------------------------- */
 
 static od_mutex_t hot;
+static od_mutex_t *target = &hot; /* the lock hammer_the_lock contends for */
 static long shared_counter;
 
 void hammer_the_lock(int iterations);
 __attribute__((noinline)) void hammer_the_lock(int iterations)
 {
     for (int i = 0; i < iterations; i++) {
-        od_mutex_lock(&hot);
+        od_mutex_lock(target);
         uint64_t until = od_now_ns() + 20000; /* hold 20 us: the other thread must wait */
         while (od_now_ns() < until)
             shared_counter++;
-        od_mutex_unlock(&hot);
+        od_mutex_unlock(target);
         until = od_now_ns() + 5000; /* and let go a while, so that both keep contending */
         while (od_now_ns() < until)
             __asm__ volatile("" ::: "memory");
@@ -53,13 +54,13 @@ static void hammer(int iterations)
 {
     pthread_t t[2];
     __atomic_store_n(&arrived, 0, __ATOMIC_RELAXED);
-    pthread_mutex_lock(&hot.m);
+    pthread_mutex_lock(&target->m);
     for (int i = 0; i < 2; i++)
         pthread_create(&t[i], NULL, hammer_main, &iterations);
     while (__atomic_load_n(&arrived, __ATOMIC_ACQUIRE) < 2)
         od_sleep_ns(100000);
     od_sleep_ns(5000000);
-    pthread_mutex_unlock(&hot.m);
+    pthread_mutex_unlock(&target->m);
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
 }
@@ -118,6 +119,48 @@ static void test_mutex(void)
     od_profile_dispose(&p);
     od_lockprof_configure(0, 0);
     od_mutex_destroy(&hot);
+}
+
+/* the same stack waiting on two locks: two samples, told apart by their `lock` label */
+static void test_lock_labels(void)
+{
+    od_mutex_t inv, res;
+    od_mutex_init(&inv, "inventory");
+    od_mutex_init(&res, "results");
+    od_lockprof_reset();
+    od_lockprof_configure(1, 0);
+    target = &inv;
+    hammer(100);
+    target = &res;
+    hammer(100);
+    target = &hot;
+    od_lockprof_configure(0, 0);
+    od_profile_t p;
+    ok(od_lockprof_snapshot(&p, OD_PROF_MUTEX) == 0, "mutex snapshot with two locks");
+    const od_prof_sample_t *on[2] = {NULL, NULL};
+    size_t unlabelled = 0;
+    for (size_t i = 0; i < p.nsamples; i++) {
+        const od_prof_sample_t *s = &p.samples[i];
+        const char *lock = NULL;
+        for (size_t l = 0; l < s->nlabels; l++)
+            if (s->labels[l].str && strcmp(s->labels[l].key, "lock") == 0) lock = s->labels[l].str;
+        if (lock == NULL) unlabelled++;
+        int k = lock && strcmp(lock, "inventory") == 0 ? 0 : lock && strcmp(lock, "results") == 0 ? 1 : -1;
+        if (k >= 0 && s->npcs > 0 && strcmp(fn_name(s->pcs[0], 0), "hammer_the_lock") == 0) on[k] = s;
+    }
+    ok(unlabelled == 0, "every mutex sample has a lock label (%zu without)", unlabelled);
+    ok(on[0] && on[1], "hammer_the_lock's waits appear on both \"inventory\" and \"results\"");
+    int same = 0;
+    for (size_t i = 0; i < p.nsamples && on[0]; i++)
+        for (size_t j = 0; j < p.nsamples; j++)
+            if (i != j && p.samples[i].npcs == p.samples[j].npcs && p.samples[i].npcs > 0 &&
+                memcmp(p.samples[i].pcs, p.samples[j].pcs, p.samples[i].npcs * sizeof(uintptr_t)) == 0)
+                same = 1;
+    ok(same, "identical stacks on the two locks stay separate samples");
+    od_profile_dispose(&p);
+    od_lockprof_reset();
+    od_mutex_destroy(&inv);
+    od_mutex_destroy(&res);
 }
 
 /* --- block ------------------------------------------------------------------------------- */
@@ -263,6 +306,7 @@ int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     test_mutex();
+    test_lock_labels();
     test_block();
     test_overflow();
     return done_testing();

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prof/render.h"
 #include "prof/threads.h"
 #include "tap.h"
 #include "testutil.h"
@@ -206,6 +207,62 @@ static void test_capture(void)
         pthread_join(t[i], NULL);
 }
 
+/* --- profiler threads -------------------------------------------------------------------- */
+
+static void *marked_main(void *arg)
+{
+    od_thread_register(arg);
+    od_thread_mark_profiler();
+    od_thread_set_state("idle");
+    worker_parked_in_here();
+    od_thread_unregister();
+    return NULL;
+}
+
+/* prof-* and marked threads are labelled profiler=yes, never grouped with the server's own
+ * threads (even on the same stack), and folded into one line of the text form when idle */
+static void test_profiler_threads(void)
+{
+    release_all = 0;
+    parked = 0;
+    pthread_t t[4];
+    pthread_create(&t[0], NULL, parked_main, "prof-job-0");
+    pthread_create(&t[1], NULL, parked_main, "prof-job-1");
+    pthread_create(&t[2], NULL, marked_main, "scheduler");
+    pthread_create(&t[3], NULL, parked_main, "worker-1");
+    wait_parked(4);
+    od_profile_t p;
+    ok(od_test_capture_here(&p) == 0, "capture with profiler threads");
+    const od_prof_sample_t *j = find_thread(&p, "prof-job-0"), *w = find_thread(&p, "worker-1"),
+                           *sc = find_thread(&p, "scheduler");
+    ok(j && j == find_thread(&p, "prof-job-1") && strcmp(label(j, "profiler"), "yes") == 0,
+       "prof-job-0 and -1 share a sample labelled profiler=yes");
+    ok(w && w != j && w != sc && strcmp(label(w, "profiler"), "") == 0,
+       "worker-1, on the same stack, is a sample of its own without the label");
+    ok(sc && strcmp(label(sc, "profiler"), "yes") == 0, "the marked scheduler is a profiler thread");
+
+    od_buf_t text = OD_BUF_INIT, err = OD_BUF_INIT;
+    ok(od_render_text(&p, &text, &err) == 0, "text form");
+    const char *fold = text.base ? strstr(text.base, "3 @ prof-* \xc3\x97"
+                                                     "3 waiting\n# threads: ")
+                                 : NULL;
+    ok(fold != NULL, "the three idle profiler threads are folded into one line");
+    const char *wk = text.base ? strstr(text.base, "worker-1") : NULL;
+    ok(wk && (fold == NULL || wk < fold) && strstr(text.base, "\n# threads: worker-1\n") != NULL,
+       "worker-1 keeps its own group");
+    int stacks_of_prof = 0;
+    for (const char *q = text.base; q && (q = strstr(q, "# threads: ")) != NULL; q++)
+        if (strncmp(q + 11, "prof-job", 8) == 0 && q < fold) stacks_of_prof = 1;
+    ok(!stacks_of_prof, "no other group names a profiler thread");
+    if (fold == NULL) diag("%s", text.base ? text.base : "");
+    od_buf_dispose(&text);
+    od_buf_dispose(&err);
+    od_profile_dispose(&p);
+    release_parked();
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+}
+
 /* --- deaf and leaving threads ------------------------------------------------------------ */
 
 static int deaf_go, deaf_stop;
@@ -233,8 +290,9 @@ static void *deaf_main(void *arg)
 static void test_deaf(void)
 {
     pthread_t d;
+    int base = od_threads_count(); /* the tester, and the symbolizer's thread once it ran */
     pthread_create(&d, NULL, deaf_main, "deaf");
-    while (od_threads_count() < 2)
+    while (od_threads_count() < base + 1)
         od_sleep_ns(1000000);
     od_profile_t p;
     uint64_t t0 = od_now_ns();
@@ -250,7 +308,7 @@ static void test_deaf(void)
 
     pthread_t l;
     pthread_create(&l, NULL, deaf_main, "leaver");
-    while (od_threads_count() < 2)
+    while (od_threads_count() < base + 1)
         od_sleep_ns(1000000);
     __atomic_store_n(&deaf_go, 1, __ATOMIC_RELEASE);
     t0 = od_now_ns();
@@ -308,6 +366,7 @@ int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     test_capture();
+    test_profiler_threads();
     test_deaf();
     test_churn();
     return done_testing();
