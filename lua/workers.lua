@@ -9,7 +9,7 @@
 --
 -- orderd.cpus() is the number of online processors; orderd.env("NAME") reads the environment.
 
-local workers = tonumber(orderd.env("ORDERD_WORKERS") or "") or 4
+local workers = tonumber(orderd.env("ORDERD_WORKERS") or "") or 6
 
 return {
   workers = workers,          -- worker threads
@@ -21,19 +21,19 @@ return {
     max_items = 50,           -- the seed's "too many items in order"
   },
   reserve = {
-    stripes = 4,              -- inventory mutexes: fewer stripes, more contention
+    stripes = 1,              -- inventory mutexes: fewer stripes, more contention
     skus = 256,               -- inventory slots SKUs hash onto
-    hold_us = 200,            -- time each item holds its stripe
+    hold_us = 600,            -- time each item holds its stripe
   },
   price = {
-    work_us = 2000,           -- CPU time per order: tax, discounts, fraud score
+    work_us = 5000,           -- CPU time per order: tax, discounts, fraud score
   },
   pay = {
     ms_per_priority = 10,     -- the seed's payment wait: priority x 10 ms
     fixed_ms = 0,             -- added to every payment
   },
   record = {
-    alloc_bytes = 8192,       -- result and history kept with each finished order
+    alloc_bytes = 24576,      -- result and history kept with each finished order
     leak_bytes = 0,           -- bytes leaked per order, on purpose (the leak-hunting lesson)
   },
 }
