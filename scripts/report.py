@@ -199,13 +199,13 @@ def top_table(top, highlight, n=10):
     if not top or not top["rows"]:
         return '<p class="muted">no samples</p>'
     rows = top["rows"][:n]
-    o = ['<table><tr><th>flat</th><th>flat%</th><th>sum%</th><th>cum</th><th>cum%</th><th class="l">function</th></tr>']
+    o = ['<div class="scroll"><table><tr><th>flat</th><th>flat%</th><th>sum%</th><th>cum</th><th>cum%</th><th class="l">function</th></tr>']
     for r in rows:
         hl = short(r["name"]) in highlight
         o.append('<tr%s><td>%s</td><td>%.2f%%</td><td>%.2f%%</td><td>%s</td><td>%.2f%%</td><td class="l"><code>%s</code></td></tr>'
                  % (' class="hl"' if hl else "", esc(RF.human(r["flat"])), r["flatp"], r["sump"], esc(RF.human(r["cum"])), r["cump"],
                     esc(r["name"])))
-    o.append("</table>")
+    o.append("</table></div>")
     return "\n".join(o)
 
 
@@ -509,18 +509,27 @@ def main():
                     f["nworkers"], f["nthreads"], f["busy"])
             else:
                 row = f["row"]
-                verdict = ("<code>%s</code>: %s %s (%.1f%%)%s" % (info["stage"], esc(row["cum"]) if row else "–", info["unit"], f["share"],
+                verdict = ("<code>%s</code>: %s %s (%.1f%%)%s" % (info["stage"], esc(RF.human(row["cum"])) if row else "–", info["unit"], f["share"],
                                                               "" if f["leads"] else " — <span class=\"bad\">not the leading stage here</span>"))
                 if f.get("leaf") and info["leaf"] != info["stage"]:
-                    verdict += "; its leaf <code>%s</code> alone: %s (%.1f%%)" % (info["leaf"], esc(f["leaf"]["flat"]), f["leaf"]["flatp"])
+                    verdict += "; its leaf <code>%s</code> alone: %s (%.1f%%)" % (info["leaf"], esc(RF.human(f["leaf"]["flat"])), f["leaf"]["flatp"])
                 if k == "memory" and "growth_share" in f:
                     verdict += ("; and %.0f%% of what the heap grew by between the start of <b>high</b> and the end "
-                                "(<code>-base</code> diff below): the rest of the heap in use is mostly the profiler's own "
-                                "symbol tables (<code>od_symbolize</code> &rarr; libdw)." % f["growth_share"])
+                                "(<code>-base</code> diff below)" % f["growth_share"])
+                if k == "memory":
+                    rest = [r for r in (tops["memory"] or {}).get("rows", []) if short(r["name"]) != "od_stage_record"]
+                    if rest:
+                        big2 = max(rest, key=lambda r: RF.parse_qty(r["flat"])[0] or 0)
+                        verdict += "; the largest other in-use site: <code>%s</code> %s (%.1f%%)" % (
+                            esc(short(big2["name"])), esc(RF.human(big2["flat"])), big2["flatp"])
                 if k == "block" and "busy_share" in f:
                     verdict += ("; idle workers waiting for an order (<code>next_order</code>) take the rest: ignore them with "
                                 "<code>-ignore=next_order</code> and the payment wait is %.0f%% of what remains." % f["busy_share"])
-            P.add('<div class="planted"><b>Planted:</b> %s<br><span class="found">Found: %s</span></div>' % (info["planted"], verdict))
+            target = ""
+            if k in fig and isinstance(fig[k], dict) and "ok" in fig[k]:
+                target = '<br><span class="%s">Target: %s &mdash; %s</span>' % (
+                    "ok" if fig[k]["ok"] else "bad", esc(RF.verdict_text(k, fig[k])), "met" if fig[k]["ok"] else "missed")
+            P.add('<div class="planted"><b>Planted:</b> %s<br><span class="found">Found: %s</span>%s</div>' % (info["planted"], verdict, target))
 
         if k in ("cpu", "memory", "goroutines", "block", "mutex"):
             pb = run.p(k + ".pb.gz")
@@ -730,7 +739,7 @@ def main():
         changes = RF.config_changes(default_cfg, run_cfg)
         if changes:
             P.add('<p class="small"><a href="orderd.yaml">orderd.yaml</a> is <code>%s</code> with %d key%s changed:</p>'
-                  '<table><tr><th class="l">key</th><th class="l">%s</th><th class="l">this run</th></tr>%s</table>'
+                  '<table class="cfg"><tr><th class="l">key</th><th class="l">%s</th><th class="l">this run</th></tr>%s</table>'
                   % (esc(cfg_name), len(changes), "" if len(changes) == 1 else "s", esc(cfg_name), "".join(
                       '<tr><td class="l"><code>%s</code></td><td class="l">%s</td><td class="l">%s</td></tr>'
                       % (esc(k2), esc(a) if a is not None else "<i>absent</i>", esc(b) if b is not None else "<i>absent</i>")

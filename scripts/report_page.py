@@ -227,6 +227,7 @@ h3{font-size:16px;margin:18px 0 8px}
 .kv{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:0 18px;font-size:12.5px;margin:6px 0 10px}
 .kv div{display:flex;justify-content:space-between;gap:10px;padding:3px 2px;border-bottom:1px solid #e6eaef;min-width:0}
 .kv span{text-align:right;overflow-wrap:anywhere}
+table.cfg{table-layout:fixed;width:100%}table.cfg td,table.cfg th{white-space:normal;overflow-wrap:anywhere}
 .ok{color:#2e9d5b}.bad{color:#d9534f}.muted{color:#6b7785}
 table{border-collapse:collapse;font-size:12.5px;margin:6px 0}
 .scroll{overflow-x:auto}
