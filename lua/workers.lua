@@ -26,7 +26,7 @@ return {
     hold_us = 600,            -- time each item holds its stripe
   },
   price = {
-    work_us = 5000,           -- CPU time per order: tax, discounts, fraud score
+    work_us = 6000,           -- CPU time per order: tax, discounts, fraud score
   },
   pay = {
     ms_per_priority = 10,     -- the seed's payment wait: priority x 10 ms

@@ -543,7 +543,7 @@ def main():
             top = tops[k]
             P.add("<h3>Top 10 <span class=\"small muted\">(<code>go tool pprof -top</code>)</span></h3>")
             if top:
-                P.add('<div class="small muted">%s</div>' % esc(" · ".join(h for h in top["header"] if not h.startswith("File:")
+                P.add('<div class="small muted">%s</div>' % esc(" · ".join(RF.human_text(h) for h in top["header"] if not h.startswith("File:")
                                                                           and not h.startswith("Build ID")
                                                                           and not h.startswith("Showing top"))))
                 P.add(top_table(top, {INFO[k]["stage"], INFO[k]["leaf"]}))

@@ -78,6 +78,12 @@ def human(s):
     return str(s)
 
 
+def human_text(text):
+    """every pprof quantity in a line of text (a -top header) in human units"""
+    return re.sub(r"(?<![\w.])-?\d+(?:\.\d+)?(?:kB|MB|GB|TB|B|ns|us|ms|s|mins|hrs)(?![\w])",
+                  lambda m: human(m.group(0)), text)
+
+
 def header_total(top):
     """the profile's total from a -top header ("... of 9450.85ms total"), parsed"""
     for h in (top or {}).get("header", []):
