@@ -9,7 +9,7 @@
 --
 -- Calibrated so that, under scripts/start_profiling.sh's load (all.lua: 10, 50, then 100 orders/s),
 -- each planted stage dominates its profile with margin (the report checks the targets):
--- 6 ms of CPU per order keeps od_stage_price >= 80 % of the CPU samples; one stripe held 600 us
+-- 6 ms of CPU per order keeps od_stage_price >= 80 % of the CPU samples; one stripe held 650 us
 -- per item makes the inventory lock's waits >= 5 % of the workers' time over the burst (at 4
 -- stripes and 200 us arrivals 10 ms apart rarely collide and the waits were under 1 %); six
 -- workers keep the burst from saturating the pool; 24 KiB per order keeps od_stage_record the
@@ -31,7 +31,7 @@ return {
   reserve = {
     stripes = 1,              -- inventory mutexes: fewer stripes, more contention
     skus = 256,               -- inventory slots SKUs hash onto
-    hold_us = 600,            -- time each item holds its stripe
+    hold_us = 650,            -- time each item holds its stripe
   },
   price = {
     work_us = 6000,           -- CPU time per order: tax, discounts, fraud score
