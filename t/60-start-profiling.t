@@ -3,7 +3,10 @@
 # test when it is free, so the free-port path runs and a developer's server is never touched),
 # it exits 0, says which port it used, leaves every profile kind and the report's pictures in
 # DIR, stops the orderd it started, and the report renders in headless Chromium to a page that
-# is not blank.  About 80 s; skipped under the sanitizer suites (the script runs the normal build).
+# is not blank.  Each planted problem must dominate its profile by the report's own figures
+# (summary.json, against the targets it states), and GUIDE.md's quoted figures (its
+# demo-figures block, from a full-length default run) must agree with this --quick run's
+# within the tolerance each line states.  About 80 s; skipped under the sanitizer suites (the script runs the normal build).
 use strict;
 use warnings;
 use Test::More;
