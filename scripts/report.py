@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import report_figures as RF  # noqa: E402
 from report_figures import trace_summary  # noqa: E402
