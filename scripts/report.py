@@ -7,15 +7,16 @@ call graphs with graphviz, a -base diff), and writes
 
   RUN_DIR/index.html    one self-contained page: inline CSS and SVG, no network, no library
   RUN_DIR/summary.txt   the same in plain text, also printed on stdout
+  RUN_DIR/summary.json  every planted problem's figure and verdict (report_figures.py computes
+                        them against its THRESHOLDS; t/60 reads them)
   RUN_DIR/analysis/     the go tool pprof outputs the page is made from
 
-Standard library only.  Works on a partial run: what is missing is said, not fatal.
+Standard library only.  Works on a partial run: what is missing is said, not fatal.  Beside it:
+report_figures.py (the figures, units, config differences) and report_page.py (styles, charts,
+the page's text).
 """
 import datetime
-import gzip
-import html
 import json
-import math
 import os
 import re
 import shutil
