@@ -91,8 +91,10 @@ static void process(od_pool_t *p, worker_t *w, od_stage_ctx_t *ctx, od_order_t *
     if (out.priority) o->priority = out.priority; /* the route hook may have changed it */
     o->processing_ns = end - start;
     o->processed_wall_ns = od_wall_ns();
-    od_results_finish_locked(p->results, o); /* may free o: touch it no more */
+    /* o may be evicted by a later finish as soon as the lock is released: touch it no more */
+    od_order_t *evicted = od_results_retire_locked(p->results, o);
     od_results_unlock(p->results);
+    od_results_free_evicted(evicted); /* outside the lock: the other workers and submits need it */
 
     od_stats_processed(p->stats, out.ok, end - start);
     __atomic_sub_fetch(&p->active, 1, __ATOMIC_RELAXED);
