@@ -138,7 +138,7 @@ int od_pool_start(od_pool_t *p)
     return 0;
 }
 
-od_submit_result_t od_pool_submit(od_pool_t *p, od_order_t *o)
+od_submit_result_t od_pool_submit(od_pool_t *p, od_order_t *o, od_order_receipt_t *receipt)
 {
     od_submit_result_t rc = OD_SUBMIT_QUEUED;
     od_results_lock(p->results);
@@ -165,6 +165,9 @@ od_submit_result_t od_pool_submit(od_pool_t *p, od_order_t *o)
     if (rc == OD_SUBMIT_QUEUED) {
         /* counted before the lock is released: a worker cannot finish it before this */
         od_results_add_locked(p->results, o);
+        memcpy(receipt->id, o->id, sizeof(receipt->id));
+        receipt->priority = o->priority;
+        receipt->created_wall_ns = o->created_wall_ns;
         od_stats_inc(&p->stats->accepted);
     }
     od_results_unlock(p->results);
