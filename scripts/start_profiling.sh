@@ -171,6 +171,8 @@ done
 [ -n "$PID" ] || die "could not start orderd on a free port: $(tail -3 "$RUN/orderd.log")"
 info "orderd (a copy of build/orderd: $RUN/orderd) PID $PID listening on $URL"
 info "its log: $RUN/orderd.log"
+# the profiler's status (the CPU engine and its rate, when the server reports them)
+fetch "$URL/profile" "$RUN/profile.json" || true
 info "run config $RUN/orderd.yaml = $CONFIG with only these lines changed:"
 diff "$CONFIG" "$RUN/orderd.yaml" | sed -n 's/^> /      /p' || true
 
@@ -262,6 +264,10 @@ EOF
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 "$PY" scripts/report.py "$RUN" || die "the report generator failed"
+# profiles/latest: the newest run of the default location, so that commands need no run name
+if [ "$(dirname "$RUN")" = "$ROOT/profiles" ]; then
+    ln -sfn "$(basename "$RUN")" "$ROOT/profiles/latest"
+fi
 
 if [ "$keep" = 1 ]; then
     printf '\norderd is still running: PID %s on %s\n' "$PID" "$URL"

@@ -9,12 +9,16 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "prof/cpu.h"
+
 typedef struct ctx {
     const char *path;
     yaml_document_t *doc;
     od_config_t *c;
     od_buf_t *errors;
     int bad;
+    yaml_mark_t cpu_hz_mark; /* where profiling.cpu_hz's value is, to refuse it once the engine is known */
+    int have_cpu_hz;
 } ctx_t;
 
 static void problem(ctx_t *x, const yaml_node_t *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -163,7 +167,26 @@ SIZE_KEY(k_max_body, 64, 16u << 20, http.max_body_bytes)
 STR_KEY(k_script, pool_files.script)
 STR_KEY(k_rules, pool_files.rules)
 INT_KEY(k_results_kept, 0, 10000000, pool_files.results_kept)
-INT_KEY(k_cpu_hz, 1, 4000, profiling.cpu_hz)
+
+static void k_cpu_hz(ctx_t *x, const yaml_node_t *n, const char *key)
+{
+    long long v;
+    if (get_int(x, n, key, 1, OD_CPU_HZ_MAX, &v) != 0) return;
+    x->c->profiling.cpu_hz = (int)v;
+    x->cpu_hz_mark = n->start_mark;
+    x->have_cpu_hz = 1;
+}
+
+static void k_cpu_engine(ctx_t *x, const yaml_node_t *n, const char *key)
+{
+    if (want_scalar(x, n, key, "auto, perf_event or itimer") != 0) return;
+    od_cpu_engine_t e;
+    if (od_cpu_engine_parse(scalar(n), &e) != 0) {
+        problem(x, n, "%s must be auto, perf_event or itimer, got \"%s\"", key, scalar(n));
+        return;
+    }
+    x->c->profiling.cpu_engine = (int)e;
+}
 SIZE_KEY(k_heap_sample, 0, 1u << 30, profiling.heap_sample_bytes)
 INT_KEY(k_mutex_fraction, 0, 1000000, profiling.mutex_fraction)
 INT_KEY(k_block_rate, 0, 1000000000000LL, profiling.block_rate_ns)
@@ -229,6 +252,7 @@ static const yaml_key_t keep_keys[] = {{"files", k_keep_files, NULL}, {"bytes", 
 static const yaml_key_t profiling_keys[] = {{"enabled", k_enabled, NULL},
                                        {"listen", k_prof_listen, NULL},
                                        {"token", k_token, NULL},
+                                       {"cpu_engine", k_cpu_engine, NULL},
                                        {"cpu_hz", k_cpu_hz, NULL},
                                        {"heap_sample_bytes", k_heap_sample, NULL},
                                        {"mutex_fraction", k_mutex_fraction, NULL},
@@ -290,6 +314,28 @@ static void apply_mapping(ctx_t *x, const yaml_node_t *map, const yaml_key_t *ke
     }
 }
 
+/* A cpu_hz the engine cannot deliver is refused, never silently under-sampled: the
+ * itimer engine is held to the kernel tick. */
+static void check_cpu_hz(ctx_t *x)
+{
+    od_cpu_engine_t choice = (od_cpu_engine_t)x->c->profiling.cpu_engine, e = od_cpu_engine_resolve(choice);
+    int hz = x->c->profiling.cpu_hz, max = od_cpu_engine_max_hz(e);
+    if (hz <= max) return;
+    size_t line = x->have_cpu_hz ? x->cpu_hz_mark.line + 1 : 1, col = x->have_cpu_hz ? x->cpu_hz_mark.column + 1 : 1;
+    const char *why = "";
+    od_cpu_perf_available(&why);
+    od_buf_printf(x->errors, "%s:%zu:%zu: cpu_hz %d exceeds the %s engine's limit of %d Hz", x->path, line, col, hz,
+                  od_cpu_engine_label(e), max);
+    if (e == OD_CPU_ENGINE_ITIMER) od_buf_printf(x->errors, " (the kernel tick, CONFIG_HZ)");
+    if (choice == OD_CPU_ENGINE_AUTO) /* auto chose itimer: say why perf_event is out */
+        od_buf_printf(x->errors, "; cpu_engine auto chose itimer because %s; use cpu_hz <= %d\n", why, max);
+    else if (e == OD_CPU_ENGINE_ITIMER)
+        od_buf_printf(x->errors, "; use cpu_engine: perf_event or cpu_hz <= %d\n", max);
+    else
+        od_buf_printf(x->errors, "; use cpu_hz <= %d\n", max);
+    x->bad = 1;
+}
+
 void od_config_defaults(od_config_t *c)
 {
     memset(c, 0, sizeof(*c));
@@ -303,6 +349,7 @@ void od_config_defaults(od_config_t *c)
     c->pool_files.results_kept = 10000;
     c->profiling.enabled = 1;
     c->profiling.token = od_strdup("");
+    c->profiling.cpu_engine = OD_CPU_ENGINE_AUTO;
     c->profiling.cpu_hz = 100;
     c->profiling.heap_sample_bytes = 524288;
     c->profiling.mutex_fraction = 1;
@@ -367,6 +414,7 @@ int od_config_load(od_config_t *c, const char *path, od_buf_t *errors)
                       path);
         x.bad = 1;
     }
+    if (!x.bad && c->profiling.enabled) check_cpu_hz(&x);
     return x.bad ? -1 : 0;
 }
 

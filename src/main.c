@@ -9,6 +9,7 @@
 #include "load/scenario.h"
 #include "log.h"
 #include "pool.h"
+#include "prof/cpu.h"
 #include "prof/http.h"
 #include "prof/lockprof.h"
 #include "prof/prof_env.h"
@@ -113,8 +114,18 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    /* gperftools reads its settings when the library loads: re-exec once with them set */
-    od_prof_env_reexec(argv, cfg.profiling.cpu_hz, (long)cfg.profiling.heap_sample_bytes);
+    /* gperftools reads its settings when the library loads: re-exec once with them set
+     * (CPUPROFILE_FREQUENCY only matters to the itimer engine) */
+    od_cpu_configure((od_cpu_engine_t)cfg.profiling.cpu_engine, cfg.profiling.cpu_hz);
+    int itimer = strcmp(od_cpu_engine_name(), "itimer") == 0;
+    od_prof_env_reexec(argv, itimer ? cfg.profiling.cpu_hz : 0, (long)cfg.profiling.heap_sample_bytes);
+    if (cfg.profiling.enabled) {
+        const char *why = "";
+        if (itimer && cfg.profiling.cpu_engine == OD_CPU_ENGINE_AUTO && !od_cpu_perf_available(&why))
+            od_info("profiling: cpu engine itimer at %d Hz (auto: %s)", od_cpu_hz(), why);
+        else
+            od_info("profiling: cpu engine %s at %d Hz", od_cpu_engine_name(), od_cpu_hz());
+    }
 
     od_lockprof_configure(cfg.profiling.mutex_fraction, cfg.profiling.block_rate_ns);
     od_stats_init(&stats);

@@ -91,8 +91,10 @@ static void process(od_pool_t *p, worker_t *w, od_stage_ctx_t *ctx, od_order_t *
     if (out.priority) o->priority = out.priority; /* the route hook may have changed it */
     o->processing_ns = end - start;
     o->processed_wall_ns = od_wall_ns();
-    od_results_finish_locked(p->results, o); /* may free o: touch it no more */
+    /* o may be evicted by a later finish as soon as the lock is released: touch it no more */
+    od_order_t *evicted = od_results_retire_locked(p->results, o);
     od_results_unlock(p->results);
+    od_results_free_evicted(evicted); /* outside the lock: the other workers and submits need it */
 
     od_stats_processed(p->stats, out.ok, end - start);
     __atomic_sub_fetch(&p->active, 1, __ATOMIC_RELAXED);
@@ -136,7 +138,7 @@ int od_pool_start(od_pool_t *p)
     return 0;
 }
 
-od_submit_result_t od_pool_submit(od_pool_t *p, od_order_t *o)
+od_submit_result_t od_pool_submit(od_pool_t *p, od_order_t *o, od_order_receipt_t *receipt)
 {
     od_submit_result_t rc = OD_SUBMIT_QUEUED;
     od_results_lock(p->results);
@@ -163,6 +165,9 @@ od_submit_result_t od_pool_submit(od_pool_t *p, od_order_t *o)
     if (rc == OD_SUBMIT_QUEUED) {
         /* counted before the lock is released: a worker cannot finish it before this */
         od_results_add_locked(p->results, o);
+        memcpy(receipt->id, o->id, sizeof(receipt->id));
+        receipt->priority = o->priority;
+        receipt->created_wall_ns = o->created_wall_ns;
         od_stats_inc(&p->stats->accepted);
     }
     od_results_unlock(p->results);

@@ -72,11 +72,20 @@ typedef enum od_submit_result {
     OD_SUBMIT_DUPLICATE = -3,
 } od_submit_result_t;
 
+/** what the caller may still know of an order once the store owns it (copied under the lock) */
+typedef struct od_order_receipt {
+    char id[OD_ORDER_ID_MAX + 1];
+    int priority;
+    uint64_t created_wall_ns;
+} od_order_receipt_t;
+
 /**
  * registers o in the results store and queues it, atomically: on OD_SUBMIT_QUEUED the store
- * owns o; on any other result o is untouched and still the caller's
+ * owns o (a worker may finish it, and with results_kept 0 free it, before this returns), so
+ * what the answer needs is copied into *receipt first; on any other result o is untouched and
+ * still the caller's, and *receipt is not written
  */
-od_submit_result_t od_pool_submit(od_pool_t *p, od_order_t *o);
+od_submit_result_t od_pool_submit(od_pool_t *p, od_order_t *o, od_order_receipt_t *receipt);
 /** stops accepting, waits until the queue is empty and every worker finished; idempotent */
 void od_pool_drain(od_pool_t *p);
 /** stops accepting without waiting (submit then answers DRAINING) */

@@ -24,7 +24,12 @@ od_results_t *od_results_create(size_t results_kept)
 {
     od_results_t *r = od_calloc(1, sizeof(*r));
     od_mutex_init(&r->lock, "results");
+    /* sized for what it will hold (the kept orders and a queue's worth in flight), so that the
+     * index rarely grows: a growth rehashes every order with the lock held, the HTTP thread's
+     * submits and the workers' finishes waiting behind it */
     r->nbuckets = 1024;
+    while (r->nbuckets < results_kept + 1024 && r->nbuckets < ((size_t)1 << 20))
+        r->nbuckets *= 2;
     r->buckets = od_calloc(r->nbuckets, sizeof(*r->buckets));
     r->kept = results_kept;
     return r;
@@ -107,7 +112,7 @@ void od_results_remove_locked(od_results_t *r, od_order_t *o)
     od_order_free(o);
 }
 
-void od_results_finish_locked(od_results_t *r, od_order_t *o)
+od_order_t *od_results_retire_locked(od_results_t *r, od_order_t *o)
 {
     o->done_next = NULL;
     o->done_prev = r->newest;
@@ -117,6 +122,7 @@ void od_results_finish_locked(od_results_t *r, od_order_t *o)
         r->oldest = o;
     r->newest = o;
     r->finished++;
+    od_order_t *evicted = NULL;
     while (r->finished > r->kept && r->oldest) {
         od_order_t *old = r->oldest;
         r->oldest = old->done_next;
@@ -126,8 +132,24 @@ void od_results_finish_locked(od_results_t *r, od_order_t *o)
             r->newest = NULL;
         r->finished--;
         unlink_hash(r, old);
-        od_order_free(old);
+        old->done_next = evicted; /* no longer in the store: the chain is the caller's */
+        evicted = old;
     }
+    return evicted;
+}
+
+void od_results_free_evicted(od_order_t *evicted)
+{
+    while (evicted) {
+        od_order_t *next = evicted->done_next;
+        od_order_free(evicted);
+        evicted = next;
+    }
+}
+
+void od_results_finish_locked(od_results_t *r, od_order_t *o)
+{
+    od_results_free_evicted(od_results_retire_locked(r, o));
 }
 
 int od_results_json(od_results_t *r, const char *id, od_buf_t *out)

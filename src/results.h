@@ -7,7 +7,10 @@
  * number is bounded by the queue capacity and the workers).  od_results_destroy frees all.
  *
  * Locking: one od_mutex "results" guards the index, the eviction list and every order's
- * lifecycle fields.  Lock order: results before the queue (lanes).
+ * lifecycle fields.  Lock order: results before the queue (lanes).  Every worker and the HTTP
+ * thread take it for each order, so nothing slow runs under it: the index is sized at creation
+ * for results_kept orders (no rehash on the hot path), and the workers free evicted orders after
+ * releasing it (od_results_retire_locked, then od_results_free_evicted).
  */
 #ifndef OD_RESULTS_H
 #define OD_RESULTS_H
@@ -33,6 +36,14 @@ void od_results_remove_locked(od_results_t *r, od_order_t *o);
 /** marks o finished (state DONE or FAILED already set): it joins the eviction list, and the
  *  oldest finished orders beyond results_kept are freed */
 void od_results_finish_locked(od_results_t *r, od_order_t *o);
+/** as od_results_finish_locked, but the evicted orders are unlinked, not freed: the chain
+ *  (through done_next) is the caller's, to free with od_results_free_evicted once unlocked
+ *  @return the evicted orders, NULL when none */
+od_order_t *od_results_retire_locked(od_results_t *r, od_order_t *o);
+
+/* Without the lock. */
+/** frees a chain returned by od_results_retire_locked (NULL is fine) */
+void od_results_free_evicted(od_order_t *evicted);
 
 /**
  * finds the order and appends its JSON to out

@@ -34,7 +34,8 @@ static int post_order(od_req_t *r)
     od_order_t *o = od_order_parse(req->entity.base, req->entity.base ? req->entity.len : 0, &err);
     if (o == NULL) return od_respond_error(r, err.status, err.field, "%s", err.message);
 
-    od_submit_result_t rc = od_pool_submit(srv->pool, o);
+    od_order_receipt_t rcpt;
+    od_submit_result_t rc = od_pool_submit(srv->pool, o, &rcpt);
     if (rc != OD_SUBMIT_QUEUED) {
         char id[OD_ORDER_ID_MAX + 1];
         memcpy(id, o->id, sizeof(id));
@@ -54,14 +55,13 @@ static int post_order(od_req_t *r)
             return od_respond_error(r, 503, NULL, "the order queue is full; the order was not accepted, retry later");
         }
     }
-    /* the store owns o now, and a worker may already be processing it: use the copies */
-    char id[OD_ORDER_ID_MAX + 1], created[32];
-    od_results_lock(srv->results);
-    size_t idlen = strlen(o->id);
-    memcpy(id, o->id, idlen + 1);
-    int priority = o->priority;
-    od_format_time(o->created_wall_ns, created);
-    od_results_unlock(srv->results);
+    /* the store owns o now, and a worker may already have finished (even freed) it: the
+     * receipt holds the copies */
+    char created[32];
+    size_t idlen = strlen(rcpt.id);
+    const char *id = rcpt.id;
+    int priority = rcpt.priority;
+    od_format_time(rcpt.created_wall_ns, created);
 
     /* the hot path: built by hand, no printf */
     h2o_mem_pool_t *pool = &req->pool;

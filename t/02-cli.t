@@ -34,6 +34,23 @@ is $rc, 2, 'a broken config: --check exits 2';
 like $out, qr/\Q$bad\E:3:12: http\.threads must be from 1 to 64/, 'range problem with FILE:LINE:COL';
 like $out, qr/\Q$bad\E:4:3: unknown key "http\.colour"/, 'unknown key with FILE:LINE:COL';
 
+# a cpu_hz the itimer engine cannot deliver (the kernel tick) is refused where it is written
+my $tick = `(zcat /proc/config.gz 2>/dev/null || cat /boot/config-\$(uname -r) 2>/dev/null) | sed -n 's/^CONFIG_HZ=//p'`;
+chomp $tick;
+SKIP: {
+    skip 'no kernel config readable: the tick is measured', 3 unless $tick =~ /^\d+$/ && $tick < 1000;
+    my $hz = put('hz.yaml', "listen: 127.0.0.1:1\npool: { script: $w }\nscenarios: []\nprofiling:\n"
+                          . "  schedule: \"\"\n  cpu_engine: itimer\n  cpu_hz: 1000\n");
+    ($rc, $out) = run("$bin -c $hz --check");
+    is $rc, 2, 'cpu_engine itimer with cpu_hz 1000: --check exits 2';
+    like $out, qr/^\Q$hz\E:7:11: cpu_hz 1000 exceeds the itimer engine's limit of $tick Hz \(the kernel tick, CONFIG_HZ\); use cpu_engine: perf_event or cpu_hz <= $tick$/m,
+        '  at the cpu_hz value, with the reason' or diag $out;
+    my $eng = put('eng.yaml', "listen: 127.0.0.1:1\npool: { script: $w }\nscenarios: []\nprofiling: { schedule: \"\", cpu_engine: gperf }\n");
+    ($rc, $out) = run("$bin -c $eng --check");
+    like $out, qr/^\Q$eng\E:4:40: profiling\.cpu_engine must be auto, perf_event or itimer, got "gperf"$/m,
+        'an unknown cpu_engine: FILE:LINE:COL' or diag $out;
+}
+
 my $badlua = put('badw.lua', "return {\n  workers = 2,\n  queue = 'big',\n}\n");
 my $bad2 = put('bad2.yaml', "listen: 127.0.0.1:1\npool: { script: $badlua }\nscenarios: []\nprofiling: { schedule: \"\" }\n");
 ($rc, $out) = run("$bin -c $bad2 --check");

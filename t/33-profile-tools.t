@@ -6,6 +6,7 @@
 #   go tool pprof -top http://HOST/debug/pprof/profile?seconds=2
 #   go tool pprof -top http://HOST/debug/pprof/heap
 #   go tool pprof -top BINARY FILE (legacy CPU, symbolized from the binary)
+#   go tool pprof -comments FILE: the CPU engine (perf_event where allowed) and its rate
 use strict;
 use warnings;
 use lib 't/lib';
@@ -102,6 +103,30 @@ SKIP: {
         # "[orderd]", so look for the stage among all the rows (by cum)
         like($out, qr/\bod_stage_price$/m, '  names the pricing stage') or diag($out);
     }
+}
+
+# the engine in use, as the log, GET /profile and the profile's own comments say
+SKIP: {
+    my ($engine) = $s->log_text =~ /profiling: cpu engine (\S+) at \d+ Hz/;
+    ok(defined $engine, "the log names the cpu engine (" . ($engine // 'none') . ")") or diag($s->log_text);
+    my $st = $s->get_json('/profile');
+    is($st->{cpu_engine}, $engine, 'GET /profile: cpu_engine as logged');
+    is($st->{cpu_hz}, 100, 'GET /profile: cpu_hz 100');
+    like($s->get('/debug/pprof/')->{content}, qr/CPU profile \(\Q@{[$engine \/\/ '?']}\E engine, 100 Hz\)/,
+         '/debug/pprof/ describes the profile with its engine and rate');
+    skip "the cpu engine here is " . ($engine // 'unknown') . ", not perf_event (perf_event_open refused)", 3
+        unless ($engine // '') eq 'perf_event' && $have_go;
+    my $r = HTTP::Tiny->new(timeout => 30)->get("$base/debug/pprof/profile?seconds=2");
+    open my $f, '>:raw', "$tmp/perf.pb.gz" or die $!;
+    print $f $r->{content};
+    close $f;
+    my $out = run(60, 'go', 'tool', 'pprof', '-top', "$tmp/perf.pb.gz");
+    ok(in_top(3, $price, go_names($out)), 'perf_event profile: go tool pprof -top names the pricing stage') or diag($out);
+    $out = run(60, 'go', 'tool', 'pprof', '-comments', "$tmp/perf.pb.gz");
+    like($out, qr/^cpu engine: perf_event \(cpu-clock, per-thread[^)]*\), 100 Hz, period 10 ms, \d+ threads, \d+ samples dropped/m,
+         '  its comment names the engine, rate, period and threads') or diag($out);
+    my ($threads) = $out =~ /(\d+) threads/;
+    ok(($threads // 0) >= 6, "  every thread sampled: $threads (4 workers, http, the profiler, ...)") or diag($out);
 }
 
 kill 'TERM', $load;

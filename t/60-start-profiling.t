@@ -3,7 +3,10 @@
 # test when it is free, so the free-port path runs and a developer's server is never touched),
 # it exits 0, says which port it used, leaves every profile kind and the report's pictures in
 # DIR, stops the orderd it started, and the report renders in headless Chromium to a page that
-# is not blank.  About 80 s; skipped under the sanitizer suites (the script runs the normal build).
+# is not blank.  Each planted problem must dominate its profile by the report's own figures
+# (summary.json, against the targets it states), and GUIDE.md's quoted figures (its
+# demo-figures block, from a full-length default run) must agree with this --quick run's
+# within the tolerance each line states.  About 80 s; skipped under the sanitizer suites (the script runs the normal build).
 use strict;
 use warnings;
 use Test::More;
@@ -14,6 +17,8 @@ use IO::Uncompress::Gunzip qw(gunzip $GunzipError);
 use Compress::Zlib ();
 use JSON::PP;
 use Time::HiRes qw(time sleep);
+
+my $html_early;
 
 plan skip_all => 'the sanitizer suites run other builds; start_profiling.sh runs the normal one' if $ENV{ORDERD_SAN};
 plan skip_all => 'Linux only' unless $^O eq 'linux';
@@ -56,9 +61,52 @@ like($output, qr/port 8080 is taken.*free port \Q$run->{port}\E/, '... and says 
 like($output, qr/listen: 127\.0\.0\.1:\Q$run->{port}\E/, 'it prints what the run config changes');
 like(slurp("$out/orderd.yaml") // '', qr/^listen: 127\.0\.0\.1:\Q$run->{port}\E(?:\s|$)/m, 'the run config listens there');
 like($output, qr/summary: accepted=(\d+) processed=\1 .*nothing lost/, 'the server drained: its summary is shown');
-like($output, qr/planted hotspots.*cpu\s+od_stage_price.*mutex\s+od_stage_reserve.*block\s+od_stage_pay.*memory\s+od_stage_record/s,
-     'the plain-text summary names every planted hotspot');
+like($output, qr/planted problems.*cpu\s+od_stage_price\s+[\d.]+%.*mutex\s+inventory_take\s+[\d.]+%.*block\s+od_stage_pay\s+[\d.]+%.*memory\s+od_stage_record\s+top in-use site/s,
+     'the plain-text summary states every planted problem\'s figure');
+like($output, qr/run config: config\/orderd\.yaml with .*listen=127\.0\.0\.1:\Q$run->{port}\E/, '... and what the run config really changed');
 like($output, qr/report:\s+\Q$out\E\/index\.html/, 'and where the report is');
+
+# each planted problem dominates its profile, by the figures the report computed (summary.json)
+my $fig = eval { decode_json(slurp("$out/summary.json") // '') } // {};
+my $th  = $fig->{thresholds} // {};
+ok(($fig->{cpu}{share} // 0) >= $th->{cpu_share}, sprintf('cpu: od_stage_price %.1f%% of the samples (>= %s%%)', $fig->{cpu}{share} // 0, $th->{cpu_share} // '?'));
+ok(($fig->{mutex}{share} // 0) >= $th->{mutex_share}, sprintf('mutex: inventory_take %.1f%% of the lock waits (>= %s%%)', $fig->{mutex}{share} // 0, $th->{mutex_share} // '?'));
+ok(($fig->{mutex}{wait_pct} // 0) >= $th->{mutex_wait_pct},
+   sprintf('... the waits %.1f%% of %s workers\' time over %s s (>= %s%%)', $fig->{mutex}{wait_pct} // 0, $fig->{mutex}{workers} // '?',
+           $fig->{mutex}{window_s} // '?', $th->{mutex_wait_pct} // '?'));
+ok(($fig->{block}{busy_share} // 0) >= $th->{block_busy_share}, sprintf('block: od_stage_pay %.1f%% without idle waits (>= %s%%)', $fig->{block}{busy_share} // 0, $th->{block_busy_share} // '?'));
+is($fig->{memory}{top_site}, 'od_stage_record', 'memory: od_stage_record is the top in-use site');
+ok(!$fig->{memory}{leak_hint}, sprintf('... and no leak hint: it holds %.1f MiB, results_kept x alloc_bytes explains %.1f MiB',
+                                       ($fig->{memory}{held_bytes} // 0) / 2**20, ($fig->{memory}{explained_bytes} // 0) / 2**20));
+ok($fig->{cpu}{engine}, "the CPU engine is named ($fig->{cpu}{engine} at $fig->{cpu}{hz} Hz)");
+
+# GUIDE.md's quoted figures (its "demo-figures" block, from a full-length default run) against this run's
+my $guide = slurp('GUIDE.md') // '';
+my ($block) = $guide =~ /<!-- demo-figures: begin -->\s*```\w*\n(.*?)```\s*<!-- demo-figures: end -->/s;
+ok($block, "GUIDE.md has the demo-figures block");
+my $nfig = 0;
+for my $line (split /\n/, $block // '') {
+    next if $line =~ /^\s*(#|$)/;
+    my ($key, $quoted, $op, $tol) = $line =~ /^(\S+)\s+(\S+)\s+(\+-|>=|==)\s*(\S*)/ or do { fail("unreadable figure line: $line"); next };
+    my $v = $fig;
+    $v = ref($v) eq 'HASH' ? $v->{$_} : undef for split /\./, $key;
+    $nfig++;
+    if ($op eq '==') {
+        is($v, $quoted, "GUIDE's $key ($quoted) is this run's");
+    } elsif ($op eq '>=') {
+        ok(defined $v && $v >= $tol && $quoted >= $tol, "GUIDE's $key ($quoted) and this run's (" . ($v // 'none') . ") both >= $tol");
+    } else {
+        ok(defined $v && abs($v - $quoted) <= $tol, "GUIDE's $key $quoted within $tol of this run's (" . ($v // 'none') . ')');
+    }
+}
+ok($nfig >= 6, "$nfig figures compared");
+
+# the report: units for people, nothing hard-coded about the run config
+unlike($html_early = slurp("$out/index.html") // '', qr/\d(?:kB|MB|GB)\b/, 'the report prints sizes in KiB/MiB, not pprof\'s kB/MB');
+unlike($html_early, qr/with only <code>listen<\/code>/, 'the run-config text is computed, not the old fixed sentence');
+like($html_early, qr/<td class="l"><code>listen<\/code><\/td><td class="l">127\.0\.0\.1:8080<\/td><td class="l">127\.0\.0\.1:\Q$run->{port}\E<\/td>/,
+     '... it lists listen: 8080 -> the port used');
+like($html_early, qr/PROFILE: interrupts\/evictions\/bytes/, 'the report explains the PROFILE: log lines');
 
 # no orderd left behind: its PID is gone and its port is free
 my $spid = $run->{pid};

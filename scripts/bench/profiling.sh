@@ -2,7 +2,8 @@
 # Profiling overhead benchmark: POST /orders throughput with profiling active ÷ without,
 # measured in one run:
 #
-#   cpu       a CPU profile running (gperftools at profiling.cpu_hz) ÷ none     goal >= 0.97
+#   cpu       a CPU profile running (profiling.cpu_engine, BENCH_CPU_ENGINE:
+#             auto, i.e. perf_event where allowed; at profiling.cpu_hz) ÷ none  goal >= 0.97
 #   lockprof  block and mutex profiling at the default rates (block_rate_ns 1,
 #             mutex_fraction 1) ÷ both off (a second server)                    goal >= 0.95
 #   trace     a trace running ÷ none                                            goal >= 0.90
@@ -25,7 +26,8 @@
 # With two CPUs or more the servers run on CPU 0 and wrk on CPU 1 (taskset; BENCH_PIN=0 turns
 # this off), so that the server and the client do not trade places on one core.
 #
-#   scripts/bench/profiling.sh [BUILD_DIR]     BENCH_SECONDS (2), BENCH_ROUNDS (9), BENCH_PIN (1)
+#   scripts/bench/profiling.sh [BUILD_DIR]     BENCH_SECONDS (2), BENCH_ROUNDS (9), BENCH_PIN (1),
+#                                              BENCH_CPU_ENGINE (auto)
 set -euo pipefail
 B=${1:-build}
 DUR=${BENCH_SECONDS:-2}
@@ -46,7 +48,8 @@ start_server() { # NAME MUTEX_FRACTION BLOCK_RATE_NS -> sets port_NAME, pid_NAME
   cat > "$tmp/$name.yaml" <<YAML
 listen: 127.0.0.1:$port
 pool: { script: $tmp/workers.lua, results_kept: 1000 }
-profiling: { schedule: "", output_dir: $tmp/profiles, mutex_fraction: $2, block_rate_ns: $3, max_seconds: 600 }
+profiling: { schedule: "", output_dir: $tmp/profiles, mutex_fraction: $2, block_rate_ns: $3, max_seconds: 600,
+             cpu_engine: ${BENCH_CPU_ENGINE:-auto} }
 scenarios: []
 YAML
   "${pin_server[@]}" "$B/orderd" -c "$tmp/$name.yaml" 2>"$tmp/$name.log" &
@@ -102,7 +105,7 @@ pair() { # ROUND FILE CMD1 CMD2
   echo "$a $b" | awk '{printf "%.3f", $1 / $4}'
 }
 
-echo "profiling: $ROUNDS rounds of ${DUR}s runs, wrk -t1 -c32, POST /orders, one worker with free stages (the HTTP path)${pin_server:+, server on CPU 0, wrk on CPU 1}"
+echo "profiling: $ROUNDS rounds of ${DUR}s runs, wrk -t1 -c32, POST /orders, one worker with free stages (the HTTP path), cpu_engine ${BENCH_CPU_ENGINE:-auto}${pin_server:+, server on CPU 0, wrk on CPU 1}"
 : >"$tmp/cpu"; : >"$tmp/lock"; : >"$tmp/trace"
 for i in $(seq "$ROUNDS"); do
   c=$(pair "$i" "$tmp/cpu" with_cpu base_on)

@@ -1,60 +1,237 @@
+/*
+ * cpu — the CPU profile's front: which engine runs, at what rate, the busy flag, and the
+ * stack merging and legacy parsing both engines share.  See cpu.h for the contract.
+ */
 #include "prof/cpu.h"
 
 #include <errno.h>
-#include <gperftools/profiler.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
+#include <zlib.h>
+
+#include "log.h"
+#include "prof/cpu_engine.h"
 
 /* 1 while a profile runs; taken with a compare-and-swap so a second caller never waits. */
 static atomic_int g_busy;
 
-#define POLL_NS 100000000ull /* how often `cancelled` is asked */
-#define HZ_DEFAULT 100       /* libprofiler's kDefaultFrequency */
-#define HZ_MAX 4000          /* libprofiler's kMaxFrequency */
+#define HZ_DEFAULT 100 /* libprofiler's kDefaultFrequency */
 #define HEADER_WORDS 5
 #define MAX_DEPTH 1024 /* sanity bound on a record's depth (gperftools writes <= 64) */
+
+/* Set by od_cpu_configure before threads start, read-only afterwards. */
+static od_cpu_engine_t g_engine = OD_CPU_ENGINE_ITIMER;
+static int g_perf_hz = HZ_DEFAULT;
 
 int od_cpu_busy(void)
 {
     return atomic_load(&g_busy);
 }
 
-static int g_hz;
-static pthread_once_t g_hz_once = PTHREAD_ONCE_INIT;
+/* --- engines and rates ------------------------------------------------------------------- */
+
+static const char *const engine_names[] = {"auto", "perf_event", "itimer"};
+
+int od_cpu_engine_parse(const char *name, od_cpu_engine_t *out)
+{
+    for (size_t i = 0; i < OD_ARRAY_SIZE(engine_names); i++)
+        if (strcmp(name, engine_names[i]) == 0) {
+            *out = (od_cpu_engine_t)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *od_cpu_engine_label(od_cpu_engine_t e)
+{
+    return (unsigned)e < OD_ARRAY_SIZE(engine_names) ? engine_names[e] : "?";
+}
+
+static int g_perf_ok;
+static const char *g_perf_why = "";
+static pthread_once_t g_perf_once = PTHREAD_ONCE_INIT;
+
+static void perf_probe_once(void)
+{
+    int excl = 0;
+    int e = od_cpu_perf_probe(&excl);
+    g_perf_ok = e == 0;
+#ifdef __SANITIZE_THREAD__
+    /* TSan defers signals to its own safe points: the stack at the handler is no longer the
+     * interrupted one, so the perf_event engine's stacks would be wrong. */
+    if (g_perf_ok) {
+        g_perf_ok = 0;
+        g_perf_why =
+            "ThreadSanitizer defers signals, so stacks taken in the handler are not the interrupted ones";
+    }
+#endif
+    if (e == EACCES || e == EPERM)
+        g_perf_why = "perf_event_open is not permitted (kernel.perf_event_paranoid, capabilities or seccomp)";
+    else if (e == ENOSYS)
+        g_perf_why = "perf_event_open is not available (ENOSYS: kernel or seccomp)";
+    else if (e == ENOENT || e == EOPNOTSUPP || e == EINVAL)
+        g_perf_why = "the kernel has no software cpu-clock event for perf_event_open";
+    else if (e != 0)
+        g_perf_why = "perf_event_open failed for the probe event";
+}
+
+int od_cpu_perf_available(const char **why)
+{
+    pthread_once(&g_perf_once, perf_probe_once);
+    if (why) *why = g_perf_why;
+    return g_perf_ok;
+}
+
+od_cpu_engine_t od_cpu_engine_resolve(od_cpu_engine_t choice)
+{
+    if (choice != OD_CPU_ENGINE_AUTO) return choice;
+    return od_cpu_perf_available(NULL) ? OD_CPU_ENGINE_PERF_EVENT : OD_CPU_ENGINE_ITIMER;
+}
+
+/* CONFIG_HZ=N from a kernel config (gzipped or plain: gzgets reads both); 0 if absent. */
+static int config_hz_from(const char *path)
+{
+    gzFile f = gzopen(path, "rb");
+    if (f == NULL) return 0;
+    char line[256];
+    int hz = 0;
+    while (hz == 0 && gzgets(f, line, sizeof(line)) != NULL)
+        if (strncmp(line, "CONFIG_HZ=", 10) == 0) hz = atoi(line + 10);
+    gzclose(f);
+    return hz > 0 && hz <= 100000 ? hz : 0;
+}
+
+static volatile sig_atomic_t g_probe_ticks;
+static void probe_tick(int sig)
+{
+    g_probe_ticks++;
+}
+
+/* Where no kernel config is readable: count ITIMER_PROF signals asked for at 10 kHz over
+ * ~100 ms of this thread's CPU time; the tick caps what arrives. */
+static int measure_tick_hz(void)
+{
+    struct sigaction sa = {.sa_handler = probe_tick}, old;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(SIGPROF, &sa, &old) != 0) return HZ_DEFAULT;
+    struct itimerval it = {{0, 100}, {0, 100}}, off = {{0, 0}, {0, 0}}, oldit;
+    g_probe_ticks = 0;
+    struct timespec a, b;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+    setitimer(ITIMER_PROF, &it, &oldit);
+    volatile uint64_t x = 1;
+    do {
+        for (int i = 0; i < 100000; i++)
+            x = x * 6364136223846793005ull + 1;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+    } while ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec) < 100e6);
+    setitimer(ITIMER_PROF, &off, NULL);
+    sigaction(SIGPROF, &old, NULL);
+    double s = (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
+    double rate = g_probe_ticks / s;
+    static const int ticks[] = {100, 250, 300, 1000};
+    int best = ticks[0];
+    for (size_t i = 1; i < OD_ARRAY_SIZE(ticks); i++) /* the nearest usual CONFIG_HZ */
+        if (abs(ticks[i] - (int)rate) < abs(best - (int)rate)) best = ticks[i];
+    return best;
+}
+
+static int g_tick_hz;
+static pthread_once_t g_tick_once = PTHREAD_ONCE_INIT;
+
+static void tick_once(void)
+{
+    struct utsname u;
+    char path[300];
+    g_tick_hz = config_hz_from("/proc/config.gz");
+    if (g_tick_hz == 0 && uname(&u) == 0) {
+        snprintf(path, sizeof(path), "/boot/config-%s", u.release);
+        g_tick_hz = config_hz_from(path);
+    }
+    if (g_tick_hz == 0) g_tick_hz = measure_tick_hz();
+}
+
+int od_cpu_itimer_max_hz(void)
+{
+    pthread_once(&g_tick_once, tick_once);
+    return g_tick_hz < OD_CPU_HZ_MAX ? g_tick_hz : OD_CPU_HZ_MAX;
+}
+
+int od_cpu_engine_max_hz(od_cpu_engine_t e)
+{
+    return od_cpu_engine_resolve(e) == OD_CPU_ENGINE_ITIMER ? od_cpu_itimer_max_hz() : OD_CPU_HZ_MAX;
+}
+
+int od_cpu_configure(od_cpu_engine_t choice, int hz)
+{
+    od_cpu_engine_t e = od_cpu_engine_resolve(choice);
+    if (e == OD_CPU_ENGINE_PERF_EVENT && (hz < 1 || hz > OD_CPU_HZ_MAX)) return -1;
+    g_engine = e;
+    if (e == OD_CPU_ENGINE_PERF_EVENT) g_perf_hz = hz;
+    return 0;
+}
+
+const char *od_cpu_engine_name(void)
+{
+    return od_cpu_engine_label(g_engine);
+}
+
+static int g_itimer_hz;
+static pthread_once_t g_itimer_hz_once = PTHREAD_ONCE_INIT;
 
 /* Mirrors libprofiler's own parsing ("%u%c" must match one field, > 0, capped) so that the
  * value reported is the one in force. */
-static void hz_init(void)
+static void itimer_hz_init(void)
 {
     const char *s = getenv("CPUPROFILE_FREQUENCY");
     unsigned v;
     char junk;
-    g_hz = HZ_DEFAULT;
-    if (s != NULL && sscanf(s, "%u%c", &v, &junk) == 1 && v > 0) g_hz = v > HZ_MAX ? HZ_MAX : (int)v;
+    g_itimer_hz = HZ_DEFAULT;
+    if (s != NULL && sscanf(s, "%u%c", &v, &junk) == 1 && v > 0)
+        g_itimer_hz = v > OD_CPU_HZ_MAX ? OD_CPU_HZ_MAX : (int)v;
+}
+
+int od_cpu_itimer_hz(void)
+{
+    pthread_once(&g_itimer_hz_once, itimer_hz_init);
+    return g_itimer_hz;
 }
 
 int od_cpu_hz(void)
 {
-    pthread_once(&g_hz_once, hz_init);
-    return g_hz;
+    return g_engine == OD_CPU_ENGINE_PERF_EVENT ? g_perf_hz : od_cpu_itimer_hz();
 }
 
-/* --- parsing --------------------------------------------------------------------------- */
+/* --- stacks and parsing ---------------------------------------------------------------- */
 
-typedef struct stack_index {
-    size_t *slots; /* sample index + 1; 0 = empty */
-    size_t cap;    /* power of two */
-} stack_index_t;
+void od_cpu_set_types(od_profile_t *p, int64_t period_ns)
+{
+    p->kind = OD_PROF_CPU;
+    p->ntypes = 0;
+    od_profile_add_type(p, "samples", "count");
+    od_profile_add_type(p, "cpu", "nanoseconds");
+    p->default_type = "cpu";
+    p->period_type = (od_prof_valtype_t){"cpu", "nanoseconds"};
+    p->period = period_ns;
+}
 
-/* Adds `count` samples of the stack to p, merging with an existing sample of the same
- * stack. */
-static void add_stack(od_profile_t *p, stack_index_t *ix, const uintptr_t *pcs, size_t n, int64_t count)
+void od_cpu_stack_index_dispose(od_cpu_stack_index_t *ix)
+{
+    free(ix->slots);
+    ix->slots = NULL;
+    ix->cap = 0;
+}
+
+void od_cpu_add_stack(od_profile_t *p, od_cpu_stack_index_t *ix, const uintptr_t *pcs, size_t n,
+                      int64_t count)
 {
     if ((p->nsamples + 1) * 2 > ix->cap) {
         size_t ncap = ix->cap ? ix->cap * 2 : 256;
@@ -102,15 +279,9 @@ long od_cpu_parse_legacy(const void *data, size_t len, od_profile_t *p, od_buf_t
                       (unsigned long)period_us);
         return -1;
     }
-    p->kind = OD_PROF_CPU;
-    p->ntypes = 0;
-    od_profile_add_type(p, "samples", "count");
-    od_profile_add_type(p, "cpu", "nanoseconds");
-    p->default_type = "cpu";
-    p->period_type = (od_prof_valtype_t){"cpu", "nanoseconds"};
-    p->period = (int64_t)period_us * 1000;
+    od_cpu_set_types(p, (int64_t)period_us * 1000);
 
-    stack_index_t ix = {NULL, 0};
+    od_cpu_stack_index_t ix = {NULL, 0};
     uintptr_t pcs[MAX_DEPTH];
     long ret = -1;
     for (i = HEADER_WORDS;;) {
@@ -135,40 +306,16 @@ long od_cpu_parse_legacy(const void *data, size_t len, od_profile_t *p, od_buf_t
         for (size_t d = 0; d < depth; d++)
             pcs[d] = WORD(i + 2 + d);
         size_t n = depth > OD_PROF_MAX_DEPTH ? OD_PROF_MAX_DEPTH : depth;
-        add_stack(p, &ix, pcs, n, (int64_t)count);
+        od_cpu_add_stack(p, &ix, pcs, n, (int64_t)count);
         i += 2 + depth;
     }
 done:
-    free(ix.slots);
+    od_cpu_stack_index_dispose(&ix);
     return ret;
 #undef WORD
 }
 
-/* --- collection ------------------------------------------------------------------------ */
-
-static int read_all(int fd, od_buf_t *out, od_buf_t *err)
-{
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        od_buf_printf(err, "cpu profile: fstat of the memfd failed: %s", strerror(errno));
-        return -1;
-    }
-    od_buf_reserve(out, (size_t)st.st_size + 1);
-    off_t off = 0;
-    while (off < st.st_size) {
-        ssize_t n = pread(fd, out->base + out->len, (size_t)(st.st_size - off), off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            od_buf_printf(err, "cpu profile: reading the memfd failed: %s",
-                          n < 0 ? strerror(errno) : "short read");
-            return -1;
-        }
-        out->len += (size_t)n;
-        off += n;
-    }
-    out->base[out->len] = '\0';
-    return 0;
-}
+/* --- the front --------------------------------------------------------------------------- */
 
 int od_cpu_profile(uint64_t duration_ns, int (*cancelled)(void *), void *arg, od_profile_t *out,
                    od_buf_t *err)
@@ -177,61 +324,41 @@ int od_cpu_profile(uint64_t duration_ns, int (*cancelled)(void *), void *arg, od
     int expected = 0;
     if (!atomic_compare_exchange_strong(&g_busy, &expected, 1)) return OD_CPU_BUSY;
 
-    int ret = -1, fd = -1, started = 0, was_cancelled = 0;
-    od_buf_t raw = OD_BUF_INIT;
-    char path[64];
-
-    struct ProfilerState st;
-    ProfilerGetCurrentState(&st);
-    if (st.enabled) {
-        od_buf_printf(err,
-                      "cpu profile: the gperftools profiler is already running outside orderd "
-                      "(writing to \"%s\"; is CPUPROFILE set?)",
-                      st.profile_name);
-        goto cleanup;
-    }
-    fd = memfd_create("orderd-cpu-profile", MFD_CLOEXEC);
-    if (fd < 0) {
-        od_buf_printf(err, "cpu profile: memfd_create failed: %s", strerror(errno));
-        goto cleanup;
-    }
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-
+    int rc = -1, was_cancelled = 0;
+    od_buf_t note = OD_BUF_INIT, why = OD_BUF_INIT;
     out->time_ns = od_wall_ns();
     uint64_t t0 = od_now_ns();
-    if (!ProfilerStart(path)) {
-        od_buf_printf(err, "cpu profile: ProfilerStart(%s) failed (SIGPROF handler taken by someone else?)",
-                      path);
-        goto cleanup;
-    }
-    started = 1;
-    for (;;) {
-        uint64_t el = od_now_ns() - t0;
-        if (el >= duration_ns) break;
-        uint64_t left = duration_ns - el;
-        od_sleep_ns(left < POLL_NS ? left : POLL_NS);
-        if (cancelled != NULL && cancelled(arg)) {
-            was_cancelled = 1;
-            break;
+    od_cpu_engine_t e = g_engine;
+    if (e == OD_CPU_ENGINE_PERF_EVENT) {
+        rc = od_cpu_perf_run(duration_ns, g_perf_hz, cancelled, arg, out, &was_cancelled, &note, &why);
+        if (rc == OD_CPU_REFUSED) {
+            static atomic_int warned;
+            if (atomic_exchange(&warned, 1) == 0)
+                od_warn("profiling: %s; this CPU profile (and any later one refused alike) falls back to the "
+                        "itimer engine at %d Hz",
+                        why.len ? why.base : "perf_event_open refused", od_cpu_itimer_hz());
+            od_buf_printf(&note, "cpu engine: perf_event refused (%s): fell back to itimer\n",
+                          why.len ? why.base : "?");
+            e = OD_CPU_ENGINE_ITIMER;
+        } else if (rc != 0) {
+            od_buf_append(err, why.base, why.len);
         }
     }
-    ProfilerStop();
-    started = 0;
+    if (e == OD_CPU_ENGINE_ITIMER)
+        rc = od_cpu_itimer_run(duration_ns, cancelled, arg, out, &was_cancelled, &note, err);
+    if (rc != 0) goto cleanup;
     out->duration_ns = od_now_ns() - t0;
-
-    if (read_all(fd, &raw, err) != 0) goto cleanup;
-    long blen = od_cpu_parse_legacy(raw.base, raw.len, out, err);
-    if (blen < 0) goto cleanup;
-    od_buf_append(&out->raw_legacy, raw.base, (size_t)blen);
-    if (was_cancelled)
-        out->comment = od_asprintf("cancelled after %.3f s of %.3f s: the client went away",
-                                   out->duration_ns / 1e9, duration_ns / 1e9);
-    ret = 0;
+    /* "cancelled" first: callers look for it at the start */
+    out->comment = was_cancelled
+                       ? od_asprintf("cancelled after %.3f s of %.3f s: the client went away\n%s",
+                                     out->duration_ns / 1e9, duration_ns / 1e9, note.len ? note.base : "")
+                       : od_strdup(note.len ? note.base : "");
+    size_t n = strlen(out->comment);
+    if (n && out->comment[n - 1] == '\n') out->comment[n - 1] = '\0';
 
 cleanup:
-    if (started) ProfilerStop();
-    if (fd >= 0) close(fd);
-    od_buf_dispose(&raw);
+    od_buf_dispose(&note);
+    od_buf_dispose(&why);
     atomic_store(&g_busy, 0);
-    return ret;
+    return rc;
 }

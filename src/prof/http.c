@@ -404,8 +404,9 @@ static int profile_list(od_req_t *r)
                           ? "[\"pprof\",\"legacy\",\"text\",\"folded\",\"svg\"]"
                       : k == OD_CAP_GC ? "[\"json\",\"text\"]"
                                        : "[\"json\"]");
-    od_buf_printf(&j, "],\"max_seconds\":%d,\"cpu_busy\":%s,\"trace_running\":%s}", max_seconds(r),
-                  od_cpu_busy() ? "true" : "false", od_trace_running() ? "true" : "false");
+    od_buf_printf(&j, "],\"max_seconds\":%d,\"cpu_busy\":%s,\"cpu_engine\":\"%s\",\"cpu_hz\":%d,\"trace_running\":%s}",
+                  max_seconds(r), od_cpu_busy() ? "true" : "false", od_cpu_engine_name(), od_cpu_hz(),
+                  od_trace_running() ? "true" : "false");
     return od_respond_json(r, 200, &j);
 }
 
@@ -533,7 +534,7 @@ static const struct {
      "memory to the OS before taking the heap sample."},
     {"mutex", "Stack traces of waiters on contended mutexes: inventory stripes, queue, results store"},
     {"profile",
-     "CPU profile (gperftools). You can specify the duration in the seconds GET parameter. After you get the "
+     "CPU profile (%s engine, %d Hz). You can specify the duration in the seconds GET parameter. After you get the "
      "profile file, use the go tool pprof command to investigate the profile."},
     {"trace", "A trace of execution of the current program. You can specify the duration in the seconds GET "
               "parameter. "
@@ -574,7 +575,13 @@ static void index_job(od_job_t *job, void *arg)
                     "Profile Descriptions:\n<ul>\n");
     for (size_t i = 0; i < OD_ARRAY_SIZE(go_profiles); i++) {
         od_buf_printf(&b, "<li><div class=profile-name>%s: </div> ", go_profiles[i].name);
-        od_buf_xml(&b, go_profiles[i].desc, SIZE_MAX);
+        if (strcmp(go_profiles[i].name, "profile") == 0) { /* the engine in use and its real rate */
+            char *d = od_asprintf(go_profiles[i].desc, od_cpu_engine_name(), od_cpu_hz());
+            od_buf_xml(&b, d, SIZE_MAX);
+            free(d);
+        } else {
+            od_buf_xml(&b, go_profiles[i].desc, SIZE_MAX);
+        }
         od_buf_puts(&b, "</li>\n");
     }
     od_buf_puts(

@@ -1,5 +1,6 @@
 /* The config loader: defaults, a full file, and every kind of problem with FILE:LINE:COL. */
 #include "config.h"
+#include "prof/cpu.h"
 #include "tap.h"
 
 #include <stdlib.h>
@@ -88,6 +89,51 @@ int main(void)
     bad("http:\n  threads: two\n", "c.yaml:2:12: http.threads must be a whole number", "wrong type");
     bad("http:\n  threads: 0\n", "http.threads must be from 1 to 64", "out of range");
     bad("http:\n  threads: \"2\"\n", "http.threads must be a whole number", "quoted number");
+    /* profiling.cpu_engine, and a cpu_hz the engine cannot deliver */
+    ok(load("", &c) == NULL && c.profiling.cpu_engine == OD_CPU_ENGINE_AUTO, "cpu_engine defaults to auto");
+    od_config_dispose(&c);
+    ok(load("profiling:\n  cpu_engine: itimer\n", &c) == NULL && c.profiling.cpu_engine == OD_CPU_ENGINE_ITIMER,
+       "cpu_engine: itimer parses");
+    od_config_dispose(&c);
+    ok(load("profiling:\n  cpu_engine: perf_event\n  cpu_hz: 1000\n", &c) == NULL &&
+           c.profiling.cpu_engine == OD_CPU_ENGINE_PERF_EVENT && c.profiling.cpu_hz == 1000,
+       "cpu_engine: perf_event with cpu_hz 1000 loads");
+    od_config_dispose(&c);
+    bad("profiling:\n  cpu_engine: perf\n", "c.yaml:2:15: profiling.cpu_engine must be auto, perf_event or itimer, got \"perf\"",
+        "unknown cpu_engine");
+    bad("profiling:\n  cpu_engine: [itimer]\n", "c.yaml:2:15: profiling.cpu_engine must be auto, perf_event or itimer",
+        "cpu_engine as a list");
+    {
+        char want[256];
+        int tick = od_cpu_itimer_max_hz();
+        snprintf(want, sizeof(want),
+                 "c.yaml:3:11: cpu_hz %d exceeds the itimer engine's limit of %d Hz (the kernel tick, CONFIG_HZ); "
+                 "use cpu_engine: perf_event or cpu_hz <= %d\n",
+                 tick * 4, tick, tick);
+        char cfg[128];
+        /* cpu_hz before cpu_engine too: the check waits for the whole file */
+        snprintf(cfg, sizeof(cfg), "profiling:\n  cpu_engine: itimer\n  cpu_hz: %d\n", tick * 4);
+        bad(cfg, want, "cpu_hz over the itimer engine's limit");
+        snprintf(want, sizeof(want), "c.yaml:2:11: cpu_hz %d exceeds the itimer engine's limit", tick * 4);
+        snprintf(cfg, sizeof(cfg), "profiling:\n  cpu_hz: %d\n  cpu_engine: itimer\n", tick * 4);
+        bad(cfg, want, "cpu_hz over the itimer limit, given before cpu_engine");
+        snprintf(cfg, sizeof(cfg), "profiling:\n  cpu_engine: itimer\n  cpu_hz: %d\n", tick);
+        ok(load(cfg, &c) == NULL, "cpu_hz at the itimer limit (%d) loads", tick);
+        od_config_dispose(&c);
+        snprintf(cfg, sizeof(cfg), "profiling:\n  enabled: false\n  cpu_engine: itimer\n  cpu_hz: %d\n", tick * 4);
+        ok(load(cfg, &c) == NULL, "profiling disabled: cpu_hz is not held to an engine");
+        od_config_dispose(&c);
+        if (od_cpu_perf_available(NULL)) {
+            snprintf(cfg, sizeof(cfg), "profiling:\n  cpu_hz: %d\n", tick * 4);
+            ok(load(cfg, &c) == NULL, "cpu_engine auto (perf_event here) takes cpu_hz %d", tick * 4);
+            od_config_dispose(&c);
+        } else {
+            snprintf(want, sizeof(want), "cpu_engine auto chose itimer because");
+            snprintf(cfg, sizeof(cfg), "profiling:\n  cpu_hz: %d\n", tick * 4);
+            bad(cfg, want, "cpu_engine auto (itimer here) refuses cpu_hz over the tick, saying why");
+        }
+    }
+    bad("profiling:\n  cpu_hz: 4001\n", "c.yaml:2:11: profiling.cpu_hz must be from 1 to 4000", "cpu_hz over 4000");
     bad("listen: 127.0.0.1\n", "c.yaml:1:9: listen must be HOST:PORT", "listen without port");
     bad("listen: 127.0.0.1:70000\n", "listen must be HOST:PORT", "port out of range");
     bad("profiling:\n  enabled: maybe\n", "profiling.enabled must be true or false", "bad boolean");

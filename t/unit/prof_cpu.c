@@ -2,8 +2,12 @@
  * prof_cpu — the CPU collector (src/prof/cpu.c) and the re-exec helper (src/prof/prof_env.c).
  *
  * The test re-executes itself through od_prof_env_reexec so that libprofiler loads with
- * CPUPROFILE_FREQUENCY=250, then profiles a thread spinning in burn_cpu_hot and checks the
- * samples land there, the period, the one-at-a-time rule and cancellation.
+ * CPUPROFILE_FREQUENCY=250, then profiles a thread spinning in burn_cpu_hot with the itimer
+ * engine and checks the samples land there, the period, the one-at-a-time rule and
+ * cancellation.  Then the perf_event engine (where perf_event_open is allowed): at 100, 250
+ * and 1000 Hz, with one busy thread and with more busy threads than cores, the stacks run
+ * whole from the interrupted instruction in burn_cpu_hot through burner_thread, and samples x
+ * period match the burners' own CPU time (CLOCK_THREAD_CPUTIME_ID) within 5 %.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,10 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "prof/cpu.h"
+#include "prof/cpu_engine.h"
 #include "prof/format.h"
 #include "prof/prof_env.h"
 #include "tap.h"
@@ -27,7 +33,17 @@
 static atomic_int g_stop;
 static volatile uint64_t g_sink;
 
-/* Exported (and noinline) so that dladdr finds it in the dynamic symbol table (-rdynamic). */
+static __thread uint64_t tl_budget_end; /* this thread's CPU-clock deadline; 0: none */
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Exported (and noinline) so that dladdr finds it in the dynamic symbol table (-rdynamic).
+ * Spins until g_stop, or until the thread's CPU budget is spent. */
 void burn_cpu_hot(void) __attribute__((noinline));
 void burn_cpu_hot(void)
 {
@@ -39,12 +55,37 @@ void burn_cpu_hot(void)
             x ^= x << 17;
         }
         g_sink = x;
+        if (tl_budget_end && thread_cpu_ns() >= tl_budget_end) break;
     }
 }
 
-static void *burner(void *arg)
+void *burner_thread(void *arg) __attribute__((noinline));
+void *burner_thread(void *arg)
 {
     burn_cpu_hot();
+    __asm__ volatile("" ::: "memory"); /* keeps the call a call, not a tail jump */
+    return NULL;
+}
+#define burner burner_thread
+
+/* A perf test's burner: off the CPU for 100 ms (the engine attaches threads created during
+ * the window at its next rescan), then burns exactly its budget of CPU time, which it
+ * reports with the time it finished. */
+typedef struct budget {
+    uint64_t budget_ns, used_ns, done_ns;
+} budget_t;
+
+void *budget_thread(void *arg) __attribute__((noinline));
+void *budget_thread(void *arg)
+{
+    budget_t *b = arg;
+    od_sleep_ns(100000000ull);
+    uint64_t t0 = thread_cpu_ns();
+    tl_budget_end = t0 + b->budget_ns;
+    burn_cpu_hot();
+    __asm__ volatile("" ::: "memory");
+    b->used_ns = thread_cpu_ns() - t0;
+    b->done_ns = od_now_ns();
     return NULL;
 }
 
@@ -66,10 +107,13 @@ struct bg_profile {
     int rc;
 };
 
+static uint64_t g_profile_end; /* od_now_ns when bg_profile_run's profile returned */
+
 static void *bg_profile_run(void *arg)
 {
     struct bg_profile *b = arg;
     b->rc = od_cpu_profile(b->duration_ns, NULL, NULL, &b->prof, &b->err);
+    g_profile_end = od_now_ns();
     return NULL;
 }
 
@@ -183,7 +227,9 @@ static void test_profile(void)
     ok(p->duration_ns >= 1500000000ull && p->duration_ns < 1800000000ull, "duration %.3f s",
        p->duration_ns / 1e9);
     ok(p->time_ns > 1600000000ull * 1000000000ull, "wall-clock start time set");
-    ok(p->comment == NULL, "not flagged as cancelled");
+    ok(p->comment != NULL && strncmp(p->comment, "cancelled", 9) != 0 &&
+           strstr(p->comment, "cpu engine: itimer") != NULL && strstr(p->comment, "250 Hz") != NULL,
+       "not flagged as cancelled; the comment names the engine: %s", p->comment ? p->comment : "(null)");
 
     int64_t total = 0, burner_n = 0;
     int values_ok = 1;
@@ -277,15 +323,134 @@ static void test_parse_errors(void)
     od_buf_dispose(&err);
 }
 
+
+/* --- the perf_event engine ----------------------------------------------------------------- */
+
+#define MAX_BURNERS 8
+
+static range_t g_budget_thread; /* budget_thread's code */
+
+/* While a perf_event profile runs at `hz`, `nb` threads created in the window each burn
+ * `budget_ns` of CPU time in burn_cpu_hot; their own CPU clocks are the truth.  5 tests. */
+static void test_perf(int hz, int nb, uint64_t budget_ns, int writers)
+{
+    int crc = od_cpu_configure(OD_CPU_ENGINE_PERF_EVENT, hz);
+    ok(crc == 0 && strcmp(od_cpu_engine_name(), "perf_event") == 0 && od_cpu_hz() == hz,
+       "[%d Hz, %d burners] engine %s at %d Hz", hz, nb, od_cpu_engine_name(), od_cpu_hz());
+    pthread_t th[MAX_BURNERS];
+    budget_t bud[MAX_BURNERS];
+    /* room for the budgets on a busy 2-core machine */
+    struct bg_profile b = {.duration_ns = 2000000000ull + (uint64_t)nb * budget_ns * 4, .err = OD_BUF_INIT};
+    pthread_t pt;
+    atomic_store(&g_stop, 0);
+    pthread_create(&pt, NULL, bg_profile_run, &b);
+    od_sleep_ns(100000000ull);
+    for (int i = 0; i < nb; i++) {
+        bud[i] = (budget_t){budget_ns, 0, 0};
+        pthread_create(&th[i], NULL, budget_thread, &bud[i]);
+    }
+    for (int i = 0; i < nb; i++)
+        pthread_join(th[i], NULL);
+    uint64_t burnt = od_now_ns();
+    pthread_join(pt, NULL);
+    od_profile_t p = b.prof;
+    uint64_t truth_ns = 0;
+    for (int i = 0; i < nb; i++)
+        truth_ns += bud[i].used_ns;
+    /* the profile must have outlived the burners: it returned after they were all joined */
+    int in_window = burnt < g_profile_end;
+
+    ok(b.rc == 0 && p.period == 1000000000 / hz && p.ntypes == 2 && strcmp(p.types[1].type, "cpu") == 0,
+       "[%d Hz] profile taken, period exactly %lld ns%s%s", hz, (long long)p.period, b.err.len ? ": " : "",
+       b.err.len ? b.err.base : "");
+    int64_t burner_n = 0, whole = 0, total = 0;
+    for (size_t i = 0; i < p.nsamples; i++) {
+        const od_prof_sample_t *s = &p.samples[i];
+        total += s->values[0];
+        if (!in_burner(s)) continue;
+        burner_n += s->values[0];
+        /* the interrupted instruction (in burn_cpu_hot, or in the clock_gettime it calls), then
+         * callers up to the return into budget_thread */
+        for (size_t j = 0; j + 1 < s->npcs; j++)
+            if (s->pcs[j] >= g_burner.lo && s->pcs[j] < g_burner.hi) {
+                if (s->pcs[j + 1] >= g_budget_thread.lo && s->pcs[j + 1] < g_budget_thread.hi)
+                    whole += s->values[0];
+                break;
+            }
+    }
+    double truth = (double)truth_ns, got = (double)burner_n * (double)p.period;
+    if (!in_window) /* the machine is too busy for the truth to be inside the window */
+        skip(1, "[%d Hz, %d burners] the burners outlasted the %.1f s window", hz, nb, b.duration_ns / 1e9);
+    else
+        ok(truth > 0 && got / truth >= 0.95 && got / truth <= 1.05,
+           "[%d Hz, %d burners] samples x period = %.3f s against the burners' CPU time %.3f s: ratio %.3f "
+           "(%lld of %lld samples in burn_cpu_hot)",
+           hz, nb, got / 1e9, truth / 1e9, truth > 0 ? got / truth : 0, (long long)burner_n, (long long)total);
+    ok(burner_n > 0 && whole * 100 >= burner_n * 95,
+       "[%d Hz] %lld of %lld burner stacks whole: burn_cpu_hot called from budget_thread", hz, (long long)whole,
+       (long long)burner_n);
+    char want[64];
+    snprintf(want, sizeof(want), ", %d Hz, ", hz);
+    ok(p.comment && strstr(p.comment, "cpu engine: perf_event (cpu-clock, per-thread") && strstr(p.comment, want) &&
+           strstr(p.comment, " 0 samples dropped"),
+       "[%d Hz] comment: %s", hz, p.comment ? p.comment : "(null)");
+    if (writers) test_writers(&p);
+    od_profile_dispose(&p);
+    od_buf_dispose(&b.err);
+}
+
+static void test_perf_all(void)
+{
+    const char *why = "";
+    if (!od_cpu_perf_available(&why)) {
+        skip(37, "perf_event_open refused here: %s", why);
+        return;
+    }
+    ok(od_cpu_configure(OD_CPU_ENGINE_PERF_EVENT, OD_CPU_HZ_MAX + 1) == -1, "a rate over %d Hz is refused",
+       OD_CPU_HZ_MAX);
+    g_budget_thread = fn_range((void *)budget_thread);
+    /* 100 Hz: 600 ms gives 60 samples a thread, +-1 by where its random first period ends */
+    test_perf(100, 1, 800000000ull, 0);
+    test_perf(250, 1, 500000000ull, 1);
+    test_perf(1000, 1, 400000000ull, 0);
+    test_perf(100, 3, 600000000ull, 0);
+    test_perf(250, 3, 400000000ull, 0);
+    test_perf(1000, 3, 300000000ull, 0);
+    /* the delivery for kernels without sigtrap events: a fasync signal, re-armed per sample */
+    od_cpu_perf_set_fasync(1);
+    test_perf(1000, 3, 300000000ull, 0);
+    od_cpu_perf_set_fasync(0);
+    od_cpu_configure(OD_CPU_ENGINE_ITIMER, TEST_HZ);
+}
+
+/* CONFIG_HZ as the shell reads it, against od_cpu_itimer_max_hz. */
+static void test_tick(void)
+{
+    FILE *f = popen("(zcat /proc/config.gz 2>/dev/null || cat /boot/config-$(uname -r) 2>/dev/null) | "
+                    "sed -n 's/^CONFIG_HZ=//p'",
+                    "r");
+    int hz = 0;
+    if (f == NULL || fscanf(f, "%d", &hz) != 1) hz = 0;
+    if (f) pclose(f);
+    if (hz == 0)
+        skip(1, "no kernel config readable: the tick is measured");
+    else
+        is_int(od_cpu_itimer_max_hz(), hz, "the itimer engine's limit is CONFIG_HZ (%d)", hz);
+}
+
 int main(int argc, char **argv)
 {
     /* Re-exec with CPUPROFILE_FREQUENCY=250 (prints nothing before, so TAP stays clean). */
     od_prof_env_reexec(argv, TEST_HZ, -1);
-    plan(30);
+    plan(70);
     g_burner = fn_range((void *)burn_cpu_hot);
+    ok(od_cpu_configure(OD_CPU_ENGINE_ITIMER, TEST_HZ) == 0 && strcmp(od_cpu_engine_name(), "itimer") == 0,
+       "the itimer engine is chosen");
     test_env(argv);
     test_parse_errors();
     test_profile();
     test_cancel();
+    test_tick();
+    test_perf_all();
     return done_testing();
 }

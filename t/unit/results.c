@@ -45,6 +45,22 @@ int main(void)
     od_buf_dispose(&j);
     od_results_destroy(r);
 
+    /* retire: the evicted orders leave the index at once but are freed by the caller, later */
+    r = od_results_create(1);
+    od_results_lock(r);
+    od_order_t *a = mk("a"), *b = mk("b");
+    od_results_add_locked(r, a);
+    od_results_add_locked(r, b);
+    ok(od_results_retire_locked(r, a) == NULL, "retire within results_kept evicts nothing");
+    od_order_t *ev = od_results_retire_locked(r, b);
+    ok(ev == a && a->done_next == NULL, "retire beyond results_kept hands back the oldest");
+    ok(od_results_find_locked(r, "a") == NULL && od_results_find_locked(r, "b") == b, "... gone from the index");
+    od_results_unlock(r);
+    is_int(od_results_count(r), 1, "count after retire");
+    od_results_free_evicted(ev);
+    od_results_free_evicted(NULL);
+    od_results_destroy(r);
+
     /* results_kept 0 keeps nothing finished */
     r = od_results_create(0);
     od_results_lock(r);

@@ -1,0 +1,65 @@
+/*
+ * cpu_engine — what the CPU profile's front (prof/cpu.c) shares with its two engines
+ * (prof/cpu_perf.c, prof/cpu_itimer.c).  Internal to the CPU profile; see prof/cpu.h for
+ * the contract.
+ *
+ * An engine's run function is called by od_cpu_profile with the busy flag held, on the
+ * caller's thread, with `out` initialized; it fills the samples, types and period, appends
+ * one "cpu engine: ..." line to `note`, and sets *was_cancelled.
+ */
+#ifndef OD_PROF_CPU_ENGINE_H
+#define OD_PROF_CPU_ENGINE_H
+
+#include <stdint.h>
+
+#include "prof/profile.h"
+#include "util.h"
+
+/** od_cpu_perf_run's answer when perf_event_open is refused: the caller falls back */
+#define OD_CPU_REFUSED (-3)
+
+/* A table of sample indexes by stack, so identical stacks merge into one sample. */
+typedef struct od_cpu_stack_index {
+    size_t *slots; /* owned; sample index + 1; 0 = empty */
+    size_t cap;    /* power of two */
+} od_cpu_stack_index_t;
+
+/** sets kind, the sample types samples/count and cpu/nanoseconds and the period */
+void od_cpu_set_types(od_profile_t *p, int64_t period_ns);
+
+/** adds `count` samples of the stack to p (values {count, count * period}), merging */
+void od_cpu_add_stack(od_profile_t *p, od_cpu_stack_index_t *ix, const uintptr_t *pcs, size_t n,
+                      int64_t count);
+
+/** @return the itimer engine's rate: CPUPROFILE_FREQUENCY as libprofiler read it */
+int od_cpu_itimer_hz(void);
+
+/** releases the index's table (not the profile) */
+void od_cpu_stack_index_dispose(od_cpu_stack_index_t *ix);
+
+/**
+ * gperftools libprofiler for the window
+ * @return 0 if successful, -1 with a message appended to err
+ */
+int od_cpu_itimer_run(uint64_t duration_ns, int (*cancelled)(void *), void *arg, od_profile_t *out,
+                      int *was_cancelled, od_buf_t *note, od_buf_t *err);
+
+/**
+ * per-thread perf_event CPU-clock sampling at `hz` for the window
+ * @return 0 if successful, OD_CPU_REFUSED (reason in err, nothing collected) if
+ * perf_event_open is refused for the process, -1 with a message appended to err
+ */
+int od_cpu_perf_run(uint64_t duration_ns, int hz, int (*cancelled)(void *), void *arg, od_profile_t *out,
+                    int *was_cancelled, od_buf_t *note, od_buf_t *err);
+
+/**
+ * opens and closes one CPU-clock event on the calling thread
+ * @return 0 if allowed (with *exclude_kernel 1 if only user-space counting is), or the errno
+ * of the refusal
+ */
+int od_cpu_perf_probe(int *exclude_kernel);
+
+/** 1: deliver samples by the fasync signal even where SIGTRAP samples work (for tests) */
+void od_cpu_perf_set_fasync(int on);
+
+#endif
