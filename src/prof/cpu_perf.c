@@ -295,7 +295,7 @@ typedef struct window {
     int nthreads;
     int unattached; /* threads beyond MAX_THREADS or refused after the start */
     int refused_errno;
-    int taskfd;
+    int dir_errno; /* listing /proc/self/task failed */
     uint64_t rng; /* xorshift state for the first periods */
     od_profile_t *out;
     od_cpu_stack_index_t ix;
@@ -361,11 +361,18 @@ static int attach(window_t *w, int tid)
 static int scan(window_t *w, int first)
 {
     char buf[4096];
-    if (lseek(w->taskfd, 0, SEEK_SET) != 0) return errno;
+    /* opened afresh each time: a rewound /proc/self/task fd does not list threads created since */
+    int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret = 0;
+    if (dfd < 0) {
+        w->dir_errno = errno;
+        return 0;
+    }
     for (;;) {
-        long n = syscall(SYS_getdents64, w->taskfd, buf, sizeof(buf)); /* no malloc, unlike readdir */
-        if (n < 0) return errno;
-        if (n == 0) break;
+        long n = syscall(SYS_getdents64, dfd, buf, sizeof(buf)); /* no malloc, unlike readdir */
+        if (n <= 0) {
+            if (n < 0) w->dir_errno = errno;
+            break;
+        }
         for (long off = 0; off < n;) {
             struct dirent64 *d = (struct dirent64 *)(buf + off);
             off += d->d_reclen;
@@ -377,7 +384,10 @@ static int scan(window_t *w, int first)
             }
             int e = attach(w, tid);
             if (e == 0 || e == ESRCH) continue;
-            if (first) return e;
+            if (first) {
+                ret = e;
+                goto done;
+            }
             if (w->refused_errno == 0) {
                 od_warn(
                     "profiling: perf_event_open for thread %d refused (%s): that thread is not sampled in "
@@ -388,7 +398,9 @@ static int scan(window_t *w, int first)
             w->unattached++;
         }
     }
-    return 0;
+done:
+    close(dfd);
+    return ret;
 }
 
 static void drain(window_t *w)
@@ -418,7 +430,7 @@ int od_cpu_perf_run(uint64_t duration_ns, int hz, int (*cancelled)(void *), void
                     int *was_cancelled, od_buf_t *note, od_buf_t *err)
 {
     int ret = -1, excl = 0;
-    window_t w = {.out = out, .taskfd = -1};
+    window_t w = {.out = out};
     size_t ring_bytes = RING_SLOTS * sizeof(ring_slot_t);
     size_t map_bytes = ring_bytes + MAX_THREADS * sizeof(thread_ev_t);
     ring_slot_t *ring = MAP_FAILED;
@@ -457,16 +469,15 @@ int od_cpu_perf_run(uint64_t duration_ns, int hz, int (*cancelled)(void *), void
     atomic_fetch_add(&g_gen, 1);
     atomic_store(&g_ring, ring);
 
-    w.taskfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (w.taskfd < 0) {
-        od_buf_printf(err, "cpu profile: cannot list /proc/self/task: %s", strerror(errno));
-        goto cleanup;
-    }
     uint64_t t0 = od_now_ns(), next_cancel = t0 + CANCEL_POLL_NS;
     int e = scan(&w, 1);
     if (e != 0) {
         od_buf_printf(err, "perf_event_open for a thread refused: %s", strerror(e));
         ret = OD_CPU_REFUSED;
+        goto cleanup;
+    }
+    if (w.dir_errno != 0) {
+        od_buf_printf(err, "cpu profile: cannot list /proc/self/task: %s", strerror(w.dir_errno));
         goto cleanup;
     }
     for (;;) {
@@ -513,7 +524,6 @@ cleanup:
             sched_yield();
         munmap(ring, map_bytes);
     }
-    if (w.taskfd >= 0) close(w.taskfd);
     od_cpu_stack_index_dispose(&w.ix);
     return ret;
 }
