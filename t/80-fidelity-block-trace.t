@@ -3,7 +3,8 @@
 # payment wait (priority x 40 ms + 10 ms), 60 orders inside a trace window.  The block
 # profile's delay and count under od_stage_pay against the planted waits (3 %); the trace's
 # spans per stage against the orders (one each), and the spans and flows of every order
-# against GET /orders/{id}'s processing_ms and queue_ms (1 % over all orders, and 95 % of the
+# (with the worker's lock waits before the first stage) against GET /orders/{id}'s processing_ms and
+# queue_ms (1 % over all orders, and 90 % of the
 # orders within 0.25 ms).  Each test name reads measured / truth.  The logic: t/lib/Fidelity.pm
 # (shared with scripts/bench/fidelity.sh).
 use strict;
