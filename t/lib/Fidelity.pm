@@ -281,20 +281,23 @@ sub self_shares {
 
 # perf's self shares of FILE (perf.data): per sample, the first user-space frame is the leaf
 # (kernel frames skipped: the profilers attribute kernel time to the syscall's user-space
-# site).  Samples taken inside a profiler's signal handler (a frame in libprofiler or
-# libunwind, or under the signal trampoline __restore_rt) are left out of the shares, which
-# no profiler can show of itself, and returned apart as a fraction.
+# site).  The profiler's own work is left out, which no profile shows of itself: samples of
+# its threads (named "profiler..."), and samples taken inside a profiler's signal handler (a
+# frame in libprofiler or libunwind, or under the signal trampoline __restore_rt).  Returns
+# (shares, the fraction left out, the samples counted).
 sub perf_shares {
     my ($file) = @_;
-    open my $f, '-|', "perf script -i '$file' -F tid,ip,sym,dso 2>/dev/null" or die "perf script: $!";
-    my (%by, $n, $handler, @frames);
+    open my $f, '-|', "perf script -i '$file' -F comm,tid,ip,sym,dso 2>/dev/null" or die "perf script: $!";
+    my (%by, $n, $own, $comm, @frames);
     my $flush = sub {
-        return unless @frames;
-        my $in_handler = grep { $_->[1] =~ /libprofiler|libunwind/ || $_->[0] =~ /^__restore_rt$/ } @frames;
+        return unless defined $comm;
+        my $mine = $comm =~ /^prof/
+                || grep { $_->[1] =~ /libprofiler|libunwind/ || $_->[0] =~ /^__restore_rt$/ } @frames;
         my ($leaf) = grep { $_->[1] !~ /kernel\.kallsyms|^\[kernel|\.ko\b/ } @frames;
-        if ($in_handler) { $handler++ }
+        if ($mine) { $own++ }
         else { $by{ fn_name($leaf ? $leaf->[0] : '[kernel]') }++; $n++ }
         @frames = ();
+        undef $comm;
     };
     while (my $l = <$f>) {
         if ($l =~ /^\s+[0-9a-f]+ (.*?) \((.*)\)\s*$/) {
@@ -302,14 +305,16 @@ sub perf_shares {
             $sym =~ s/\+0x[0-9a-f]+$//;
             $sym = "[$1]" if ($sym eq '[unknown]' || $dso eq '[vdso]') && $dso =~ m{([^/\[\]]+)\]?$};
             push @frames, [$sym, $dso];
-        } elsif ($l =~ /^\s*\d+\s*$/ || $l =~ /^\S/) {
+        } elsif ($l =~ /^(\S.*?)\s+\d+\s*$/ || $l =~ /^()\s*$/) { # "comm tid", or the blank line after a sample
+            my $c = $1;
             $flush->();
+            $comm = $c if $c ne '';
         }
     }
     $flush->();
     close $f;
     $_ /= ($n || 1) for values %by;
-    return (\%by, ($handler || 0) / (($n || 0) + ($handler || 0) || 1), $n || 0);
+    return (\%by, ($own || 0) / (($n || 0) + ($own || 0) || 1), $n || 0);
 }
 
 # --- the scenarios ------------------------------------------------------------------------
@@ -437,7 +442,7 @@ sub trace_figures {
 }
 
 # Mutex, sampling 1 in FRACTION contended acquisitions.  Two workers take one inventory
-# stripe held 20 us per item, 12 items an order, 800 orders posted at once inside a trace
+# stripe held 20 us per item, 12 items an order, 1200 orders posted at once inside a trace
 # window; the independent measure is the trace's "lock wait: inventory" spans (every
 # contended wait, sampled or not).
 sub mutex {
@@ -445,23 +450,29 @@ sub mutex {
     my $s = start(knobs => { workers => 2, reserve => { stripes => 1, hold_us => 20 }, price => { work_us => 0 },
                              pay => { ms_per_priority => 0, fixed_ms => 0 }, record => { alloc_bytes => 256 } },
                   profiling => { mutex_fraction => $fraction });
-    my $n = 800;
+    my $n = 1200;
     my ($bodies) = orders("mtx$fraction", $n, 12);
     my $tfile = "$tmp/mutex-trace-$fraction.json";
-    my $tp = start_capture($s, '/profile/trace?seconds=4', $tfile, 'trace_running');
+    my $tp = start_capture($s, '/profile/trace?seconds=5', $tfile, 'trace_running');
     post_and_wait($s, $bodies, $n);
     still_tracing($s);
     end_capture($tp, 'trace');
     my $mtx = pprof_raw(fetch($s, '/profile/mutex', "$tmp/mutex-$fraction.pb.gz"));
     my @waits = map { $_->{dur} * 1e3 } grep { $_->{ph} eq 'X' && $_->{name} eq 'lock wait: inventory' } trace_events($tfile);
     $s->stop;
+    my $tol = $fraction == 1 ? 0.03 : 0.10;
     # the sampling error expected of 1-in-N sampling of these very waits: sqrt((N-1) sum d^2) / sum d
     my $sd = sqrt(($fraction - 1) * sum(map { $_ * $_ } @waits)) / (sum(@waits) || 1);
-    my $tol = $fraction == 1 ? 0.03 : 0.10;
+    # A few waits of many ms (a holder kept off the CPU by the machine's other load) can make
+    # the sampled delay too noisy for the tolerance; then the figure is reported, not judged
+    # (the count, binomial, is always judged).
+    my $noisy = $sd > $tol / 3
+        ? sprintf('waits too uneven on this busy machine for a %d %% check: sampling error %.1f %% (1 sd)', 100 * $tol, 100 * $sd)
+        : undef;
     my $sfx = $fraction == 1 ? '' : " (mutex_fraction $fraction)";
     return (
         fig(name => "mutex$sfx: delay under inventory_take vs the trace's lock waits",
-            measured => sum_under($mtx, 'delay', qr/^inventory_take$/), truth => sum(@waits), tol => $tol,
+            measured => sum_under($mtx, 'delay', qr/^inventory_take$/), truth => sum(@waits), tol => $tol, todo => $noisy,
             note => sprintf('%d waits%s', scalar @waits, $fraction > 1 ? sprintf(', sampling error %.1f %% (1 sd)', 100 * $sd) : '')),
         fig(name => "mutex$sfx: contentions under inventory_take vs the trace's lock waits",
             measured => sum_under($mtx, 'contentions', qr/^inventory_take$/), truth => scalar @waits, tol => $tol),
@@ -556,6 +567,12 @@ sub cpu {
             open STDERR, '>', '/dev/null';
             exec('perf', 'record', '-q', '-e', 'cpu-clock', '-F', '499', '-g', '-p', $s->pid, '-o', $pdata) or POSIX::_exit(127);
         }
+        # recording once it holds its events (meanwhile the accounts are still taken)
+        my $until = time + 5;
+        until (time > $until || grep { (readlink($_) // '') =~ /perf_event/ } glob("/proc/$perf/fd/*")) {
+            $take->();
+            sleep 0.01;
+        }
     }
     my $rc;
     while (waitpid($cp, POSIX::WNOHANG()) == 0) {
@@ -598,7 +615,8 @@ sub cpu {
             push @f, fig(name => "${what}$fn self share vs perf", unit => 'points', measured => 100 * ($ours->{$fn} // 0),
                          truth => 100 * ($perf_by->{$fn} // 0), tol => 3, todo => $todo);
         }
-        $f[-1]{note} = sprintf('%d perf samples, %.1f %% of them in the profiler\'s signal handler', $nperf, 100 * $handler) if @f > 2;
+        $f[-1]{note} = sprintf('%d perf samples counted; %.1f %% more were the profiler\'s own (its threads, its signal handler)',
+                               $nperf, 100 * $handler) if @f > 2;
     }
     return @f;
 }
@@ -685,15 +703,15 @@ sub print_table {
     my (@figs) = @_;
     printf "%-64s %10s  %-10s %s\n", 'figure', 'measured', 'within', 'verdict';
     for my $f (@figs) {
-        my ($m, $w);
-        if ($f->{unit} eq 'points') {
+        my ($m, $w) = ('-', '-');
+        if ($f->{skip}) {
+        } elsif ($f->{unit} eq 'points') {
             $m = sprintf '%+.1f pt', $f->{measured} - $f->{truth};
             $w = "$f->{tol} pt";
         } else {
             $m = $f->{truth} ? sprintf('%.3f', $f->{measured} / $f->{truth}) : 'n/a';
             $w = (100 * $f->{tol}) . ' %';
         }
-        ($m, $w) = ('-', '-') if $f->{skip};
         my $v = $f->{skip} ? "skipped: $f->{skip}" : passes($f) ? 'ok' : $f->{todo} ? 'TODO' : 'FAIL';
         printf "%-64s %10s  %-10s %s\n", $f->{name}, $m, $w, $v;
     }
