@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 # Fidelity (SPEC: Fidelity), mutex: two workers contend for one inventory stripe held 20 us
-# per item (800 orders of 12 items) inside a trace window.  The mutex profile's delay and
+# per item (orders of 12 items: 400, and 1200 for the sampled run) inside a trace window.  The mutex profile's delay and
 # count under inventory_take against the trace's "lock wait: inventory" spans, which record
 # every contended wait: within 3 % at mutex_fraction 1, and within 10 % at mutex_fraction 2
 # (scaled by 2, the estimate must be unbiased; the expected sampling error, computed from the
@@ -14,5 +14,5 @@ use Fidelity;
 
 plan skip_all => 'go (golang-go) is not installed' unless Fidelity::have_go();
 Fidelity::setup(tempdir('orderd-t81-XXXXXX', TMPDIR => 1, CLEANUP => 1));
-Fidelity::check($_) for Fidelity::mutex(1), Fidelity::mutex(2);
+Fidelity::check($_) for Fidelity::mutex_all();
 done_testing;

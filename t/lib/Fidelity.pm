@@ -261,8 +261,32 @@ sub sum_all {
     return $sum;
 }
 
+# each thread group's share of TYPE, by the stack's outermost frames: the workers' loop
+# (worker_main), the HTTP threads' (loop_main), else other
+sub group_shares {
+    my ($p, $type) = @_;
+    my $i = type_index($p, $type);
+    my (%by, $tot);
+    for my $s (@{ $p->{samples} }) {
+        my @fns = map { @$_ } @{ $s->{stack} };
+        my $g = (grep { $_ eq 'worker_main' } @fns) ? 'worker' : (grep { $_ eq 'loop_main' } @fns) ? 'http' : 'other';
+        $by{$g} += $s->{v}[$i];
+        $tot += $s->{v}[$i];
+    }
+    $_ /= ($tot || 1) for values %by;
+    return \%by;
+}
+
 # perf's and pprof's names for one function: no compiler suffixes (.constprop.0, .isra.0, ...)
-sub fn_name { my $n = shift; $n =~ s/\.(constprop|isra|part|cold|lto_priv)\b.*$//; $n =~ s/\@.*$//; return $n }
+# and no glibc-internal prefixes (__GI___clock_nanosleep is clock_nanosleep, as perf names it)
+sub fn_name {
+    my $n = shift;
+    $n =~ s/\.(constprop|isra|part|cold|lto_priv)\b.*$//;
+    $n =~ s/\@.*$//;
+    $n =~ s/^__GI_//;
+    $n =~ s/^_+(?=[a-z])//;
+    return $n;
+}
 
 # each function's self share (fraction) of TYPE: the leaf location's own function (its last
 # line: the code the pc is in, inlined callees aside, as perf names it)
@@ -279,23 +303,33 @@ sub self_shares {
     return \%by;
 }
 
-# perf's self shares of FILE (perf.data): per sample, the first user-space frame is the leaf
+# perf's self shares of FILE (perf.data), per function and per thread group (worker, http,
+# other, by the thread's name): per sample, the first user-space frame is the leaf
 # (kernel frames skipped: the profilers attribute kernel time to the syscall's user-space
 # site).  The profiler's own work is left out, which no profile shows of itself: samples of
 # its threads (named "profiler..."), and samples taken inside a profiler's signal handler (a
 # frame in libprofiler or libunwind, or under the signal trampoline __restore_rt).  Returns
-# (shares, the fraction left out, the samples counted).
+# (shares, the fraction left out, the samples counted, group shares, the fraction of the
+# workers' samples under od_stage_price).
 sub perf_shares {
     my ($file) = @_;
     open my $f, '-|', "perf script -i '$file' -F comm,tid,ip,sym,dso 2>/dev/null" or die "perf script: $!";
-    my (%by, $n, $own, $comm, @frames);
+    my (%by, %group, $n, $own, $comm, @frames, $wk, $wk_price);
     my $flush = sub {
         return unless defined $comm;
         my $mine = $comm =~ /^prof/
                 || grep { $_->[1] =~ /libprofiler|libunwind/ || $_->[0] =~ /^__restore_rt$/ } @frames;
         my ($leaf) = grep { $_->[1] !~ /kernel\.kallsyms|^\[kernel|\.ko\b/ } @frames;
         if ($mine) { $own++ }
-        else { $by{ fn_name($leaf ? $leaf->[0] : '[kernel]') }++; $n++ }
+        else {
+            $by{ fn_name($leaf ? $leaf->[0] : '[kernel]') }++;
+            $group{ $comm =~ /^worker-/ ? 'worker' : $comm =~ /^http-/ ? 'http' : 'other' }++;
+            $n++;
+            if ($comm =~ /^worker-/) {
+                $wk++;
+                $wk_price++ if grep { $_->[0] eq 'od_stage_price' } @frames;
+            }
+        }
         @frames = ();
         undef $comm;
     };
@@ -313,8 +347,8 @@ sub perf_shares {
     }
     $flush->();
     close $f;
-    $_ /= ($n || 1) for values %by;
-    return (\%by, ($own || 0) / (($n || 0) + ($own || 0) || 1), $n || 0);
+    $_ /= ($n || 1) for values %by, values %group;
+    return (\%by, ($own || 0) / (($n || 0) + ($own || 0) || 1), $n || 0, \%group, $wk ? ($wk_price || 0) / $wk : undef);
 }
 
 # --- the scenarios ------------------------------------------------------------------------
@@ -442,18 +476,17 @@ sub trace_figures {
 }
 
 # Mutex, sampling 1 in FRACTION contended acquisitions.  Two workers take one inventory
-# stripe held 20 us per item, 12 items an order, 1200 orders posted at once inside a trace
+# stripe held 20 us per item, 12 items an order, N orders posted at once inside a trace
 # window; the independent measure is the trace's "lock wait: inventory" spans (every
 # contended wait, sampled or not).
 sub mutex {
-    my ($fraction) = @_;
+    my ($fraction, $n) = @_;
     my $s = start(knobs => { workers => 2, reserve => { stripes => 1, hold_us => 20 }, price => { work_us => 0 },
                              pay => { ms_per_priority => 0, fixed_ms => 0 }, record => { alloc_bytes => 256 } },
                   profiling => { mutex_fraction => $fraction });
-    my $n = 1200;
     my ($bodies) = orders("mtx$fraction", $n, 12);
     my $tfile = "$tmp/mutex-trace-$fraction.json";
-    my $tp = start_capture($s, '/profile/trace?seconds=5', $tfile, 'trace_running');
+    my $tp = start_capture($s, '/profile/trace?seconds=' . ($n > 600 ? 5 : 3), $tfile, 'trace_running');
     post_and_wait($s, $bodies, $n);
     still_tracing($s);
     end_capture($tp, 'trace');
@@ -508,35 +541,36 @@ sub memory {
 
 # CPU at HZ with WORKERS busy workers, each spinning price.work_us = 2 ms of wall-clock time
 # per order and nothing else planted, for a window of SECS seconds (and a perf record of the
-# same window, when perf runs), while a client POSTs orders all through it (about 300/s: the
-# HTTP thread's share).  A backlog posted before the window keeps the workers busy
+# same window, when perf runs), while three clients POST orders all through it (about 900/s:
+# the HTTP thread's share).  A backlog posted before the window keeps the workers busy
 # past its end, so the load is the same all through the window whatever else the machine
 # runs; the kernel's accounts are read the moment the profile starts and stops (polling the
 # /profile index).  Truths:
-#   od_stage_price  the workers' CPU time over the window (schedstat): the planted work is
-#                   all they do (validate, reserve and record cost ~1 % beside it), but a
-#                   wall-clock loop's CPU is work_us only on an idle machine (the note gives
-#                   planted ÷ measured)
+#   od_stage_price  the workers' CPU time over the window (schedstat) times perf's share of
+#                   od_stage_price among the workers' samples (without perf: all of it; the
+#                   steady workers do little else).  Not work_us x orders: a wall-clock loop
+#                   computes that long only on an idle machine
 #   total           the process's utime + stime over the window (/proc/PID/stat)
 #   shares          perf's self share of each function over the same window (points)
 sub cpu {
     my ($hz, $workers, $secs, %o) = @_;
     $o{shares} //= 1;
+    my ($work_us, $sleep_ms) = $o{bursts} ? (1000, 2) : (2000, 0);
     my $engine = cpu_engine();
     my %prof = (cpu_hz => $hz);
     $prof{cpu_engine} = 'perf_event' if $engine eq 'perf_event';
-    my $work_us = 2000;
     my $s = start(knobs => { workers => $workers, queue => 100000, reserve => { stripes => 4, hold_us => 0 },
-                             price => { work_us => $work_us }, pay => { ms_per_priority => 0, fixed_ms => 0 },
+                             price => { work_us => $work_us }, pay => { ms_per_priority => 0, fixed_ms => $sleep_ms },
                              record => { alloc_bytes => 1024 } },
                   profiling => \%prof);
-    my $tag = "cpu$hz-$workers";
+    my $tag = "cpu$hz-$workers" . ($o{bursts} ? '-bursts' : '');
     # enough for the window and two seconds more on an idle machine
-    my ($bodies) = orders($tag, int(($secs + 2) * $workers * 1e6 / $work_us), 4);
+    my ($bodies) = orders($tag, int(($secs + 2) * $workers * 1e3 / ($work_us / 1e3 + $sleep_ms)), 4);
     my @codes = $s->post_many('/orders', @$bodies);
     die "POST /orders: not all 202\n" if grep { $_ != 202 } @codes;
     my $pfile = "$tmp/$tag.pb.gz";
-    my $load = $s->start_load($secs + 5, 1e9); # the HTTP thread busy too: POSTs all through the window
+    # the HTTP thread busy too: three clients POST all through the window (~900 orders/s)
+    my @load = map { $s->start_load($secs + 5, 1e9) } 1 .. 3;
     # The kernel's accounts every 10 ms from before the window to after it, read at the
     # profile's own start and end (its Time and Duration) by interpolation.
     my @acct;
@@ -583,22 +617,32 @@ sub cpu {
     $rc = $?;
     $take->();
     if ($perf) { kill 'INT', $perf; waitpid($perf, 0) }
-    kill 'KILL', $load;
-    waitpid($load, 0);
+    kill 'KILL', @load;
+    waitpid($_, 0) for @load;
     die "GET /profile/cpu failed\n" if $rc != 0;
     my $p = pprof_raw($pfile);
+    # asked for perf_event, but perf_event_open refused at run time: the server falls back
+    my $fell_back = $engine eq 'perf_event' && $s->log_text =~ /\bitimer\b/i;
     $s->stop('KILL'); # the rest of the backlog is of no interest
     my ($c0, $r0, $d0) = at(\@acct, $p->{time});
     my ($c1, $r1, $d1) = at(\@acct, $p->{time} + $p->{duration});
     my $cores = cores();
-    my $what = sprintf 'cpu %d Hz, %d worker%s (%s cores): ', $hz, $workers, $workers == 1 ? '' : 's',
-                       $workers > $cores ? '>' : '<=';
-    my $todo = $engine eq 'perf_event' ? undef : 'itimer engine (gperftools) is tick-bound';
+    my $what = $o{bursts} ? sprintf('cpu %d Hz, %d workers in 1 ms bursts: ', $hz, $workers)
+             : sprintf('cpu %d Hz, %d worker%s (%s cores): ', $hz, $workers, $workers == 1 ? '' : 's',
+                       $workers > $cores ? '>' : '<=');
+    my $todo = $engine ne 'perf_event' ? 'itimer engine (gperftools) is tick-bound'
+             : $fell_back ? 'the server fell back to the itimer engine (gperftools), which is tick-bound' : undef;
     my ($wcpu, $waited) = ($r1 - $r0, $d1 - $d0);
+    my ($perf_by, $handler, $nperf, $perf_groups, $price_frac) = $pdata ? perf_shares($pdata) : ();
+    # the workers' CPU is all pricing, but for their bookkeeping and (with bursts) their sleeps'
+    # system calls: perf's share of pricing among the workers' samples says how much
+    my $truth = $wcpu * ($nperf && defined $price_frac ? $price_frac : 1);
     my @f = (
         fig(name => "${what}od_stage_price seconds vs the workers' CPU", measured => sum_under($p, 'cpu', qr/^od_stage_price$/) / 1e9,
-            truth => $wcpu, tol => 0.05, todo => $todo,
-            note => sprintf('workers on a CPU %.2f s, runnable but waiting for one %.2f s', $wcpu, $waited)),
+            truth => $truth, tol => 0.05, todo => $todo,
+            note => sprintf('workers on a CPU %.2f s (%s), runnable but waiting for one %.2f s', $wcpu,
+                            $nperf && defined $price_frac ? sprintf('%.1f %% of it pricing, by perf', 100 * $price_frac) : 'all of it pricing',
+                            $waited)),
         fig(name => "${what}total vs the process's CPU time", measured => sum_all($p, 'cpu') / 1e9, truth => $c1 - $c0,
             tol => 0.05, todo => $todo),
     );
@@ -606,17 +650,22 @@ sub cpu {
         push @f, fig(name => "${what}self shares vs perf", skip => 'sanitizer build (TSan defers signals)');
     } elsif (!$pdata) {
         push @f, fig(name => "${what}self shares vs perf", skip => 'perf is missing or perf_event_open is refused');
+    } elsif (!$nperf) {
+        push @f, fig(name => "${what}self shares vs perf", skip => 'perf record took no samples (refused?)');
     } else {
-        my ($perf_by, $handler, $nperf) = perf_shares($pdata);
-        return (@f, fig(name => "${what}self shares vs perf", skip => 'perf record took no samples (refused?)')) if !$nperf;
         my $ours = self_shares($p, 'samples');
         my %fns = map { $_ => 1 } grep { ($ours->{$_} // 0) >= 0.01 || ($perf_by->{$_} // 0) >= 0.01 } keys %$ours, keys %$perf_by;
         for my $fn (sort { ($perf_by->{$b} // 0) <=> ($perf_by->{$a} // 0) || $a cmp $b } keys %fns) {
             push @f, fig(name => "${what}$fn self share vs perf", unit => 'points', measured => 100 * ($ours->{$fn} // 0),
                          truth => 100 * ($perf_by->{$fn} // 0), tol => 3, todo => $todo);
         }
+        my $groups = group_shares($p, 'samples');
+        for my $g (qw(worker http other)) {
+            push @f, fig(name => "${what}$g threads' share vs perf", unit => 'points', measured => 100 * ($groups->{$g} // 0),
+                         truth => 100 * ($perf_groups->{$g} // 0), tol => 3, todo => $todo);
+        }
         $f[-1]{note} = sprintf('%d perf samples counted; %.1f %% more were the profiler\'s own (its threads, its signal handler)',
-                               $nperf, 100 * $handler) if @f > 2;
+                               $nperf, 100 * $handler);
     }
     return @f;
 }
@@ -625,7 +674,10 @@ sub cpu {
 
 # the CPU configurations: each rate with busy workers <= cores (2) and > cores (4); windows
 # long enough for the share checks' sampling error (~1 point at 100 Hz)
-my @cpu_runs = ([100, 2, 6], [100, 4, 6], [250, 2, 3], [250, 4, 3], [1000, 2, 2], [1000, 4, 2]);
+# (and, at the default rate, four workers in short bursts)
+my @cpu_runs = ([100, 2, 5], [100, 4, 5], [250, 2, 3], [250, 4, 3], [1000, 2, 2], [1000, 4, 2], [100, 4, 5, bursts => 1]);
+
+sub mutex_all { return (mutex(1, 400), mutex(2, 1200)) }
 
 sub memory_all { return (memory(65536, 131072, 300, 900), memory(524288, 2097152, 50, 200)) }
 
@@ -640,7 +692,7 @@ sub all {
     my %k = map { $_ => 1 } @{ $o{kinds} || [qw(block mutex memory cpu)] };
     my @f;
     push @f, block_and_trace() if $k{block};
-    push @f, mutex(1), mutex(2) if $k{mutex};
+    push @f, mutex_all() if $k{mutex};
     push @f, memory_all() if $k{memory} && !Orderd::sanitizer_build();
     push @f, cpu_all(shares => !Orderd::sanitizer_build()) if $k{cpu};
     return @f;
