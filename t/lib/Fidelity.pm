@@ -24,7 +24,9 @@ use POSIX ();
 use Time::HiRes qw(sleep time);
 use JSON::PP ();
 use Orderd;
-use Fidelity::Read qw(proc_cpu sched at pprof_raw sum_under sum_all group_shares self_shares perf_shares
+use IO::Socket::INET;
+use Socket qw(IPPROTO_TCP TCP_NODELAY);
+use Fidelity::Read qw(proc_cpu sched pprof_raw sum_under sum_all group_shares self_shares perf_shares
                       trace_events);
 
 my $tmp;
@@ -119,6 +121,32 @@ sub post_and_wait {
     die "POST /orders: " . $bad . " of " . @codes . " not 202\n" if $bad || @codes != @$bodies;
     Orderd::wait_until($secs || 60, sub { ($s->get_json('/stats')->{total_processed} // 0) >= $total })
         or die "the pool did not process $total orders in time\n";
+}
+
+# POSTs the orders pipelined on SOCK (a batch small enough for the socket's buffer) and reads
+# every answer; dies unless all are 202
+sub send_orders {
+    my ($sock, @orders) = @_;
+    my $out = '';
+    for my $o (@orders) {
+        my $body = Orderd::json_encode($o);
+        $out .= "POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+              . length($body) . "\r\n\r\n$body";
+    }
+    syswrite($sock, $out) == length $out or die "POST /orders: short write\n";
+    my ($buf, $n) = ('', 0);
+    while ($n < @orders) {
+        if ($buf =~ s/\AHTTP\/1\.1 (\d+)[^\r]*\r\n(.*?)\r\n\r\n//s) {
+            my ($code, $head) = ($1, $2);
+            my $len = $head =~ /content-length: *(\d+)/i ? $1 : 0;
+            while (length($buf) < $len) { sysread($sock, $buf, 65536, length $buf) or die "POST /orders: closed\n" }
+            substr($buf, 0, $len) = '';
+            die "POST /orders: $code\n" unless $code == 202;
+            $n++;
+            next;
+        }
+        sysread($sock, $buf, 65536, length $buf) or die "POST /orders: closed\n";
+    }
 }
 
 # Runs a windowed capture (cpu or trace) of `secs` in a child writing FILE; returns once it
@@ -353,18 +381,19 @@ sub memory {
 }
 
 # CPU at HZ with WORKERS busy workers, each spinning price.work_us = 2 ms of wall-clock time
-# per order and nothing else planted, for a window of SECS seconds (and a perf record of the
-# same window, when perf runs), while three clients POST orders all through it (about 900/s:
-# the HTTP thread's share).  A backlog posted before the window keeps the workers busy
-# past its end, so the load is the same all through the window whatever else the machine
-# runs; the kernel's accounts are read the moment the profile starts and stops (polling the
-# /profile index).  Truths:
-#   od_stage_price  the workers' CPU time over the window (schedstat) times perf's share of
-#                   od_stage_price among the workers' samples (without perf: all of it; the
-#                   steady workers do little else).  Not work_us x orders: a wall-clock loop
+# per order and nothing else planted, inside a profile window of SECS seconds (and a perf
+# record of it, when perf runs).  The orders are fed over HTTP so that two per worker are
+# always waiting or in progress, from 0.2 s into the window to 0.7 s before its end: the
+# workers never wait for work, the HTTP thread has its share (a POST per order), and the
+# server is idle at the window's edges.  With `bursts`, each order's 1 ms of pricing is
+# followed by a 2 ms payment wait: bursts shorter than the kernel's tick, which a tick-bound
+# profiler misplaces.  Truths:
+#   od_stage_price  the workers' CPU time over the work (schedstat) times perf's share of
+#                   pricing among the workers' samples (without perf: all of it; steady
+#                   workers do little else).  Not work_us x orders: a wall-clock loop
 #                   computes that long only on an idle machine
-#   total           the process's utime + stime over the window (/proc/PID/stat)
-#   shares          perf's self share of each function over the same window (points)
+#   total           the process's utime + stime over the work (/proc/PID/stat)
+#   shares          perf's self share of each function, and of each thread group (points)
 sub cpu {
     my ($hz, $workers, $secs, %o) = @_;
     $o{shares} //= 1;
@@ -383,18 +412,7 @@ sub cpu {
         return fig(name => "cpu $hz Hz, $workers workers", skip => "the server refuses the rate: $1");
     }
     my $tag = "cpu$hz-$workers" . ($o{bursts} ? '-bursts' : '');
-    # enough for the window and two seconds more on an idle machine
-    my ($bodies) = orders($tag, int(($secs + 2) * $workers * 1e3 / ($work_us / 1e3 + $sleep_ms)), 4);
-    my @codes = $s->post_many('/orders', @$bodies);
-    die "POST /orders: not all 202\n" if grep { $_ != 202 } @codes;
     my $pfile = "$tmp/$tag.pb.gz";
-    # the HTTP thread busy too: three clients POST all through the window (~900 orders/s)
-    my @load = map { $s->start_load($secs + 5, 1e9) } 1 .. 3;
-    # The kernel's accounts every 10 ms from before the window to after it, read at the
-    # profile's own start and end (its Time and Duration) by interpolation.
-    my @acct;
-    my $take = sub { my $w = sched($s->pid, qr/^worker-/); push @acct, [time, proc_cpu($s->pid), $w->{runtime}, $w->{rundelay}] };
-    $take->();
     my $cp = fork // die "fork: $!";
     if ($cp == 0) {
         my $r = HTTP::Tiny->new(timeout => 120)->get($s->base . "/profile/cpu?seconds=$secs");
@@ -407,11 +425,9 @@ sub cpu {
     my $idx = HTTP::Tiny->new(timeout => 10, keep_alive => 1);
     until ($idx->get($s->base . '/profile')->{content} =~ /"cpu_busy":true/) {
         die "the CPU profile did not start\n" if time > $t0 + 10 || waitpid($cp, POSIX::WNOHANG()) != 0;
-        $take->();
         sleep 0.01;
     }
-    # perf records inside the profile's window: from just after its start (the profiler's own
-    # set-up is in neither) to a little before its end (nor is its encoding)
+    # perf records the profile's whole busy part: started now, stopped after the work
     my ($perf, $pdata);
     if ($o{shares} && perf_available()) {
         $pdata = "$tmp/$tag.perf.data";
@@ -420,38 +436,48 @@ sub cpu {
             open STDERR, '>', '/dev/null';
             exec('perf', 'record', '-q', '-e', 'cpu-clock', '-F', '499', '-g', '-p', $s->pid, '-o', $pdata) or POSIX::_exit(127);
         }
-        # recording once it holds its events (meanwhile the accounts are still taken)
-        my $until = time + 5;
-        until (time > $until || grep { (readlink($_) // '') =~ /perf_event/ } glob("/proc/$perf/fd/*")) {
-            $take->();
-            sleep 0.01;
+        Orderd::wait_until(5, sub { grep { (readlink($_) // '') =~ /perf_event/ } glob("/proc/$perf/fd/*") });
+    }
+    sleep 0.2;
+    # The work: orders fed so that 2 per worker are always queued or in progress, from here
+    # until 0.7 s before the window ends; the server is idle before and after, so the
+    # kernel's accounts read around the work cover the same CPU as the profile however its
+    # own window's edges fall (its set-up and tear-down, delayed on a busy machine, are not
+    # sampled).  The feeding is the HTTP thread's share: every order a POST.
+    my $c0 = proc_cpu($s->pid);
+    my $w0 = sched($s->pid, qr/^worker-/);
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $s->port) or die "connect: $!";
+    setsockopt($sock, IPPROTO_TCP, TCP_NODELAY, 1);
+    my ($posted, $done) = (0, 0);
+    while (time < $t0 + $secs - 0.7) {
+        $done = $idx->get($s->base . '/stats')->{content} =~ /"total_processed":(\d+)/ ? $1 : $done;
+        my $want = 2 * $workers - ($posted - $done);
+        if ($want > 0) {
+            send_orders($sock, map { Orderd::order(id => "$tag-" . $posted++, priority => 1 + $posted % 3, amount => 10 + $posted % 500,
+                                                   items => [map { "SKU-$posted-$_" } 1 .. 4]) } 1 .. $want);
         }
+        sleep 0.001;
     }
-    my $rc;
-    while (waitpid($cp, POSIX::WNOHANG()) == 0) {
-        $take->();
-        if ($perf && time > $t0 + $secs - 0.3) { kill 'INT', $perf; waitpid($perf, 0); undef $perf }
-        sleep 0.01;
-    }
-    $rc = $?;
-    $take->();
+    close $sock;
+    Orderd::wait_until(10, sub { ($s->get_json('/stats')->{total_processed} // 0) >= $posted })
+        or die "the pool did not finish the fed orders\n";
+    my $c1 = proc_cpu($s->pid);
+    my $w1 = sched($s->pid, qr/^worker-/);
     if ($perf) { kill 'INT', $perf; waitpid($perf, 0) }
-    kill 'KILL', @load;
-    waitpid($_, 0) for @load;
-    die "GET /profile/cpu failed\n" if $rc != 0;
+    waitpid($cp, 0);
+    die "GET /profile/cpu failed\n" if $? != 0;
+    die "the fed orders outlasted the profile window (machine too busy?)\n" if time > $t0 + $secs + 30;
     my $p = pprof_raw($pfile);
     # asked for perf_event, but perf_event_open refused at run time: the server falls back
     my $fell_back = $engine eq 'perf_event' && $s->log_text =~ /\bitimer\b/i;
     $s->stop('KILL'); # the rest of the backlog is of no interest
-    my ($c0, $r0, $d0) = at(\@acct, $p->{time});
-    my ($c1, $r1, $d1) = at(\@acct, $p->{time} + $p->{duration});
     my $cores = cores();
     my $what = $o{bursts} ? sprintf('cpu %d Hz, %d workers in 1 ms bursts: ', $hz, $workers)
              : sprintf('cpu %d Hz, %d worker%s (%s cores): ', $hz, $workers, $workers == 1 ? '' : 's',
                        $workers > $cores ? '>' : '<=');
     my $todo = $engine ne 'perf_event' ? 'itimer engine (gperftools) is tick-bound'
              : $fell_back ? 'the server fell back to the itimer engine (gperftools), which is tick-bound' : undef;
-    my ($wcpu, $waited) = ($r1 - $r0, $d1 - $d0);
+    my ($wcpu, $waited) = ($w1->{runtime} - $w0->{runtime}, $w1->{rundelay} - $w0->{rundelay});
     my ($perf_by, $handler, $nperf, $perf_groups, $price_frac) = $pdata ? perf_shares($pdata) : ();
     # the workers' CPU is all pricing, but for their bookkeeping and (with bursts) their sleeps'
     # system calls: perf's share of pricing among the workers' samples says how much
@@ -495,7 +521,7 @@ sub cpu {
 # the CPU configurations: each rate with busy workers <= cores (2) and > cores (4); windows
 # long enough for the share checks' sampling error (~1 point at 100 Hz)
 # (and, at the default rate, four workers in short bursts)
-my @cpu_runs = ([100, 2, 5], [100, 4, 5], [250, 2, 3], [250, 4, 3], [1000, 2, 2], [1000, 4, 2], [100, 4, 5, bursts => 1]);
+my @cpu_runs = ([100, 2, 6], [100, 4, 6], [250, 2, 3], [250, 4, 3], [1000, 2, 3], [1000, 4, 3], [100, 4, 6, bursts => 1]);
 
 sub mutex_all { return (mutex(1, 400), mutex(2, 1200)) }
 

@@ -10,7 +10,7 @@ use JSON::PP ();
 use POSIX ();
 use Time::Local ();
 
-our @EXPORT_OK = qw(proc_cpu sched at pprof_raw type_index sum_under sum_all group_shares fn_name self_shares
+our @EXPORT_OK = qw(proc_cpu sched pprof_raw type_index sum_under sum_all group_shares fn_name self_shares
                     perf_shares trace_events);
 
 # --- the kernel's accounts ----------------------------------------------------------------
@@ -42,17 +42,6 @@ sub sched {
         $t{rundelay} += $delay / 1e9;
     }
     return \%t;
-}
-
-# the accounts [time, v1, v2, ...] (in time order) interpolated at time T
-sub at {
-    my ($acct, $t) = @_;
-    my ($lo, $hi) = ($acct->[0], $acct->[-1]);
-    for my $a (@$acct) { if ($a->[0] <= $t) { $lo = $a } else { $hi = $a; last } }
-    my $k = $hi->[0] > $lo->[0] ? ($t - $lo->[0]) / ($hi->[0] - $lo->[0]) : 0;
-    $k = 0 if $k < 0;
-    $k = 1 if $k > 1;
-    return map { $lo->[$_] + $k * ($hi->[$_] - $lo->[$_]) } 1 .. $#$lo;
 }
 
 # --- reading profiles ---------------------------------------------------------------------
