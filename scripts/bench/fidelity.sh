@@ -12,7 +12,8 @@
 #            at heap_sample_bytes 64 KiB and 512 KiB                                10 %
 #   cpu      od_stage_price seconds vs the workers' CPU (schedstat), the total vs
 #            the process's CPU (/proc), each function's self share vs perf record
-#            (points), at cpu_hz 100, 250, 1000 with 2 and 4 busy workers          5 %, 5 %, 3 points
+#            (points), at cpu_hz 100, 250, 1000 with 2 and 4 busy workers, and    5 %, 5 %, 3 points
+#            4 workers in 1 ms bursts at 100 Hz
 #
 # "TODO" marks a figure the tests expect to miss today (the itimer CPU engine is tick-bound).
 #
