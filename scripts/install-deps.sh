@@ -6,6 +6,7 @@ set -euo pipefail
 
 pkgs=(
   build-essential pkg-config
+  linux-perf
   libh2o-evloop-dev libssl-dev zlib1g-dev libuv1-dev
   liblua5.4-dev lua5.4
   libyaml-dev
