@@ -7,6 +7,9 @@
 #   lockprof  block and mutex profiling at the default rates (block_rate_ns 1,
 #             mutex_fraction 1) ÷ both off (a second server)                    goal >= 0.95
 #   trace     a trace running ÷ none                                            goal >= 0.90
+#   perf      `perf record -e cpu-clock -F <cpu_hz> -g -p PID` running ÷ none: no goal, the
+#             reference for the perf_event engine, which uses the same per-thread kernel timer
+#             (its cost is paid at every context switch of a sampled thread, by both)
 #
 # Pool: one worker whose stages cost nothing (so the queue never fills over many runs): what
 # is measured is the HTTP path (parse, validate, enqueue under the queue lock, the enqueue flow
@@ -96,6 +99,19 @@ base_on() { run on; }
 base_off() { run off; }
 with_cpu() { run_during cpu cpu_busy; }
 with_trace() { run_during trace trace_running; }
+with_perf() { # Linux perf on the same server, at the engine's rate
+  local r p
+  perf record -q -e cpu-clock -F "$cpu_hz" -g -p "$pid_on" -o "$tmp/perf.data" -- sleep $((DUR + 1)) >/dev/null 2>&1 &
+  p=$!
+  sleep 0.3 # perf attaches to every thread
+  r=$(run on)
+  wait "$p" || true
+  echo "$r"
+}
+cpu_hz=$(curl -s "http://127.0.0.1:$port_on/profile" | sed -n 's/.*"cpu_hz":\([0-9]*\).*/\1/p')
+cpu_hz=${cpu_hz:-100}
+have_perf=0
+if command -v perf >/dev/null && perf record -q -e cpu-clock -o "$tmp/probe.data" -- true >/dev/null 2>&1; then have_perf=1; fi
 
 # one pair, back to back in alternating order: appends "side1 side2" results to FILE
 pair() { # ROUND FILE CMD1 CMD2
@@ -106,12 +122,14 @@ pair() { # ROUND FILE CMD1 CMD2
 }
 
 echo "profiling: $ROUNDS rounds of ${DUR}s runs, wrk -t1 -c32, POST /orders, one worker with free stages (the HTTP path), cpu_engine ${BENCH_CPU_ENGINE:-auto}${pin_server:+, server on CPU 0, wrk on CPU 1}"
-: >"$tmp/cpu"; : >"$tmp/lock"; : >"$tmp/trace"
+: >"$tmp/cpu"; : >"$tmp/lock"; : >"$tmp/trace"; : >"$tmp/perf"
 for i in $(seq "$ROUNDS"); do
   c=$(pair "$i" "$tmp/cpu" with_cpu base_on)
   l=$(pair "$i" "$tmp/lock" base_on base_off)
   t=$(pair "$i" "$tmp/trace" with_trace base_on)
-  echo "  round $i: throughput ratios  cpu $c  lockprof $l  trace $t"
+  pf=-
+  [ "$have_perf" = 1 ] && pf=$(pair "$i" "$tmp/perf" with_perf base_on)
+  echo "  round $i: throughput ratios  cpu $c  lockprof $l  trace $t  perf-record $pf"
 done
 
 # FILE LABEL GOAL: lines "rps1 n1 ticks1 rps2 n2 ticks2"
@@ -127,10 +145,16 @@ report() {
     @r = sort { $a <=> $b } @r;
     my $m = @r % 2 ? $r[$#r / 2] : ($r[@r / 2 - 1] + $r[@r / 2]) / 2;
     my $eff = ($t1 && $t2 && $n2) ? ($n1 / $t1) / ($n2 / $t2) : 0;
-    printf "profiling: %s = %.3f (goal >= %s) %s   [median of %d pairs, range %.3f..%.3f; efficiency %.3f]\n",
-      $label, $m, $goal, $m >= $goal ? "ok" : "MISSED", scalar @r, $r[0], $r[-1], $eff;
+    my $verdict = $goal eq "-" ? "(no goal)" : sprintf("(goal >= %s) %s", $goal, $m >= $goal ? "ok" : "MISSED");
+    printf "profiling: %s = %.3f %s   [median of %d pairs, range %.3f..%.3f; efficiency %.3f]\n",
+      $label, $m, $verdict, scalar @r, $r[0], $r[-1], $eff;
   ' "$2" "$3" "$ROUNDS" <"$1"
 }
 report "$tmp/cpu" "throughput with a CPU profile running ÷ without             " 0.97
 report "$tmp/lock" "throughput with block+mutex profiling (defaults) ÷ both off" 0.95
 report "$tmp/trace" "throughput with a trace running ÷ without                   " 0.90
+if [ "$have_perf" = 1 ]; then
+  report "$tmp/perf" "reference: with perf record -p at cpu_hz running ÷ without" "-"
+else
+  echo "profiling: reference perf record -p skipped (perf missing or perf_event_open refused)"
+fi
