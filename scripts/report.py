@@ -729,7 +729,8 @@ def main():
     P.add('<p class="small">Server log: <a href="orderd.log">orderd.log</a>. Its <code>PROFILE: interrupts/evictions/bytes</code> '
           "lines come from gperftools' libprofiler (the itimer CPU engine) as each CPU profile stops: the SIGPROF "
           "interrupts it took, the stacks evicted from its in-memory table to the buffer, and the buffer's bytes. "
-          "They are not errors.</p>")
+          "They are not errors%s.</p>" % ("; this run's engine, %s, prints none" % esc(fig["cpu"]["engine"])
+                                          if not fig["cpu"]["engine"].startswith("itimer") else ""))
     P.add("</div></div></div>")
 
     # ---- files -------------------------------------------------------------------------------------
