@@ -153,31 +153,6 @@ def find_row(top, fn):
     return None
 
 
-# ---- goroutines text format --------------------------------------------------------------------
-
-def thread_groups(text, root):
-    """the groups of the text format: count, thread names, states, first frame in our sources"""
-    groups, g = [], None
-    for line in (text or "").splitlines():
-        m = re.match(r"^(\d+) @ ", line)
-        if m:
-            g = dict(count=int(m.group(1)), threads=[], states=[], frames=[])
-            groups.append(g)
-        elif g is not None and line.startswith("# threads:"):
-            g["threads"] = [t.strip() for t in line.split(":", 1)[1].split(",")]
-        elif g is not None and line.startswith("# state:"):
-            g["states"] = [t.strip() for t in line.split(":", 1)[1].split(",")]
-        elif g is not None and line.startswith("#\t"):
-            parts = line.split("\t")
-            if len(parts) >= 4:
-                g["frames"].append((parts[2].split("+")[0], parts[3]))
-    for g in groups:
-        ours = [f for f in g["frames"] if "/src/" in f[1] and not f[0].startswith("od_cond") and
-                not f[0].startswith("od_mutex") and not f[0].startswith("od_sleep")]
-        g["where"] = ours[0][0] if ours else (g["frames"][0][0] if g["frames"] else "?")
-    return groups
-
-
 class Page:
     def __init__(self):
         self.parts = []
@@ -248,7 +223,7 @@ def main():
         "memory_diff": pprof_top(run, "memory.pb.gz", "memory-top-base-diff.txt", "-base", run.p("memory-base.pb.gz"))
         if run.has("memory-base.pb.gz") else None,
     }
-    groups = thread_groups(read(run.p("goroutines.txt")), run.root)
+    groups = RF.thread_groups(read(run.p("goroutines.txt")))
     trace = trace_summary(run.p("trace.json")) if run.has("trace.json") else None
     gc = read_json(run.p("gc.json"))
 
@@ -271,12 +246,8 @@ def main():
         # the -base diff: the share of the heap's growth between the start of high and the end
         r = find_row(extra["memory_diff"], "od_stage_record")
         found["memory"]["growth_share"] = abs(r["cump"]) if r else 0.0
-    workers = [g for g in groups if any(t.startswith("worker-") for t in g["threads"])]
-    nworkers = sum(len([t for t in g["threads"] if t.startswith("worker-")]) for g in workers)
-    nthreads = sum(g["count"] for g in groups)
-    busy_workers = sum(1 for g in workers for s in g["states"] if s and "waiting for order" not in s)
-    found["goroutines"] = dict(share=100.0 * nworkers / nthreads if nthreads else 0, leads=nworkers > 0,
-                               nworkers=nworkers, nthreads=nthreads, busy=busy_workers)
+    # the server's threads: the profiler's own (prof-*, scheduler) are counted apart
+    found["goroutines"] = RF.thread_counts(groups)
 
     meta = run.meta
     load = run.load or {}
@@ -289,6 +260,8 @@ def main():
             capture_seconds[kind] = int(q.group(1))
     fig = RF.compute(run, tops, extra, read_json(os.path.join(run.dir, "profile.json")) or {}, capture_seconds)
     fig["quick"] = bool(meta.get("quick"))
+    tc = found["goroutines"]
+    fig["threads"] = dict(workers=tc["nworkers"], server=tc["nthreads"], busy=tc["busy"], profiler=tc["nprofiler"])
     RF.write_json(os.path.join(run.dir, "summary.json"), fig)
     kn = fig["knobs"]
     for k in INFO:  # the planted work as this run's workers.lua set it
@@ -346,7 +319,8 @@ def main():
             note = "threads are workers; %d busy in the pipeline mid-burst" % f.get("busy", 0)
             ok = bool(f.get("leads"))
             verdict = "&#10003; every worker named" if ok else "&#10007; no worker thread in this profile"
-            line = "  threads  %d worker threads of %d, %d busy mid-burst" % (f.get("nworkers", 0), f.get("nthreads", 0), f.get("busy", 0))
+            line = "  threads  %d worker threads of the server's %d, %d busy mid-burst (and %d profiler threads)" % (
+                f.get("nworkers", 0), f.get("nthreads", 0), f.get("busy", 0), f.get("nprofiler", 0))
         else:
             f = fig[k]
             ok = f["ok"]
@@ -507,8 +481,9 @@ def main():
         if k in found:
             f = found[k]
             if k == "goroutines":
-                verdict = "%d of the %d threads are workers; %d of them were busy in the pipeline at that instant." % (
-                    f["nworkers"], f["nthreads"], f["busy"])
+                verdict = ("%d of the server's %d threads are workers; %d of them were busy in the pipeline at that instant. "
+                           "The profiler's own %d threads (<code>prof-*</code>, <code>scheduler</code>) are not counted: "
+                           "they are the table's last row." % (f["nworkers"], f["nthreads"], f["busy"], f["nprofiler"]))
             else:
                 row = f["row"]
                 verdict = ("<code>%s</code>: %s %s (%.1f%%)%s" % (info["stage"], esc(RF.human(row["cum"])) if row else "–", info["unit"], f["share"],
@@ -564,13 +539,14 @@ def main():
             if k == "goroutines" and groups:
                 P.add("<h3>Threads by stack <span class=\"small muted\">(the text format, <code>?format=text</code>)</span></h3>",
                       '<table><tr><th>n</th><th class="l">threads</th><th class="l">state</th><th class="l">where</th></tr>')
-                for g in sorted(groups, key=lambda g: (-g["count"])):
+                prow = RF.profiler_row(groups)
+                for g in sorted([g for g in groups if not g["profiler"]], key=lambda g: (-g["count"])) + ([prow] if prow else []):
                     states = {}
                     for s in g["states"]:
                         states[s] = states.get(s, 0) + 1
                     P.add('<tr%s><td>%d</td><td class="l">%s</td><td class="l">%s</td><td class="l"><code>%s</code></td></tr>'
                           % (' class="hl"' if any(t.startswith("worker-") for t in g["threads"]) else "", g["count"],
-                             esc(", ".join(g["threads"])), esc(", ".join("%s%s" % (s, " ×%d" % n if n > 1 else "") for s, n in states.items())),
+                             ("<b>the profiler's:</b> " if g["profiler"] else "") + esc(", ".join(g["threads"])), esc(", ".join("%s%s" % (s, " ×%d" % n if n > 1 else "") for s, n in states.items())),
                              esc(g["where"])))
                 P.add("</table>")
             if k == "cpu":
@@ -753,7 +729,8 @@ def main():
     P.add('<p class="small">Server log: <a href="orderd.log">orderd.log</a>. Its <code>PROFILE: interrupts/evictions/bytes</code> '
           "lines come from gperftools' libprofiler (the itimer CPU engine) as each CPU profile stops: the SIGPROF "
           "interrupts it took, the stacks evicted from its in-memory table to the buffer, and the buffer's bytes. "
-          "They are not errors.</p>")
+          "They are not errors%s.</p>" % ("; this run's engine, %s, prints none" % esc(fig["cpu"]["engine"])
+                                          if not fig["cpu"]["engine"].startswith("itimer") else ""))
     P.add("</div></div></div>")
 
     # ---- files -------------------------------------------------------------------------------------

@@ -266,6 +266,57 @@ def _int(s, default):
         return default
 
 
+# ---- the threads (goroutines text format) ------------------------------------------------------
+
+def thread_groups(text):
+    """the groups of the text format: count, thread names, states, first frame in our sources, and
+    whether they are the profiler's own threads (a "# profiler: yes" line, or only prof-* and
+    scheduler names: the idle ones come folded into one "N @ prof-* xN waiting" group)"""
+    groups, g = [], None
+    for line in (text or "").splitlines():
+        m = re.match(r"^(\d+) @ ", line)
+        if m:
+            g = dict(count=int(m.group(1)), threads=[], states=[], frames=[], profiler=False)
+            groups.append(g)
+        elif g is not None and line.startswith("# threads:"):
+            g["threads"] = [t.strip() for t in line.split(":", 1)[1].split(",")]
+        elif g is not None and line.startswith("# state:"):
+            g["states"] = [t.strip() for t in line.split(":", 1)[1].split(",")]
+        elif g is not None and re.match(r"^# profiler: yes\b", line):
+            g["profiler"] = True
+        elif g is not None and line.startswith("#\t"):
+            parts = line.split("\t")
+            if len(parts) >= 4:
+                g["frames"].append((parts[2].split("+")[0], parts[3]))
+    for g in groups:
+        if g["threads"] and all(t.startswith("prof-") or t == "scheduler" for t in g["threads"]):
+            g["profiler"] = True
+        ours = [f for f in g["frames"] if "/src/" in f[1] and not f[0].startswith("od_cond") and
+                not f[0].startswith("od_mutex") and not f[0].startswith("od_sleep")]
+        g["where"] = ours[0][0] if ours else (g["frames"][0][0] if g["frames"] else "?")
+    return groups
+
+
+def thread_counts(groups):
+    """the server's threads (the profiler's left out), its workers, the busy ones, the profiler's"""
+    server = [g for g in groups if not g["profiler"]]
+    workers = [g for g in server if any(t.startswith("worker-") for t in g["threads"])]
+    nworkers = sum(len([t for t in g["threads"] if t.startswith("worker-")]) for g in workers)
+    nthreads = sum(g["count"] for g in server)
+    busy = sum(1 for g in workers for s in g["states"] if s and "waiting for order" not in s)
+    return dict(nworkers=nworkers, nthreads=nthreads, busy=busy, share=100.0 * nworkers / nthreads if nthreads else 0,
+                nprofiler=sum(g["count"] for g in groups if g["profiler"]), leads=nworkers > 0)
+
+
+def profiler_row(groups):
+    """the profiler's groups as the threads table's one row: count, names, states (None if none)"""
+    pg = [g for g in groups if g["profiler"]]
+    if not pg:
+        return None
+    return dict(count=sum(g["count"] for g in pg), threads=[t for g in pg for t in g["threads"]],
+                states=[s for g in pg for s in g["states"]], where="the profiler's own threads", profiler=True)
+
+
 # ---- the trace ----------------------------------------------------------------------------------
 
 def trace_summary(path):

@@ -329,7 +329,9 @@ INFO = {
     "goroutines": dict(
         title="Threads (goroutines)",
         measures="The stack of every thread at one instant, grouped by identical stack, each "
-        "thread named (<code>http-0</code>, <code>worker-N</code>, <code>scheduler</code>) with its "
+        "thread named (<code>http-0</code>, <code>worker-N</code>; the profiler's own are <code>prof-job-N</code>, "
+        "<code>prof-capture-KIND</code>, <code>prof-symbolize</code> and <code>scheduler</code>, labelled "
+        "<code>profiler=yes</code>, and the idle ones fold into one group) with its "
         "state: orderd signals each thread, which records its own stack in the handler.",
         stage="worker_main",
         leaf="worker_main",

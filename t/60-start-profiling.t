@@ -80,6 +80,27 @@ ok(!$fig->{memory}{leak_hint}, sprintf('... and no leak hint: it holds %.1f MiB,
                                        ($fig->{memory}{held_bytes} // 0) / 2**20, ($fig->{memory}{explained_bytes} // 0) / 2**20));
 ok($fig->{cpu}{engine}, "the CPU engine is named ($fig->{cpu}{engine} at $fig->{cpu}{hz} Hz)");
 
+# the threads: the profiler's own (a "# profiler: yes" group, or only prof-*/scheduler names) are
+# left out of the server's count, and the table shows them as one row
+{
+    my ($total, $prof, $groups) = (0, 0, 0);
+    my $text = slurp("$out/profiles/goroutines.txt") // '';
+    ($total) = $text =~ /^goroutine profile: total (\d+)/m;
+    for my $g (split /\n(?=\d+ @ )/, $text) {
+        my ($n) = $g =~ /^(\d+) @ /m or next;
+        my ($names) = $g =~ /^# threads: (.*)$/m;
+        my @names = split /,/, $names // '';
+        $prof += $n if $g =~ /^# profiler: yes/m || (@names && !grep { !/^prof-/ && $_ ne 'scheduler' } @names);
+    }
+    my $t = $fig->{threads} // {};
+    ok($total && $prof > 0, "goroutines.txt: $total threads, $prof of them the profiler's");
+    is($t->{profiler}, $prof, "summary.json counts the profiler's $prof threads apart");
+    is($t->{server}, $total - $prof, "... and the server's as the rest (" . ($total - $prof) . ")");
+    is($t->{workers}, $fig->{knobs}{workers}, "... the workers among them ($t->{workers})");
+    my $rows = () = slurp("$out/index.html") =~ /<td class="l"><b>the profiler's:<\/b> /g;
+    is($rows, 1, "the threads table shows the profiler's threads as one row");
+}
+
 # GUIDE.md's quoted figures (its "demo-figures" block, from a full-length default run) against this run's
 my $guide = slurp('GUIDE.md') // '';
 my ($block) = $guide =~ /<!-- demo-figures: begin -->\s*```\w*\n(.*?)```\s*<!-- demo-figures: end -->/s;

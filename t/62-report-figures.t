@@ -40,6 +40,7 @@ sub run_with {
     spit("$run/profiles/memory.pb.gz", $r->{content});
     spit("$run/stats.json", $s->get('/stats')->{content});
     spit("$run/profile.json", $s->get('/profile')->{content});
+    spit("$run/profiles/goroutines.txt", $s->get('/profile/goroutines?format=text')->{content});
     # the run config: the server's own, the default config beside it (as the demo's is)
     my $yaml = slurp($s->dir . "/orderd.yaml");
     spit("$run/orderd.yaml", $yaml);
@@ -62,6 +63,14 @@ ok($km->{held_bytes} > 0.7 * $km->{explained_bytes} && $km->{held_bytes} < 1.3 *
            $km->{explained_bytes} / 2**20));
 ok(!$km->{leak_hint}, 'kept: no leak hint');
 unlike($khtml, qr/a leak\?/, '... and the card says none');
+
+# the threads: the capture's own thread (prof-job-N) and the profiler's idle ones are not the server's
+my $kt = $kept->{threads} // {};
+is($kt->{workers}, 2, 'threads: the 2 workers');
+is($kt->{server}, 3, '... of the server\'s 3 threads (2 workers, http-0): the profiler\'s are left out');
+ok(($kt->{profiler} // 0) >= 1, "... which are counted apart ($kt->{profiler})");
+my $prow = () = $khtml =~ /<b>the profiler's:<\/b> [^<]*prof-job-\d/g;
+is($prow, 1, '... and shown as one row, with the capture\'s prof-job thread');
 
 my ($leak, $lhtml) = run_with('leak', '{ alloc_bytes = 65536, leak_bytes = 65536 }');
 my $lm = $leak->{memory} // {};
