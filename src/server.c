@@ -348,12 +348,7 @@ int od_defer(od_req_t *r, od_job_fn fn, void *arg, void (*free_arg)(void *))
     od_job_t **slot = h2o_mem_alloc_shared(&r->h->pool, sizeof(*slot), on_req_dispose);
     *slot = job;
 
-    pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&t, &attr, job_main, job);
-    pthread_attr_destroy(&attr);
+    int rc = od_thread_start_detached(job_main, job);
     if (rc != 0) {
         /* answer here; the request's dispose releases the loop's reference */
         __atomic_sub_fetch(&running_jobs, 1, __ATOMIC_RELAXED);

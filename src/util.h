@@ -87,4 +87,8 @@ char *od_read_file(const char *path, size_t *len);
 /** returns the process's resident set size in bytes, or 0 if unknown */
 uint64_t od_rss_bytes(void);
 
+/** starts fn(arg) on a detached thread
+ * @return 0 if successful, else pthread_create's error number (nothing started) */
+int od_thread_start_detached(void *(*fn)(void *), void *arg);
+
 #endif

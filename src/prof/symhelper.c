@@ -276,12 +276,7 @@ static int start_helper(od_buf_t *err)
 {
     pthread_mutex_lock(&helper_lock);
     if (!spawner_running) {
-        pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        int rc = pthread_create(&t, &attr, spawner_main, NULL);
-        pthread_attr_destroy(&attr);
+        int rc = od_thread_start_detached(spawner_main, NULL);
         if (rc != 0) {
             pthread_mutex_unlock(&helper_lock);
             od_buf_printf(err, "cannot start the symbolizer thread: %s", strerror(rc));
