@@ -84,7 +84,8 @@ typedef struct ring_slot {
 
 typedef struct thread_ev {
     int tid;
-    int fd;
+    _Atomic int fd;    /* atomic: stored before the event is enabled, read by its handler (the
+                        * kernel orders the two, but no C11 edge does) */
     _Atomic int first; /* 1 while the event is in its random first period */
 } thread_ev_t;
 
@@ -103,7 +104,7 @@ static _Atomic int g_in_handler;
 /* per fd: 0 not ours; FD_FIRST a live event still in its random first period; FD_LIVE a live event */
 enum { FD_NOT_OURS, FD_FIRST, FD_LIVE };
 static _Atomic unsigned char g_fd_ours[FD_FLAGS];
-static uint64_t g_period_ns;        /* the window's period, set before any event is armed */
+static _Atomic uint64_t g_period_ns; /* the window's period, set before any event is armed */
 static _Atomic uint32_t g_gen;      /* the window's number, in each SIGTRAP event's sig_data */
 static int g_mode;                  /* MODE_*, from the probe */
 static int g_no_sigtrap;            /* SIGTRAP's handler could not be installed: fasync only */
@@ -161,8 +162,8 @@ static void on_sample(int sig, siginfo_t *si, void *ucv)
             goto out; /* a late sample of an earlier window */
         thread_ev_t *t = &((thread_ev_t *)(ring + RING_SLOTS))[idx];
         if (atomic_load_explicit(&t->first, memory_order_relaxed)) { /* from now on the whole period */
-            uint64_t period = g_period_ns;
-            ioctl(t->fd, PERF_EVENT_IOC_PERIOD, &period);
+            uint64_t period = atomic_load_explicit(&g_period_ns, memory_order_relaxed);
+            ioctl(atomic_load_explicit(&t->fd, memory_order_relaxed), PERF_EVENT_IOC_PERIOD, &period);
             atomic_store_explicit(&t->first, 0, memory_order_relaxed);
         }
     } else {
@@ -171,7 +172,7 @@ static void on_sample(int sig, siginfo_t *si, void *ucv)
         unsigned char st = atomic_load_explicit(&g_fd_ours[fd], memory_order_relaxed);
         if (st == FD_NOT_OURS) goto out;
         if (st == FD_FIRST) {
-            uint64_t period = g_period_ns;
+            uint64_t period = atomic_load_explicit(&g_period_ns, memory_order_relaxed);
             ioctl(fd, PERF_EVENT_IOC_PERIOD, &period);
             atomic_store_explicit(&g_fd_ours[fd], FD_LIVE, memory_order_relaxed);
         }
@@ -346,7 +347,7 @@ static int attach(window_t *w, int tid)
     }
     thread_ev_t *t = &w->threads[w->nthreads++];
     t->tid = tid;
-    t->fd = fd;
+    atomic_store(&t->fd, fd);
     atomic_store(&t->first, 1);
     if (g_mode == MODE_FASYNC) {
         atomic_store(&g_fd_ours[fd], FD_FIRST);
@@ -448,7 +449,7 @@ int od_cpu_perf_run(uint64_t duration_ns, int hz, int (*cancelled)(void *), void
     }
     w.period_ns = 1000000000ull / (uint64_t)hz;
     w.rng = od_now_ns() | 1;
-    g_period_ns = w.period_ns;
+    atomic_store(&g_period_ns, w.period_ns);
     w.exclude_kernel = excl;
     od_cpu_set_types(out, (int64_t)w.period_ns);
 

@@ -405,7 +405,7 @@ static void test_perf_all(void)
 {
     const char *why = "";
     if (!od_cpu_perf_available(&why)) {
-        skip(37, "perf_event_open refused here: %s", why);
+        skip(38, "perf_event_open refused here: %s", why); /* the 38 checks below */
         return;
     }
     ok(od_cpu_configure(OD_CPU_ENGINE_PERF_EVENT, OD_CPU_HZ_MAX + 1) == -1, "a rate over %d Hz is refused",
