@@ -326,7 +326,10 @@ static void check_cpu_hz(ctx_t *x)
     od_cpu_perf_available(&why);
     od_buf_printf(x->errors, "%s:%zu:%zu: cpu_hz %d exceeds the %s engine's limit of %d Hz", x->path, line, col, hz,
                   od_cpu_engine_label(e), max);
-    if (e == OD_CPU_ENGINE_ITIMER) od_buf_printf(x->errors, " (the kernel tick, CONFIG_HZ)");
+    if (e == OD_CPU_ENGINE_ITIMER)
+        od_buf_printf(x->errors, " (the kernel tick, CONFIG_HZ)");
+    else
+        od_buf_printf(x->errors, " (measured: beyond it the sampling's own cost skews the shares)");
     if (choice == OD_CPU_ENGINE_AUTO) /* auto chose itimer: say why perf_event is out */
         od_buf_printf(x->errors, "; cpu_engine auto chose itimer because %s; use cpu_hz <= %d\n", why, max);
     else if (e == OD_CPU_ENGINE_ITIMER)

@@ -167,13 +167,13 @@ int od_cpu_itimer_max_hz(void)
 
 int od_cpu_engine_max_hz(od_cpu_engine_t e)
 {
-    return od_cpu_engine_resolve(e) == OD_CPU_ENGINE_ITIMER ? od_cpu_itimer_max_hz() : OD_CPU_HZ_MAX;
+    return od_cpu_engine_resolve(e) == OD_CPU_ENGINE_ITIMER ? od_cpu_itimer_max_hz() : OD_CPU_PERF_MAX_HZ;
 }
 
 int od_cpu_configure(od_cpu_engine_t choice, int hz)
 {
     od_cpu_engine_t e = od_cpu_engine_resolve(choice);
-    if (e == OD_CPU_ENGINE_PERF_EVENT && (hz < 1 || hz > OD_CPU_HZ_MAX)) return -1;
+    if (e == OD_CPU_ENGINE_PERF_EVENT && (hz < 1 || hz > OD_CPU_PERF_MAX_HZ)) return -1;
     g_engine = e;
     if (e == OD_CPU_ENGINE_PERF_EVENT) g_perf_hz = hz;
     return 0;

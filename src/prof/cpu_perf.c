@@ -70,7 +70,7 @@
 
 #define POLL_NS 20000000ull         /* drain and rescan */
 #define CANCEL_POLL_NS 100000000ull /* how often `cancelled` is asked */
-#define RING_SLOTS 2048u            /* 256 ms at 4000 Hz on 2 busy cores: room for a late drain */
+#define RING_SLOTS 2048u            /* 500 ms at 2000 Hz on 2 busy cores: room for a late drain */
 #define MAX_THREADS 1024
 #define FD_FLAGS 65536 /* perf fds above this are not used (closed again) */
 #define UNWIND_EXTRA 8 /* frames above the interrupted one: handler, trampoline */

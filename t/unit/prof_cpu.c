@@ -408,8 +408,8 @@ static void test_perf_all(void)
         skip(38, "perf_event_open refused here: %s", why); /* the 38 checks below */
         return;
     }
-    ok(od_cpu_configure(OD_CPU_ENGINE_PERF_EVENT, OD_CPU_HZ_MAX + 1) == -1, "a rate over %d Hz is refused",
-       OD_CPU_HZ_MAX);
+    ok(od_cpu_configure(OD_CPU_ENGINE_PERF_EVENT, OD_CPU_PERF_MAX_HZ + 1) == -1, "a rate over %d Hz is refused",
+       OD_CPU_PERF_MAX_HZ);
     g_budget_thread = fn_range((void *)budget_thread);
     /* 100 Hz: 600 ms gives 60 samples a thread, +-1 by where its random first period ends */
     test_perf(100, 1, 800000000ull, 0);
