@@ -113,20 +113,27 @@ sub sum_all {
     return $sum;
 }
 
-# each thread group's share of TYPE, by the stack's outermost frames: the workers' loop
-# (worker_main), the HTTP threads' (loop_main), else other
-sub group_shares {
-    my ($p, $type) = @_;
+# each sample's share (fraction) of TYPE, summed by KEY(sample)
+sub shares_by {
+    my ($p, $type, $key) = @_;
     my $i = type_index($p, $type);
     my (%by, $tot);
     for my $s (@{ $p->{samples} }) {
-        my @fns = map { @$_ } @{ $s->{stack} };
-        my $g = (grep { $_ eq 'worker_main' } @fns) ? 'worker' : (grep { $_ eq 'loop_main' } @fns) ? 'http' : 'other';
-        $by{$g} += $s->{v}[$i];
+        $by{ $key->($s) } += $s->{v}[$i];
         $tot += $s->{v}[$i];
     }
     $_ /= ($tot || 1) for values %by;
     return \%by;
+}
+
+# each thread group's share of TYPE, by the stack's outermost frames: the workers' loop
+# (worker_main), the HTTP threads' (loop_main), else other
+sub group_shares {
+    my ($p, $type) = @_;
+    return shares_by($p, $type, sub {
+        my @fns = map { @$_ } @{ $_[0]{stack} };
+        return (grep { $_ eq 'worker_main' } @fns) ? 'worker' : (grep { $_ eq 'loop_main' } @fns) ? 'http' : 'other';
+    });
 }
 
 # perf's and pprof's names for one function: no compiler suffixes (.constprop.0, .isra.0, ...)
@@ -144,15 +151,7 @@ sub fn_name {
 # line: the code the pc is in, inlined callees aside, as perf names it)
 sub self_shares {
     my ($p, $type) = @_;
-    my $i = type_index($p, $type);
-    my (%by, $tot);
-    for my $s (@{ $p->{samples} }) {
-        my $leaf = $s->{stack}[0] || ['(none)'];
-        $by{ fn_name($leaf->[-1]) } += $s->{v}[$i];
-        $tot += $s->{v}[$i];
-    }
-    $_ /= ($tot || 1) for values %by;
-    return \%by;
+    return shares_by($p, $type, sub { fn_name(($_[0]{stack}[0] || ['(none)'])->[-1]) });
 }
 
 # perf's self shares of FILE (perf.data), per function and per thread group (worker, http,
