@@ -123,6 +123,11 @@ int main(int argc, char **argv)
         const char *why = "";
         if (itimer && cfg.profiling.cpu_engine == OD_CPU_ENGINE_AUTO && !od_cpu_perf_available(&why))
             od_info("profiling: cpu engine itimer at %d Hz (auto: %s)", od_cpu_hz(), why);
+        else if (!itimer && od_cpu_arm(&why) == 0)
+            od_info("profiling: cpu engine perf_event at %d Hz (one event, inherited by every thread)",
+                    od_cpu_hz());
+        else if (!itimer)
+            od_info("profiling: cpu engine perf_event at %d Hz (per-thread events: %s)", od_cpu_hz(), why);
         else
             od_info("profiling: cpu engine %s at %d Hz", od_cpu_engine_name(), od_cpu_hz());
     }

@@ -7,9 +7,12 @@
 #   lockprof  block and mutex profiling at the default rates (block_rate_ns 1,
 #             mutex_fraction 1) ÷ both off (a second server)                    goal >= 0.95
 #   trace     a trace running ÷ none                                            goal >= 0.90
-#   perf      `perf record -e cpu-clock -F <cpu_hz> -g -p PID` running ÷ none: no goal, the
-#             reference for the perf_event engine, which uses the same per-thread kernel timer
-#             (its cost is paid at every context switch of a sampled thread, by both)
+#   perf      `perf record -e cpu-clock -F <cpu_hz> -g -p PID` running ÷ none: no goal, a
+#             reference.  perf opens an event per thread, whose timer the kernel stops and
+#             restarts at each of that thread's context switches; the engine's event is
+#             inherited, and the kernel swaps inherited copies between threads instead.  Once
+#             perf has attached, those threads' contexts are no longer copies (for the
+#             process's life), so this pair runs on a third server of its own.
 #
 # Pool: one worker whose stages cost nothing (so the queue never fills over many runs): what
 # is measured is the HTTP path (parse, validate, enqueue under the queue lock, the enqueue flow
@@ -64,6 +67,7 @@ YAML
 }
 start_server on 1 1   # the defaults
 start_server off 0 0  # block and mutex profiling off
+start_server ref 1 1  # perf record's (see above)
 
 # run SERVER -> "requests/s requests cpu_ticks"; every run its own order ids
 run() {
@@ -97,14 +101,15 @@ run_during() { # KIND FLAG
 }
 base_on() { run on; }
 base_off() { run off; }
+base_ref() { run ref; }
 with_cpu() { run_during cpu cpu_busy; }
 with_trace() { run_during trace trace_running; }
 with_perf() { # Linux perf on the same server, at the engine's rate
   local r p
-  perf record -q -e cpu-clock -F "$cpu_hz" -g -p "$pid_on" -o "$tmp/perf.data" -- sleep $((DUR + 1)) >/dev/null 2>&1 &
+  perf record -q -e cpu-clock -F "$cpu_hz" -g -p "$pid_ref" -o "$tmp/perf.data" -- sleep $((DUR + 1)) >/dev/null 2>&1 &
   p=$!
   sleep 0.3 # perf attaches to every thread
-  r=$(run on)
+  r=$(run ref)
   wait "$p" || true
   echo "$r"
 }
@@ -128,7 +133,7 @@ for i in $(seq "$ROUNDS"); do
   l=$(pair "$i" "$tmp/lock" base_on base_off)
   t=$(pair "$i" "$tmp/trace" with_trace base_on)
   pf=-
-  [ "$have_perf" = 1 ] && pf=$(pair "$i" "$tmp/perf" with_perf base_on)
+  [ "$have_perf" = 1 ] && pf=$(pair "$i" "$tmp/perf" with_perf base_ref)
   echo "  round $i: throughput ratios  cpu $c  lockprof $l  trace $t  perf-record $pf"
 done
 

@@ -179,6 +179,15 @@ int od_cpu_configure(od_cpu_engine_t choice, int hz)
     return 0;
 }
 
+int od_cpu_arm(const char **why)
+{
+    if (g_engine != OD_CPU_ENGINE_PERF_EVENT) {
+        *why = "the engine is itimer";
+        return -1;
+    }
+    return od_cpu_perf_arm(g_perf_hz, why);
+}
+
 const char *od_cpu_engine_name(void)
 {
     return od_cpu_engine_label(g_engine);

@@ -107,6 +107,17 @@ int od_cpu_engine_max_hz(od_cpu_engine_t e);
  */
 int od_cpu_configure(od_cpu_engine_t choice, int hz);
 
+/**
+ * for perf_event: opens now, while the caller is the only thread, the one event every
+ * thread started later inherits, so that a profile enables it instead of opening an event
+ * per thread (whose timer the kernel stops and restarts at each of that thread's context
+ * switches: ~3 us each in a VM, against ~0.3 us for inherited copies, which it swaps).
+ * Without it, or where it fails, each profile opens per-thread events.  Call after
+ * od_cpu_configure, before any thread starts.
+ * @return 0 if successful, -1 with *why (static) naming the reason
+ */
+int od_cpu_arm(const char **why);
+
 /** @return the engine in use: "perf_event" or "itimer" (static) */
 const char *od_cpu_engine_name(void);
 

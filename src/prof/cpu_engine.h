@@ -59,6 +59,18 @@ int od_cpu_perf_run(uint64_t duration_ns, int hz, int (*cancelled)(void *), void
  */
 int od_cpu_perf_probe(int *exclude_kernel);
 
+/**
+ * opens the process-wide event at `hz`: one disabled CPU-clock event on the calling thread,
+ * inherited by every thread created after it (see cpu_perf.c); windows at that rate then
+ * enable and disable it instead of opening an event per thread.  Call while the caller is
+ * the only thread.
+ * @return 0 if successful (or armed already at hz), -1 with *why (static) naming the reason
+ */
+int od_cpu_perf_arm(int hz, const char **why);
+
+/** @return the process-wide event's rate, or 0 if none is armed */
+int od_cpu_perf_armed(void);
+
 /** 1: deliver samples by the fasync signal even where SIGTRAP samples work (for tests) */
 void od_cpu_perf_set_fasync(int on);
 

@@ -111,6 +111,12 @@ static int g_no_sigtrap;            /* SIGTRAP's handler could not be installed:
 static struct sigaction g_old_trap; /* SIGTRAP's action before ours, for traps not ours */
 static uint64_t g_tail;             /* the consumer's position */
 
+/* The process-wide event (od_cpu_perf_arm): opened once, disabled between windows. */
+#define PROC_SIG_DATA UINT64_MAX /* its sig_data; a per-thread event's is gen << 32 | index */
+static int g_proc_fd = -1;
+static int g_proc_hz;
+static int g_proc_excl;
+
 static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 static int g_init_errno;
 
@@ -155,7 +161,9 @@ static void on_sample(int sig, siginfo_t *si, void *ucv)
     atomic_fetch_add(&g_in_handler, 1);
     ring_slot_t *ring = atomic_load(&g_ring);
     if (ring == NULL) goto out;
-    if (sig == SIGTRAP) {
+    if (sig == SIGTRAP && perf_data(si) == PROC_SIG_DATA) {
+        /* the process-wide event: no first period, no thread table */
+    } else if (sig == SIGTRAP) {
         uint64_t d = perf_data(si);
         uint32_t idx = (uint32_t)d;
         if ((uint32_t)(d >> 32) != atomic_load_explicit(&g_gen, memory_order_relaxed) || idx >= MAX_THREADS)
@@ -286,6 +294,78 @@ void od_cpu_perf_set_fasync(int on)
     g_no_sigtrap = on;
 }
 
+/* --- the process-wide event ---------------------------------------------------------------- */
+
+/* Entries of /proc/self/task: the process's threads, or -1. */
+static int count_threads(void)
+{
+    char buf[4096];
+    int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC), n = 0;
+    if (dfd < 0) return -1;
+    for (;;) {
+        long got = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
+        if (got <= 0) {
+            if (got < 0) n = -1;
+            break;
+        }
+        for (long off = 0; off < got;) {
+            struct dirent64 *d = (struct dirent64 *)(buf + off);
+            off += d->d_reclen;
+            if (d->d_name[0] != '.') n++;
+        }
+        if (n < 0) break;
+    }
+    close(dfd);
+    return n;
+}
+
+int od_cpu_perf_arm(int hz, const char **why)
+{
+    static const char *const no_why = "";
+    *why = no_why;
+    if (g_proc_fd >= 0) {
+        if (hz == g_proc_hz) return 0;
+        *why = "armed already at another rate";
+        return -1;
+    }
+    if (hz < 1 || hz > OD_CPU_PERF_MAX_HZ) {
+        *why = "rate out of range";
+        return -1;
+    }
+    if (count_threads() != 1) {
+        *why = "other threads were started first, and would not inherit the event";
+        return -1;
+    }
+    int excl = 0;
+    if (od_cpu_perf_probe(&excl) != 0) {
+        *why = "perf_event_open refused";
+        return -1;
+    }
+    if (g_mode == MODE_SIGTRAP) pthread_once(&g_init_once, init_once);
+    if (g_mode != MODE_SIGTRAP || g_init_errno != 0) {
+        *why = "no SIGTRAP delivery (Linux < 5.13, or its handler refused)";
+        return -1;
+    }
+    struct perf_event_attr a;
+    fill_attr(&a, 1000000000ull / (uint64_t)hz, excl, MODE_SIGTRAP, PROC_SIG_DATA);
+    a.inherit = 1;        /* every thread created from now on gets its own copy... */
+    a.inherit_thread = 1; /* ...threads only: a forked child (the symbolizer helper) does not */
+    long fd = perf_event_open(&a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+    if (fd < 0) {
+        *why = "perf_event_open refused the inherited event";
+        return -1;
+    }
+    g_proc_fd = (int)fd;
+    g_proc_hz = hz;
+    g_proc_excl = excl;
+    return 0;
+}
+
+int od_cpu_perf_armed(void)
+{
+    return g_proc_fd >= 0 ? g_proc_hz : 0;
+}
+
 /* --- one window ---------------------------------------------------------------------------- */
 
 typedef struct window {
@@ -297,6 +377,7 @@ typedef struct window {
     int unattached; /* threads beyond MAX_THREADS or refused after the start */
     int refused_errno;
     int dir_errno; /* listing /proc/self/task failed */
+    int process;   /* 1 while the process-wide event is enabled for this window */
     uint64_t rng; /* xorshift state for the first periods */
     od_profile_t *out;
     od_cpu_stack_index_t ix;
@@ -418,6 +499,11 @@ static void drain(window_t *w)
 
 static void close_events(window_t *w)
 {
+    if (w->process) {
+        ioctl(g_proc_fd, PERF_EVENT_IOC_DISABLE, 0); /* the parent and every inherited copy */
+        w->process = 0;
+        return;
+    }
     for (int i = 0; i < w->nthreads; i++) {
         int fd = w->threads[i].fd;
         ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
@@ -436,7 +522,9 @@ int od_cpu_perf_run(uint64_t duration_ns, int hz, int (*cancelled)(void *), void
     size_t map_bytes = ring_bytes + MAX_THREADS * sizeof(thread_ev_t);
     ring_slot_t *ring = MAP_FAILED;
 
-    int pe = od_cpu_perf_probe(&excl); /* also chooses g_mode */
+    int process = g_proc_fd >= 0 && hz == g_proc_hz && !g_no_sigtrap;
+    int pe = process ? 0 : od_cpu_perf_probe(&excl); /* also chooses g_mode */
+    if (process) excl = g_proc_excl;
     if (pe != 0) {
         od_buf_printf(err, "perf_event_open refused: %s", strerror(pe));
         return OD_CPU_REFUSED;
@@ -471,7 +559,20 @@ int od_cpu_perf_run(uint64_t duration_ns, int hz, int (*cancelled)(void *), void
     atomic_store(&g_ring, ring);
 
     uint64_t t0 = od_now_ns(), next_cancel = t0 + CANCEL_POLL_NS;
-    int e = scan(&w, 1);
+    int e = 0;
+    if (process) {
+        if (ioctl(g_proc_fd, PERF_EVENT_IOC_ENABLE, 0) != 0) {
+            e = errno;
+        } else {
+            w.process = 1;
+        }
+    } else {
+        e = scan(&w, 1);
+    }
+    if (e != 0 && process) {
+        od_buf_printf(err, "cpu profile: cannot enable the process-wide perf_event: %s", strerror(e));
+        goto cleanup;
+    }
     if (e != 0) {
         od_buf_printf(err, "perf_event_open for a thread refused: %s", strerror(e));
         ret = OD_CPU_REFUSED;
@@ -487,7 +588,7 @@ int od_cpu_perf_run(uint64_t duration_ns, int hz, int (*cancelled)(void *), void
         uint64_t left = duration_ns - el;
         od_sleep_ns(left < POLL_NS ? left : POLL_NS);
         drain(&w);
-        scan(&w, 0);
+        if (!process) scan(&w, 0);
         if (cancelled != NULL && od_now_ns() >= next_cancel) {
             next_cancel += CANCEL_POLL_NS;
             if (cancelled(arg)) {
@@ -496,7 +597,7 @@ int od_cpu_perf_run(uint64_t duration_ns, int hz, int (*cancelled)(void *), void
             }
         }
     }
-    int nthreads = w.nthreads;
+    int nthreads = process ? count_threads() : w.nthreads;
     close_events(&w);
     ret = 0;
     drain(&w);
@@ -507,8 +608,9 @@ int od_cpu_perf_run(uint64_t duration_ns, int hz, int (*cancelled)(void *), void
 
     uint64_t drops = atomic_load(&g_drops), cut = atomic_load(&g_cut);
     od_buf_printf(note,
-                  "cpu engine: perf_event (cpu-clock, per-thread, %s%s), %d Hz, period %.6g ms, %d threads",
-                  g_mode == MODE_SIGTRAP ? "SIGTRAP" : "fasync signal",
+                  "cpu engine: perf_event (cpu-clock, %s, %s%s), %d Hz, period %.6g ms, %d threads",
+                  process ? "one event inherited by every thread" : "per-thread",
+                  process || g_mode == MODE_SIGTRAP ? "SIGTRAP" : "fasync signal",
                   excl ? ", user space only: the kernel refused kernel-mode counting" : "", hz,
                   w.period_ns / 1e6, nthreads);
     if (w.unattached) od_buf_printf(note, " (%d more not sampled)", w.unattached);
