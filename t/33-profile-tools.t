@@ -114,8 +114,10 @@ SKIP: {
     is($st->{cpu_hz}, 100, 'GET /profile: cpu_hz 100');
     like($s->get('/debug/pprof/')->{content}, qr/CPU profile \(\Q@{[$engine \/\/ '?']}\E engine, 100 Hz\)/,
          '/debug/pprof/ describes the profile with its engine and rate');
-    skip "the cpu engine here is " . ($engine // 'unknown') . ", not perf_event (perf_event_open refused)", 3
+    skip "the cpu engine here is " . ($engine // 'unknown') . ", not perf_event (perf_event_open refused)", 4
         unless ($engine // '') eq 'perf_event' && $have_go;
+    like($s->log_text, qr/profiling: cpu engine perf_event at 100 Hz \(one event, inherited by every thread\)/,
+         'perf_event: the log says the event was armed before the threads started') or diag($s->log_text);
     my $r = HTTP::Tiny->new(timeout => 30)->get("$base/debug/pprof/profile?seconds=2");
     open my $f, '>:raw', "$tmp/perf.pb.gz" or die $!;
     print $f $r->{content};
@@ -123,7 +125,7 @@ SKIP: {
     my $out = run(60, 'go', 'tool', 'pprof', '-top', "$tmp/perf.pb.gz");
     ok(in_top(3, $price, go_names($out)), 'perf_event profile: go tool pprof -top names the pricing stage') or diag($out);
     $out = run(60, 'go', 'tool', 'pprof', '-comments', "$tmp/perf.pb.gz");
-    like($out, qr/^cpu engine: perf_event \(cpu-clock, per-thread[^)]*\), 100 Hz, period 10 ms, \d+ threads, \d+ samples dropped/m,
+    like($out, qr/^cpu engine: perf_event \(cpu-clock, one event inherited by every thread, SIGTRAP\), 100 Hz, period 10 ms, \d+ threads, \d+ samples dropped/m,
          '  its comment names the engine, rate, period and threads') or diag($out);
     my ($threads) = $out =~ /(\d+) threads/;
     ok(($threads // 0) >= 6, "  every thread sampled: $threads (4 workers, http, the profiler, ...)") or diag($out);

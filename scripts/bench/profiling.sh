@@ -7,6 +7,9 @@
 #   lockprof  block and mutex profiling at the default rates (block_rate_ns 1,
 #             mutex_fraction 1) ÷ both off (a second server)                    goal >= 0.95
 #   trace     a trace running ÷ none                                            goal >= 0.90
+#   armed     no profile running, with the perf_event engine's inherited event armed (it
+#             waits, disabled, in every thread's perf context) ÷ a server with the itimer
+#             engine, which has no perf event at all: the idle cost    goal >= 0.97
 #   perf      `perf record -e cpu-clock -F <cpu_hz> -g -p PID` running ÷ none: no goal, a
 #             reference.  perf opens an event per thread, whose timer the kernel stops and
 #             restarts at each of that thread's context switches; the engine's event is
@@ -48,14 +51,14 @@ cat > "$tmp/workers.lua" <<'LUA'
 return { workers = 1, queue = 100000, pay = { ms_per_priority = 0, fixed_ms = 0 },
          price = { work_us = 0 }, reserve = { hold_us = 0 }, record = { alloc_bytes = 0 } }
 LUA
-start_server() { # NAME MUTEX_FRACTION BLOCK_RATE_NS -> sets port_NAME, pid_NAME
+start_server() { # NAME MUTEX_FRACTION BLOCK_RATE_NS [ENGINE] -> sets port_NAME, pid_NAME
   local name=$1 port
   port=$(free_port)
   cat > "$tmp/$name.yaml" <<YAML
 listen: 127.0.0.1:$port
 pool: { script: $tmp/workers.lua, results_kept: 1000 }
 profiling: { schedule: "", output_dir: $tmp/profiles, mutex_fraction: $2, block_rate_ns: $3, max_seconds: 600,
-             cpu_engine: ${BENCH_CPU_ENGINE:-auto} }
+             cpu_engine: ${4:-${BENCH_CPU_ENGINE:-auto}} }
 scenarios: []
 YAML
   "${pin_server[@]}" "$B/orderd" -c "$tmp/$name.yaml" 2>"$tmp/$name.log" &
@@ -68,6 +71,7 @@ YAML
 start_server on 1 1   # the defaults
 start_server off 0 0  # block and mutex profiling off
 start_server ref 1 1  # perf record's (see above)
+start_server noev 1 1 itimer # no perf event
 
 # run SERVER -> "requests/s requests cpu_ticks"; every run its own order ids
 run() {
@@ -102,6 +106,7 @@ run_during() { # KIND FLAG
 base_on() { run on; }
 base_off() { run off; }
 base_ref() { run ref; }
+base_noev() { run noev; }
 with_cpu() { run_during cpu cpu_busy; }
 with_trace() { run_during trace trace_running; }
 with_perf() { # Linux perf on the same server, at the engine's rate
@@ -127,14 +132,15 @@ pair() { # ROUND FILE CMD1 CMD2
 }
 
 echo "profiling: $ROUNDS rounds of ${DUR}s runs, wrk -t1 -c32, POST /orders, one worker with free stages (the HTTP path), cpu_engine ${BENCH_CPU_ENGINE:-auto}${pin_server:+, server on CPU 0, wrk on CPU 1}"
-: >"$tmp/cpu"; : >"$tmp/lock"; : >"$tmp/trace"; : >"$tmp/perf"
+: >"$tmp/cpu"; : >"$tmp/lock"; : >"$tmp/trace"; : >"$tmp/armed"; : >"$tmp/perf"
 for i in $(seq "$ROUNDS"); do
   c=$(pair "$i" "$tmp/cpu" with_cpu base_on)
   l=$(pair "$i" "$tmp/lock" base_on base_off)
   t=$(pair "$i" "$tmp/trace" with_trace base_on)
+  ar=$(pair "$i" "$tmp/armed" base_on base_noev)
   pf=-
   [ "$have_perf" = 1 ] && pf=$(pair "$i" "$tmp/perf" with_perf base_ref)
-  echo "  round $i: throughput ratios  cpu $c  lockprof $l  trace $t  perf-record $pf"
+  echo "  round $i: throughput ratios  cpu $c  lockprof $l  trace $t  armed $ar  perf-record $pf"
 done
 
 # FILE LABEL GOAL: lines "rps1 n1 ticks1 rps2 n2 ticks2"
@@ -158,6 +164,12 @@ report() {
 report "$tmp/cpu" "throughput with a CPU profile running ÷ without             " 0.97
 report "$tmp/lock" "throughput with block+mutex profiling (defaults) ÷ both off" 0.95
 report "$tmp/trace" "throughput with a trace running ÷ without                   " 0.90
+armed_engine=$(curl -s "http://127.0.0.1:$port_on/profile" | sed -n 's/.*"cpu_engine":"\([a-z_]*\)".*/\1/p')
+if [ "$armed_engine" = perf_event ]; then
+  report "$tmp/armed" "idle: perf_event engine armed ÷ itimer (no perf event)    " 0.97
+else
+  echo "profiling: idle cost of the armed event not measured: the engine here is ${armed_engine:-unknown}"
+fi
 if [ "$have_perf" = 1 ]; then
   report "$tmp/perf" "reference: with perf record -p at cpu_hz running ÷ without" "-"
 else

@@ -1,10 +1,31 @@
 /*
  * cpu_perf — the perf_event CPU engine.  See cpu.h for the contract.
  *
- * Each thread of the process gets its own perf_event_open(PERF_COUNT_SW_CPU_CLOCK) event
- * (pid = tid, cpu = -1): the kernel's hrtimer runs on that thread's CPU time, at a period of
- * exactly 1e9/hz ns, and each overflow interrupts that very thread, which walks its own
- * stack from the signal context and publishes it in the ring.  Two deliveries (MODE_*):
+ * Each thread of the process has its own perf_event_open(PERF_COUNT_SW_CPU_CLOCK) event:
+ * the kernel's hrtimer runs on that thread's CPU time, at a period of exactly 1e9/hz ns, and
+ * each overflow interrupts that very thread, which walks its own stack from the signal
+ * context and publishes it in the ring.  Two ways to get those events:
+ *
+ *   inherited  od_cpu_perf_arm, called by main while it is the only thread, opens one
+ *              disabled event (inherit, inherit_thread, sigtrap) that every thread created
+ *              later gets a copy of; a window enables and disables it (the ioctls reach
+ *              every copy).  The point is the context switch: all the threads' perf
+ *              contexts are copies of one, so the kernel swaps them between threads
+ *              instead of stopping one thread's timer and starting the next one's.
+ *              Measured in this 2-core VM, two threads ping-ponging on one CPU: +0.35 us
+ *              a switch (enabled or not), against +3 us with an event per thread, which
+ *              cost the ingest benchmark 13 % of its throughput at 100 Hz (now under 2 %,
+ *              and about 1 % idle: scripts/bench/profiling.sh).  A thread whose context another
+ *              tool changes (perf record -p opens events on every thread) is no longer a
+ *              copy, for its life: it pays the full price at each switch from then on.
+ *              SIGTRAP delivery only (fasync needs an owner per fd); no random first
+ *              period (a copy starts with the whole period, and a window's remainder
+ *              carries into the next, so a thread loses at most one period in all).
+ *   per thread the fallback, and any rate other than the armed one: at the start of each
+ *              window an event per thread (pid = tid, cpu = -1), rescanning
+ *              /proc/self/task for threads created meanwhile, all closed at the end.
+ *
+ * Two deliveries (MODE_*):
  *
  *   SIGTRAP  attr.sigtrap (Linux >= 5.13): the kernel queues the signal as task work for the
  *            thread's return to user space; the event keeps running.  Chosen where the

@@ -331,6 +331,9 @@ static void test_parse_errors(void)
 #define MAX_BURNERS 8
 
 static range_t g_budget_thread; /* budget_thread's code */
+static int g_fasync;            /* od_cpu_perf_set_fasync(1) in force */
+static int g_arm_rc = -1;       /* od_cpu_perf_arm at TEST_HZ, before any thread started */
+static const char *g_arm_why = "";
 
 /* While a perf_event profile runs at `hz`, `nb` threads created in the window each burn
  * `budget_ns` of CPU time in burn_cpu_hot; their own CPU clocks are the truth.  5 tests. */
@@ -393,8 +396,10 @@ static void test_perf(int hz, int nb, uint64_t budget_ns, int writers)
        (long long)burner_n);
     char want[64];
     snprintf(want, sizeof(want), ", %d Hz, ", hz);
-    ok(p.comment && strstr(p.comment, "cpu engine: perf_event (cpu-clock, per-thread") && strstr(p.comment, want) &&
-           strstr(p.comment, " 0 samples dropped"),
+    /* the rate armed at the start uses the inherited event; the others, an event per thread */
+    const char *how = hz == od_cpu_perf_armed() && !g_fasync ? "cpu engine: perf_event (cpu-clock, one event inherited"
+                                                            : "cpu engine: perf_event (cpu-clock, per-thread";
+    ok(p.comment && strstr(p.comment, how) && strstr(p.comment, want) && strstr(p.comment, " 0 samples dropped"),
        "[%d Hz] comment: %s", hz, p.comment ? p.comment : "(null)");
     if (writers) test_writers(&p);
     od_profile_dispose(&p);
@@ -405,12 +410,19 @@ static void test_perf_all(void)
 {
     const char *why = "";
     if (!od_cpu_perf_available(&why)) {
-        skip(38, "perf_event_open refused here: %s", why); /* the 38 checks below */
+        skip(46, "perf_event_open refused here: %s", why); /* the 46 checks below */
         return;
     }
     ok(od_cpu_configure(OD_CPU_ENGINE_PERF_EVENT, OD_CPU_PERF_MAX_HZ + 1) == -1, "a rate over %d Hz is refused",
        OD_CPU_PERF_MAX_HZ);
     g_budget_thread = fn_range((void *)budget_thread);
+    /* armed by main at TEST_HZ while it was the only thread: the 250 Hz windows below use it */
+    ok(g_arm_rc == 0 && od_cpu_perf_armed() == TEST_HZ, "the inherited event is armed at %d Hz%s%s", TEST_HZ,
+       g_arm_rc ? ": " : "", g_arm_why);
+    const char *again = "";
+    ok(od_cpu_perf_arm(TEST_HZ, &again) == 0, "arming again at the same rate is a no-op");
+    ok(od_cpu_perf_arm(1000, &again) == -1 && strstr(again, "another rate"),
+       "arming again at another rate is refused: %s", again);
     /* 100 Hz: 600 ms gives 60 samples a thread, +-1 by where its random first period ends */
     test_perf(100, 1, 800000000ull, 0);
     test_perf(250, 1, 500000000ull, 1);
@@ -420,8 +432,12 @@ static void test_perf_all(void)
     test_perf(1000, 3, 300000000ull, 0);
     /* the delivery for kernels without sigtrap events: a fasync signal, re-armed per sample */
     od_cpu_perf_set_fasync(1);
+    g_fasync = 1;
     test_perf(1000, 3, 300000000ull, 0);
+    test_perf(TEST_HZ, 3, 300000000ull, 0); /* the armed rate too: per-thread, the fasync way */
     od_cpu_perf_set_fasync(0);
+    g_fasync = 0;
+
     od_cpu_configure(OD_CPU_ENGINE_ITIMER, TEST_HZ);
 }
 
@@ -444,7 +460,9 @@ int main(int argc, char **argv)
 {
     /* Re-exec with CPUPROFILE_FREQUENCY=250 (prints nothing before, so TAP stays clean). */
     od_prof_env_reexec(argv, TEST_HZ, -1);
-    plan(70);
+    /* before any thread starts (plan() starts none) */
+    g_arm_rc = od_cpu_perf_arm(TEST_HZ, &g_arm_why);
+    plan(78);
     g_burner = fn_range((void *)burn_cpu_hot);
     ok(od_cpu_configure(OD_CPU_ENGINE_ITIMER, TEST_HZ) == 0 && strcmp(od_cpu_engine_name(), "itimer") == 0,
        "the itimer engine is chosen");
