@@ -2,11 +2,14 @@
  * cpu — the CPU profile: a window of stack samples taken every 1/hz s of CPU time, parsed
  * into an od_profile_t.  Two engines collect it:
  *
- *   perf_event  (prof/cpu_perf.c) one perf_event_open CPU-clock timer per thread (the
+ *   perf_event  (prof/cpu_perf.c) a perf_event_open CPU-clock timer per thread (the
  *               kernel's high-resolution per-thread CPU-time clock, as Linux perf and
- *               async-profiler use), each overflow sent as OD_CPU_SIGNAL to the thread that
- *               ran, which walks its own stack from the signal context.  Any rate up to
- *               OD_CPU_PERF_MAX_HZ; short bursts between scheduler ticks are counted.
+ *               async-profiler use), each overflow a signal (SIGTRAP, or OD_CPU_SIGNAL on
+ *               kernels before 5.13) to the thread that ran, which walks its own stack from
+ *               the signal context.  The timers are copies of one event that od_cpu_arm
+ *               opens before the first thread starts (cheap at a context switch), or else
+ *               opened per thread for each window.  Any rate up to OD_CPU_PERF_MAX_HZ;
+ *               short bursts between scheduler ticks are counted.
  *   itimer      (prof/cpu_itimer.c) gperftools' libprofiler: the process-wide ITIMER_PROF
  *               timer, driven by the scheduler tick, so it delivers at most CONFIG_HZ
  *               samples per CPU-second (od_cpu_itimer_max_hz) and under-credits short
