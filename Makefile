@@ -72,7 +72,7 @@ UNIT_SRC  := $(sort $(wildcard t/unit/*.c))
 UNIT_BIN  := $(UNIT_SRC:t/unit/%.c=$(B)/t/%)
 TOOLS     := $(B)/hello_h2o
 
-.PHONY: all test bench clean deps test-asan test-tsan fuzz fuzz-bin unit integration soak format
+.PHONY: all test bench clean deps test-asan test-tsan fuzz fuzz-bin unit integration soak format format-check
 all: $(B)/orderd $(B)/orderload $(TOOLS) $(UNIT_BIN)
 
 deps:
@@ -160,8 +160,14 @@ soak: deps all
 bench: deps all
 	@./scripts/bench/run.sh $(B)
 
+FORMAT_SRC = $(wildcard src/*.[ch] src/*/*.[ch] src/*/*.cc t/unit/*.c t/fuzz/*.c scripts/bench/*.c)
+
+# format: apply .clang-format; format-check: fail, naming the places, where it would change
 format:
-	clang-format -i $(wildcard src/*.[ch] src/*/*.[ch] src/*/*.cc t/unit/*.c scripts/bench/*.c)
+	clang-format -i $(FORMAT_SRC)
+
+format-check: deps
+	clang-format --dry-run --Werror $(FORMAT_SRC)
 
 clean:
 	rm -rf build

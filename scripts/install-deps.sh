@@ -17,7 +17,8 @@ pkgs=(
   wrk
   perl
   clang libclang-rt-14-dev
-  python3
+  python3 python3-jinja2
+  clang-format
   chromium
 )
 

@@ -21,7 +21,8 @@ typedef struct ctx {
     int have_cpu_hz;
 } ctx_t;
 
-static void problem(ctx_t *x, const yaml_node_t *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void problem(ctx_t *x, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void problem(ctx_t *x, const yaml_node_t *n, const char *fmt, ...)
 {
@@ -51,13 +52,15 @@ static int is_plain_null(const yaml_node_t *n)
 static int want_scalar(ctx_t *x, const yaml_node_t *n, const char *key, const char *what)
 {
     if (n->type != YAML_SCALAR_NODE) {
-        problem(x, n, "%s must be %s, not a %s", key, what, n->type == YAML_MAPPING_NODE ? "mapping" : "list");
+        problem(x, n, "%s must be %s, not a %s", key, what,
+                n->type == YAML_MAPPING_NODE ? "mapping" : "list");
         return -1;
     }
     return 0;
 }
 
-static int get_int(ctx_t *x, const yaml_node_t *n, const char *key, long long lo, long long hi, long long *out)
+static int get_int(ctx_t *x, const yaml_node_t *n, const char *key, long long lo, long long hi,
+                   long long *out)
 {
     if (want_scalar(x, n, key, "a whole number") != 0) return -1;
     const char *s = scalar(n);
@@ -131,8 +134,8 @@ static int get_listen(ctx_t *x, const yaml_node_t *n, const char *key, od_listen
     }
     od_listen_t l = {0};
     if (od_listen_parse(scalar(n), &l) != 0) {
-        problem(x, n, "%s must be HOST:PORT with a port from 1 to 65535 (e.g. 127.0.0.1:8080), got \"%s\"", key,
-                scalar(n));
+        problem(x, n, "%s must be HOST:PORT with a port from 1 to 65535 (e.g. 127.0.0.1:8080), got \"%s\"",
+                key, scalar(n));
         return -1;
     }
     free(out->host);
@@ -144,22 +147,22 @@ static int get_listen(ctx_t *x, const yaml_node_t *n, const char *key, od_listen
 
 typedef void (*apply_fn)(ctx_t *x, const yaml_node_t *n, const char *key);
 
-#define INT_KEY(fname, lo, hi, member)                                                                 \
-    static void fname(ctx_t *x, const yaml_node_t *n, const char *key)                             \
-    {                                                                                              \
-        long long v;                                                                               \
-        if (get_int(x, n, key, lo, hi, &v) == 0) x->c->member = v;                                \
+#define INT_KEY(fname, lo, hi, member)                                                                       \
+    static void fname(ctx_t *x, const yaml_node_t *n, const char *key)                                       \
+    {                                                                                                        \
+        long long v;                                                                                         \
+        if (get_int(x, n, key, lo, hi, &v) == 0) x->c->member = v;                                           \
     }
-#define SIZE_KEY(fname, lo, hi, member)                                                                \
-    static void fname(ctx_t *x, const yaml_node_t *n, const char *key)                             \
-    {                                                                                              \
-        uint64_t v;                                                                                \
-        if (get_size(x, n, key, lo, hi, &v) == 0) x->c->member = v;                                \
+#define SIZE_KEY(fname, lo, hi, member)                                                                      \
+    static void fname(ctx_t *x, const yaml_node_t *n, const char *key)                                       \
+    {                                                                                                        \
+        uint64_t v;                                                                                          \
+        if (get_size(x, n, key, lo, hi, &v) == 0) x->c->member = v;                                          \
     }
-#define STR_KEY(fname, member)                                                                         \
-    static void fname(ctx_t *x, const yaml_node_t *n, const char *key)                             \
-    {                                                                                              \
-        get_string(x, n, key, &x->c->member);                                                      \
+#define STR_KEY(fname, member)                                                                               \
+    static void fname(ctx_t *x, const yaml_node_t *n, const char *key)                                       \
+    {                                                                                                        \
+        get_string(x, n, key, &x->c->member);                                                                \
     }
 
 INT_KEY(k_threads, 1, 64, http.threads)
@@ -245,26 +248,27 @@ typedef struct key {
     const struct key *sub; /* a nested mapping */
 } yaml_key_t;
 
-static const yaml_key_t http_keys[] = {{"threads", k_threads, NULL}, {"max_body_bytes", k_max_body, NULL}, {NULL}};
+static const yaml_key_t http_keys[] = {
+    {"threads", k_threads, NULL}, {"max_body_bytes", k_max_body, NULL}, {NULL}};
 static const yaml_key_t pool_keys[] = {
     {"script", k_script, NULL}, {"rules", k_rules, NULL}, {"results_kept", k_results_kept, NULL}, {NULL}};
 static const yaml_key_t keep_keys[] = {{"files", k_keep_files, NULL}, {"bytes", k_keep_bytes, NULL}, {NULL}};
 static const yaml_key_t profiling_keys[] = {{"enabled", k_enabled, NULL},
-                                       {"listen", k_prof_listen, NULL},
-                                       {"token", k_token, NULL},
-                                       {"cpu_engine", k_cpu_engine, NULL},
-                                       {"cpu_hz", k_cpu_hz, NULL},
-                                       {"heap_sample_bytes", k_heap_sample, NULL},
-                                       {"mutex_fraction", k_mutex_fraction, NULL},
-                                       {"block_rate_ns", k_block_rate, NULL},
-                                       {"max_seconds", k_max_seconds, NULL},
-                                       {"schedule", k_schedule, NULL},
-                                       {"output_dir", k_output_dir, NULL},
-                                       {"keep", NULL, keep_keys},
-                                       {NULL}};
-static const yaml_key_t top_keys[] = {{"listen", k_listen, NULL},      {"http", NULL, http_keys},
-                                 {"pool", NULL, pool_keys},        {"profiling", NULL, profiling_keys},
-                                 {"scenarios", k_scenarios, NULL}, {NULL}};
+                                            {"listen", k_prof_listen, NULL},
+                                            {"token", k_token, NULL},
+                                            {"cpu_engine", k_cpu_engine, NULL},
+                                            {"cpu_hz", k_cpu_hz, NULL},
+                                            {"heap_sample_bytes", k_heap_sample, NULL},
+                                            {"mutex_fraction", k_mutex_fraction, NULL},
+                                            {"block_rate_ns", k_block_rate, NULL},
+                                            {"max_seconds", k_max_seconds, NULL},
+                                            {"schedule", k_schedule, NULL},
+                                            {"output_dir", k_output_dir, NULL},
+                                            {"keep", NULL, keep_keys},
+                                            {NULL}};
+static const yaml_key_t top_keys[] = {{"listen", k_listen, NULL},       {"http", NULL, http_keys},
+                                      {"pool", NULL, pool_keys},        {"profiling", NULL, profiling_keys},
+                                      {"scenarios", k_scenarios, NULL}, {NULL}};
 
 static void apply_mapping(ctx_t *x, const yaml_node_t *map, const yaml_key_t *keys, const char *prefix)
 {
@@ -321,11 +325,12 @@ static void check_cpu_hz(ctx_t *x)
     od_cpu_engine_t choice = (od_cpu_engine_t)x->c->profiling.cpu_engine, e = od_cpu_engine_resolve(choice);
     int hz = x->c->profiling.cpu_hz, max = od_cpu_engine_max_hz(e);
     if (hz <= max) return;
-    size_t line = x->have_cpu_hz ? x->cpu_hz_mark.line + 1 : 1, col = x->have_cpu_hz ? x->cpu_hz_mark.column + 1 : 1;
+    size_t line = x->have_cpu_hz ? x->cpu_hz_mark.line + 1 : 1,
+           col = x->have_cpu_hz ? x->cpu_hz_mark.column + 1 : 1;
     const char *why = "";
     od_cpu_perf_available(&why);
-    od_buf_printf(x->errors, "%s:%zu:%zu: cpu_hz %d exceeds the %s engine's limit of %d Hz", x->path, line, col, hz,
-                  od_cpu_engine_label(e), max);
+    od_buf_printf(x->errors, "%s:%zu:%zu: cpu_hz %d exceeds the %s engine's limit of %d Hz", x->path, line,
+                  col, hz, od_cpu_engine_label(e), max);
     if (e == OD_CPU_ENGINE_ITIMER)
         od_buf_printf(x->errors, " (the kernel tick, CONFIG_HZ)");
     else

@@ -37,7 +37,7 @@ typedef struct od_config {
         int enabled;
         od_listen_t listen; /* host NULL = on the main listener */
         char *token;        /* "" = none */
-        int cpu_engine; /* od_cpu_engine_t (prof/cpu.h): auto, perf_event or itimer */
+        int cpu_engine;     /* od_cpu_engine_t (prof/cpu.h): auto, perf_event or itimer */
         int cpu_hz;
         uint64_t heap_sample_bytes;
         int mutex_fraction;

@@ -45,13 +45,20 @@ od_json_type_t od_json_peek(od_json_t *j)
     ws(j);
     if (j->p == j->end) return OD_JSON_NONE;
     switch (*j->p) {
-    case '{': return OD_JSON_OBJECT;
-    case '[': return OD_JSON_ARRAY;
-    case '"': return OD_JSON_STRING;
-    case 't': return OD_JSON_TRUE;
-    case 'f': return OD_JSON_FALSE;
-    case 'n': return OD_JSON_NULL;
-    default: return (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')) ? OD_JSON_NUMBER : OD_JSON_NONE;
+    case '{':
+        return OD_JSON_OBJECT;
+    case '[':
+        return OD_JSON_ARRAY;
+    case '"':
+        return OD_JSON_STRING;
+    case 't':
+        return OD_JSON_TRUE;
+    case 'f':
+        return OD_JSON_FALSE;
+    case 'n':
+        return OD_JSON_NULL;
+    default:
+        return (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')) ? OD_JSON_NUMBER : OD_JSON_NONE;
     }
 }
 
@@ -86,10 +93,14 @@ static int hex4(const char *s, unsigned *out)
     for (int i = 0; i < 4; i++) {
         char c = s[i];
         v <<= 4;
-        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-        else return -1;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return -1;
     }
     *out = v;
     return 0;
@@ -125,10 +136,14 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
     unsigned c = p[0];
     size_t n;
     unsigned min, cp;
-    if (c >= 0xc2 && c <= 0xdf) n = 2, min = 0x80, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef) n = 3, min = 0x800, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4) n = 4, min = 0x10000, cp = c & 0x07;
-    else return 0;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, min = 0x80, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, min = 0x800, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, min = 0x10000, cp = c & 0x07;
+    else
+        return 0;
     if ((size_t)(end - p) < n) return 0;
     for (size_t i = 1; i < n; i++) {
         if ((p[i] & 0xc0) != 0x80) return 0;
@@ -176,14 +191,30 @@ int od_json_string(od_json_t *j, char *out, size_t *len)
         char e = j->p[1];
         j->p += 2;
         switch (e) {
-        case '"': out[o++] = '"'; break;
-        case '\\': out[o++] = '\\'; break;
-        case '/': out[o++] = '/'; break;
-        case 'b': out[o++] = '\b'; break;
-        case 'f': out[o++] = '\f'; break;
-        case 'n': out[o++] = '\n'; break;
-        case 'r': out[o++] = '\r'; break;
-        case 't': out[o++] = '\t'; break;
+        case '"':
+            out[o++] = '"';
+            break;
+        case '\\':
+            out[o++] = '\\';
+            break;
+        case '/':
+            out[o++] = '/';
+            break;
+        case 'b':
+            out[o++] = '\b';
+            break;
+        case 'f':
+            out[o++] = '\f';
+            break;
+        case 'n':
+            out[o++] = '\n';
+            break;
+        case 'r':
+            out[o++] = '\r';
+            break;
+        case 't':
+            out[o++] = '\t';
+            break;
         case 'u': {
             unsigned cp, lo;
             if (j->end - j->p < 4 || hex4(j->p, &cp) != 0) {
@@ -204,7 +235,9 @@ int od_json_string(od_json_t *j, char *out, size_t *len)
             o += put_utf8(out + o, cp);
             break;
         }
-        default: j->p -= 2; return od_json_fail(j, "invalid escape");
+        default:
+            j->p -= 2;
+            return od_json_fail(j, "invalid escape");
         }
     }
     return od_json_fail(j, "unterminated string");
@@ -225,7 +258,8 @@ int od_json_number(od_json_t *j, double *val, int *is_int, int64_t *ival)
     if (q < j->end && *q == '.') {
         integral = 0;
         q++;
-        if (q == j->end || !(*q >= '0' && *q <= '9')) return od_json_fail(j, "invalid number: digits expected after '.'");
+        if (q == j->end || !(*q >= '0' && *q <= '9'))
+            return od_json_fail(j, "invalid number: digits expected after '.'");
         while (q < j->end && *q >= '0' && *q <= '9')
             q++;
     }
@@ -233,7 +267,8 @@ int od_json_number(od_json_t *j, double *val, int *is_int, int64_t *ival)
         integral = 0;
         q++;
         if (q < j->end && (*q == '+' || *q == '-')) q++;
-        if (q == j->end || !(*q >= '0' && *q <= '9')) return od_json_fail(j, "invalid number: exponent expected");
+        if (q == j->end || !(*q >= '0' && *q <= '9'))
+            return od_json_fail(j, "invalid number: exponent expected");
         while (q < j->end && *q >= '0' && *q <= '9')
             q++;
     }
@@ -312,7 +347,8 @@ static int skip_value(od_json_t *j, int depth)
         j->p++;
         if (od_json_accept(j, '}')) return 0;
         do {
-            if (skip_string(j) != 0 || od_json_expect(j, ':') != 0 || skip_value(j, depth + 1) != 0) return -1;
+            if (skip_string(j) != 0 || od_json_expect(j, ':') != 0 || skip_value(j, depth + 1) != 0)
+                return -1;
         } while (od_json_accept(j, ','));
         return od_json_expect(j, '}');
     case OD_JSON_ARRAY:
@@ -322,13 +358,17 @@ static int skip_value(od_json_t *j, int depth)
             if (skip_value(j, depth + 1) != 0) return -1;
         } while (od_json_accept(j, ','));
         return od_json_expect(j, ']');
-    case OD_JSON_STRING: return skip_string(j);
-    case OD_JSON_NUMBER: return od_json_number(j, &d, &is_int, &i);
+    case OD_JSON_STRING:
+        return skip_string(j);
+    case OD_JSON_NUMBER:
+        return od_json_number(j, &d, &is_int, &i);
     case OD_JSON_TRUE:
     case OD_JSON_FALSE:
-    case OD_JSON_NULL: return od_json_literal(j);
+    case OD_JSON_NULL:
+        return od_json_literal(j);
     case OD_JSON_NONE:
-    default: return od_json_fail(j, j->p == j->end ? "value expected near end of input" : "invalid token");
+    default:
+        return od_json_fail(j, j->p == j->end ? "value expected near end of input" : "invalid token");
     }
 }
 

@@ -29,7 +29,8 @@ od_order_t *od_lanes_pop(od_lanes_t *l, uint64_t now_ns)
         uint64_t oldest = UINT64_MAX;
         for (int i = 1; i < OD_LANES; i++) {
             od_order_t *h = l->head[i];
-            if (h && now_ns > h->enqueued_ns && now_ns - h->enqueued_ns > l->starve_ns && h->enqueued_ns < oldest) {
+            if (h && now_ns > h->enqueued_ns && now_ns - h->enqueued_ns > l->starve_ns &&
+                h->enqueued_ns < oldest) {
                 oldest = h->enqueued_ns;
                 lane = i;
             }

@@ -21,7 +21,7 @@ typedef struct od_lanes {
     od_order_t *head[OD_LANES], *tail[OD_LANES];
     size_t len[OD_LANES];
     size_t total, capacity;
-    uint64_t starve_ns; /* 0 = strict priority */
+    uint64_t starve_ns;        /* 0 = strict priority */
     uint64_t starvation_picks; /* how often the guard took a lower lane first */
 } od_lanes_t;
 

@@ -44,8 +44,7 @@ static int msgh_traceback(lua_State *L)
 
 static int msgh_plain(lua_State *L)
 {
-    if (lua_tostring(L, 1) == NULL)
-        lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    if (lua_tostring(L, 1) == NULL) lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
     return 1;
 }
 

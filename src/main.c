@@ -76,10 +76,18 @@ int main(int argc, char **argv)
             config_path = optarg;
             explicit_config = 1;
             break;
-        case 'k': check = 1; break;
-        case 'V': printf("orderd %s\n", ORDERD_VERSION); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'k':
+            check = 1;
+            break;
+        case 'V':
+            printf("orderd %s\n", ORDERD_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind < argc) {

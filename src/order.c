@@ -39,8 +39,8 @@ int od_order_id_valid(const char *s, size_t len)
  * a syntax error anywhere is a 400 before any field is judged (422).
  */
 enum { F_ID, F_CUSTOMER, F_ITEMS, F_AMOUNT, F_STATUS, F_ADDRESS, F_NOTES, F_PRIORITY, F_CREATED, F_COUNT };
-static const char *const field_names[F_COUNT] = {"id",      "customer", "items", "amount",    "status",
-                                                  "address", "notes",    "priority", "created_at"};
+static const char *const field_names[F_COUNT] = {"id",      "customer", "items",    "amount",    "status",
+                                                 "address", "notes",    "priority", "created_at"};
 
 typedef struct field {
     od_json_type_t type; /* OD_JSON_NONE when absent */
@@ -118,7 +118,8 @@ static int read_document(od_json_t *j, parsed_t *ps, char *scratch, od_order_err
     if (top == OD_JSON_NONE && j->p == j->end)
         return fail(err, 400, NULL, "request body is empty: expected a JSON order");
     if (top != OD_JSON_OBJECT) {
-        if (od_json_skip(j) == 0 && od_json_at_end(j)) return fail(err, 400, NULL, "the order must be a JSON object");
+        if (od_json_skip(j) == 0 && od_json_at_end(j))
+            return fail(err, 400, NULL, "the order must be a JSON object");
         return -2;
     }
     j->p++;
@@ -249,8 +250,8 @@ od_order_t *od_order_parse(const char *body, size_t len, od_order_error_t *err)
     }
     size_t items_bytes = 0;
     for (size_t i = 0; i < ps.nitems; i++) {
-        if ((ps.bad_item >= 0 && (size_t)ps.bad_item == i) || ps.item_len[i] == 0 || ps.item_len[i] > MAX_SKU ||
-            memchr(ps.item[i], '\0', ps.item_len[i])) {
+        if ((ps.bad_item >= 0 && (size_t)ps.bad_item == i) || ps.item_len[i] == 0 ||
+            ps.item_len[i] > MAX_SKU || memchr(ps.item[i], '\0', ps.item_len[i])) {
             fail(err, 422, "items", "items[%zu] must be a SKU string of 1 to %d bytes", i, MAX_SKU);
             goto Exit;
         }
@@ -292,18 +293,18 @@ od_order_t *od_order_parse(const char *body, size_t len, od_order_error_t *err)
     }
 
     /* one allocation: struct, item pointers, then the strings */
-    size_t size = sizeof(*o) + ps.nitems * sizeof(char *) + customer_len + 1 + address_len + 1 + notes_len + 1 +
-                  items_bytes;
+    size_t size = sizeof(*o) + ps.nitems * sizeof(char *) + customer_len + 1 + address_len + 1 + notes_len +
+                  1 + items_bytes;
     o = od_calloc(1, size);
     char *p = (char *)(o + 1);
     o->items = (const char **)p;
     p += ps.nitems * sizeof(char *);
-#define COPY(dst, src, n)                                                                              \
-    do {                                                                                               \
-        if (n) memcpy(p, (src), (n));                                                                  \
-        p[n] = '\0';                                                                                   \
-        (dst) = p;                                                                                     \
-        p += (n) + 1;                                                                                  \
+#define COPY(dst, src, n)                                                                                    \
+    do {                                                                                                     \
+        if (n) memcpy(p, (src), (n));                                                                        \
+        p[n] = '\0';                                                                                         \
+        (dst) = p;                                                                                           \
+        p += (n) + 1;                                                                                        \
     } while (0)
     COPY(o->customer, customer, customer_len);
     COPY(o->address, address, address_len);
@@ -353,10 +354,14 @@ void od_order_make_id(od_order_t *o)
 const char *od_order_state_name(od_order_state_t s)
 {
     switch (s) {
-    case OD_STATE_QUEUED: return "queued";
-    case OD_STATE_PROCESSING: return "processing";
-    case OD_STATE_DONE: return "done";
-    case OD_STATE_FAILED: return "failed";
+    case OD_STATE_QUEUED:
+        return "queued";
+    case OD_STATE_PROCESSING:
+        return "processing";
+    case OD_STATE_DONE:
+        return "done";
+    case OD_STATE_FAILED:
+        return "failed";
     }
     return "unknown";
 }

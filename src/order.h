@@ -33,7 +33,7 @@ struct od_order {
     char id[OD_ORDER_ID_MAX + 1];
     const char *customer; /* point into the trailing storage */
     const char *address;
-    const char *notes; /* "" when absent */
+    const char *notes;  /* "" when absent */
     const char *status; /* pending|paid|shipped|delivered|cancelled */
     const char **items;
     size_t nitems;
@@ -55,8 +55,8 @@ struct od_order {
     double price; /* what the price stage computed (C stage or the rules' price hook) */
 
     /* links, owned by the module that uses them */
-    od_order_t *queue_next;           /* lanes */
-    od_order_t *hash_next;            /* results store index */
+    od_order_t *queue_next;            /* lanes */
+    od_order_t *hash_next;             /* results store index */
     od_order_t *done_prev, *done_next; /* results store eviction list */
 };
 

@@ -104,8 +104,8 @@ static __attribute__((noinline)) double price_tax_and_discounts(const od_order_t
 {
     double total = o->amount;
     if (o->nitems >= 10) total *= 0.95; /* bulk discount */
-    if (priority == 1) total += 15.0;    /* express handling */
-    return total * 1.0825;             /* sales tax */
+    if (priority == 1) total += 15.0;   /* express handling */
+    return total * 1.0825;              /* sales tax */
 }
 
 int od_stage_price(od_stage_ctx_t *ctx, const od_order_t *o, double *total, char **err)
@@ -134,7 +134,8 @@ int od_stage_price(od_stage_ctx_t *ctx, const od_order_t *o, double *total, char
 int od_stage_pay(od_stage_ctx_t *ctx, const od_order_t *o, char **err)
 {
     (void)err;
-    uint64_t ms = (uint64_t)effective_priority(ctx, o) * ctx->cfg->pay.ms_per_priority + ctx->cfg->pay.fixed_ms;
+    uint64_t ms =
+        (uint64_t)effective_priority(ctx, o) * ctx->cfg->pay.ms_per_priority + ctx->cfg->pay.fixed_ms;
     if (ms) {
         od_thread_set_state("waiting for payment");
         od_block_sleep_ns(ms * 1000000u);
@@ -166,12 +167,12 @@ int od_stage_record(od_stage_ctx_t *ctx, const od_order_t *o, double total, void
     return 0;
 }
 
-#define STAGE(name, call)                                                                          \
-    do {                                                                                           \
-        uint64_t t0_ = od_trace_active() ? od_now_ns() : 0;                                        \
-        rc = (call);                                                                               \
-        if (t0_) od_trace_span(name, o->id, t0_, od_now_ns());                                     \
-        if (rc != 0) goto Failed;                                                                  \
+#define STAGE(name, call)                                                                                    \
+    do {                                                                                                     \
+        uint64_t t0_ = od_trace_active() ? od_now_ns() : 0;                                                  \
+        rc = (call);                                                                                         \
+        if (t0_) od_trace_span(name, o->id, t0_, od_now_ns());                                               \
+        if (rc != 0) goto Failed;                                                                            \
     } while (0)
 
 void od_pipeline_run(od_stage_ctx_t *ctx, od_order_t *o, od_outcome_t *out)

@@ -108,7 +108,9 @@ static void *worker_main(void *arg)
     snprintf(name, sizeof(name), "worker-%d", w->id);
     od_thread_register(name);
     /* the worker's own Lua rules state, built on this thread (NULL when no rules) */
-    od_stage_ctx_t ctx = {.cfg = &p->cfg, .inv = &p->inv, .worker_id = w->id,
+    od_stage_ctx_t ctx = {.cfg = &p->cfg,
+                          .inv = &p->inv,
+                          .worker_id = w->id,
                           .rules = od_rules_create(p->cfg.rules_path, w->id)};
 
     od_order_t *o;

@@ -20,8 +20,8 @@
 
 /* The pool table returned by lua/workers.lua (defaults in pool_config.c). */
 typedef struct od_pool_config {
-    int workers;           /* worker threads */
-    size_t queue;          /* queue capacity, all lanes together */
+    int workers;            /* worker threads */
+    size_t queue;           /* queue capacity, all lanes together */
     uint32_t starvation_ms; /* a lower lane's head older than this goes first; 0 = strict */
     struct {
         double max_amount; /* amount above fails "order amount exceeds limit" */

@@ -35,7 +35,10 @@ typedef struct field {
     const char *help;
 } field_t;
 
-#define F(n, k, member, lo, hi, h) {n, k, offsetof(od_pool_config_t, member), lo, hi, NULL, h}
+#define F(n, k, member, lo, hi, h)                                                                           \
+    {                                                                                                        \
+        n, k, offsetof(od_pool_config_t, member), lo, hi, NULL, h                                            \
+    }
 static const field_t validate_fields[] = {
     F("max_amount", T_DOUBLE, validate.max_amount, 0, 1e12, "amount above which an order fails"),
     F("max_items", T_INT, validate.max_items, 1, 1000000, "item count above which an order fails"),
@@ -55,16 +58,15 @@ static const field_t record_fields[] = {
     F("alloc_bytes", T_U32, record.alloc_bytes, 0, 64 << 20, "bytes kept with each result"),
     F("leak_bytes", T_U32, record.leak_bytes, 0, 64 << 20, "bytes leaked per order on purpose"),
     {NULL}};
-static const field_t top_fields[] = {
-    F("workers", T_INT, workers, 1, 1024, "worker threads"),
-    F("queue", T_SIZE, queue, 1, 10000000, "queue capacity"),
-    F("starvation_ms", T_U32, starvation_ms, 0, 3600000, "starvation guard"),
-    {"validate", T_TABLE, 0, 0, 0, validate_fields, NULL},
-    {"reserve", T_TABLE, 0, 0, 0, reserve_fields, NULL},
-    {"price", T_TABLE, 0, 0, 0, price_fields, NULL},
-    {"pay", T_TABLE, 0, 0, 0, pay_fields, NULL},
-    {"record", T_TABLE, 0, 0, 0, record_fields, NULL},
-    {NULL}};
+static const field_t top_fields[] = {F("workers", T_INT, workers, 1, 1024, "worker threads"),
+                                     F("queue", T_SIZE, queue, 1, 10000000, "queue capacity"),
+                                     F("starvation_ms", T_U32, starvation_ms, 0, 3600000, "starvation guard"),
+                                     {"validate", T_TABLE, 0, 0, 0, validate_fields, NULL},
+                                     {"reserve", T_TABLE, 0, 0, 0, reserve_fields, NULL},
+                                     {"price", T_TABLE, 0, 0, 0, price_fields, NULL},
+                                     {"pay", T_TABLE, 0, 0, 0, pay_fields, NULL},
+                                     {"record", T_TABLE, 0, 0, 0, record_fields, NULL},
+                                     {NULL}};
 #undef F
 
 static void problem(od_buf_t *errors, const char *path, const char *key, int after, const char *fmt, ...)
@@ -88,8 +90,8 @@ static int apply_table(lua_State *L, int idx, const field_t *fields, const char 
     lua_pushnil(L);
     while (lua_next(L, idx) != 0) {
         if (lua_type(L, -2) != LUA_TSTRING) {
-            problem(errors, path, NULL, 0, "%s: keys must be names, got a %s key", prefix[0] ? prefix : "pool table",
-                    luaL_typename(L, -2));
+            problem(errors, path, NULL, 0, "%s: keys must be names, got a %s key",
+                    prefix[0] ? prefix : "pool table", luaL_typename(L, -2));
             bad = 1;
             lua_pop(L, 1);
             continue;
@@ -109,7 +111,8 @@ static int apply_table(lua_State *L, int idx, const field_t *fields, const char 
             bad = 1;
         } else if (f->kind == T_TABLE) {
             if (!lua_istable(L, -1)) {
-                problem(errors, path, key, after_line, "%s must be a table, got %s", full, luaL_typename(L, -1));
+                problem(errors, path, key, after_line, "%s must be a table, got %s", full,
+                        luaL_typename(L, -1));
                 bad = 1;
             } else {
                 char sub[100];
@@ -118,24 +121,33 @@ static int apply_table(lua_State *L, int idx, const field_t *fields, const char 
                 bad |= apply_table(L, lua_gettop(L), f->sub, sub, c, path, line, errors) != 0;
             }
         } else if (lua_type(L, -1) != LUA_TNUMBER) {
-            problem(errors, path, key, after_line, "%s must be a number, got %s%s", full, luaL_typename(L, -1),
-                    lua_isfunction(L, -1) ? " (the pool table holds values only)" : "");
+            problem(errors, path, key, after_line, "%s must be a number, got %s%s", full,
+                    luaL_typename(L, -1), lua_isfunction(L, -1) ? " (the pool table holds values only)" : "");
             bad = 1;
         } else {
             double v = lua_tonumber(L, -1);
             int integral = f->kind != T_DOUBLE;
             if (!isfinite(v) || v < f->min || v > f->max || (integral && v != floor(v))) {
-                problem(errors, path, key, after_line, "%s (%s) must be %s from %.15g to %.15g, got %.15g", full,
-                        f->help, integral ? "a whole number" : "a number", f->min, f->max, v);
+                problem(errors, path, key, after_line, "%s (%s) must be %s from %.15g to %.15g, got %.15g",
+                        full, f->help, integral ? "a whole number" : "a number", f->min, f->max, v);
                 bad = 1;
             } else {
                 char *dst = (char *)c + f->offset;
                 switch (f->kind) {
-                case T_INT: *(int *)dst = (int)v; break;
-                case T_U32: *(uint32_t *)dst = (uint32_t)v; break;
-                case T_SIZE: *(size_t *)dst = (size_t)v; break;
-                case T_DOUBLE: *(double *)dst = v; break;
-                case T_TABLE: break;
+                case T_INT:
+                    *(int *)dst = (int)v;
+                    break;
+                case T_U32:
+                    *(uint32_t *)dst = (uint32_t)v;
+                    break;
+                case T_SIZE:
+                    *(size_t *)dst = (size_t)v;
+                    break;
+                case T_DOUBLE:
+                    *(double *)dst = v;
+                    break;
+                case T_TABLE:
+                    break;
                 }
             }
         }

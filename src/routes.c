@@ -28,7 +28,8 @@ static int post_order(od_req_t *r)
     h2o_req_t *req = r->h;
     od_server_t *srv = r->srv;
     if (!content_type_is_json(req))
-        return od_respond_error(r, 415, NULL, "send the order as JSON with \"Content-Type: application/json\"");
+        return od_respond_error(r, 415, NULL,
+                                "send the order as JSON with \"Content-Type: application/json\"");
 
     od_order_error_t err;
     od_order_t *o = od_order_parse(req->entity.base, req->entity.base ? req->entity.len : 0, &err);
@@ -52,7 +53,8 @@ static int post_order(od_req_t *r)
             od_stats_inc(&srv->stats->rejected);
             od_stats_inc(&srv->stats->rejected_full);
             od_add_header(r, "Retry-After", "1");
-            return od_respond_error(r, 503, NULL, "the order queue is full; the order was not accepted, retry later");
+            return od_respond_error(r, 503, NULL,
+                                    "the order queue is full; the order was not accepted, retry later");
         }
     }
     /* the store owns o now, and a worker may already have finished (even freed) it: the
@@ -98,7 +100,8 @@ static int get_order(od_req_t *r)
     od_buf_t json = OD_BUF_INIT;
     if (od_results_json(r->srv->results, key, &json) != 0) {
         od_buf_dispose(&json);
-        return od_respond_error(r, 404, "id", "no order \"%s\" (unknown, or evicted from the results kept)", key);
+        return od_respond_error(r, 404, "id", "no order \"%s\" (unknown, or evicted from the results kept)",
+                                key);
     }
     return od_respond_json(r, 200, &json);
 }
@@ -122,15 +125,16 @@ static int get_stats(od_req_t *r)
                   (unsigned long long)processed, (unsigned long long)od_stats_get(&st->success),
                   (unsigned long long)od_stats_get(&st->errors), od_hist_mean(h) / 1000.0, snap.active,
                   snap.queue_length, (double)(od_now_ns() - st->start_ns) / 1e9);
-    od_buf_printf(&j,
-                  "\"accepted\":%llu,\"rejected\":%llu,\"rejected_queue_full\":%llu,\"rejected_draining\":%llu,"
-                  "\"queue_capacity\":%zu,\"queue_by_priority\":{\"1\":%zu,\"2\":%zu,\"3\":%zu},"
-                  "\"in_flight\":%d,\"workers\":%d,\"draining\":%s,\"starvation_picks\":%llu,",
-                  (unsigned long long)od_stats_get(&st->accepted), (unsigned long long)od_stats_get(&st->rejected),
-                  (unsigned long long)od_stats_get(&st->rejected_full),
-                  (unsigned long long)od_stats_get(&st->rejected_draining), snap.capacity, snap.by_priority[0],
-                  snap.by_priority[1], snap.by_priority[2], snap.active, snap.workers,
-                  snap.draining ? "true" : "false", (unsigned long long)snap.starvation_picks);
+    od_buf_printf(
+        &j,
+        "\"accepted\":%llu,\"rejected\":%llu,\"rejected_queue_full\":%llu,\"rejected_draining\":%llu,"
+        "\"queue_capacity\":%zu,\"queue_by_priority\":{\"1\":%zu,\"2\":%zu,\"3\":%zu},"
+        "\"in_flight\":%d,\"workers\":%d,\"draining\":%s,\"starvation_picks\":%llu,",
+        (unsigned long long)od_stats_get(&st->accepted), (unsigned long long)od_stats_get(&st->rejected),
+        (unsigned long long)od_stats_get(&st->rejected_full),
+        (unsigned long long)od_stats_get(&st->rejected_draining), snap.capacity, snap.by_priority[0],
+        snap.by_priority[1], snap.by_priority[2], snap.active, snap.workers, snap.draining ? "true" : "false",
+        (unsigned long long)snap.starvation_picks);
     od_buf_printf(&j,
                   "\"processing_time_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p95\":%.3f,\"p99\":%.3f,\"p999\":%.3f,"
                   "\"max\":%.3f},\"results_stored\":%zu,\"rss_bytes\":%llu}",
@@ -154,8 +158,11 @@ static int get_health(od_req_t *r)
     od_buf_printf(&j,
                   "{\"status\":\"%s\",\"timestamp\":\"%s\",\"pool\":{\"healthy\":%s,\"queue_length\":%zu,"
                   "\"queue_capacity\":%zu,\"workers\":%d,\"draining\":%s}}",
-                  healthy ? "healthy" : snap.draining ? "draining" : "overloaded", now, healthy ? "true" : "false",
-                  snap.queue_length, snap.capacity, snap.workers, snap.draining ? "true" : "false");
+                  healthy         ? "healthy"
+                  : snap.draining ? "draining"
+                                  : "overloaded",
+                  now, healthy ? "true" : "false", snap.queue_length, snap.capacity, snap.workers,
+                  snap.draining ? "true" : "false");
     return od_respond_json(r, healthy ? 200 : 503, &j);
 }
 
@@ -170,9 +177,11 @@ static int get_metrics(od_req_t *r)
     od_pool_snapshot_t snap;
     od_pool_snapshot(srv->pool, &snap);
     od_buf_t m = OD_BUF_INIT;
-#define COUNTER(name, help, v)                                                                     \
-    od_buf_printf(&m, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name, (unsigned long long)(v))
-#define GAUGE(name, help, fmt, v) od_buf_printf(&m, "# HELP %s %s\n# TYPE %s gauge\n%s " fmt "\n", name, help, name, name, v)
+#define COUNTER(name, help, v)                                                                               \
+    od_buf_printf(&m, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,                  \
+                  (unsigned long long)(v))
+#define GAUGE(name, help, fmt, v)                                                                            \
+    od_buf_printf(&m, "# HELP %s %s\n# TYPE %s gauge\n%s " fmt "\n", name, help, name, name, v)
     COUNTER("orderd_orders_accepted_total", "Orders accepted into the queue (answered 202).",
             od_stats_get(&st->accepted));
     od_buf_puts(&m, "# HELP orderd_orders_rejected_total Orders refused with 503, by reason.\n"
@@ -187,7 +196,8 @@ static int get_metrics(od_req_t *r)
                   (unsigned long long)od_stats_get(&st->success));
     od_buf_printf(&m, "orderd_orders_processed_total{outcome=\"error\"} %llu\n",
                   (unsigned long long)od_stats_get(&st->errors));
-    od_buf_puts(&m, "# HELP orderd_queue_depth Orders waiting, by priority lane.\n# TYPE orderd_queue_depth gauge\n");
+    od_buf_puts(
+        &m, "# HELP orderd_queue_depth Orders waiting, by priority lane.\n# TYPE orderd_queue_depth gauge\n");
     for (int i = 0; i < 3; i++)
         od_buf_printf(&m, "orderd_queue_depth{priority=\"%d\"} %zu\n", i + 1, snap.by_priority[i]);
     GAUGE("orderd_queue_capacity", "Queue capacity, all lanes.", "%zu", snap.capacity);
@@ -209,8 +219,8 @@ static int get_metrics(od_req_t *r)
                       (unsigned long long)cum);
     }
     od_buf_printf(&m, "orderd_processing_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)h->total);
-    od_buf_printf(&m, "orderd_processing_seconds_sum %.6f\norderd_processing_seconds_count %llu\n", h->sum / 1e6,
-                  (unsigned long long)h->total);
+    od_buf_printf(&m, "orderd_processing_seconds_sum %.6f\norderd_processing_seconds_count %llu\n",
+                  h->sum / 1e6, (unsigned long long)h->total);
     od_hist_destroy(h);
 
     od_buf_puts(&m, "# HELP orderd_http_requests_total HTTP requests answered, by route and status code.\n"
@@ -231,7 +241,8 @@ static int get_metrics(od_req_t *r)
     if (od_alloc_bytes)
         GAUGE("orderd_allocated_bytes", "Bytes allocated and in use (tcmalloc).", "%llu",
               (unsigned long long)od_alloc_bytes());
-    GAUGE("orderd_uptime_seconds", "Seconds since start.", "%.3f", (double)(od_now_ns() - st->start_ns) / 1e9);
+    GAUGE("orderd_uptime_seconds", "Seconds since start.", "%.3f",
+          (double)(od_now_ns() - st->start_ns) / 1e9);
 #undef COUNTER
 #undef GAUGE
     od_respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", m.base, m.len);

@@ -76,7 +76,7 @@ typedef struct od_handler {
 static h2o_globalconf_t globalconf;
 static od_server_t *server;
 static int prof_port; /* the separate profiling listener's port, 0 if none */
-static int stopping; /* atomic: set once when the drain is over; loops and jobs poll it */
+static int stopping;  /* atomic: set once when the drain is over; loops and jobs poll it */
 static int running_jobs;
 static __thread loop_thread_t *current_loop; /* set on each loop thread */
 
@@ -85,23 +85,40 @@ static __thread loop_thread_t *current_loop; /* set on each loop thread */
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "OK";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "OK";
     }
 }
 
@@ -218,9 +235,9 @@ struct od_job {
     loop_thread_t *owner;
     h2o_req_t *req; /* loop thread only; NULL once the request is gone */
     od_server_t *srv;
-    int refs;      /* atomic: the loop side and the job side */
-    int gone;      /* atomic: the request was disposed */
-    int peer_fd;   /* a dup of the client's socket, to notice it leaving; -1 if unknown */
+    int refs;    /* atomic: the loop side and the job side */
+    int gone;    /* atomic: the request was disposed */
+    int peer_fd; /* a dup of the client's socket, to notice it leaving; -1 if unknown */
     int route;
     char *query;
     size_t query_len;
@@ -301,7 +318,8 @@ static void on_job_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t
             od_req_t r = {.h = job->req, .srv = job->srv, .route = job->route};
             for (size_t i = 0; i < job->nheaders; i++)
                 od_add_header(&r, job->headers[i].name, job->headers[i].value);
-            od_respond(&r, job->status, job->content_type, job->body.base ? job->body.base : "", job->body.len);
+            od_respond(&r, job->status, job->content_type, job->body.base ? job->body.base : "",
+                       job->body.len);
         }
         job_release(job);
     }
@@ -363,7 +381,8 @@ int od_defer(od_req_t *r, od_job_fn fn, void *arg, void (*free_arg)(void *))
 
 int od_job_cancelled(od_job_t *job)
 {
-    if (__atomic_load_n(&job->gone, __ATOMIC_ACQUIRE) || __atomic_load_n(&stopping, __ATOMIC_RELAXED)) return 1;
+    if (__atomic_load_n(&job->gone, __ATOMIC_ACQUIRE) || __atomic_load_n(&stopping, __ATOMIC_RELAXED))
+        return 1;
     if (job->peer_fd >= 0) {
         char c;
         ssize_t n = recv(job->peer_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -455,12 +474,15 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     const od_config_t *cfg = h->srv->cfg;
     if (rt && (rt->flags & OD_ROUTE_PROFILING)) {
         r.route = OD_ROUTE_PROFILE;
-        if (!cfg->profiling.enabled) rt = NULL;
-        else if (prof_port && local_port(req) != prof_port) rt = NULL; /* only on its own listener */
+        if (!cfg->profiling.enabled)
+            rt = NULL;
+        else if (prof_port && local_port(req) != prof_port)
+            rt = NULL; /* only on its own listener */
     } else if (prof_port && local_port(req) == prof_port) {
         rt = NULL; /* the profiling listener serves nothing else */
     }
-    if (rt == NULL) return od_respond_error(&r, 404, NULL, "no such path: %.*s", (int)(plen > 200 ? 200 : plen), path);
+    if (rt == NULL)
+        return od_respond_error(&r, 404, NULL, "no such path: %.*s", (int)(plen > 200 ? 200 : plen), path);
     if (rt->stat != OD_ROUTE_PROFILE) r.route = rt->stat;
 
     unsigned m = method_bit(req);
@@ -486,7 +508,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
 static int open_listener(const od_listen_t *l)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE},
+                    *res;
     char port[8];
     snprintf(port, sizeof(port), "%d", l->port);
     int rc = getaddrinfo(l->host, port, &hints, &res);
@@ -566,7 +589,8 @@ static void raise_nofile(void)
     if (rl.rlim_cur < rl.rlim_max) {
         rlim_t want = rl.rlim_max;
         rl.rlim_cur = want;
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) od_warn("cannot raise the open-file limit: %s", strerror(errno));
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            od_warn("cannot raise the open-file limit: %s", strerror(errno));
     }
     getrlimit(RLIMIT_NOFILE, &rl);
     od_info("open-file limit: %llu", (unsigned long long)rl.rlim_cur);
@@ -592,7 +616,8 @@ int od_server_run(od_server_t *srv)
     h2o_config_init(&globalconf);
     globalconf.max_request_entity_size = cfg->http.max_body_bytes;
     globalconf.server_name = h2o_iovec_init(H2O_STRLIT("orderd"));
-    h2o_hostconf_t *host = h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_hostconf_t *host =
+        h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pathconf = h2o_config_register_path(host, "/", 0);
     od_handler_t *handler = (od_handler_t *)h2o_create_handler(pathconf, sizeof(*handler));
     handler->super.on_req = on_req;
@@ -624,7 +649,8 @@ int od_server_run(od_server_t *srv)
     od_info("listening on http://%s:%d/ (%d HTTP thread%s, %d workers, queue %zu)", cfg->listen.host,
             cfg->listen.port, n, n == 1 ? "" : "s", cfg->pool.workers, cfg->pool.queue);
     if (fd_prof >= 0)
-        od_info("profiling on http://%s:%d/debug/pprof/", cfg->profiling.listen.host, cfg->profiling.listen.port);
+        od_info("profiling on http://%s:%d/debug/pprof/", cfg->profiling.listen.host,
+                cfg->profiling.listen.port);
 
     int sig = 0;
     sigwait(&set, &sig);

@@ -48,7 +48,7 @@ void od_stats_hist_copy(od_stats_t *s, od_hist_t *out)
 
 const char *od_route_name(od_route_id_t r)
 {
-    static const char *names[OD_ROUTE_COUNT] = {"POST /orders", "GET /orders/{id}", "/stats",  "/health",
+    static const char *names[OD_ROUTE_COUNT] = {"POST /orders", "GET /orders/{id}", "/stats",    "/health",
                                                 "/metrics",     "/scenarios",       "profiling", "other"};
     return names[r];
 }

@@ -32,7 +32,7 @@ typedef struct od_stats {
     uint64_t start_ns;
     uint64_t accepted, rejected, processed, success, errors;
     uint64_t rejected_full, rejected_draining;
-    od_mutex_t lock; /* guards proc_hist */
+    od_mutex_t lock;      /* guards proc_hist */
     od_hist_t *proc_hist; /* processing time, µs */
     uint64_t http[OD_ROUTE_COUNT][OD_STATS_CODES + 1];
 } od_stats_t;

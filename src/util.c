@@ -133,11 +133,21 @@ void od_buf_json_str(od_buf_t *b, const char *s)
     od_buf_putc(b, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         switch (*p) {
-        case '"': od_buf_append(b, "\\\"", 2); break;
-        case '\\': od_buf_append(b, "\\\\", 2); break;
-        case '\n': od_buf_append(b, "\\n", 2); break;
-        case '\r': od_buf_append(b, "\\r", 2); break;
-        case '\t': od_buf_append(b, "\\t", 2); break;
+        case '"':
+            od_buf_append(b, "\\\"", 2);
+            break;
+        case '\\':
+            od_buf_append(b, "\\\\", 2);
+            break;
+        case '\n':
+            od_buf_append(b, "\\n", 2);
+            break;
+        case '\r':
+            od_buf_append(b, "\\r", 2);
+            break;
+        case '\t':
+            od_buf_append(b, "\\t", 2);
+            break;
         default:
             if (*p < 0x20) {
                 char e[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
@@ -155,12 +165,23 @@ void od_buf_xml(od_buf_t *b, const char *s, size_t max)
     for (size_t i = 0; *s && i < max; s++, i++) {
         unsigned char c = (unsigned char)*s;
         switch (c) {
-        case '&': od_buf_puts(b, "&amp;"); break;
-        case '<': od_buf_puts(b, "&lt;"); break;
-        case '>': od_buf_puts(b, "&gt;"); break;
-        case '"': od_buf_puts(b, "&#34;"); break;
-        case '\'': od_buf_puts(b, "&#39;"); break;
-        default: od_buf_putc(b, c < 0x20 || c >= 0x7f ? '?' : (char)c);
+        case '&':
+            od_buf_puts(b, "&amp;");
+            break;
+        case '<':
+            od_buf_puts(b, "&lt;");
+            break;
+        case '>':
+            od_buf_puts(b, "&gt;");
+            break;
+        case '"':
+            od_buf_puts(b, "&#34;");
+            break;
+        case '\'':
+            od_buf_puts(b, "&#39;");
+            break;
+        default:
+            od_buf_putc(b, c < 0x20 || c >= 0x7f ? '?' : (char)c);
         }
     }
 }
@@ -230,13 +251,20 @@ int od_parse_duration(const char *s, uint64_t *out_ns)
     double v = strtod(s, &end);
     if (end == s || errno != 0 || !isfinite(v) || v < 0) return -1;
     double mult;
-    if (*end == '\0' || strcmp(end, "s") == 0) mult = 1e9;
-    else if (strcmp(end, "ms") == 0) mult = 1e6;
-    else if (strcmp(end, "us") == 0) mult = 1e3;
-    else if (strcmp(end, "ns") == 0) mult = 1;
-    else if (strcmp(end, "m") == 0) mult = 60e9;
-    else if (strcmp(end, "h") == 0) mult = 3600e9;
-    else return -1;
+    if (*end == '\0' || strcmp(end, "s") == 0)
+        mult = 1e9;
+    else if (strcmp(end, "ms") == 0)
+        mult = 1e6;
+    else if (strcmp(end, "us") == 0)
+        mult = 1e3;
+    else if (strcmp(end, "ns") == 0)
+        mult = 1;
+    else if (strcmp(end, "m") == 0)
+        mult = 60e9;
+    else if (strcmp(end, "h") == 0)
+        mult = 3600e9;
+    else
+        return -1;
     double ns = v * mult;
     if (ns > 1e18) return -1;
     *out_ns = (uint64_t)ns;
@@ -248,9 +276,9 @@ int od_parse_size(const char *s, uint64_t *out)
     static const struct {
         const char *suffix;
         double mult;
-    } units[] = {{"", 1},           {"B", 1},          {"KiB", 1024.0},   {"MiB", 1048576.0},
-                 {"GiB", 1073741824.0}, {"KB", 1e3},   {"MB", 1e6},       {"GB", 1e9},
-                 {"K", 1024.0},     {"M", 1048576.0},  {"G", 1073741824.0}};
+    } units[] = {
+        {"", 1},     {"B", 1},    {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"KB", 1e3},
+        {"MB", 1e6}, {"GB", 1e9}, {"K", 1024.0},   {"M", 1048576.0},   {"G", 1073741824.0}};
     char *end;
     errno = 0;
     double v = strtod(s, &end);

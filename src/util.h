@@ -18,9 +18,9 @@
 #define od_fatal(...) od_fatal_at(__FILE__, __LINE__, __VA_ARGS__)
 void od_fatal_at(const char *file, int line, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));
-#define OD_ASSERT(cond)                                                                            \
-    do {                                                                                           \
-        if (!(cond)) od_fatal("assertion failed: %s", #cond);                                      \
+#define OD_ASSERT(cond)                                                                                      \
+    do {                                                                                                     \
+        if (!(cond)) od_fatal("assertion failed: %s", #cond);                                                \
     } while (0)
 
 /* Allocation: never returns NULL (aborts on out-of-memory).  Caller owns the result and
@@ -43,7 +43,10 @@ typedef struct od_buf {
     size_t len;
     size_t cap;
 } od_buf_t;
-#define OD_BUF_INIT {NULL, 0, 0}
+#define OD_BUF_INIT                                                                                          \
+    {                                                                                                        \
+        NULL, 0, 0                                                                                           \
+    }
 void od_buf_init(od_buf_t *b);
 void od_buf_dispose(od_buf_t *b);
 void od_buf_reserve(od_buf_t *b, size_t extra);

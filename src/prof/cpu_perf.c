@@ -126,11 +126,11 @@ static _Atomic int g_in_handler;
 enum { FD_NOT_OURS, FD_FIRST, FD_LIVE };
 static _Atomic unsigned char g_fd_ours[FD_FLAGS];
 static _Atomic uint64_t g_period_ns; /* the window's period, set before any event is armed */
-static _Atomic uint32_t g_gen;      /* the window's number, in each SIGTRAP event's sig_data */
-static int g_mode;                  /* MODE_*, from the probe */
-static int g_no_sigtrap;            /* SIGTRAP's handler could not be installed: fasync only */
-static struct sigaction g_old_trap; /* SIGTRAP's action before ours, for traps not ours */
-static uint64_t g_tail;             /* the consumer's position */
+static _Atomic uint32_t g_gen;       /* the window's number, in each SIGTRAP event's sig_data */
+static int g_mode;                   /* MODE_*, from the probe */
+static int g_no_sigtrap;             /* SIGTRAP's handler could not be installed: fasync only */
+static struct sigaction g_old_trap;  /* SIGTRAP's action before ours, for traps not ours */
+static uint64_t g_tail;              /* the consumer's position */
 
 /* The process-wide event (od_cpu_perf_arm): opened once, disabled between windows. */
 #define PROC_SIG_DATA UINT64_MAX /* its sig_data; a per-thread event's is gen << 32 | index */
@@ -399,7 +399,7 @@ typedef struct window {
     int refused_errno;
     int dir_errno; /* listing /proc/self/task failed */
     int process;   /* 1 while the process-wide event is enabled for this window */
-    uint64_t rng; /* xorshift state for the first periods */
+    uint64_t rng;  /* xorshift state for the first periods */
     od_profile_t *out;
     od_cpu_stack_index_t ix;
 } window_t;
@@ -628,8 +628,7 @@ int od_cpu_perf_run(uint64_t duration_ns, int hz, int (*cancelled)(void *), void
     drain(&w);
 
     uint64_t drops = atomic_load(&g_drops), cut = atomic_load(&g_cut);
-    od_buf_printf(note,
-                  "cpu engine: perf_event (cpu-clock, %s, %s%s), %d Hz, period %.6g ms, %d threads",
+    od_buf_printf(note, "cpu engine: perf_event (cpu-clock, %s, %s%s), %d Hz, period %.6g ms, %d threads",
                   process ? "one event inherited by every thread" : "per-thread",
                   process || g_mode == MODE_SIGTRAP ? "SIGTRAP" : "fasync signal",
                   excl ? ", user space only: the kernel refused kernel-mode counting" : "", hz,

@@ -404,9 +404,10 @@ static int profile_list(od_req_t *r)
                           ? "[\"pprof\",\"legacy\",\"text\",\"folded\",\"svg\"]"
                       : k == OD_CAP_GC ? "[\"json\",\"text\"]"
                                        : "[\"json\"]");
-    od_buf_printf(&j, "],\"max_seconds\":%d,\"cpu_busy\":%s,\"cpu_engine\":\"%s\",\"cpu_hz\":%d,\"trace_running\":%s}",
-                  max_seconds(r), od_cpu_busy() ? "true" : "false", od_cpu_engine_name(), od_cpu_hz(),
-                  od_trace_running() ? "true" : "false");
+    od_buf_printf(
+        &j, "],\"max_seconds\":%d,\"cpu_busy\":%s,\"cpu_engine\":\"%s\",\"cpu_hz\":%d,\"trace_running\":%s}",
+        max_seconds(r), od_cpu_busy() ? "true" : "false", od_cpu_engine_name(), od_cpu_hz(),
+        od_trace_running() ? "true" : "false");
     return od_respond_json(r, 200, &j);
 }
 
@@ -533,9 +534,9 @@ static const struct {
      "A sampling of memory allocations of live objects. You can specify the gc GET parameter to release free "
      "memory to the OS before taking the heap sample."},
     {"mutex", "Stack traces of waiters on contended mutexes: inventory stripes, queue, results store"},
-    {"profile",
-     "CPU profile (%s engine, %d Hz). You can specify the duration in the seconds GET parameter. After you get the "
-     "profile file, use the go tool pprof command to investigate the profile."},
+    {"profile", "CPU profile (%s engine, %d Hz). You can specify the duration in the seconds GET parameter. "
+                "After you get the "
+                "profile file, use the go tool pprof command to investigate the profile."},
     {"trace", "A trace of execution of the current program. You can specify the duration in the seconds GET "
               "parameter. "
               "Unlike Go's, this trace is Chrome Trace Event JSON: open it in https://ui.perfetto.dev or "

@@ -303,8 +303,7 @@ static int start_helper(od_buf_t *err)
     if (spawn_gen == gen) {
         want_spawn = 0; /* nobody would take it */
         od_buf_puts(err, "the symbolizer helper did not start in time");
-    }
-    else if (helper_fd < 0)
+    } else if (helper_fd < 0)
         od_buf_printf(err, "cannot start the symbolizer helper: %s", spawn_error);
     else {
         conn_fd = helper_fd;

@@ -37,7 +37,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static const char *const names[] = {"seconds", "duration", "format", "debug", "gc", "kind", "name", "label", ""};
+static const char *const names[] = {"seconds", "duration", "format", "debug", "gc",
+                                    "kind",    "name",     "label",  ""};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

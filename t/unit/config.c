@@ -61,57 +61,64 @@ int main(void)
 {
     if (!mkdtemp(dir)) return 1;
     od_config_t c;
-    ok(load("", &c) == NULL && c.listen.port == 8080 && c.http.threads == 1 && c.pool_files.results_kept == 10000 &&
-           c.profiling.cpu_hz == 100 && c.profiling.heap_sample_bytes == 524288 && c.nscenarios == 3 &&
+    ok(load("", &c) == NULL && c.listen.port == 8080 && c.http.threads == 1 &&
+           c.pool_files.results_kept == 10000 && c.profiling.cpu_hz == 100 &&
+           c.profiling.heap_sample_bytes == 524288 && c.nscenarios == 3 &&
            c.profiling.keep_bytes == 256u << 20,
        "an empty file gives every default");
     od_config_dispose(&c);
 
-    const char *full = "listen: 127.0.0.1:9090\n"
-                       "http:\n  threads: 2\n  max_body_bytes: 1MiB\n"
-                       "pool:\n  script: lua/workers.lua\n  rules: \"\"\n  results_kept: 5\n"
-                       "profiling:\n  enabled: false\n  listen: 127.0.0.1:9091\n  token: s3cret\n  cpu_hz: 250\n"
-                       "  heap_sample_bytes: 0\n  mutex_fraction: 5\n  block_rate_ns: 1000\n  max_seconds: 60\n"
-                       "  schedule: \"\"\n  output_dir: /tmp/x\n  keep: { files: 3, bytes: 1MiB }\n"
-                       "scenarios: [a.lua, b.lua]\n";
+    const char *full =
+        "listen: 127.0.0.1:9090\n"
+        "http:\n  threads: 2\n  max_body_bytes: 1MiB\n"
+        "pool:\n  script: lua/workers.lua\n  rules: \"\"\n  results_kept: 5\n"
+        "profiling:\n  enabled: false\n  listen: 127.0.0.1:9091\n  token: s3cret\n  cpu_hz: 250\n"
+        "  heap_sample_bytes: 0\n  mutex_fraction: 5\n  block_rate_ns: 1000\n  max_seconds: 60\n"
+        "  schedule: \"\"\n  output_dir: /tmp/x\n  keep: { files: 3, bytes: 1MiB }\n"
+        "scenarios: [a.lua, b.lua]\n";
     ok(load(full, &c) == NULL, "a full config loads");
     ok(c.listen.port == 9090 && c.http.threads == 2 && c.http.max_body_bytes == 1048576 &&
            c.pool_files.results_kept == 5 && !c.profiling.enabled && c.profiling.listen.port == 9091 &&
-           strcmp(c.profiling.token, "s3cret") == 0 && c.profiling.cpu_hz == 250 && c.profiling.heap_sample_bytes == 0 &&
-           c.profiling.mutex_fraction == 5 && c.profiling.block_rate_ns == 1000 && c.profiling.max_seconds == 60 &&
+           strcmp(c.profiling.token, "s3cret") == 0 && c.profiling.cpu_hz == 250 &&
+           c.profiling.heap_sample_bytes == 0 && c.profiling.mutex_fraction == 5 &&
+           c.profiling.block_rate_ns == 1000 && c.profiling.max_seconds == 60 &&
            c.profiling.schedule[0] == '\0' && c.profiling.keep_files == 3 && c.nscenarios == 2 &&
            strcmp(c.scenarios[1], "b.lua") == 0,
        "every value applied");
     od_config_dispose(&c);
 
     bad("listen: 127.0.0.1:8080\nbogus: 1\n", "c.yaml:2:1: unknown key \"bogus\"", "unknown top-level key");
-    bad("http:\n  threads: 2\n  thread: 3\n", "c.yaml:3:3: unknown key \"http.thread\"", "unknown nested key");
+    bad("http:\n  threads: 2\n  thread: 3\n", "c.yaml:3:3: unknown key \"http.thread\"",
+        "unknown nested key");
     bad("http:\n  threads: two\n", "c.yaml:2:12: http.threads must be a whole number", "wrong type");
     bad("http:\n  threads: 0\n", "http.threads must be from 1 to 64", "out of range");
     bad("http:\n  threads: \"2\"\n", "http.threads must be a whole number", "quoted number");
     /* profiling.cpu_engine, and a cpu_hz the engine cannot deliver */
     ok(load("", &c) == NULL && c.profiling.cpu_engine == OD_CPU_ENGINE_AUTO, "cpu_engine defaults to auto");
     od_config_dispose(&c);
-    ok(load("profiling:\n  cpu_engine: itimer\n", &c) == NULL && c.profiling.cpu_engine == OD_CPU_ENGINE_ITIMER,
+    ok(load("profiling:\n  cpu_engine: itimer\n", &c) == NULL &&
+           c.profiling.cpu_engine == OD_CPU_ENGINE_ITIMER,
        "cpu_engine: itimer parses");
     od_config_dispose(&c);
     ok(load("profiling:\n  cpu_engine: perf_event\n  cpu_hz: 1000\n", &c) == NULL &&
            c.profiling.cpu_engine == OD_CPU_ENGINE_PERF_EVENT && c.profiling.cpu_hz == 1000,
        "cpu_engine: perf_event with cpu_hz 1000 loads");
     od_config_dispose(&c);
-    bad("profiling:\n  cpu_engine: perf\n", "c.yaml:2:15: profiling.cpu_engine must be auto, perf_event or itimer, got \"perf\"",
+    bad("profiling:\n  cpu_engine: perf\n",
+        "c.yaml:2:15: profiling.cpu_engine must be auto, perf_event or itimer, got \"perf\"",
         "unknown cpu_engine");
-    bad("profiling:\n  cpu_engine: [itimer]\n", "c.yaml:2:15: profiling.cpu_engine must be auto, perf_event or itimer",
-        "cpu_engine as a list");
+    bad("profiling:\n  cpu_engine: [itimer]\n",
+        "c.yaml:2:15: profiling.cpu_engine must be auto, perf_event or itimer", "cpu_engine as a list");
     {
         char want[256];
         int tick = od_cpu_itimer_max_hz();
         /* over the tick, within the perf_event engine's reach */
         int over = tick * 4 > OD_CPU_PERF_MAX_HZ ? OD_CPU_PERF_MAX_HZ : tick * 4;
-        snprintf(want, sizeof(want),
-                 "c.yaml:3:11: cpu_hz %d exceeds the itimer engine's limit of %d Hz (the kernel tick, CONFIG_HZ); "
-                 "use cpu_engine: perf_event or cpu_hz <= %d\n",
-                 over, tick, tick);
+        snprintf(
+            want, sizeof(want),
+            "c.yaml:3:11: cpu_hz %d exceeds the itimer engine's limit of %d Hz (the kernel tick, CONFIG_HZ); "
+            "use cpu_engine: perf_event or cpu_hz <= %d\n",
+            over, tick, tick);
         char cfg[128];
         /* cpu_hz before cpu_engine too: the check waits for the whole file */
         snprintf(cfg, sizeof(cfg), "profiling:\n  cpu_engine: itimer\n  cpu_hz: %d\n", over);
@@ -122,7 +129,8 @@ int main(void)
         snprintf(cfg, sizeof(cfg), "profiling:\n  cpu_engine: itimer\n  cpu_hz: %d\n", tick);
         ok(load(cfg, &c) == NULL, "cpu_hz at the itimer limit (%d) loads", tick);
         od_config_dispose(&c);
-        snprintf(cfg, sizeof(cfg), "profiling:\n  enabled: false\n  cpu_engine: itimer\n  cpu_hz: %d\n", over);
+        snprintf(cfg, sizeof(cfg), "profiling:\n  enabled: false\n  cpu_engine: itimer\n  cpu_hz: %d\n",
+                 over);
         ok(load(cfg, &c) == NULL, "profiling disabled: cpu_hz is not held to an engine");
         od_config_dispose(&c);
         if (od_cpu_perf_available(NULL)) {
@@ -139,14 +147,16 @@ int main(void)
         "c.yaml:3:11: cpu_hz 4000 exceeds the perf_event engine's limit of 2000 Hz (measured: beyond it the "
         "sampling's own cost skews the shares); use cpu_hz <= 2000\n",
         "cpu_hz over the perf_event engine's measured limit");
-    bad("profiling:\n  cpu_hz: 4001\n", "c.yaml:2:11: profiling.cpu_hz must be from 1 to 4000", "cpu_hz over 4000");
+    bad("profiling:\n  cpu_hz: 4001\n", "c.yaml:2:11: profiling.cpu_hz must be from 1 to 4000",
+        "cpu_hz over 4000");
     bad("listen: 127.0.0.1\n", "c.yaml:1:9: listen must be HOST:PORT", "listen without port");
     bad("listen: 127.0.0.1:70000\n", "listen must be HOST:PORT", "port out of range");
     bad("profiling:\n  enabled: maybe\n", "profiling.enabled must be true or false", "bad boolean");
     bad("profiling:\n  keep: { files: 3, bytes: lots }\n", "profiling.keep.bytes must be a size", "bad size");
     bad("http: [1, 2]\n", "http must be a mapping", "list where a mapping belongs");
     bad("scenarios: a.lua\n", "scenarios must be a list", "scalar where a list belongs");
-    bad("listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n", "c.yaml:2:1: duplicate key \"listen\"", "duplicate key");
+    bad("listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n", "c.yaml:2:1: duplicate key \"listen\"",
+        "duplicate key");
     bad("http:\n  threads: [\n", "c.yaml:", "broken YAML");
     bad("http: {threads: 1\n", "c.yaml:", "unclosed flow mapping");
     bad("listen: 127.0.0.1:1\n---\nlisten: 127.0.0.1:2\n", "only one YAML document", "two documents");
@@ -183,8 +193,8 @@ int main(void)
 
     /* the pool table */
     od_pool_config_t pc;
-    ok(pool_load("return { workers = 3, queue = 10, reserve = { stripes = 2 }, price = { work_us = 5 } }", &pc) ==
-               NULL &&
+    ok(pool_load("return { workers = 3, queue = 10, reserve = { stripes = 2 }, price = { work_us = 5 } }",
+                 &pc) == NULL &&
            pc.workers == 3 && pc.queue == 10 && pc.reserve.stripes == 2 && pc.price.work_us == 5 &&
            pc.pay.ms_per_priority == 10,
        "pool table applied over the defaults");
@@ -192,12 +202,15 @@ int main(void)
     setenv("OD_T_WORKERS", "7", 1);
     ok(pool_load("return { workers = tonumber(orderd.env('OD_T_WORKERS')) }", &pc) == NULL && pc.workers == 7,
        "orderd.env()");
-    pool_bad("return {\n  workers = 2,\n  wokers = 3,\n}\n", "w.lua:3: unknown key \"wokers\"", "unknown key, with its line");
+    pool_bad("return {\n  workers = 2,\n  wokers = 3,\n}\n", "w.lua:3: unknown key \"wokers\"",
+             "unknown key, with its line");
     pool_bad("return {\n  reserve = {\n    stripe = 2,\n  },\n}\n", "w.lua:3: unknown key \"reserve.stripe\"",
              "unknown nested key");
-    pool_bad("return { workers = 0 }", "workers (worker threads) must be a whole number from 1", "out of range");
+    pool_bad("return { workers = 0 }", "workers (worker threads) must be a whole number from 1",
+             "out of range");
     pool_bad("return { workers = 2.5 }", "must be a whole number", "fraction");
-    pool_bad("return { workers = function() return 2 end }", "the pool table holds values only", "a function");
+    pool_bad("return { workers = function() return 2 end }", "the pool table holds values only",
+             "a function");
     pool_bad("return { workers = 2", "w.lua:1:", "syntax error");
     pool_bad("error('boom')", "w.lua:1: boom", "runtime error");
     pool_bad("return 42", "must return the pool table", "not a table");
@@ -206,7 +219,8 @@ int main(void)
         od_pool_config_t pc2;
         od_buf_t errors = OD_BUF_INIT;
         od_pool_config_defaults(&pc2);
-        ok(od_pool_config_load(&pc2, "/nonexistent/w.lua", &errors) == -1 && strstr(errors.base, "/nonexistent/w.lua"),
+        ok(od_pool_config_load(&pc2, "/nonexistent/w.lua", &errors) == -1 &&
+               strstr(errors.base, "/nonexistent/w.lua"),
            "a missing script is reported with its name: %s", errors.base);
         od_buf_dispose(&errors);
     }

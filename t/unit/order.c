@@ -24,9 +24,10 @@ static void refused(const char *body, int status, const char *field, const char 
 
 int main(void)
 {
-    od_order_t *o = parse("{\"id\":\"A-1_z\",\"customer\":\"Ada\",\"items\":[\"S1\",\"S2\",\"S3\"],\"amount\":12.5,"
-                          "\"status\":\"paid\",\"address\":\"1 Way\",\"notes\":\"n\",\"priority\":1,"
-                          "\"created_at\":\"2020-01-01T00:00:00Z\"}");
+    od_order_t *o =
+        parse("{\"id\":\"A-1_z\",\"customer\":\"Ada\",\"items\":[\"S1\",\"S2\",\"S3\"],\"amount\":12.5,"
+              "\"status\":\"paid\",\"address\":\"1 Way\",\"notes\":\"n\",\"priority\":1,"
+              "\"created_at\":\"2020-01-01T00:00:00Z\"}");
     ok(o != NULL, "a full order parses");
     if (o) {
         is_str(o->id, "A-1_z", "id kept");
@@ -48,8 +49,8 @@ int main(void)
         od_order_make_id(o);
         od_order_t *o2 = parse("{\"customer\":\"B\",\"items\":[\"S\"],\"amount\":1,\"address\":\"x\"}");
         od_order_make_id(o2);
-        ok(od_order_id_valid(o->id, strlen(o->id)) && strcmp(o->id, o2->id) != 0, "generated ids valid and unique (%s, %s)",
-           o->id, o2->id);
+        ok(od_order_id_valid(o->id, strlen(o->id)) && strcmp(o->id, o2->id) != 0,
+           "generated ids valid and unique (%s, %s)", o->id, o2->id);
         od_order_free(o2);
     }
     od_order_free(o);
@@ -61,9 +62,11 @@ int main(void)
     refused("[1,2,3]", 400, "", "an array, not an object");
     refused("\"just a string\"", 400, "", "a bare string");
     refused("{\"amount\":NaN,\"customer\":\"a\",\"items\":[\"s\"],\"address\":\"x\"}", 400, "", "NaN");
-    refused("{\"amount\":1e999,\"customer\":\"a\",\"items\":[\"s\"],\"address\":\"x\"}", 400, "", "huge real");
+    refused("{\"amount\":1e999,\"customer\":\"a\",\"items\":[\"s\"],\"address\":\"x\"}", 400, "",
+            "huge real");
     refused("{\"priority\":123456789012345678901234567890,\"customer\":\"a\"}", 400, "", "huge integer");
-    refused("{\"customer\":\"\xff\xfe\",\"items\":[\"s\"],\"amount\":1,\"address\":\"x\"}", 400, "", "non-UTF-8");
+    refused("{\"customer\":\"\xff\xfe\",\"items\":[\"s\"],\"amount\":1,\"address\":\"x\"}", 400, "",
+            "non-UTF-8");
     refused("{\"customer\":\"a\",\"customer\":\"b\"}", 400, "", "duplicate key");
     refused("{\"customer\":\"a\\u0000b\",\"items\":[\"s\"],\"amount\":1,\"address\":\"x\"}", 400, "",
             "NUL inside a string");
@@ -80,48 +83,55 @@ int main(void)
         deep[p++] = '}';
         deep[p] = '\0';
         od_order_t *d = od_order_parse(deep, p, &err);
-        ok(d == NULL && (err.status == 400 || err.status == 422), "100000-deep nesting refused (%d)", err.status);
+        ok(d == NULL && (err.status == 400 || err.status == 422), "100000-deep nesting refused (%d)",
+           err.status);
         od_order_free(d);
         free(deep);
     }
 
     /* fields: 422 naming the field */
-    refused("{\"customer\":\"a\",\"items\":[\"s\"],\"amount\":1,\"address\":\"x\",\"colour\":\"red\"}", 422, "colour",
-            "unknown field");
+    refused("{\"customer\":\"a\",\"items\":[\"s\"],\"amount\":1,\"address\":\"x\",\"colour\":\"red\"}", 422,
+            "colour", "unknown field");
     refused("{\"items\":[\"s\"],\"amount\":1,\"address\":\"x\"}", 422, "customer", "missing customer");
-    refused("{\"customer\":\"\",\"items\":[\"s\"],\"amount\":1,\"address\":\"x\"}", 422, "customer", "empty customer");
-    refused("{\"customer\":7,\"items\":[\"s\"],\"amount\":1,\"address\":\"x\"}", 422, "customer", "customer a number");
+    refused("{\"customer\":\"\",\"items\":[\"s\"],\"amount\":1,\"address\":\"x\"}", 422, "customer",
+            "empty customer");
+    refused("{\"customer\":7,\"items\":[\"s\"],\"amount\":1,\"address\":\"x\"}", 422, "customer",
+            "customer a number");
     refused("{\"customer\":\"a\",\"amount\":1,\"address\":\"x\"}", 422, "items", "missing items");
     refused("{\"customer\":\"a\",\"items\":[],\"amount\":1,\"address\":\"x\"}", 422, "items", "empty items");
-    refused("{\"customer\":\"a\",\"items\":\"s\",\"amount\":1,\"address\":\"x\"}", 422, "items", "items a string");
-    refused("{\"customer\":\"a\",\"items\":[1],\"amount\":1,\"address\":\"x\"}", 422, "items", "an item a number");
+    refused("{\"customer\":\"a\",\"items\":\"s\",\"amount\":1,\"address\":\"x\"}", 422, "items",
+            "items a string");
+    refused("{\"customer\":\"a\",\"items\":[1],\"amount\":1,\"address\":\"x\"}", 422, "items",
+            "an item a number");
     refused("{\"customer\":\"a\",\"items\":[\"s\"],\"address\":\"x\"}", 422, "amount", "missing amount");
-    refused("{\"customer\":\"a\",\"items\":[\"s\"],\"amount\":0,\"address\":\"x\"}", 422, "amount", "zero amount");
-    refused("{\"customer\":\"a\",\"items\":[\"s\"],\"amount\":-5,\"address\":\"x\"}", 422, "amount", "negative amount");
+    refused("{\"customer\":\"a\",\"items\":[\"s\"],\"amount\":0,\"address\":\"x\"}", 422, "amount",
+            "zero amount");
+    refused("{\"customer\":\"a\",\"items\":[\"s\"],\"amount\":-5,\"address\":\"x\"}", 422, "amount",
+            "negative amount");
     refused("{\"customer\":\"a\",\"items\":[\"s\"],\"amount\":\"5\",\"address\":\"x\"}", 422, "amount",
             "amount a string");
     refused("{\"customer\":\"a\",\"items\":[\"s\"],\"amount\":1}", 422, "address", "missing address");
-    refused("{\"customer\":\"a\",\"items\":[\"s\"],\"amount\":1,\"address\":\"x\",\"priority\":4}", 422, "priority",
-            "priority 4");
-    refused("{\"customer\":\"a\",\"items\":[\"s\"],\"amount\":1,\"address\":\"x\",\"priority\":1.5}", 422, "priority",
-            "priority 1.5");
-    refused("{\"customer\":\"a\",\"items\":[\"s\"],\"amount\":1,\"address\":\"x\",\"status\":\"lost\"}", 422, "status",
-            "unknown status");
+    refused("{\"customer\":\"a\",\"items\":[\"s\"],\"amount\":1,\"address\":\"x\",\"priority\":4}", 422,
+            "priority", "priority 4");
+    refused("{\"customer\":\"a\",\"items\":[\"s\"],\"amount\":1,\"address\":\"x\",\"priority\":1.5}", 422,
+            "priority", "priority 1.5");
+    refused("{\"customer\":\"a\",\"items\":[\"s\"],\"amount\":1,\"address\":\"x\",\"status\":\"lost\"}", 422,
+            "status", "unknown status");
     refused("{\"customer\":\"a\",\"items\":[\"s\"],\"amount\":1,\"address\":\"x\",\"id\":\"a b\"}", 422, "id",
             "id with a space");
-    refused("{\"customer\":\"a\",\"items\":[\"s\"],\"amount\":1,\"address\":\"x\",\"id\":\"../etc\"}", 422, "id",
-            "id with a slash");
+    refused("{\"customer\":\"a\",\"items\":[\"s\"],\"amount\":1,\"address\":\"x\",\"id\":\"../etc\"}", 422,
+            "id", "id with a slash");
     {
         char body[256];
         char id[80];
         memset(id, 'a', 65);
         id[65] = '\0';
-        snprintf(body, sizeof(body), "{\"customer\":\"a\",\"items\":[\"s\"],\"amount\":1,\"address\":\"x\",\"id\":\"%s\"}",
-                 id);
+        snprintf(body, sizeof(body),
+                 "{\"customer\":\"a\",\"items\":[\"s\"],\"amount\":1,\"address\":\"x\",\"id\":\"%s\"}", id);
         refused(body, 422, "id", "65-character id");
         id[64] = '\0';
-        snprintf(body, sizeof(body), "{\"customer\":\"a\",\"items\":[\"s\"],\"amount\":1,\"address\":\"x\",\"id\":\"%s\"}",
-                 id);
+        snprintf(body, sizeof(body),
+                 "{\"customer\":\"a\",\"items\":[\"s\"],\"amount\":1,\"address\":\"x\",\"id\":\"%s\"}", id);
         od_order_t *ok64 = parse(body);
         ok(ok64 != NULL, "64-character id accepted");
         od_order_free(ok64);
@@ -152,7 +162,8 @@ int main(void)
     }
 
     /* the order's JSON */
-    o = parse("{\"id\":\"j1\",\"customer\":\"Q \\\"uote\\\"\",\"items\":[\"S\"],\"amount\":3,\"address\":\"x\"}");
+    o = parse(
+        "{\"id\":\"j1\",\"customer\":\"Q \\\"uote\\\"\",\"items\":[\"S\"],\"amount\":3,\"address\":\"x\"}");
     od_buf_t j = OD_BUF_INIT;
     od_order_json(o, &j);
     ok(strstr(j.base, "\"id\":\"j1\"") && strstr(j.base, "\"state\":\"queued\"") &&

@@ -42,16 +42,22 @@ int main(void)
         for (int e = 0; e < edits && len > 0; e++) {
             size_t at = next() % len;
             switch (next() % 4) {
-            case 0: buf[at] = tokens[next() % (sizeof(tokens) - 1)]; break;            /* replace */
-            case 1: memmove(buf + at, buf + at + 1, len - at - 1), len--; break;       /* delete */
-            case 2:                                                                    /* insert */
+            case 0:
+                buf[at] = tokens[next() % (sizeof(tokens) - 1)];
+                break; /* replace */
+            case 1:
+                memmove(buf + at, buf + at + 1, len - at - 1), len--;
+                break; /* delete */
+            case 2:    /* insert */
                 if (len + 1 < sizeof(buf)) {
                     memmove(buf + at + 1, buf + at, len - at);
                     buf[at] = tokens[next() % (sizeof(tokens) - 1)];
                     len++;
                 }
                 break;
-            case 3: len = at; break; /* truncate */
+            case 3:
+                len = at;
+                break; /* truncate */
             }
         }
         json_error_t jerr;
@@ -59,9 +65,10 @@ int main(void)
         od_order_error_t err;
         od_order_t *o = od_order_parse(buf, len, &err);
         int ours_syntax_error = o == NULL && err.status == 400 &&
-                                (strncmp(err.message, "invalid JSON", 12) == 0 || strncmp(err.message, "request body is empty", 21) == 0);
+                                (strncmp(err.message, "invalid JSON", 12) == 0 ||
+                                 strncmp(err.message, "request body is empty", 21) == 0);
         int bad = 0;
-        if (root == NULL && o != NULL) bad = 1;              /* jansson: not JSON; we made an order */
+        if (root == NULL && o != NULL) bad = 1; /* jansson: not JSON; we made an order */
         if (root != NULL && ours_syntax_error) {
             /* the one deliberate difference: we nest at most 64 levels */
             bad = strstr(err.message, "nested too deeply") == NULL;
@@ -79,8 +86,9 @@ int main(void)
         json_decref(root);
         od_order_free(o);
     }
-    ok(mismatches == 0, "%d mutated documents: the order parser agrees with jansson on what is JSON (%d mismatches)",
-       checked, mismatches);
+    ok(mismatches == 0,
+       "%d mutated documents: the order parser agrees with jansson on what is JSON (%d mismatches)", checked,
+       mismatches);
     ok(accepted_by_both > 100, "and the mutations still produce valid orders (%d)", accepted_by_both);
     return done_testing();
 }

@@ -325,7 +325,6 @@ static void test_parse_errors(void)
     od_buf_dispose(&err);
 }
 
-
 /* --- the perf_event engine ----------------------------------------------------------------- */
 
 #define MAX_BURNERS 8
@@ -390,16 +389,19 @@ static void test_perf(int hz, int nb, uint64_t budget_ns, int writers)
         ok(truth > 0 && got / truth >= 0.95 && got / truth <= 1.05,
            "[%d Hz, %d burners] samples x period = %.3f s against the burners' CPU time %.3f s: ratio %.3f "
            "(%lld of %lld samples in burn_cpu_hot)",
-           hz, nb, got / 1e9, truth / 1e9, truth > 0 ? got / truth : 0, (long long)burner_n, (long long)total);
+           hz, nb, got / 1e9, truth / 1e9, truth > 0 ? got / truth : 0, (long long)burner_n,
+           (long long)total);
     ok(burner_n > 0 && whole * 100 >= burner_n * 95,
-       "[%d Hz] %lld of %lld burner stacks whole: burn_cpu_hot called from budget_thread", hz, (long long)whole,
-       (long long)burner_n);
+       "[%d Hz] %lld of %lld burner stacks whole: burn_cpu_hot called from budget_thread", hz,
+       (long long)whole, (long long)burner_n);
     char want[64];
     snprintf(want, sizeof(want), ", %d Hz, ", hz);
     /* the rate armed at the start uses the inherited event; the others, an event per thread */
-    const char *how = hz == od_cpu_perf_armed() && !g_fasync ? "cpu engine: perf_event (cpu-clock, one event inherited"
-                                                            : "cpu engine: perf_event (cpu-clock, per-thread";
-    ok(p.comment && strstr(p.comment, how) && strstr(p.comment, want) && strstr(p.comment, " 0 samples dropped"),
+    const char *how = hz == od_cpu_perf_armed() && !g_fasync
+                          ? "cpu engine: perf_event (cpu-clock, one event inherited"
+                          : "cpu engine: perf_event (cpu-clock, per-thread";
+    ok(p.comment && strstr(p.comment, how) && strstr(p.comment, want) &&
+           strstr(p.comment, " 0 samples dropped"),
        "[%d Hz] comment: %s", hz, p.comment ? p.comment : "(null)");
     if (writers) test_writers(&p);
     od_profile_dispose(&p);
@@ -413,8 +415,8 @@ static void test_perf_all(void)
         skip(46, "perf_event_open refused here: %s", why); /* the 46 checks below */
         return;
     }
-    ok(od_cpu_configure(OD_CPU_ENGINE_PERF_EVENT, OD_CPU_PERF_MAX_HZ + 1) == -1, "a rate over %d Hz is refused",
-       OD_CPU_PERF_MAX_HZ);
+    ok(od_cpu_configure(OD_CPU_ENGINE_PERF_EVENT, OD_CPU_PERF_MAX_HZ + 1) == -1,
+       "a rate over %d Hz is refused", OD_CPU_PERF_MAX_HZ);
     g_budget_thread = fn_range((void *)budget_thread);
     /* armed by main at TEST_HZ while it was the only thread: the 250 Hz windows below use it */
     ok(g_arm_rc == 0 && od_cpu_perf_armed() == TEST_HZ, "the inherited event is armed at %d Hz%s%s", TEST_HZ,

@@ -22,7 +22,8 @@ int main(void)
     od_results_unlock(r);
     is_int(od_results_count(r), 5000, "5000 stored");
     od_results_lock(r);
-    ok(od_results_find_locked(r, "q0") && od_results_find_locked(r, "q4999") && !od_results_find_locked(r, "q5000"),
+    ok(od_results_find_locked(r, "q0") && od_results_find_locked(r, "q4999") &&
+           !od_results_find_locked(r, "q5000"),
        "find after growth");
     /* finish 5: only the newest 3 finished stay; the unfinished are never evicted */
     for (int i = 0; i < 5; i++) {
@@ -31,7 +32,8 @@ int main(void)
         o->state = OD_STATE_DONE;
         od_results_finish_locked(r, o);
     }
-    ok(!od_results_find_locked(r, "q0") && !od_results_find_locked(r, "q1"), "the two oldest finished evicted");
+    ok(!od_results_find_locked(r, "q0") && !od_results_find_locked(r, "q1"),
+       "the two oldest finished evicted");
     ok(od_results_find_locked(r, "q2") && od_results_find_locked(r, "q4"), "the newest three finished kept");
     ok(od_results_find_locked(r, "q5") != NULL, "unfinished orders never evicted");
     od_order_t *x = od_results_find_locked(r, "q6");
@@ -54,7 +56,8 @@ int main(void)
     ok(od_results_retire_locked(r, a) == NULL, "retire within results_kept evicts nothing");
     od_order_t *ev = od_results_retire_locked(r, b);
     ok(ev == a && a->done_next == NULL, "retire beyond results_kept hands back the oldest");
-    ok(od_results_find_locked(r, "a") == NULL && od_results_find_locked(r, "b") == b, "... gone from the index");
+    ok(od_results_find_locked(r, "a") == NULL && od_results_find_locked(r, "b") == b,
+       "... gone from the index");
     od_results_unlock(r);
     is_int(od_results_count(r), 1, "count after retire");
     od_results_free_evicted(ev);
