@@ -5,6 +5,7 @@ graphs made safe to inline.  Pure functions of their arguments; standard library
 import base64
 import html
 import math
+import os
 import re
 
 from report_figures import fmt_bytes  # noqa: F401 (the page's byte sizes, one definition)
@@ -201,98 +202,13 @@ def data_uri_svg(path):
 
 # ---- the page -----------------------------------------------------------------------------------
 
-CSS = """
-*{box-sizing:border-box}
-body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#1d2733;background:#f3f5f8}
-header{background:linear-gradient(120deg,#1f3b5a,#2f5d8a);color:#fff;padding:22px 32px 18px}
-header h1{margin:0 0 4px;font-size:24px;font-weight:600}
-header .sub{opacity:.85;font-size:13px}
-header .pills{margin-top:10px}
-.pill{display:inline-block;padding:2px 10px;margin:2px 6px 2px 0;border-radius:12px;font-size:12px;background:rgba(255,255,255,.16)}
-.pill.ok{background:#2e9d5b;color:#fff}.pill.bad{background:#d9534f;color:#fff}.pill.warn{background:#e9a23b;color:#fff}
-nav{position:sticky;top:0;z-index:5;background:#fff;border-bottom:1px solid #dde3ea;padding:8px 32px;font-size:13px}
-nav a{margin-right:16px;color:#2f5d8a;text-decoration:none}
-main{max-width:1240px;margin:0 auto;padding:8px 24px 40px}
-h2{font-size:19px;margin:28px 0 10px;padding-bottom:4px;border-bottom:2px solid #dde3ea}
-h3{font-size:16px;margin:18px 0 8px}
-.card{background:#fff;border:1px solid #dde3ea;border-radius:8px;padding:14px 18px;margin:10px 0;box-shadow:0 1px 2px rgba(0,0,0,.04)}
-.glance{display:grid;grid-template-columns:repeat(5,1fr);gap:12px}
-.hot{background:#fff;border:1px solid #dde3ea;border-top:5px solid #999;border-radius:8px;padding:10px 12px;text-decoration:none;color:inherit;display:block}
-.hot .k{font-size:12px;text-transform:uppercase;letter-spacing:.05em;color:#5b6875}
-.hot .fn{font:600 14px ui-monospace,"DejaVu Sans Mono",monospace;margin:4px 0 2px;word-break:break-all}
-.hot .big{font-size:26px;font-weight:700;margin:2px 0}
-.hot .note{font-size:12px;color:#5b6875}
-.hot .verdict{font-size:12px;margin-top:6px}
-.hot .verdict.warn{color:#b36b00}
-.kv{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:0 18px;font-size:12.5px;margin:6px 0 10px}
-.kv div{display:flex;justify-content:space-between;gap:10px;padding:3px 2px;border-bottom:1px solid #e6eaef;min-width:0}
-.kv span{text-align:right;overflow-wrap:anywhere}
-table.cfg{table-layout:fixed;width:100%}table.cfg td,table.cfg th{white-space:normal;overflow-wrap:anywhere}
-.ok{color:#2e9d5b}.bad{color:#d9534f}.muted{color:#6b7785}
-table{border-collapse:collapse;font-size:12.5px;margin:6px 0}
-.scroll{overflow-x:auto}
-th,td{padding:3px 7px;border-bottom:1px solid #e6eaef;text-align:right;white-space:nowrap}
-th{background:#f6f8fa;font-weight:600;color:#3c4854}
-td.l,th.l{text-align:left}
-td.l{white-space:normal}
-tr.hl td{background:#fff4d6;font-weight:600}
-code,pre{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,monospace;font-size:12.5px}
-code{background:#eef1f5;padding:1px 4px;border-radius:3px}
-pre{background:#1e2530;color:#e3e8ee;padding:10px 12px;border-radius:6px;overflow-x:auto;margin:6px 0}
-pre .c{color:#8fa1b3}
-.cols{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:14px}
-.cols3{display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:12px}
-.glance{grid-template-columns:repeat(5,minmax(0,1fr))}
-pre.wrap{white-space:pre-wrap;word-break:break-word}
-.planted{border-left:4px solid #e9a23b;background:#fffaf0;padding:8px 12px;margin:8px 0;border-radius:0 6px 6px 0}
-.found{font-weight:600}
-svg.flame{display:block;width:100%;height:auto;border:1px solid #e3e6ea;border-radius:6px}
-svg.chart{display:block;max-width:100%;height:auto}
-svg.chart text{font:11px system-ui,"DejaVu Sans",sans-serif;fill:#4a5663}
-svg.chart .ct{font-size:13px;font-weight:600;fill:#1d2733}
-svg.chart .yl,svg.chart .ll{text-anchor:end}
-svg.chart .xl{text-anchor:middle}
-svg.chart .grid{stroke:#e6eaef}
-svg.chart .tick{stroke:#9aa5b1}
-svg.chart .frame{fill:none;stroke:#c5ced8}
-svg.chart .band0{fill:#f5f8fc}svg.chart .band1{fill:#eef3f9}
-svg.chart .bl{font-weight:600;fill:#2f5d8a}
-svg.chart .bar{fill:#d7e2ef}
-svg.chart polyline{fill:none!important;stroke-width:2;stroke-linejoin:round}
-svg.chart .lp50{stroke:#2e86ab;fill:#2e86ab}svg.chart .lp99{stroke:#e4572e;fill:#e4572e}svg.chart .lmax{stroke:#b9a3c9;fill:#b9a3c9;stroke-dasharray:4 3}
-svg.chart line.lp50,svg.chart line.lp99,svg.chart line.lmax{stroke-width:2}
-svg.chart circle.dot{stroke:none;opacity:0}svg.chart circle.dot:hover{opacity:1}
-svg.chart .err{fill:#d9534f}
-svg.chart .lane{stroke:#e6eaef}
-details{margin:6px 0}
-summary{cursor:pointer;color:#2f5d8a}
-img.callgraph{max-width:100%;border:1px solid #e3e6ea;border-radius:6px;background:#fff}
-.files a{margin-right:10px}
-.small{font-size:12px}
-footer{color:#6b7785;font-size:12px;text-align:center;padding:20px}
-"""
+_TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+with open(os.path.join(_TEMPLATES, "report.css")) as _f:
+    CSS = "\n" + _f.read()
 
 # one zoom handler for every inlined flame graph: click a frame to zoom, the bottom bar to reset
-JS = """
-document.addEventListener('click',function(e){
-  var g=e.target;while(g&&!(g.getAttribute&&g.getAttribute('class')==='f'))g=g.parentNode;
-  if(!g)return;var svg=g.ownerSVGElement;if(!svg)return;
-  var vb=svg.viewBox.baseVal,W=vb.width,P=10,CW=7;
-  var zx=+g.getAttribute('data-x'),zw=+g.getAttribute('data-w');
-  var fs=svg.querySelectorAll('g.f');
-  for(var i=0;i<fs.length;i++){
-    var f=fs[i],x=+f.getAttribute('data-x'),w=+f.getAttribute('data-w');
-    var a=Math.max(x,zx),b=Math.min(x+w,zx+zw);
-    if(b-a<=1e-12){f.style.display='none';continue}
-    f.style.display='';
-    var px=P+(a-zx)/zw*(W-2*P),pw=(b-a)/zw*(W-2*P);
-    var r=f.getElementsByTagName('rect')[0],t=f.getElementsByTagName('text')[0];
-    r.setAttribute('x',px);r.setAttribute('width',pw);t.setAttribute('x',px+3);
-    var n=f.getAttribute('data-n'),c=Math.floor((pw-6)/CW);
-    t.textContent=c<3?'':(n.length<=c?n:n.substr(0,c-2)+'..');
-  }
-});
-"""
+with open(os.path.join(_TEMPLATES, "report.js")) as _f:
+    JS = "\n" + _f.read()
 
 
 # ---- the page's text: what each kind is, how orderd makes it, its planted hotspot ----------
