@@ -10,6 +10,7 @@ import re
 import jinja2
 
 import report_figures as RF
+from report_run import short
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 
@@ -92,11 +93,11 @@ KIND_COLORS = {
 
 def environment():
     """the templates' environment: autoescape on for .html and .j2, a block tag's own line dropped,
-    and the number formats the page uses as filters"""
+    a name the context lacks an error (not an empty string), and the page's number formats as filters"""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(["html", "j2"]),
-                             trim_blocks=True, lstrip_blocks=True)
+                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters.update(fmt_us=fmt_us, fmt_num=fmt_num, fmt_bytes=RF.fmt_bytes, fmt_ns=RF.fmt_ns, human=RF.human,
-                       short=lambda name: name.split(" (")[0].strip(), f1=lambda v: "%.1f" % v, f2=lambda v: "%.2f" % v)
+                       short=short, f1=lambda v: "%.1f" % v, f2=lambda v: "%.2f" % v)
     return env
 
 

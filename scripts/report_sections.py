@@ -170,6 +170,7 @@ def _pprof_kind(run, k, s, tops, graphs, extra, groups):
     s["flame"] = inline_flame(fsvg, "flame-" + k) if fsvg and "<svg" in fsvg else None
     top = tops[k]
     s["top"] = top
+    s["top_header"] = None
     if top:
         s["top_header"] = " · ".join(RF.human_text(h) for h in top["header"]
                                      if not h.startswith("File:") and not h.startswith("Build ID") and not h.startswith("Showing top"))
@@ -192,8 +193,10 @@ def kind_sections(run, fig, found, tops, graphs, extra, groups, trace, gc, summa
     out = []
     for k in INFO:
         info = INFO[k]
+        # every name the template reads, defined (the environment is strict): None or [] when absent
         s = dict(k=k, title=info["title"], stage=info.get("stage"), leaf=info.get("leaf"), unit=info.get("unit"),
-                 lates=[f for f in run.late if f.startswith(k)], found=found.get(k), pprof=False, other_site=None, target=None)
+                 lates=[f for f in run.late if f.startswith(k)], found=found.get(k), pprof=False, other_site=None, target=None,
+                 target_text=None, trace=None, gc=None, links=[], commands=[])
         if k == "memory":
             rest = [r for r in (tops["memory"] or {}).get("rows", []) if short(r["name"]) != "od_stage_record"]
             if rest:
