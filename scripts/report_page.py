@@ -6,8 +6,12 @@ with, and what the page knows about each profile kind.  The markup itself lives 
 import base64
 import os
 import re
+import sys
 
-import jinja2
+try:
+    import jinja2
+except ImportError:  # the one library beyond the standard one: say what to install
+    sys.exit("report.py: Jinja2 is missing: apt-get install python3-jinja2 (scripts/install-deps.sh installs it)")
 
 import report_figures as RF
 from report_run import short
