@@ -84,7 +84,7 @@ $(B)/orderd: $(ORDERD_OBJ)
 $(B)/orderload: $(ORDERLOAD_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/hello_h2o: $(B)/obj/scripts/bench/hello_h2o.o
+$(B)/hello_h2o: $(B)/obj/t/servers/hello_h2o.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/t/%: $(B)/obj/t/unit/%.o $(LIB_OBJ)
@@ -160,7 +160,7 @@ soak: deps all
 bench: deps all
 	@./scripts/bench/run.sh $(B)
 
-FORMAT_SRC = $(wildcard src/*.[ch] src/*/*.[ch] src/*/*.cc t/unit/*.c t/fuzz/*.c scripts/bench/*.c)
+FORMAT_SRC = $(wildcard src/*.[ch] src/*/*.[ch] src/*/*.cc t/unit/*.c t/fuzz/*.c t/servers/*.c)
 
 # format: apply .clang-format; format-check: fail, naming the places, where it would change
 format:
