@@ -61,7 +61,8 @@ LIBS     := $(LIBS_BASE) $(TCMALLOC)
 ORDERD_SRC    := $(sort $(wildcard src/*.c src/prof/*.c)) src/load/scenario.c
 ORDERD_CXX    := $(sort $(wildcard src/prof/*.cc))
 # orderload: src/load/ and the few core modules it needs.
-ORDERLOAD_SRC := $(sort $(wildcard src/load/*.c)) src/util.c src/hist.c src/luautil.c src/log.c
+ORDERLOAD_SRC := $(sort $(wildcard src/load/*.c)) src/util.c src/hist.c src/luautil.c \
+        $(wildcard src/lua_*.c) src/log.c
 
 ORDERD_OBJ    := $(ORDERD_SRC:%.c=$(B)/obj/%.o) $(ORDERD_CXX:%.cc=$(B)/obj/%.o)
 ORDERLOAD_OBJ := $(ORDERLOAD_SRC:%.c=$(B)/obj/%.o)

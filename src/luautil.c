@@ -112,17 +112,3 @@ int od_lua_key_line(const char *path, const char *key, int after_line)
     free(text);
     return found;
 }
-
-const char *od_lua_push_args_line(lua_State *L)
-{
-    int n = lua_gettop(L);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (int i = 1; i <= n; i++) {
-        if (i > 1) luaL_addchar(&b, ' ');
-        luaL_tolstring(L, i, NULL);
-        luaL_addvalue(&b);
-    }
-    luaL_pushresult(&b);
-    return lua_tostring(L, -1);
-}

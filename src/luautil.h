@@ -3,6 +3,9 @@
  * the standard libraries and the `orderd` table, protected calls with a traceback, and
  * errors as "file:line: message".
  *
+ * Being replaced by lua_layer.h (od_lua_open with a policy, od_lua_call, od_lua_src_t positions,
+ * od_lua_schema_apply); what remains here serves the front ends not yet converted.
+ *
  * One lua_State per thread; a state never crosses threads.  Nothing here keeps global
  * state, so these functions are thread-safe for distinct states.
  */
@@ -11,6 +14,7 @@
 
 #include <lua.h>
 
+#include "lua_layer.h" /* the layer that replaces this file */
 #include "util.h"
 
 /**
@@ -38,12 +42,5 @@ int od_lua_pcall(lua_State *L, int nargs, int nresults, od_buf_t *err);
  * not found.  `after_line` starts the search after that line (for nested tables).
  */
 int od_lua_key_line(const char *path, const char *key, int after_line);
-
-/**
- * pushes a C function's arguments as one string: each converted as tostring() does, separated
- * by single spaces (the line that orderd.log(...) logs)
- * @return the pushed string, owned by L: valid while it stays on the stack
- */
-const char *od_lua_push_args_line(lua_State *L);
 
 #endif
