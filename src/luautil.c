@@ -112,3 +112,37 @@ int od_lua_key_line(const char *path, const char *key, int after_line)
     free(text);
     return found;
 }
+
+lua_State *od_rules_lua_new(size_t memory_limit, long budget, const char *subject)
+{
+    return od_lua_open(&(od_lua_policy_t){.libs = OD_LUA_LIBS_SANDBOX,
+                                          .sandbox = 1,
+                                          .budget = budget,
+                                          .memory = memory_limit,
+                                          .subject = subject});
+}
+
+void od_rules_lua_close(lua_State *L)
+{
+    od_lua_close(L);
+}
+
+void od_rules_lua_limits(lua_State *L, size_t memory_limit, long budget)
+{
+    od_lua_set_limits(L, memory_limit, budget);
+}
+
+size_t od_rules_lua_memory(lua_State *L)
+{
+    return od_lua_memory(L);
+}
+
+int od_rules_lua_call(lua_State *L, int nargs, int nresults, od_buf_t *err)
+{
+    return od_lua_call(L, nargs, nresults, err);
+}
+
+int od_rules_lua_dofile(lua_State *L, const char *path, int nresults, od_buf_t *err)
+{
+    return od_lua_run_file(L, path, nresults, err);
+}

@@ -43,4 +43,13 @@ int od_lua_pcall(lua_State *L, int nargs, int nresults, od_buf_t *err);
  */
 int od_lua_key_line(const char *path, const char *key, int after_line);
 
+/* The sandboxed states the schedule used from rules.h, now od_lua_open with the sandbox
+ * policy: thin wrappers until schedule.c calls the layer itself. */
+lua_State *od_rules_lua_new(size_t memory_limit, long budget, const char *subject);
+void od_rules_lua_close(lua_State *L);
+void od_rules_lua_limits(lua_State *L, size_t memory_limit, long budget);
+size_t od_rules_lua_memory(lua_State *L);
+int od_rules_lua_call(lua_State *L, int nargs, int nresults, od_buf_t *err);
+int od_rules_lua_dofile(lua_State *L, const char *path, int nresults, od_buf_t *err);
+
 #endif
