@@ -185,6 +185,7 @@ typedef struct od_lua_field {
     const char *help;               /* what it is, in messages: "worker threads" (or NULL) */
     const char *expect;             /* what a wrong type is told it must be ("a function(order)"); NULL:
                                      * the type's own words */
+    int required; /* absence is an error ("missing key"); else absent keys keep dst's value */
     /* OD_LUA_T_CUSTOM: applies the value at idx to the member (dst + offset); 0, or -1 with why:
      * the message follows the field's name and a space ("must be a list of kinds") */
     int (*apply)(lua_State *L, int idx, void *member, od_buf_t *why);
@@ -196,9 +197,10 @@ void od_lua_schema_defaults(const od_lua_field_t *fields, void *dst);
 /**
  * applies the table at idx to dst through `fields`.  Every problem is reported at the
  * position of its field (src, w: the constructor that table was written as, from
- * od_lua_where_root / od_lua_where_field; NULL when unknown), as "FILE:LINE: message\n":
- * keys that are not names, unknown keys (with the known ones), values of the wrong type,
- * numbers out of range or not whole.  `prefix` names the table in messages ("" at the top,
+ * od_lua_where_root / od_lua_where_field / od_lua_where_item; NULL when unknown), as
+ * "FILE:LINE: message\n": keys that are not names, unknown keys (with the likeliest meant one
+ * and the known ones), values of the wrong type, numbers out of range or not whole, required
+ * keys missing (at the table's own position).  `prefix` names the table in messages ("" at the top,
  * "reserve." inside) and `what` the table itself ("the rules table"; NULL: none).  dst may
  * be partly written when this fails: apply to a copy.
  * @return 0 if successful, -1 if not

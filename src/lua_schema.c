@@ -209,6 +209,47 @@ static int apply_value(walk_t *wk, lua_State *L, const od_lua_field_t *f, const 
     return -1;
 }
 
+/* the edit distance of a and b (insertions, deletions, substitutions, swaps of neighbours),
+ * or a large number past 3: enough to catch a typo */
+static int distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 32 || lb > 32 || (la > lb ? la - lb : lb - la) > 3) return 99;
+    int d[34][34];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            int cost = a[i - 1] != b[j - 1];
+            int v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v) v = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    return d[la][lb];
+}
+
+/* the known key an unknown one is most likely a typo of, or NULL */
+static const char *nearest(const od_lua_field_t *fields, const char *key)
+{
+    const char *best = NULL;
+    int best_d = 99;
+    size_t len = strlen(key);
+    int limit = len <= 3 ? 1 : 2; /* short names: one slip, else two */
+    for (const od_lua_field_t *f = fields; f->name; f++) {
+        int dd = distance(key, f->name);
+        if (dd <= limit && dd < best_d) {
+            best = f->name;
+            best_d = dd;
+        }
+    }
+    return best;
+}
+
 /* w: the constructor the table was written as (NULL when unknown); home: where to report
  * what w cannot place */
 static int apply_table(walk_t *wk, lua_State *L, int idx, const od_lua_field_t *fields, void *dst,
@@ -240,13 +281,16 @@ static int apply_table(walk_t *wk, lua_State *L, int idx, const od_lua_field_t *
         if (at == NULL) at = home; /* computed or built elsewhere: the enclosing table's place */
         if (f->name == NULL) {
             od_buf_t known = OD_BUF_INIT;
+            const char *near = nearest(fields, key);
+            if (near) od_buf_printf(&known, "did you mean \"%s\"? ", near);
+            od_buf_puts(&known, "known: ");
             for (const od_lua_field_t *k = fields; k->name; k++)
                 od_buf_printf(&known, "%s%s", k == fields ? "" : ", ", k->name);
             if (prefix[0] == '\0' && wk->what)
-                od_lua_report(wk->errors, wk->src, at, "unknown key \"%s\" in %s (known: %s)", full, wk->what,
+                od_lua_report(wk->errors, wk->src, at, "unknown key \"%s\" in %s (%s)", full, wk->what,
                               known.base);
             else
-                od_lua_report(wk->errors, wk->src, at, "unknown key \"%s\" (known: %s)", full, known.base);
+                od_lua_report(wk->errors, wk->src, at, "unknown key \"%s\" (%s)", full, known.base);
             od_buf_dispose(&known);
             bad = 1;
         } else if (f->type == OD_LUA_T_TABLE) {
@@ -263,6 +307,17 @@ static int apply_table(walk_t *wk, lua_State *L, int idx, const od_lua_field_t *
             bad |= apply_value(wk, L, f, full, dst, at) != 0;
         }
         lua_pop(L, 1);
+    }
+    for (const od_lua_field_t *f = fields; f->name; f++) {
+        if (!f->required) continue;
+        int t = lua_getfield(L, idx, f->name);
+        lua_pop(L, 1);
+        if (t != LUA_TNIL) continue;
+        if (f->help)
+            od_lua_report(wk->errors, wk->src, home, "missing key \"%s%s\" (%s)", prefix, f->name, f->help);
+        else
+            od_lua_report(wk->errors, wk->src, home, "missing key \"%s%s\"", prefix, f->name);
+        bad = 1;
     }
     return bad ? -1 : 0;
 }

@@ -118,12 +118,18 @@ static void test_defaults_and_values(void)
 static void test_errors(void)
 {
     bad("return {\n  workers = 2,\n  wokers = 3,\n}\n",
-        ":3: unknown key \"wokers\" in the test table (known: workers, ratio, hold_us, budget, memory, "
+        ":3: unknown key \"wokers\" in the test table (did you mean \"workers\"? known: workers, ratio, "
+        "hold_us, budget, memory, "
         "every, name, "
         "hook, even, reserve)",
         "an unknown key, at its line, with the known ones");
     bad("return {\n  reserve = {\n    stripe = 2,\n  },\n}\n",
-        ":3: unknown key \"reserve.stripe\" (known: stripes)", "an unknown nested key names its path");
+        ":3: unknown key \"reserve.stripe\" (did you mean \"stripes\"? known: stripes)",
+        "an unknown nested key names its path");
+    bad("return {\n  zzz = 1 }", ":2: unknown key \"zzz\" in the test table (known: workers,",
+        "no guess when nothing is close");
+    bad("return {\n  wrokers = 1 }",
+        ":2: unknown key \"wrokers\" in the test table (did you mean \"workers\"?", "two letters swapped");
     bad("return { workers = 0 }", ":1: workers (worker threads) must be a whole number from 1 to 1024, got 0",
         "out of range");
     bad("return {\n\n workers = 2.5 }", ":3: workers (worker threads) must be a whole number", "a fraction");
@@ -147,6 +153,43 @@ static void test_errors(void)
     bad("return {\n  [1] = 5 }", ":1: the test table: keys must be names, got a number key", "a number key");
     bad("local r = { stripes = 0 }\nreturn {\n  reserve = r,\n}\n", ":3: reserve.stripes (inventory mutexes)",
         "a table built elsewhere: reported at the field that holds it");
+
+    /* a required key */
+    {
+        static const od_lua_field_t need[] = {{"id", OD_LUA_T_INT, offsetof(conf_t, workers), 1, 9,
+                                               .required = 1, .help = "the entry's number"},
+                                              {"ratio", OD_LUA_T_DOUBLE, offsetof(conf_t, ratio), 0, 1},
+                                              {NULL}};
+        char p[128];
+        snprintf(p, sizeof(p), "%s/req.lua", tmpdir);
+        FILE *f = fopen(p, "w");
+        fputs("-- entries\nreturn {\n  { id = 1 },\n  { ratio = 0.5 },\n}\n", f);
+        fclose(f);
+        lua_State *L = od_lua_open(&(od_lua_policy_t){.libs = OD_LUA_LIBS_ALL});
+        od_lua_src_t *src = od_lua_src_open(p, 1);
+        od_buf_t errors = OD_BUF_INIT;
+        int rc = od_lua_run_file(L, p, 1, &errors);
+        conf_t c = {0};
+        int r1 = -1, r2 = -1;
+        if (rc == 0) {
+            lua_rawgeti(L, -1, 1);
+            r1 = od_lua_schema_apply(L, -1, need, &c, "", NULL, src,
+                                     od_lua_where_item(od_lua_where_root(src), 1), &errors);
+            lua_pop(L, 1);
+            lua_rawgeti(L, -1, 2);
+            r2 = od_lua_schema_apply(L, -1, need, &c, "", NULL, src,
+                                     od_lua_where_item(od_lua_where_root(src), 2), &errors);
+            lua_pop(L, 1);
+        }
+        char want[256];
+        snprintf(want, sizeof(want), "%s:4:3: missing key \"id\" (the entry's number)\n", p);
+        ok(rc == 0 && r1 == 0 && c.workers == 1, "a required key that is there");
+        ok(r2 == -1 && errors.base && strcmp(errors.base, want) == 0,
+           "a missing one, at its entry's FILE:LINE:COL: %s", errors.base ? errors.base : "");
+        od_buf_dispose(&errors);
+        od_lua_src_close(src);
+        od_lua_close(L);
+    }
 
     /* several problems: each reported, each at its own line */
     conf_t c = {0};
