@@ -1,3 +1,4 @@
+/* The old Lua helpers, until their last callers use the Lua layer: see luautil.h. */
 #include "luautil.h"
 
 #include <lauxlib.h>

@@ -1,13 +1,17 @@
 /*
- * luautil — what every embedded Lua state in orderd and orderload shares: creation with
- * the standard libraries and the `orderd` table, protected calls with a traceback, and
- * errors as "file:line: message".
+ * luautil — the old Lua helpers, kept only until their last callers use lua_layer.h; new
+ * code must not include this file.  Delete it (and src/luautil.c, and its name in the
+ * Makefile's ORDERLOAD_SRC) once nothing includes it.
  *
- * Being replaced by lua_layer.h (od_lua_open with a policy, od_lua_call, od_lua_src_t positions,
- * od_lua_schema_apply); what remains here serves the front ends not yet converted.
+ *   od_lua_new, od_lua_dofile, od_lua_pcall   src/load/engine.c, src/load/scenario.c
+ *                                             → od_lua_open, od_lua_run_file, od_lua_call
+ *   od_lua_key_line                           src/schedule.c → od_lua_src_open and
+ *                                             od_lua_where_field / od_lua_where_item
+ *   od_rules_lua_*                            src/schedule.c → od_lua_open with the sandbox
+ *                                             policy, od_lua_close, od_lua_call, ...
  *
- * One lua_State per thread; a state never crosses threads.  Nothing here keeps global
- * state, so these functions are thread-safe for distinct states.
+ * States from od_lua_new are closed with lua_close; those from od_rules_lua_new with
+ * od_rules_lua_close.  One lua_State per thread; nothing here keeps global state.
  */
 #ifndef OD_LUAUTIL_H
 #define OD_LUAUTIL_H
