@@ -1,5 +1,5 @@
 /* The pool table from lua/workers.lua: evaluated once at startup, checked against a schema. */
-#include "pool.h"
+#include "pool_config.h"
 
 #include <lauxlib.h>
 #include <math.h>
