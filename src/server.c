@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +27,7 @@ typedef struct loop_thread {
 } loop_thread_t;
 
 static h2o_globalconf_t globalconf;
-static int stopping; /* atomic: set once when the drain is over; loops poll it */
+static int stopping; /* atomic: set once by od_server_stop; the loops poll it */
 
 /* --- listeners and threads ---------------------------------------------------------------- */
 
@@ -121,18 +120,21 @@ static void raise_nofile(void)
     od_info("open-file limit: %llu", (unsigned long long)rl.rlim_cur);
 }
 
-int od_server_run(od_server_t *srv)
+static loop_thread_t *threads; /* reachable until exit, as the loops it holds are */
+static int nthreads;
+
+int od_server_start(od_server_t *srv)
 {
     const od_config_t *cfg = srv->cfg;
     raise_nofile();
 
     int fd_main = open_listener(&cfg->listen), fd_prof = -1;
-    if (fd_main < 0) return 1;
+    if (fd_main < 0) return -1;
     if (cfg->profiling.enabled && cfg->profiling.listen.host) {
         fd_prof = open_listener(&cfg->profiling.listen);
         if (fd_prof < 0) {
             close(fd_main);
-            return 1;
+            return -1;
         }
     }
 
@@ -144,25 +146,15 @@ int od_server_run(od_server_t *srv)
     h2o_pathconf_t *pathconf = h2o_config_register_path(host, "/", 0);
     od_router_attach(pathconf, srv, fd_prof >= 0 ? cfg->profiling.listen.port : 0);
 
-    /* signals: handled by this thread with sigwait; every other thread inherits the mask */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
     int n = cfg->http.threads;
-    static loop_thread_t *threads; /* static: reachable until exit, as the loops it holds are */
     threads = od_calloc((size_t)n, sizeof(*threads));
+    nthreads = n;
     for (int i = 0; i < n; i++) { /* each thread builds its loop itself (loop_setup) */
         loop_thread_t *t = &threads[i];
         t->idx = i;
         t->fd_main = i == 0 ? fd_main : dup(fd_main);
         t->fd_prof = fd_prof < 0 ? -1 : i == 0 ? fd_prof : dup(fd_prof);
     }
-
-    if (od_pool_start(srv->pool) != 0) return 1;
     for (int i = 0; i < n; i++) {
         int rc = pthread_create(&threads[i].thread, NULL, loop_main, &threads[i]);
         if (rc != 0) od_fatal("cannot start HTTP thread %d: %s", i, strerror(rc));
@@ -172,30 +164,14 @@ int od_server_run(od_server_t *srv)
     if (fd_prof >= 0)
         od_info("profiling on http://%s:%d/debug/pprof/", cfg->profiling.listen.host,
                 cfg->profiling.listen.port);
+    return 0;
+}
 
-    int sig = 0;
-    sigwait(&set, &sig);
-    od_pool_snapshot_t snap;
-    od_pool_snapshot(srv->pool, &snap);
-    od_info("%s: draining %zu queued and %d in-flight orders; new orders get 503", strsignal(sig),
-            snap.queue_length, snap.active);
-    od_pool_drain(srv->pool);
-
-    od_stats_t *st = srv->stats;
-    uint64_t accepted = od_stats_get(&st->accepted), processed = od_stats_get(&st->processed);
-    uint64_t ok = od_stats_get(&st->success), errors = od_stats_get(&st->errors);
-    fprintf(stderr,
-            "orderd: summary: accepted=%llu processed=%llu success=%llu errors=%llu rejected=%llu "
-            "uptime=%.1fs %s\n",
-            (unsigned long long)accepted, (unsigned long long)processed, (unsigned long long)ok,
-            (unsigned long long)errors, (unsigned long long)od_stats_get(&st->rejected),
-            (double)(od_now_ns() - st->start_ns) / 1e9,
-            accepted == processed && processed == ok + errors ? "(nothing lost)" : "(MISMATCH: orders lost)");
-
+void od_server_stop(void)
+{
     od_jobs_stop();
     __atomic_store_n(&stopping, 1, __ATOMIC_RELAXED);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < nthreads; i++)
         pthread_join(threads[i].thread, NULL);
     /* the loops, contexts and sockets die with the process */
-    return accepted == processed ? 0 : 1;
 }

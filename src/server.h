@@ -40,10 +40,13 @@ typedef struct od_server { /* typedef also in request.h */
 /* --- lifecycle ---------------------------------------------------------------------------- */
 
 /**
- * binds the listeners (reporting a clear error if it cannot), starts the loop threads and
- * runs until a SIGTERM/SIGINT has drained the pool; prints the summary
- * @return 0 after a clean drain, 1 if the server could not start
+ * binds the listeners (reporting a clear error if it cannot) and starts the loop threads,
+ * which serve until od_server_stop.  The caller blocks SIGTERM/SIGINT and ignores SIGPIPE
+ * first (the loop threads inherit the mask); srv must outlive the server.
+ * @return 0 if successful, -1 if not
  */
-int od_server_run(od_server_t *srv);
+int od_server_start(od_server_t *srv);
+/** stops the loop threads and the jobs, and joins the loops (after od_server_start only) */
+void od_server_stop(void);
 
 #endif

@@ -26,7 +26,7 @@
 #ifndef OD_PROF_HTTP_H
 #define OD_PROF_HTTP_H
 
-/** registers every profiling route (flag OD_ROUTE_PROFILING); call before od_server_run */
+/** registers every profiling route (flag OD_ROUTE_PROFILING); call before od_server_start */
 void od_prof_http_register(void);
 
 #endif
