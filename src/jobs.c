@@ -118,8 +118,12 @@ static void on_job_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t
 /* The client's socket, for noticing that it left while a job runs.  h2o 2.2.5 does not read
  * an HTTP/1 connection while its request is being handled, so a close is only seen by
  * peeking at the socket.  The connection object does not expose its socket; in h2o 2.2.5 the
- * HTTP/1 connection struct holds it right after the h2o_conn_t, which is checked against the
- * connection's peer address before it is trusted. */
+ * HTTP/1 connection struct (lib/http1.c, private) holds it right after the h2o_conn_t, which
+ * is checked against the connection's peer address before it is trusted.  That layout is
+ * h2o's internal, so another h2o release must not compile until it is checked again. */
+#if !defined(H2O_VERSION_MAJOR) || H2O_VERSION_MAJOR != 2 || H2O_VERSION_MINOR != 2
+#error "client_fd reads h2o 2.2's private HTTP/1 connection: check its layout, then the guard"
+#endif
 static int client_fd(h2o_req_t *req)
 {
     if (req->version >= 0x200) return -1;

@@ -27,7 +27,9 @@ typedef struct loop_thread {
 } loop_thread_t;
 
 static h2o_globalconf_t globalconf;
-static int stopping; /* atomic: set once by od_server_stop; the loops poll it */
+static int stopping;           /* atomic: set once by od_server_stop; the loops poll it */
+static loop_thread_t *threads; /* reachable until exit, as the loops it holds are */
+static int nthreads;
 
 /* --- listeners and threads ---------------------------------------------------------------- */
 
@@ -119,9 +121,6 @@ static void raise_nofile(void)
     getrlimit(RLIMIT_NOFILE, &rl);
     od_info("open-file limit: %llu", (unsigned long long)rl.rlim_cur);
 }
-
-static loop_thread_t *threads; /* reachable until exit, as the loops it holds are */
-static int nthreads;
 
 int od_server_start(od_server_t *srv)
 {

@@ -1,16 +1,22 @@
 /*
- * server — the HTTP side: h2o event loops (one per `http.threads`, each with its own
- * listening socket on the same port via SO_REUSEPORT), the router that dispatches every
- * request to a handler by path and method (404/405 with Allow are answered here), response
- * helpers, and deferred jobs for work that must not run on an event loop (profiles that take
- * seconds).
+ * server — the HTTP layer's state and lifecycle: od_server_t, which every handler reads, and
+ * the listeners and h2o event loops (one per `http.threads`, each accepting on its own dup of
+ * the one listening socket, and on the profiling listener's when there is one).
  *
- * The application state every handler reads is od_server_t: built before the threads start;
- * its pointers are read-only afterwards (the objects behind them do their own locking).
+ * The HTTP layer is four modules, and this header includes their headers for the handlers:
+ *   router.h   the route table and dispatch (404, 405, the profiling listener and token)
+ *   request.h  what a handler reads of a request and how it answers (od_respond...)
+ *   jobs.h     deferred jobs: blocking work off the event loop
+ *   server.h   this: the state and the loops
+ * The layers run one way: main builds the config, starts the pool, then this server, which
+ * feeds the pool; at a stop signal main drains the pool while the server still answers, then
+ * stops the server (main.c).
  *
- * Threading: handlers run on their loop's thread and must not block.  A deferred job runs on
- * a job thread of its own; its response is handed back to the loop that owns the request,
- * and dropped if the client went away in the meantime.
+ * od_server_t is built by main before the threads start; its pointers are read-only
+ * afterwards (the objects behind them do their own locking) and it owns none of them.
+ *
+ * Threading: handlers run on their loop's thread and must not block (jobs.h for work that
+ * does).  od_server_start and od_server_stop are called by main, once each.
  */
 #ifndef OD_SERVER_H
 #define OD_SERVER_H
@@ -36,8 +42,6 @@ typedef struct od_server { /* typedef also in request.h */
     char **argv;
     uint64_t started_wall_ns;
 } od_server_t;
-
-/* --- lifecycle ---------------------------------------------------------------------------- */
 
 /**
  * binds the listeners (reporting a clear error if it cannot) and starts the loop threads,
