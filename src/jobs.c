@@ -1,6 +1,7 @@
 #include "jobs.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,8 +109,10 @@ static void on_job_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t
             od_req_t r = {.h = job->req, .srv = job->srv, .route = job->route};
             for (size_t i = 0; i < job->nheaders; i++)
                 od_add_header(&r, job->headers[i].name, job->headers[i].value);
-            od_respond(&r, job->status, job->content_type, job->body.base ? job->body.base : "",
-                       job->body.len);
+            /* the request takes the body's bytes; the type is copied, the job dies first */
+            const char *ct =
+                job->content_type ? h2o_strdup(&r.h->pool, job->content_type, SIZE_MAX).base : NULL;
+            od_respond_buf(&r, job->status, ct, &job->body);
         }
         job_release(job);
     }

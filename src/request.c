@@ -2,6 +2,8 @@
 
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "server.h"
@@ -59,8 +61,11 @@ void od_add_header(od_req_t *r, const char *name, const char *value)
     h2o_add_header_by_str(&req->pool, &req->res.headers, n, nlen, 1, name, v.base, v.len);
 }
 
-int od_respond(od_req_t *r, int status, const char *content_type, const void *body, size_t len)
+/* Sends bytes that outlive the call (in req->pool, or owned by it) without copying them:
+ * what h2o_send_inline does, minus its copy into the pool. */
+static void send_body(od_req_t *r, int status, const char *content_type, char *body, size_t len)
 {
+    static h2o_generator_t generator = {NULL, NULL}; /* one final chunk: nothing to proceed or stop */
     h2o_req_t *req = r->h;
     req->res.status = status;
     req->res.reason = reason(status);
@@ -69,16 +74,119 @@ int od_respond(od_req_t *r, int status, const char *content_type, const void *bo
                        strlen(content_type));
     req->res.content_length = len;
     od_stats_http(r->srv->stats, (od_route_id_t)r->route, status);
-    h2o_send_inline(req, body, len);
+    h2o_start_response(req, &generator);
+    h2o_iovec_t buf = h2o_iovec_init(body, len);
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")))
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+    else
+        h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+}
+
+int od_respond(od_req_t *r, int status, const char *content_type, const void *body, size_t len)
+{
+    char *copy = h2o_mem_alloc_pool(&r->h->pool, len ? len : 1);
+    if (len) memcpy(copy, body, len);
+    send_body(r, status, content_type, copy, len);
+    return 0;
+}
+
+static void free_owned(void *slot)
+{
+    free(*(char **)slot);
+}
+
+int od_respond_buf(od_req_t *r, int status, const char *content_type, od_buf_t *body)
+{
+    size_t len = 0;
+    char *bytes = od_buf_detach(body, &len);
+    char **slot = h2o_mem_alloc_shared(&r->h->pool, sizeof(*slot), free_owned); /* freed with the request */
+    *slot = bytes;
+    send_body(r, status, content_type, bytes, len);
     return 0;
 }
 
 int od_respond_json(od_req_t *r, int status, od_buf_t *json)
 {
     od_buf_putc(json, '\n');
-    od_respond(r, status, "application/json", json->base, json->len);
-    od_buf_dispose(json);
+    return od_respond_buf(r, status, "application/json", json);
+}
+
+/* --- bodies built in the request's pool ------------------------------------------------------- */
+
+void od_body_init(od_body_t *b, od_req_t *r, size_t hint)
+{
+    b->pool = &r->h->pool;
+    b->cap = hint ? hint : 256;
+    b->base = h2o_mem_alloc_pool(b->pool, b->cap);
+    b->len = 0;
+    b->base[0] = '\0';
+}
+
+/* h2o's pool cannot grow an allocation: a bigger one replaces it, and the old one is released
+ * with the request (hence the size hint) */
+char *od_body_reserve(od_body_t *b, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap * 2;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = h2o_mem_alloc_pool(b->pool, cap);
+        memcpy(p, b->base, b->len + 1);
+        b->base = p;
+        b->cap = cap;
+    }
+    return b->base + b->len;
+}
+
+void od_body_append(od_body_t *b, const void *p, size_t n)
+{
+    memcpy(od_body_reserve(b, n), p, n);
+    b->len += n;
+    b->base[b->len] = '\0';
+}
+
+void od_body_puts(od_body_t *b, const char *s)
+{
+    od_body_append(b, s, strlen(s));
+}
+
+void od_body_putc(od_body_t *b, char c)
+{
+    od_body_append(b, &c, 1);
+}
+
+void od_body_vprintf(od_body_t *b, const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(b->base + b->len, b->cap - b->len, fmt, ap);
+    OD_ASSERT(n >= 0);
+    if ((size_t)n >= b->cap - b->len) { /* did not fit: grow and format again */
+        od_body_reserve(b, (size_t)n);
+        vsnprintf(b->base + b->len, b->cap - b->len, fmt, again);
+    }
+    va_end(again);
+    b->len += (size_t)n;
+}
+
+void od_body_printf(od_body_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    od_body_vprintf(b, fmt, ap);
+    va_end(ap);
+}
+
+int od_respond_body(od_req_t *r, int status, const char *content_type, od_body_t *b)
+{
+    send_body(r, status, content_type, b->base, b->len);
     return 0;
+}
+
+int od_respond_body_json(od_req_t *r, int status, od_body_t *b)
+{
+    od_body_putc(b, '\n');
+    return od_respond_body(r, status, "application/json", b);
 }
 
 int od_respond_error(od_req_t *r, int status, const char *field, const char *fmt, ...)
