@@ -1,4 +1,7 @@
-/* orderd: the order server.  Loads and checks the config, then serves until SIGTERM/SIGINT. */
+/* orderd: the order server.  Loads and checks the config, then runs the layers one way —
+ * config -> server -> pool -> pipeline — until SIGTERM/SIGINT: main starts the pool, then the
+ * HTTP server that feeds it, takes the stop signal, drains the pool while the server still
+ * answers (503 for new orders), prints the summary and stops the server. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
