@@ -28,7 +28,8 @@ int od_job_cancelled(od_job_t *job);
 int od_job_query_get(od_job_t *job, const char *name, char *out, size_t outsz);
 /** adds a header to the job's response (copied) */
 void od_job_add_header(od_job_t *job, const char *name, const char *value);
-/** sets the response; takes the bytes of body (leaves it empty) */
+/** sets the response; takes the bytes of body (leaves it empty), which the request then
+ *  sends as they are (od_respond_buf: no copy) */
 void od_job_respond(od_job_t *job, int status, const char *content_type, od_buf_t *body);
 /** the server's state, for jobs */
 od_server_t *od_job_server(od_job_t *job);
