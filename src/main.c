@@ -102,13 +102,15 @@ static int drain(od_server_t *srv, int sig)
 
 /* config -> server -> pool: the pool runs first, the server feeds it until a stop signal,
  * then the pool drains while the server still answers (503 for new orders); returns the exit
- * status (0 after a clean drain, 1 if something could not start or orders were lost) */
-static int serve(od_server_t *srv, const sigset_t *stop)
+ * status (0 after a clean drain, 1 if something could not start or orders were lost).  The
+ * threads started earlier (the profiling schedule's) block the stop signals themselves. */
+static int serve(od_server_t *srv)
 {
+    sigset_t stop = block_stop_signals();
     if (od_pool_start(srv->pool) != 0) return 1;
     if (od_server_start(srv) != 0) return 1; /* od_pool_destroy joins the idle workers */
     int sig = 0;
-    sigwait(stop, &sig);
+    sigwait(&stop, &sig);
     int rc = drain(srv, sig);
     od_server_stop();
     return rc;
@@ -216,9 +218,8 @@ int main(int argc, char **argv)
     od_routes_register();
     od_prof_http_register();
     od_schedule_http_register();
-    sigset_t stop = block_stop_signals();
     od_schedule_t *sched = od_schedule_start(&cfg, pool, &stats); /* NULL: no schedule */
-    rc = serve(&srv, &stop);
+    rc = serve(&srv);
     od_schedule_stop(sched);
 
 out: /* every exit releases what it holds, so the ASan build's leak check stays meaningful */
