@@ -17,6 +17,7 @@
 #include "routes.h"
 #include "rules.h"
 #include "schedule.h"
+#include "schedule_http.h"
 #include "server.h"
 #include "stats.h"
 

@@ -55,7 +55,4 @@ od_schedule_t *od_schedule_start(const od_config_t *cfg, od_pool_t *pool, od_sta
  *  thread and frees s; NULL is fine */
 void od_schedule_stop(od_schedule_t *s);
 
-/** registers GET /profiles and GET /profiles/{name} (OD_ROUTE_PROFILING); before od_server_run */
-void od_schedule_http_register(void);
-
 #endif
