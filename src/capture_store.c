@@ -4,21 +4,24 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
-#include "util.h"
 
-/* --- the output directory and its manifest ---------------------------------------------------- */
-
-pthread_mutex_t manifest_lock = PTHREAD_MUTEX_INITIALIZER; /* "manifest": see schedule.h */
+struct od_capture_store {
+    char *dir;
+    uint64_t keep_files, keep_bytes;
+    pthread_mutex_t lock; /* "manifest": serializes the writers, see capture_store.h */
+};
 
 /* mkdir -p */
-int make_dirs(const char *dir)
+static int make_dirs(const char *dir)
 {
     char *p = od_strdup(dir);
     int rc = 0;
@@ -41,7 +44,7 @@ int make_dirs(const char *dir)
 }
 
 /* writes all of buf to a new file `path` via a temporary name, then renames it into place */
-int write_atomic(const char *dir, const char *name, const void *buf, size_t len)
+static int write_atomic(const char *dir, const char *name, const void *buf, size_t len)
 {
     char tmp[4096], dst[4096];
     snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
@@ -76,11 +79,11 @@ Failed:;
     return -1;
 }
 
-void manifest_read(const char *dir, manifest_t *m)
+void od_manifest_read(const char *dir, od_manifest_t *m)
 {
-    *m = (manifest_t){0};
+    *m = (od_manifest_t){0};
     char path[4096];
-    snprintf(path, sizeof(path), "%s/" MANIFEST, dir);
+    snprintf(path, sizeof(path), "%s/" OD_MANIFEST, dir);
     size_t len;
     char *text = od_read_file(path, &len);
     if (text == NULL) return;
@@ -99,26 +102,26 @@ void manifest_read(const char *dir, manifest_t *m)
     free(text);
 }
 
-void manifest_dispose(manifest_t *m)
+void od_manifest_dispose(od_manifest_t *m)
 {
     for (size_t i = 0; i < m->n; i++)
         json_decref(m->items[i]);
     free(m->items);
 }
 
-const char *item_name(json_t *j)
+const char *od_manifest_item_name(json_t *j)
 {
     return json_string_value(json_object_get(j, "name"));
 }
 
-uint64_t item_bytes(json_t *j)
+static uint64_t item_bytes(json_t *j)
 {
     json_t *b = json_object_get(j, "bytes");
     return json_is_integer(b) && json_integer_value(b) > 0 ? (uint64_t)json_integer_value(b) : 0;
 }
 
 /* a name the directory may hold: no path, no hidden or temporary file */
-int name_ok(const char *s, size_t len)
+int od_capture_name_ok(const char *s, size_t len)
 {
     if (len == 0 || len > 200 || s[0] == '.') return 0;
     for (size_t i = 0; i < len; i++) {
@@ -136,10 +139,10 @@ int name_ok(const char *s, size_t len)
  * and lines whose file is gone; rewrites the manifest when anything changed.  Under the
  * manifest lock.
  */
-void prune_locked(const char *dir, uint64_t keep_files, uint64_t keep_bytes)
+static void prune_locked(const char *dir, uint64_t keep_files, uint64_t keep_bytes)
 {
-    manifest_t m;
-    manifest_read(dir, &m);
+    od_manifest_t m;
+    od_manifest_read(dir, &m);
     char path[4096];
     size_t first = 0, changed = 0;
     uint64_t total = 0;
@@ -147,8 +150,10 @@ void prune_locked(const char *dir, uint64_t keep_files, uint64_t keep_bytes)
     char *gone = od_calloc(m.n ? m.n : 1, 1);
     for (size_t i = 0; i < m.n; i++) {
         struct stat st;
-        snprintf(path, sizeof(path), "%s/%s", dir, item_name(m.items[i]));
-        if (!name_ok(item_name(m.items[i]), strlen(item_name(m.items[i]))) || stat(path, &st) != 0) {
+        snprintf(path, sizeof(path), "%s/%s", dir, od_manifest_item_name(m.items[i]));
+        if (!od_capture_name_ok(od_manifest_item_name(m.items[i]),
+                                strlen(od_manifest_item_name(m.items[i]))) ||
+            stat(path, &st) != 0) {
             gone[i] = 1;
             changed = 1;
             continue;
@@ -158,10 +163,10 @@ void prune_locked(const char *dir, uint64_t keep_files, uint64_t keep_bytes)
     }
     for (first = 0; first < m.n && (live > keep_files || total > keep_bytes); first++) {
         if (gone[first]) continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, item_name(m.items[first]));
+        snprintf(path, sizeof(path), "%s/%s", dir, od_manifest_item_name(m.items[first]));
         if (unlink(path) != 0 && errno != ENOENT)
             od_warn("schedule: cannot remove %s: %s", path, strerror(errno));
-        od_info("schedule: pruned %s (keep: %llu files, %llu bytes)", item_name(m.items[first]),
+        od_info("schedule: pruned %s (keep: %llu files, %llu bytes)", od_manifest_item_name(m.items[first]),
                 (unsigned long long)keep_files, (unsigned long long)keep_bytes);
         gone[first] = 1;
         changed = 1;
@@ -179,16 +184,16 @@ void prune_locked(const char *dir, uint64_t keep_files, uint64_t keep_bytes)
                 free(s);
             }
         }
-        if (write_atomic(dir, MANIFEST, out.base ? out.base : "", out.len) != 0)
-            od_error("schedule: cannot rewrite %s/%s: %s", dir, MANIFEST, strerror(errno));
+        if (write_atomic(dir, OD_MANIFEST, out.base ? out.base : "", out.len) != 0)
+            od_error("schedule: cannot rewrite %s/%s: %s", dir, OD_MANIFEST, strerror(errno));
         od_buf_dispose(&out);
     }
     free(gone);
-    manifest_dispose(&m);
+    od_manifest_dispose(&m);
 }
 
 /* removes ".NAME.tmp" files a previous run left behind (it stopped mid-write) */
-void remove_temporaries(const char *dir)
+static void remove_temporaries(const char *dir)
 {
     DIR *d = opendir(dir);
     if (d == NULL) return;
@@ -201,4 +206,101 @@ void remove_temporaries(const char *dir)
         unlink(path);
     }
     closedir(d);
+}
+
+/* --- the store ---------------------------------------------------------------------------------- */
+
+od_capture_store_t *od_capture_store_create(const char *dir, uint64_t keep_files, uint64_t keep_bytes)
+{
+    od_capture_store_t *st = od_calloc(1, sizeof(*st));
+    st->dir = od_strdup(dir);
+    st->keep_files = keep_files;
+    st->keep_bytes = keep_bytes;
+    pthread_mutex_init(&st->lock, NULL);
+    if (make_dirs(st->dir) != 0)
+        od_warn("schedule: cannot create %s (%s); captures will be retried there", st->dir, strerror(errno));
+    pthread_mutex_lock(&st->lock);
+    remove_temporaries(st->dir);
+    prune_locked(st->dir, st->keep_files, st->keep_bytes); /* keep may have shrunk since the last run */
+    pthread_mutex_unlock(&st->lock);
+    return st;
+}
+
+void od_capture_store_destroy(od_capture_store_t *st)
+{
+    if (st == NULL) return;
+    pthread_mutex_destroy(&st->lock);
+    free(st->dir);
+    free(st);
+}
+
+int od_capture_store_put(od_capture_store_t *st, const od_capture_record_t *rec, const od_buf_t *data)
+{
+    const char *kind = rec->kind, *ext = rec->ext, *dir = st->dir;
+    char stamp[32], base[128], name[160], started[32];
+    time_t secs = (time_t)(rec->started_wall_ns / 1000000000ull);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+    snprintf(base, sizeof(base), "%s-%s%s%s", stamp, kind, rec->label[0] ? "-" : "", rec->label);
+    od_format_time(rec->started_wall_ns, started);
+    int rc = -1;
+
+    pthread_mutex_lock(&st->lock);
+    if (make_dirs(dir) != 0) {
+        od_error("%s:%d: schedule: cannot create %s: %s; the %s capture is lost", rec->script, rec->line, dir,
+                 strerror(errno), kind);
+        goto Exit;
+    }
+    /* the same kind and label twice in one second: number the later ones */
+    for (int k = 1;; k++) {
+        char path[4096];
+        if (k == 1)
+            snprintf(name, sizeof(name), "%s.%s", base, ext);
+        else
+            snprintf(name, sizeof(name), "%s-%d.%s", base, k, ext);
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        if (access(path, F_OK) != 0) break;
+    }
+    if (write_atomic(dir, name, data->base ? data->base : "", data->len) != 0) {
+        od_error("%s:%d: schedule: cannot write %s/%s: %s; the %s capture is lost", rec->script, rec->line,
+                 dir, name, strerror(errno), kind);
+        goto Exit;
+    }
+    char entry_at[4200];
+    snprintf(entry_at, sizeof(entry_at), "%s:%d", rec->script, rec->line);
+    json_t *line = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:f, s:s, s:s, s:i, s:s}", "name", name, "kind",
+                             kind, "label", rec->label, "format", rec->format, "bytes", (json_int_t)data->len,
+                             "started_at", started, "seconds", rec->seconds, "trigger", rec->trigger, "entry",
+                             entry_at, "line", rec->line, "content_type", rec->content_type);
+    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(line);
+    char mpath[4096];
+    snprintf(mpath, sizeof(mpath), "%s/" OD_MANIFEST, dir);
+    int fd = open(mpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    od_buf_t l = OD_BUF_INIT;
+    od_buf_printf(&l, "%s\n", text);
+    free(text);
+    size_t want = l.len;
+    ssize_t w = fd >= 0 ? write(fd, l.base, want) : -1;
+    int saved = errno;
+    if (fd >= 0 && close(fd) != 0 && w >= 0) w = -1, saved = errno;
+    od_buf_dispose(&l);
+    if (w < 0 || (size_t)w != want) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        unlink(path);
+        od_error("%s:%d: schedule: cannot append to %s: %s; the %s capture is dropped", rec->script,
+                 rec->line, mpath, w < 0 ? strerror(saved) : "short write", kind);
+        /* a partial line (no newline) is skipped by readers and rewritten away by the prune */
+        prune_locked(dir, st->keep_files, st->keep_bytes);
+        goto Exit;
+    }
+    od_info("schedule: %s:%d: wrote %s/%s (%zu bytes, %s)", rec->script, rec->line, dir, name, data->len,
+            rec->trigger);
+    prune_locked(dir, st->keep_files, st->keep_bytes);
+    rc = 0;
+Exit:
+    pthread_mutex_unlock(&st->lock);
+    return rc;
 }

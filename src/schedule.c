@@ -1,25 +1,18 @@
-/* The profiling schedule (lua/schedule.lua), its capture files and manifest, and /profiles:
+/* The scheduler thread: the stats snapshots, the `when` calls and the captures they fire;
  * see schedule.h. */
 #include "schedule.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <jansson.h>
 #include <lauxlib.h>
-#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "hist.h"
 #include "log.h"
-#include "luautil.h"
 #include "prof/capture.h"
 #include "prof/threads.h"
 #include "routes.h"
@@ -36,22 +29,22 @@ static const char *const trigger_names[] = {"at", "every", "when"};
 
 typedef struct job {
     struct od_schedule *s;
-    entry_t *e;
+    od_schedule_entry_t *e;
     od_capture_kind_t kind;
-    trigger_t trigger;
+    od_schedule_trigger_t trigger;
     pthread_t thread;
     int used; /* scheduler thread only */
     int done; /* atomic: the thread finished */
 } job_t;
 
 struct od_schedule {
-    char *path, *dir;
+    char *path;
     int max_seconds;
-    uint64_t keep_files, keep_bytes;
+    od_capture_store_t *store; /* where the captures go */
     od_pool_t *pool;
     od_stats_t *stats;
     lua_State *L; /* scheduler thread only */
-    entry_t *entries;
+    od_schedule_entry_t *entries;
     size_t n;
     job_t jobs[OD_SCHEDULE_JOBS];
 
@@ -72,83 +65,29 @@ static int is_stopping(void *arg)
     return __atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE);
 }
 
-/* writes one capture into the directory and the manifest, then prunes */
+/* hands one capture to the store, which names it, writes it and lists it in the manifest */
 static void store(od_schedule_t *s, job_t *j, const od_buf_t *data, const char *ext, const char *ct,
                   uint64_t started_wall_ns, double seconds)
 {
-    entry_t *e = j->e;
-    const char *kind = od_capture_kind_name(j->kind);
-    char stamp[32], base[128], name[160], started[32];
-    time_t secs = (time_t)(started_wall_ns / 1000000000ull);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-    snprintf(base, sizeof(base), "%s-%s%s%s", stamp, kind, e->label[0] ? "-" : "", e->label);
-    od_format_time(started_wall_ns, started);
-
-    pthread_mutex_lock(&manifest_lock);
-    if (make_dirs(s->dir) != 0) {
-        od_error("%s:%d: schedule: cannot create %s: %s; the %s capture is lost", s->path, e->line, s->dir,
-                 strerror(errno), kind);
-        goto Exit;
-    }
-    /* the same kind and label twice in one second: number the later ones */
-    for (int k = 1;; k++) {
-        char path[4096];
-        if (k == 1)
-            snprintf(name, sizeof(name), "%s.%s", base, ext);
-        else
-            snprintf(name, sizeof(name), "%s-%d.%s", base, k, ext);
-        snprintf(path, sizeof(path), "%s/%s", s->dir, name);
-        if (access(path, F_OK) != 0) break;
-    }
-    if (write_atomic(s->dir, name, data->base ? data->base : "", data->len) != 0) {
-        od_error("%s:%d: schedule: cannot write %s/%s: %s; the %s capture is lost", s->path, e->line, s->dir,
-                 name, strerror(errno), kind);
-        goto Exit;
-    }
-    char entry_at[4200];
-    snprintf(entry_at, sizeof(entry_at), "%s:%d", s->path, e->line);
-    json_t *line =
-        json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:f, s:s, s:s, s:i, s:s}", "name", name, "kind", kind,
-                  "label", e->label, "format", od_capture_kind_has_format(j->kind) ? e->fmt_name : ext,
-                  "bytes", (json_int_t)data->len, "started_at", started, "seconds", seconds, "trigger",
-                  trigger_names[j->trigger], "entry", entry_at, "line", e->line, "content_type", ct);
-    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(line);
-    char mpath[4096];
-    snprintf(mpath, sizeof(mpath), "%s/" MANIFEST, s->dir);
-    int fd = open(mpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    od_buf_t l = OD_BUF_INIT;
-    od_buf_printf(&l, "%s\n", text);
-    free(text);
-    size_t want = l.len;
-    ssize_t w = fd >= 0 ? write(fd, l.base, want) : -1;
-    int saved = errno;
-    if (fd >= 0 && close(fd) != 0 && w >= 0) w = -1, saved = errno;
-    od_buf_dispose(&l);
-    if (w < 0 || (size_t)w != want) {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/%s", s->dir, name);
-        unlink(path);
-        od_error("%s:%d: schedule: cannot append to %s: %s; the %s capture is dropped", s->path, e->line,
-                 mpath, w < 0 ? strerror(saved) : "short write", kind);
-        /* a partial line (no newline) is skipped by readers and rewritten away by the prune */
-        prune_locked(s->dir, s->keep_files, s->keep_bytes);
-        goto Exit;
-    }
-    od_info("schedule: %s:%d: wrote %s/%s (%zu bytes, %s)", s->path, e->line, s->dir, name, data->len,
-            trigger_names[j->trigger]);
-    prune_locked(s->dir, s->keep_files, s->keep_bytes);
-Exit:
-    pthread_mutex_unlock(&manifest_lock);
+    od_schedule_entry_t *e = j->e;
+    od_capture_record_t rec = {.kind = od_capture_kind_name(j->kind),
+                               .label = e->label,
+                               .format = od_capture_kind_has_format(j->kind) ? e->fmt_name : ext,
+                               .ext = ext,
+                               .content_type = ct,
+                               .started_wall_ns = started_wall_ns,
+                               .seconds = seconds,
+                               .trigger = trigger_names[j->trigger],
+                               .script = s->path,
+                               .line = e->line};
+    od_capture_store_put(s->store, &rec, data);
 }
 
 static void *capture_main(void *arg)
 {
     job_t *j = arg;
     od_schedule_t *s = j->s;
-    entry_t *e = j->e;
+    od_schedule_entry_t *e = j->e;
     const char *kind = od_capture_kind_name(j->kind);
     char tname[32];
     snprintf(tname, sizeof(tname), OD_THREAD_PROF_PREFIX "capture-%s", kind); /* a profiler thread */
@@ -199,7 +138,7 @@ static void reap(od_schedule_t *s, int all)
     }
 }
 
-static void fire(od_schedule_t *s, entry_t *e, uint64_t now)
+static void fire(od_schedule_t *s, od_schedule_entry_t *e, uint64_t now)
 {
     if (__atomic_load_n(&e->running, __ATOMIC_ACQUIRE) > 0) {
         od_warn("%s:%d: schedule: skipped: the entry's previous capture is still running", s->path, e->line);
@@ -332,11 +271,11 @@ static int when_trampoline(lua_State *L)
  * script, the same list) */
 static void reset_state(od_schedule_t *s)
 {
-    lua_State *L = new_state();
-    entry_t *fresh;
+    lua_State *L = od_schedule_lua_new();
+    od_schedule_entry_t *fresh;
     size_t n;
     od_buf_t errors = OD_BUF_INIT;
-    if (load_schedule(L, s->path, s->max_seconds, 1, &fresh, &n, &errors) != 0 || n != s->n) {
+    if (od_schedule_load(L, s->path, s->max_seconds, 1, &fresh, &n, &errors) != 0 || n != s->n) {
         od_error("schedule: %s no longer loads as it did at startup; keeping the old state%s%s", s->path,
                  errors.len ? ":\n" : "", errors.len ? errors.base : "");
         free(fresh);
@@ -354,7 +293,7 @@ static void reset_state(od_schedule_t *s)
     s->L = L;
 }
 
-static void evaluate(od_schedule_t *s, entry_t *e, const snapshot_t *snap, uint64_t now)
+static void evaluate(od_schedule_t *s, od_schedule_entry_t *e, const snapshot_t *snap, uint64_t now)
 {
     lua_pushcfunction(s->L, when_trampoline);
     when_call_t c = {.ref = e->when_ref, .snap = snap};
@@ -370,14 +309,15 @@ static void evaluate(od_schedule_t *s, entry_t *e, const snapshot_t *snap, uint6
      * script keeps fills half the state and this entry is the one that kept the most, the
      * next calls would fail too: start the script afresh.  (An entry that merely needed a lot
      * while another hoards fails alone, until the hoarder's own call fails.) */
-    if (rc == OD_LUA_ERRMEM && after > STATE_MEMORY / 2) {
-        entry_t *top = e;
+    if (rc == OD_LUA_ERRMEM && after > OD_SCHEDULE_STATE_MEMORY / 2) {
+        od_schedule_entry_t *top = e;
         for (size_t i = 0; i < s->n; i++)
             if (s->entries[i].kept > top->kept) top = &s->entries[i];
-        if (top == e || top->kept < STATE_MEMORY / 4) {
+        if (top == e || top->kept < OD_SCHEDULE_STATE_MEMORY / 4) {
             od_warn("schedule: %s: what the script keeps (globals) fills %.1f of its state's %.0f MiB and "
                     "%s:%d %s: reloading the script into a new state, globals start afresh",
-                    s->path, (double)after / 1048576.0, STATE_MEMORY / 1048576.0, s->path, e->line,
+                    s->path, (double)after / 1048576.0, OD_SCHEDULE_STATE_MEMORY / 1048576.0, s->path,
+                    e->line,
                     top == e ? "(which kept the most) just ran out of memory" : "just ran out of memory");
             reset_state(s);
         }
@@ -418,11 +358,11 @@ static void *scheduler_main(void *arg)
         uint64_t now = od_now_ns();
         reap(s, 0);
         for (size_t i = 0; i < s->n; i++) {
-            entry_t *e = &s->entries[i];
-            if (e->trigger == T_AT && !e->fired && now >= e->next_ns) {
+            od_schedule_entry_t *e = &s->entries[i];
+            if (e->trigger == OD_TRIGGER_AT && !e->fired && now >= e->next_ns) {
                 fire(s, e, now);
                 e->fired = 1;
-            } else if (e->trigger == T_EVERY && now >= e->next_ns) {
+            } else if (e->trigger == OD_TRIGGER_EVERY && now >= e->next_ns) {
                 fire(s, e, now);
                 e->next_ns += e->period_ns;
                 if (e->next_ns <= now) e->next_ns = now + e->period_ns; /* fell behind: no burst */
@@ -432,8 +372,8 @@ static void *scheduler_main(void *arg)
             snapshot_t snap;
             take_snapshot(s, now, &snap);
             for (size_t i = 0; i < s->n; i++) {
-                entry_t *e = &s->entries[i];
-                if (e->trigger != T_WHEN || e->when_ref == LUA_NOREF) continue;
+                od_schedule_entry_t *e = &s->entries[i];
+                if (e->trigger != OD_TRIGGER_WHEN || e->when_ref == LUA_NOREF) continue;
                 if (e->fired && now - e->last_fired_ns < e->period_ns) continue; /* cooling down */
                 if (__atomic_load_n(&e->running, __ATOMIC_ACQUIRE) > 0) continue;
                 evaluate(s, e, &snap, now);
@@ -445,8 +385,9 @@ static void *scheduler_main(void *arg)
         /* sleep until the next tick or due entry; od_schedule_stop wakes us */
         uint64_t wake = next_tick;
         for (size_t i = 0; i < s->n; i++) {
-            entry_t *e = &s->entries[i];
-            if ((e->trigger == T_EVERY || (e->trigger == T_AT && !e->fired)) && e->next_ns < wake)
+            od_schedule_entry_t *e = &s->entries[i];
+            if ((e->trigger == OD_TRIGGER_EVERY || (e->trigger == OD_TRIGGER_AT && !e->fired)) &&
+                e->next_ns < wake)
                 wake = e->next_ns;
         }
         od_thread_set_state("idle");
@@ -474,30 +415,22 @@ od_schedule_t *od_schedule_start(const od_config_t *cfg, od_pool_t *pool, od_sta
     if (!cfg->profiling.enabled || path == NULL || path[0] == '\0') return NULL;
     od_schedule_t *s = od_calloc(1, sizeof(*s));
     s->path = od_strdup(path);
-    s->dir = od_strdup(cfg->profiling.output_dir);
     s->max_seconds = cfg->profiling.max_seconds;
-    s->keep_files = cfg->profiling.keep_files;
-    s->keep_bytes = cfg->profiling.keep_bytes;
     s->pool = pool;
     s->stats = stats;
-    s->L = new_state();
+    s->L = od_schedule_lua_new();
     od_buf_t errors = OD_BUF_INIT;
-    if (load_schedule(s->L, path, cfg->profiling.max_seconds, 1, &s->entries, &s->n, &errors) != 0) {
+    if (od_schedule_load(s->L, path, cfg->profiling.max_seconds, 1, &s->entries, &s->n, &errors) != 0) {
         od_error("schedule: %s does not load; no scheduled captures:\n%s", path, errors.base);
         od_buf_dispose(&errors);
         od_rules_lua_close(s->L);
         free(s->path);
-        free(s->dir);
         free(s);
         return NULL;
     }
     od_buf_dispose(&errors);
-    if (make_dirs(s->dir) != 0)
-        od_warn("schedule: cannot create %s (%s); captures will be retried there", s->dir, strerror(errno));
-    pthread_mutex_lock(&manifest_lock);
-    remove_temporaries(s->dir);
-    prune_locked(s->dir, s->keep_files, s->keep_bytes); /* keep may have shrunk since the last run */
-    pthread_mutex_unlock(&manifest_lock);
+    s->store = od_capture_store_create(cfg->profiling.output_dir, cfg->profiling.keep_files,
+                                       cfg->profiling.keep_bytes);
 
     s->prev_hist = od_hist_create();
     s->cur_hist = od_hist_create();
@@ -529,8 +462,8 @@ od_schedule_t *od_schedule_start(const od_config_t *cfg, od_pool_t *pool, od_sta
         return NULL;
     }
     od_info("schedule: %s: %zu entr%s, captures in %s (keep %llu files, %llu bytes)", path, s->n,
-            s->n == 1 ? "y" : "ies", s->dir, (unsigned long long)s->keep_files,
-            (unsigned long long)s->keep_bytes);
+            s->n == 1 ? "y" : "ies", cfg->profiling.output_dir, (unsigned long long)cfg->profiling.keep_files,
+            (unsigned long long)cfg->profiling.keep_bytes);
     return s;
 }
 
@@ -547,8 +480,8 @@ void od_schedule_stop(od_schedule_t *s)
     od_rules_lua_close(s->L);
     od_hist_destroy(s->prev_hist);
     od_hist_destroy(s->cur_hist);
+    od_capture_store_destroy(s->store);
     free(s->entries);
     free(s->path);
-    free(s->dir);
     free(s);
 }

@@ -16,13 +16,13 @@
 static int list_profiles(od_req_t *r)
 {
     const char *dir = r->srv->cfg->profiling.output_dir;
-    manifest_t m;
-    manifest_read(dir, &m);
+    od_manifest_t m;
+    od_manifest_read(dir, &m);
     od_buf_t j = OD_BUF_INIT;
     od_buf_putc(&j, '[');
     for (size_t i = 0; i < m.n; i++) {
         char url[256];
-        snprintf(url, sizeof(url), "/profiles/%s", item_name(m.items[i]));
+        snprintf(url, sizeof(url), "/profiles/%s", od_manifest_item_name(m.items[i]));
         json_object_set_new(m.items[i], "url", json_string(url));
         char *s = json_dumps(m.items[i], JSON_COMPACT | JSON_PRESERVE_ORDER);
         if (s == NULL) continue;
@@ -31,7 +31,7 @@ static int list_profiles(od_req_t *r)
         free(s);
     }
     od_buf_putc(&j, ']');
-    manifest_dispose(&m);
+    od_manifest_dispose(&m);
     return od_respond_json(r, 200, &j);
 }
 
@@ -44,17 +44,17 @@ static void download_job(od_job_t *job, void *arg)
     download_t *d = arg;
     const char *dir = od_job_server(job)->cfg->profiling.output_dir;
     od_buf_t body = OD_BUF_INIT;
-    manifest_t m;
-    manifest_read(dir, &m);
+    od_manifest_t m;
+    od_manifest_read(dir, &m);
     const char *ct = NULL;
     for (size_t i = 0; i < m.n && ct == NULL; i++)
-        if (strcmp(item_name(m.items[i]), d->name) == 0) {
+        if (strcmp(od_manifest_item_name(m.items[i]), d->name) == 0) {
             json_t *c = json_object_get(m.items[i], "content_type");
             ct = json_is_string(c) ? json_string_value(c) : "application/octet-stream";
         }
     char ctype[128];
     snprintf(ctype, sizeof(ctype), "%s", ct ? ct : "");
-    manifest_dispose(&m);
+    od_manifest_dispose(&m);
     if (ctype[0] == '\0') {
         od_buf_printf(&body, "{\"error\":\"no scheduled capture named \\\"%s\\\" (see GET /profiles)\"}",
                       d->name);
@@ -87,7 +87,7 @@ static int get_profile(od_req_t *r)
     const char *name = r->path + strlen("/profiles/");
     size_t len = r->path_len - strlen("/profiles/");
     if (len == 0) return list_profiles(r);
-    if (!name_ok(name, len) || len >= sizeof(((download_t *)0)->name))
+    if (!od_capture_name_ok(name, len) || len >= sizeof(((download_t *)0)->name))
         return od_respond_error(
             r, 400, "name",
             "a capture name is a file name in the output directory (A-Z a-z 0-9 . _ -, no "

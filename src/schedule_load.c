@@ -142,7 +142,7 @@ static void problem(parse_t *ps, int line, const char *fmt, ...)
 }
 
 /* the line of entry i's `key`, if it is written within the entry; else the entry's line */
-static int key_line(parse_t *ps, const entry_t *e, const char *key)
+static int key_line(parse_t *ps, const od_schedule_entry_t *e, const char *key)
 {
     if (e->line <= 0) return 1;
     int next = (size_t)e->index < ps->nlines && ps->nlines == ps->nentries ? ps->lines[e->index] : 1 << 30;
@@ -165,7 +165,7 @@ static int get_duration(lua_State *L, uint64_t *ns)
 
 static const char *const kinds_known = "cpu, memory, goroutines, block, mutex, trace, gc";
 
-static void add_kind(parse_t *ps, entry_t *e, const char *name, int line)
+static void add_kind(parse_t *ps, od_schedule_entry_t *e, const char *name, int line)
 {
     od_capture_kind_t k;
     if (od_capture_kind_parse(name, &k) != 0) {
@@ -181,7 +181,7 @@ static void add_kind(parse_t *ps, entry_t *e, const char *name, int line)
 }
 
 /* checks the entry table at the top of the stack into e (when_ref set when keep_refs) */
-static void parse_entry(lua_State *L, parse_t *ps, entry_t *e, int keep_refs)
+static void parse_entry(lua_State *L, parse_t *ps, od_schedule_entry_t *e, int keep_refs)
 {
     int t = lua_gettop(L);
     int have[3] = {0, 0, 0}, have_capture = 0, have_cooldown = 0, cooldown_line = 0;
@@ -205,7 +205,7 @@ static void parse_entry(lua_State *L, parse_t *ps, entry_t *e, int keep_refs)
         uint64_t ns = 0;
         if (strcmp(key, "at") == 0 || strcmp(key, "every") == 0) {
             int every = key[0] == 'e';
-            e->trigger = every ? T_EVERY : T_AT;
+            e->trigger = every ? OD_TRIGGER_EVERY : OD_TRIGGER_AT;
             have[e->trigger] = line;
             if (get_duration(L, &ns) != 0)
                 problem(ps, line,
@@ -216,8 +216,8 @@ static void parse_entry(lua_State *L, parse_t *ps, entry_t *e, int keep_refs)
             else
                 e->period_ns = ns;
         } else if (strcmp(key, "when") == 0) {
-            have[T_WHEN] = line;
-            e->trigger = T_WHEN;
+            have[OD_TRIGGER_WHEN] = line;
+            e->trigger = OD_TRIGGER_WHEN;
             if (!lua_isfunction(L, -1))
                 problem(ps, line, "entry %d: when must be a function(s) returning true to capture, got %s",
                         e->index, luaL_typename(L, -1));
@@ -268,10 +268,10 @@ static void parse_entry(lua_State *L, parse_t *ps, entry_t *e, int keep_refs)
         } else if (strcmp(key, "label") == 0) {
             size_t len = 0;
             const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
-            if (s == NULL || !od_name_valid(s, len, LABEL_MAX))
+            if (s == NULL || !od_name_valid(s, len, OD_SCHEDULE_LABEL_MAX))
                 problem(ps, line,
                         "entry %d: label must be 1 to %d of A-Z a-z 0-9 _ - (it goes into file names)",
-                        e->index, LABEL_MAX);
+                        e->index, OD_SCHEDULE_LABEL_MAX);
             else
                 memcpy(e->label, s, len + 1);
         } else if (strcmp(key, "format") == 0) {
@@ -297,9 +297,9 @@ static void parse_entry(lua_State *L, parse_t *ps, entry_t *e, int keep_refs)
     if (!have_capture)
         problem(ps, e->line, "entry %d: needs capture, a kind or a list of kinds (%s)", e->index,
                 kinds_known);
-    if (have_cooldown && !have[T_WHEN])
+    if (have_cooldown && !have[OD_TRIGGER_WHEN])
         problem(ps, cooldown_line, "entry %d: cooldown applies to when entries only", e->index);
-    if (e->trigger == T_WHEN) e->period_ns = cooldown;
+    if (e->trigger == OD_TRIGGER_WHEN) e->period_ns = cooldown;
     int any_format = 0;
     for (int i = 0; i < e->nkinds; i++)
         any_format |= od_capture_kind_has_format(e->kinds[i]);
@@ -313,8 +313,8 @@ static void parse_entry(lua_State *L, parse_t *ps, entry_t *e, int keep_refs)
  * L when keep_refs); problems go to errors
  * @return 0 if valid, -1 if not
  */
-int load_schedule(lua_State *L, const char *path, int max_seconds, int keep_refs, entry_t **out, size_t *n,
-                  od_buf_t *errors)
+int od_schedule_load(lua_State *L, const char *path, int max_seconds, int keep_refs,
+                     od_schedule_entry_t **out, size_t *n, od_buf_t *errors)
 {
     *out = NULL;
     *n = 0;
@@ -349,9 +349,9 @@ int load_schedule(lua_State *L, const char *path, int max_seconds, int keep_refs
     }
     ps.lines = entry_lines(path, &ps.nlines);
     ps.nentries = (size_t)len;
-    entry_t *entries = od_calloc(len ? (size_t)len : 1, sizeof(*entries));
+    od_schedule_entry_t *entries = od_calloc(len ? (size_t)len : 1, sizeof(*entries));
     for (lua_Integer i = 1; i <= len; i++) {
-        entry_t *e = &entries[i - 1];
+        od_schedule_entry_t *e = &entries[i - 1];
         e->index = (int)i;
         lua_geti(L, list, i);
         if (ps.nlines == (size_t)len) e->line = ps.lines[i - 1];
@@ -389,9 +389,9 @@ static int orderd_log(lua_State *L)
     return 0;
 }
 
-lua_State *new_state(void)
+lua_State *od_schedule_lua_new(void)
 {
-    lua_State *L = od_rules_lua_new(STATE_MEMORY, WHEN_BUDGET, "when(s)");
+    lua_State *L = od_rules_lua_new(OD_SCHEDULE_STATE_MEMORY, OD_SCHEDULE_WHEN_BUDGET, "when(s)");
     lua_getglobal(L, "orderd");
     lua_pushcfunction(L, orderd_log);
     lua_setfield(L, -2, "log");
@@ -402,10 +402,10 @@ lua_State *new_state(void)
 int od_schedule_check(const char *path, int max_seconds, od_buf_t *errors)
 {
     if (path == NULL || path[0] == '\0') return 0;
-    lua_State *L = new_state();
-    entry_t *entries;
+    lua_State *L = od_schedule_lua_new();
+    od_schedule_entry_t *entries;
     size_t n;
-    int rc = load_schedule(L, path, max_seconds, 0, &entries, &n, errors);
+    int rc = od_schedule_load(L, path, max_seconds, 0, &entries, &n, errors);
     free(entries);
     od_rules_lua_close(L);
     return rc;

@@ -1,7 +1,10 @@
 /*
- * schedule_load — loading and checking lua/schedule.lua: the list of entries it returns, each
- * checked (keys, kinds, durations, `when` a function, required fields) with every problem
- * reported as "FILE:LINE: message".  The scheduler (schedule.c) runs what this loads.
+ * schedule_load — loading and checking lua/schedule.lua: runs the script in a bounded state
+ * (rules.h's sandbox) and checks the list of entries it returns (keys, kinds, durations,
+ * `when` a function, required fields), each problem reported as "FILE:LINE: message" at the
+ * line of the offending key or entry.  od_schedule_check (declared in schedule.h, the
+ * module's public face) is this with a state of its own; the scheduler (schedule.c) keeps
+ * the state and runs the entries' `when` functions in it.
  *
  * Threads: a lua_State and the entries loaded into it belong to the thread that loaded them.
  */
@@ -14,18 +17,18 @@
 #include "prof/capture.h"
 #include "util.h"
 
-#define WHEN_BUDGET 1000000L     /* instructions per when(s) call */
-#define STATE_MEMORY (32u << 20) /* the scheduler's Lua state */
-#define LABEL_MAX 48
+#define OD_SCHEDULE_WHEN_BUDGET 1000000L     /* instructions per when(s) call */
+#define OD_SCHEDULE_STATE_MEMORY (32u << 20) /* the scheduler's Lua state */
+#define OD_SCHEDULE_LABEL_MAX 48
 
 /* --- entries ---------------------------------------------------------------------------------- */
 
-typedef enum trigger { T_AT, T_EVERY, T_WHEN } trigger_t;
+typedef enum od_schedule_trigger { OD_TRIGGER_AT, OD_TRIGGER_EVERY, OD_TRIGGER_WHEN } od_schedule_trigger_t;
 
-typedef struct entry {
+typedef struct od_schedule_entry {
     int index; /* 1-based, in the list */
     int line;  /* in the script */
-    trigger_t trigger;
+    od_schedule_trigger_t trigger;
     uint64_t period_ns; /* at: delay after start; every: period; when: cooldown */
     int when_ref;       /* when: the function, in the scheduler's state */
     od_capture_kind_t kinds[OD_CAP_COUNT];
@@ -34,7 +37,7 @@ typedef struct entry {
     int seconds_set; /* `seconds` was given */
     od_prof_format_t fmt;
     char fmt_name[16];
-    char label[LABEL_MAX + 1];
+    char label[OD_SCHEDULE_LABEL_MAX + 1];
 
     /* run time, scheduler thread only (but `running`, which capture threads decrement) */
     uint64_t next_ns; /* at, every: when due */
@@ -44,16 +47,18 @@ typedef struct entry {
     uint64_t err_logged_ns;
     unsigned err_suppressed;
     size_t kept; /* bytes the state grew by across this entry's calls since it was (re)built */
-} entry_t;
+} od_schedule_entry_t;
 
-/*
- * runs the script in L and checks the list it returns into *out (n entries; when_refs kept in
- * L when keep_refs); problems go to errors
- * @return 0 if valid, -1 if not
+/**
+ * runs the script at path in L and checks the list it returns into *out (n entries, an array
+ * you then own: release it with free(3); when_refs kept in L's registry when keep_refs);
+ * one "FILE:LINE: message\n" per problem is appended to errors (NULL: not reported)
+ * @return 0 if valid, -1 if not (*out is then NULL)
  */
-int load_schedule(lua_State *L, const char *path, int max_seconds, int keep_refs, entry_t **out, size_t *n,
-                  od_buf_t *errors);
-/* a bounded state for the schedule, with orderd.log */
-lua_State *new_state(void);
+int od_schedule_load(lua_State *L, const char *path, int max_seconds, int keep_refs,
+                     od_schedule_entry_t **out, size_t *n, od_buf_t *errors);
+/** @return a new bounded state for the schedule (OD_SCHEDULE_STATE_MEMORY, OD_SCHEDULE_WHEN_BUDGET
+ *  instructions per call) with orderd.log; close it with od_rules_lua_close */
+lua_State *od_schedule_lua_new(void);
 
 #endif
