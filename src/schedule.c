@@ -15,7 +15,6 @@
 #include "log.h"
 #include "prof/capture.h"
 #include "prof/threads.h"
-#include "routes.h"
 #include "schedule_load.h"
 #include "capture_store.h"
 #include "rules.h"
@@ -43,7 +42,8 @@ struct od_schedule {
     od_capture_store_t *store; /* where the captures go */
     od_pool_t *pool;
     od_stats_t *stats;
-    lua_State *L; /* scheduler thread only */
+    od_scenario_state_t *scenarios; /* borrowed: which is running, for the snapshots */
+    lua_State *L;                   /* scheduler thread only */
     od_schedule_entry_t *entries;
     size_t n;
     job_t jobs[OD_SCHEDULE_JOBS];
@@ -209,7 +209,7 @@ static void take_snapshot(od_schedule_t *s, uint64_t now, snapshot_t *out)
     od_hist_copy(s->prev_hist, s->cur_hist);
     out->rss_mb = (double)od_rss_bytes() / (1024.0 * 1024.0);
     out->uptime = (double)(now - s->start_ns) / 1e9;
-    od_routes_current_scenario(out->scenario, sizeof(out->scenario));
+    od_scenario_state_current(s->scenarios, out->scenario, sizeof(out->scenario));
     s->prev_ns = now;
     s->prev_accepted = out->accepted;
     s->prev_processed = out->processed;
@@ -409,7 +409,8 @@ static void *scheduler_main(void *arg)
     return NULL;
 }
 
-od_schedule_t *od_schedule_start(const od_config_t *cfg, od_pool_t *pool, od_stats_t *stats)
+od_schedule_t *od_schedule_start(const od_config_t *cfg, od_pool_t *pool, od_stats_t *stats,
+                                 od_scenario_state_t *scenarios)
 {
     const char *path = cfg->profiling.schedule;
     if (!cfg->profiling.enabled || path == NULL || path[0] == '\0') return NULL;
@@ -418,6 +419,7 @@ od_schedule_t *od_schedule_start(const od_config_t *cfg, od_pool_t *pool, od_sta
     s->max_seconds = cfg->profiling.max_seconds;
     s->pool = pool;
     s->stats = stats;
+    s->scenarios = scenarios;
     s->L = od_schedule_lua_new();
     od_buf_t errors = OD_BUF_INIT;
     if (od_schedule_load(s->L, path, cfg->profiling.max_seconds, 1, &s->entries, &s->n, &errors) != 0) {

@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "pool.h"
+#include "scenario_state.h"
 #include "stats.h"
 #include "util.h"
 
@@ -44,13 +45,15 @@ typedef struct od_schedule od_schedule_t;
 
 /**
  * starts the scheduler thread for cfg->profiling (the schedule, output_dir, keep); it reads
- * the pool's and the stats' snapshots (both borrowed: they must outlive od_schedule_stop).
+ * the pool's and the stats' snapshots and the running scenario (all borrowed: they must
+ * outlive od_schedule_stop).
  * Call with the config checked (od_schedule_check); signals SIGTERM and SIGINT stay blocked
  * on its threads.
  * @return the scheduler, or NULL when there is nothing to run (profiling disabled, no
  *         schedule) or it cannot start (logged)
  */
-od_schedule_t *od_schedule_start(const od_config_t *cfg, od_pool_t *pool, od_stats_t *stats);
+od_schedule_t *od_schedule_start(const od_config_t *cfg, od_pool_t *pool, od_stats_t *stats,
+                                 od_scenario_state_t *scenarios);
 /** ends the captures in flight early (what they gathered is still written), joins every
  *  thread and frees s; NULL is fine */
 void od_schedule_stop(od_schedule_t *s);
