@@ -172,7 +172,7 @@ typedef struct snapshot {
         uptime;
     uint64_t queue_length, queue_capacity, accepted, processed, errors, rejected;
     int in_flight, workers;
-    char scenario[80];
+    char scenario[OD_SCENARIO_NAME_MAX + 1];
 } snapshot_t;
 
 static void take_snapshot(od_schedule_t *s, uint64_t now, snapshot_t *out)
