@@ -108,6 +108,28 @@ int main(void)
     ok(has(out, "9: entry 8 must be a table"), "an entry that is not a table");
     ok(!strstr(out, "entry 9"), "aliases (heap), formats and duration strings for seconds are fine");
 
+    out = check("return {\n"
+                "  { at = '1s',\n"
+                "    capture = 'cpu', colour = 'red' },\n"
+                "  { every = '5s', capture = 'gc',\n"
+                "    cooldown = '9s' },\n"
+                "  { at = '1s', capture = 'cpu', [7] = true },\n"
+                "}\n",
+                &rc);
+    is_int(rc, -1, "unknown keys fail");
+    ok(has(out, "3: entry 1: unknown key \"colour\""), "an unknown key, at its own line");
+    ok(has(out, "5: entry 2: cooldown applies to when entries only"), "cooldown without when, at its line");
+    ok(has(out, "6: entry 3: ") && strstr(out, "keys must be names") && strstr(out, "got a number key"),
+       "a key that is not a name");
+
+    out = check("return {\n"
+                "  { at = '1s', capture = 'cpu' },\n"
+                "  extra = 1,\n"
+                "}\n",
+                &rc);
+    ok(rc == -1 && has(out, "3: the schedule is a list of entries") && strstr(out, "unexpected key extra"),
+       "a named key in the list, at its line");
+
     out = check("while true do end\n", &rc);
     ok(rc == -1 && has(out, "1: when(s) exceeded its budget"), "an endless script is stopped");
 
