@@ -17,7 +17,7 @@
 #include "prof/threads.h"
 #include "schedule_load.h"
 #include "capture_store.h"
-#include "rules.h"
+#include "lua_layer.h"
 
 #define TICK_NS 1000000000ull             /* when(s) is evaluated this often */
 #define ERROR_LOG_EVERY_NS 60000000000ull /* a failing when(s) is logged at most this often */
@@ -279,7 +279,7 @@ static void reset_state(od_schedule_t *s)
         od_error("schedule: %s no longer loads as it did at startup; keeping the old state%s%s", s->path,
                  errors.len ? ":\n" : "", errors.len ? errors.base : "");
         free(fresh);
-        od_rules_lua_close(L);
+        od_lua_close(L);
         od_buf_dispose(&errors);
         return;
     }
@@ -289,7 +289,7 @@ static void reset_state(od_schedule_t *s)
     }
     free(fresh);
     od_buf_dispose(&errors);
-    od_rules_lua_close(s->L);
+    od_lua_close(s->L);
     s->L = L;
 }
 
@@ -299,9 +299,9 @@ static void evaluate(od_schedule_t *s, od_schedule_entry_t *e, const snapshot_t 
     when_call_t c = {.ref = e->when_ref, .snap = snap};
     lua_pushlightuserdata(s->L, &c);
     od_buf_t err = OD_BUF_INIT;
-    size_t before = od_rules_lua_memory(s->L);
-    int rc = od_rules_lua_call(s->L, 1, 0, &err);
-    size_t after = od_rules_lua_memory(s->L);
+    size_t before = od_lua_memory(s->L);
+    int rc = od_lua_call(s->L, 1, 0, &err);
+    size_t after = od_lua_memory(s->L);
     if (rc == 0) /* what this entry leaves behind (globals, caches), net */
         e->kept = after >= before ? e->kept + (after - before)
                                   : e->kept - (e->kept < before - after ? e->kept : before - after);
@@ -425,7 +425,7 @@ od_schedule_t *od_schedule_start(const od_config_t *cfg, od_pool_t *pool, od_sta
     if (od_schedule_load(s->L, path, cfg->profiling.max_seconds, 1, &s->entries, &s->n, &errors) != 0) {
         od_error("schedule: %s does not load; no scheduled captures:\n%s", path, errors.base);
         od_buf_dispose(&errors);
-        od_rules_lua_close(s->L);
+        od_lua_close(s->L);
         free(s->path);
         free(s);
         return NULL;
@@ -479,7 +479,7 @@ void od_schedule_stop(od_schedule_t *s)
     if (s->thread) pthread_join(s->thread, NULL);
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
-    od_rules_lua_close(s->L);
+    od_lua_close(s->L);
     od_hist_destroy(s->prev_hist);
     od_hist_destroy(s->cur_hist);
     od_capture_store_destroy(s->store);

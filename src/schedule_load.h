@@ -1,6 +1,6 @@
 /*
  * schedule_load — loading and checking lua/schedule.lua: runs the script in a bounded state
- * (rules.h's sandbox) and checks the list of entries it returns (keys, kinds, durations,
+ * (lua_layer.h's sandbox policy) and checks the list of entries it returns (keys, kinds, durations,
  * `when` a function, required fields), each problem reported as "FILE:LINE: message" at the
  * line of the offending key or entry.  od_schedule_check (declared in schedule.h, the
  * module's public face) is this with a state of its own; the scheduler (schedule.c) keeps
@@ -58,7 +58,7 @@ typedef struct od_schedule_entry {
 int od_schedule_load(lua_State *L, const char *path, int max_seconds, int keep_refs,
                      od_schedule_entry_t **out, size_t *n, od_buf_t *errors);
 /** @return a new bounded state for the schedule (OD_SCHEDULE_STATE_MEMORY, OD_SCHEDULE_WHEN_BUDGET
- *  instructions per call) with orderd.log; close it with od_rules_lua_close */
+ *  instructions per call) with orderd.log; close it with od_lua_close */
 lua_State *od_schedule_lua_new(void);
 
 #endif
