@@ -43,40 +43,12 @@ static int make_dirs(const char *dir)
     return rc;
 }
 
-/* writes all of buf to a new file `path` via a temporary name, then renames it into place */
+/* writes buf as dir/name through od_write_file_atomic (a temporary name, then a rename) */
 static int write_atomic(const char *dir, const char *name, const void *buf, size_t len)
 {
-    char tmp[4096], dst[4096];
-    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
-    snprintf(dst, sizeof(dst), "%s/%s", dir, name);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return -1;
-    const char *p = buf;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            goto Failed;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        goto Failed;
-    }
-    if (rename(tmp, dst) != 0) {
-        fd = -1;
-        goto Failed;
-    }
-    return 0;
-Failed:;
-    int saved = errno;
-    if (fd >= 0) close(fd);
-    unlink(tmp);
-    errno = saved;
-    return -1;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return od_write_file_atomic(path, buf, len, 0644, NULL);
 }
 
 void od_manifest_read(const char *dir, od_manifest_t *m)
@@ -123,15 +95,7 @@ static uint64_t item_bytes(json_t *j)
 /* a name the directory may hold: no path, no hidden or temporary file */
 int od_capture_name_ok(const char *s, size_t len)
 {
-    if (len == 0 || len > 200 || s[0] == '.') return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-              c == '-' || c == '.'))
-            return 0;
-        if (c == '.' && i + 1 < len && s[i + 1] == '.') return 0;
-    }
-    return 1;
+    return od_name_check(s, len, OD_CAPTURE_NAME_MAX, OD_NAME_DOTS);
 }
 
 /*

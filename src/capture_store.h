@@ -29,6 +29,7 @@
 #include "util.h"
 
 #define OD_MANIFEST "manifest.jsonl"
+#define OD_CAPTURE_NAME_MAX 200 /* bytes in a capture's file name */
 
 /* --- writing (the schedule) ------------------------------------------------------------------ */
 
@@ -77,8 +78,8 @@ void od_manifest_read(const char *dir, od_manifest_t *m);
 void od_manifest_dispose(od_manifest_t *m);
 /** @return an item's file name (borrowed from the item) */
 const char *od_manifest_item_name(json_t *j);
-/** @return 1 if s (len bytes) is a name the directory may hold: no path, not hidden, not a
- *  temporary */
+/** @return 1 if s (len bytes) is a name the directory may hold (od_name_check with
+ *  OD_NAME_DOTS: no path, not hidden, not a temporary), else 0 */
 int od_capture_name_ok(const char *s, size_t len);
 
 #endif
