@@ -10,11 +10,11 @@
  * writes them to profiling.output_dir with their manifest.jsonl, pruned to profiling.keep;
  * schedule_http.c serves them (GET /profiles).
  *
- * Threads: one "scheduler" thread owns the schedule's lua_State (bounded like the rules'
- * states, rules.h) and the entries; each capture runs on a thread of its own ("prof-capture-KIND",
- * at most OD_SCHEDULE_JOBS at once) so that an entry's kinds share one window and a long CPU
- * profile does not hold up the other entries.  Nothing here runs on an event loop.  The
- * running scenario the snapshots carry is read from the od_scenario_state_t given to
+ * Threads: one "scheduler" thread owns the schedule's lua_State (lua_layer.h's sandbox
+ * policy with a memory bound and an instruction budget, schedule_load.h) and the entries; each capture runs
+ * on a thread of its own ("prof-capture-KIND", at most OD_SCHEDULE_JOBS at once) so that an entry's kinds
+ * share one window and a long CPU profile does not hold up the other entries.  Nothing here runs on an event
+ * loop.  The running scenario the snapshots carry is read from the od_scenario_state_t given to
  * od_schedule_start (borrowed, thread-safe).
  *
  * Failures never stop the schedule: a failing `when`, a capture that fails, a full disk or an

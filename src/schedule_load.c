@@ -334,7 +334,7 @@ static int orderd_log(lua_State *L)
 
 lua_State *od_schedule_lua_new(void)
 {
-    /* the rules' sandbox: a `when` runs on the scheduler thread, bounded, with no way out */
+    /* the rules' policy: a `when` runs on the scheduler thread, bounded, with no way out */
     od_lua_policy_t policy = {.libs = OD_LUA_LIBS_SANDBOX,
                               .sandbox = 1,
                               .budget = OD_SCHEDULE_WHEN_BUDGET,

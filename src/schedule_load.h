@@ -1,10 +1,12 @@
 /*
  * schedule_load — loading and checking lua/schedule.lua: runs the script in a bounded state
- * (lua_layer.h's sandbox policy) and checks the list of entries it returns (keys, kinds, durations,
- * `when` a function, required fields), each problem reported as "FILE:LINE: message" at the
- * line of the offending key or entry.  od_schedule_check (declared in schedule.h, the
- * module's public face) is this with a state of its own; the scheduler (schedule.c) keeps
- * the state and runs the entries' `when` functions in it.
+ * (lua_layer.h's sandbox policy) and checks the list of entries it returns through a schema
+ * (od_lua_field_t: keys, kinds, durations, `when` a function) and the checks across keys
+ * (one trigger, a capture, cooldown with when only), each problem reported by od_lua_report
+ * as "FILE:LINE: entry N: message" at the line of the offending key or entry (line 1 when
+ * the list is built in code, which the source map cannot place).  od_schedule_check (declared in schedule.h,
+ * the module's public face) is this with a state of its own; the scheduler (schedule.c) keeps the state and
+ * runs the entries' `when` functions in it.
  *
  * Threads: a lua_State and the entries loaded into it belong to the thread that loaded them.
  */
