@@ -28,14 +28,6 @@ void od_inventory_dispose(od_inventory_t *inv)
     free(inv->counts);
 }
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 /*
  * Work done while holding a stripe: a wait, not CPU — like the slow call under a lock it
  * stands for — so the mutex profile shows the contention without the CPU profile showing the
@@ -61,7 +53,7 @@ int od_stage_validate(od_stage_ctx_t *ctx, const od_order_t *o, char **err)
 
 static __attribute__((noinline)) void inventory_take(od_inventory_t *inv, const char *sku, uint32_t hold_us)
 {
-    uint64_t h = hash_str(sku);
+    uint64_t h = od_hash_str(sku);
     int slot = (int)(h % (uint64_t)inv->nskus);
     od_mutex_t *m = &inv->stripes[slot % inv->nstripes];
     od_mutex_lock(m);
@@ -82,7 +74,7 @@ int od_stage_reserve(od_stage_ctx_t *ctx, const od_order_t *o, char **err)
 static __attribute__((noinline)) double price_fraud_score(const od_order_t *o, uint64_t rounds)
 {
     double score = 0;
-    uint64_t h = hash_str(o->customer) ^ hash_str(o->address);
+    uint64_t h = od_hash_str(o->customer) ^ od_hash_str(o->address);
     for (uint64_t i = 0; i < rounds; i++) {
         h ^= h << 13;
         h ^= h >> 7;

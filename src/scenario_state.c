@@ -10,7 +10,8 @@
 
 struct od_scenario_state {
     pthread_mutex_t lock;                                            /* "scenarios": guards running[] */
-    char running[OD_SCENARIO_RUNNING_MAX][OD_SCENARIO_NAME_MAX + 1]; /* "" = a free slot */
+    char running[OD_SCENARIO_RUNNING_MAX][OD_SCENARIO_NAME_MAX + 1]; /* [0, n): in the order started */
+    int n;
 };
 
 od_scenario_state_t *od_scenario_state_create(void)
@@ -42,15 +43,12 @@ void od_scenario_state_start(od_scenario_state_t *st, const char *name)
     snprintf(n, sizeof(n), "%s", name);
     if (n[0] == '\0') return; /* "" marks a free slot */
     pthread_mutex_lock(&st->lock);
-    int slot = find(st, n);
-    if (slot < 0) {
-        for (int i = 0; i < OD_SCENARIO_RUNNING_MAX && slot < 0; i++)
-            if (!st->running[i][0]) slot = i;
-        if (slot < 0) { /* forget the oldest */
+    if (find(st, n) < 0) {
+        if (st->n == OD_SCENARIO_RUNNING_MAX) { /* forget the oldest */
             memmove(st->running[0], st->running[1], sizeof(st->running[0]) * (OD_SCENARIO_RUNNING_MAX - 1));
-            slot = OD_SCENARIO_RUNNING_MAX - 1;
+            st->n--;
         }
-        memcpy(st->running[slot], n, sizeof(n));
+        memcpy(st->running[st->n++], n, sizeof(n));
     }
     pthread_mutex_unlock(&st->lock);
 }
@@ -62,7 +60,12 @@ void od_scenario_state_end(od_scenario_state_t *st, const char *name)
     if (n[0] == '\0') return;
     pthread_mutex_lock(&st->lock);
     int slot = find(st, n);
-    if (slot >= 0) st->running[slot][0] = '\0';
+    if (slot >= 0) { /* close the gap: running[] stays in the order of the starts */
+        memmove(st->running[slot], st->running[slot + 1],
+                sizeof(st->running[0]) * (size_t)(st->n - slot - 1));
+        st->n--;
+        st->running[st->n][0] = '\0';
+    }
     pthread_mutex_unlock(&st->lock);
 }
 

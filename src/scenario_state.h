@@ -6,8 +6,8 @@
  * Invariants: at most OD_SCENARIO_RUNNING_MAX names are held, in slots; a name is in at most
  * one slot.  Starting a name already running changes nothing; starting one more when every
  * slot is taken forgets the oldest slot's name (the others move down one).  Ending a name that
- * is not running changes nothing.  The current scenario is the name in the highest occupied
- * slot: the latest started unless an earlier slot was freed and reused since.
+ * is not running changes nothing.  The current scenario is the latest started of those still
+ * running (start a, start b, end a, start c: c; end c: b).
  *
  * Threads: every function may be called from any thread; the "scenarios" lock (a mutex held
  * only to copy a few names) guards the slots.  main creates the object before the threads

@@ -59,8 +59,8 @@ ok sees('b'), 'the schedule sees the later one';
 announce('a', 'end');
 is_deeply running(), ['b'], 'ending the first leaves the second';
 announce('c', 'start');
-is_deeply running(), ['c', 'b'], 'a new name takes the freed slot first';
-ok sees('b'), 'so the schedule still sees the one in the later slot';
+is_deeply running(), ['b', 'c'], 'a new name is listed after those still running';
+ok sees('c'), 'and the schedule sees it: the latest started';
 announce($_, 'end') for qw(b c);
 is_deeply running(), [], 'all ended';
 

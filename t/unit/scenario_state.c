@@ -78,10 +78,11 @@ int main(void)
     od_scenario_state_end(st, "a");
     is_str(current(st), "b", "ending the earlier one leaves the later current");
     od_scenario_state_start(st, "c");
-    is_str(running(st), "c,b", "a new name takes the first free slot");
-    is_str(current(st), "b", "so the current one is the highest slot's, not the latest started");
-    od_scenario_state_end(st, "b");
+    is_str(running(st), "b,c", "a new name is listed after those still running (start order)");
+    is_str(current(st), "c", "so the current one is the latest started");
     od_scenario_state_end(st, "c");
+    is_str(current(st), "b", "ending the latest makes the one started before it current again");
+    od_scenario_state_end(st, "b");
     is_str(running(st), "", "all ended");
 
     /* more than the slots hold: the oldest is forgotten */
