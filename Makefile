@@ -57,11 +57,11 @@ LDFLAGS  := $(SANFLAGS) -rdynamic
 LIBS     := $(LIBS_BASE) $(TCMALLOC)
 
 # --- sources ----------------------------------------------------------------------------------
-# orderd: everything in src/ and src/prof/, plus the scenario loader it shares with orderload.
-ORDERD_SRC    := $(sort $(wildcard src/*.c src/prof/*.c)) src/load/scenario.c
+# orderd: everything in src/, src/prof/ and src/scenario/ (the loader it shares with orderload).
+ORDERD_SRC    := $(sort $(wildcard src/*.c src/prof/*.c src/scenario/*.c))
 ORDERD_CXX    := $(sort $(wildcard src/prof/*.cc))
 # orderload: src/load/ and the few core modules it needs.
-ORDERLOAD_SRC := $(sort $(wildcard src/load/*.c)) src/util.c src/hist.c src/luautil.c src/log.c
+ORDERLOAD_SRC := $(sort $(wildcard src/load/*.c src/scenario/*.c)) src/util.c src/hist.c src/luautil.c src/log.c
 
 ORDERD_OBJ    := $(ORDERD_SRC:%.c=$(B)/obj/%.o) $(ORDERD_CXX:%.cc=$(B)/obj/%.o)
 ORDERLOAD_OBJ := $(ORDERLOAD_SRC:%.c=$(B)/obj/%.o)

@@ -3,7 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "load/scenario.h"
+#include "scenario/scenario.h"
 #include "log.h"
 #include "pool.h"
 #include "prof/trace.h"

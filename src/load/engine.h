@@ -29,7 +29,7 @@
 #include <stdint.h>
 
 #include "load/http.h"
-#include "load/scenario.h"
+#include "scenario/scenario.h"
 #include "load/stats.h"
 
 typedef struct od_load_run od_load_run_t;

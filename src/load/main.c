@@ -21,7 +21,7 @@
 #include "load/http.h"
 #include "load/report.h"
 #include "load/resolve.h"
-#include "load/scenario.h"
+#include "scenario/scenario.h"
 #include "load/stats.h"
 #include "log.h"
 

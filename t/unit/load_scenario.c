@@ -1,5 +1,5 @@
 /*
- * load/scenario — unit tests (TAP) of the scenario loader orderd and orderload share:
+ * scenario — unit tests (TAP) of the scenario loader orderd and orderload share:
  * the JSON orderd serves, errors with file:line:col, thresholds, captures, the arrival
  * schedule of the open-model executors, and scaling.
  */
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "load/scenario.h"
+#include "scenario/scenario.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/od-scenario-XXXXXX";

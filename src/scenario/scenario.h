@@ -32,8 +32,8 @@
  * Threading: loading is thread-safe (no shared state); a loaded set is read-only except for
  * od_scenario_set_scale, which must run before other threads read it.
  */
-#ifndef OD_LOAD_SCENARIO_H
-#define OD_LOAD_SCENARIO_H
+#ifndef OD_SCENARIO_H
+#define OD_SCENARIO_H
 
 #include <lua.h>
 #include <stddef.h>

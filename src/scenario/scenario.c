@@ -3,7 +3,7 @@
  * budget), then walk the returned table key by key, copying plain values into the set and
  * reporting each problem with the position of the key that holds it.
  */
-#include "load/scenario.h"
+#include "scenario/scenario.h"
 
 #include <ctype.h>
 #include <errno.h>
