@@ -1,0 +1,158 @@
+/*
+ * load — runs a scenario file (protected, under an instruction budget), then walks the
+ * returned table key by key, handing each section to its parser (scenarios.c, thresholds.c,
+ * captures.c, request.c), which copies plain values into the set and reports each problem
+ * with the position of the key that holds it (values.c).
+ */
+#include "scenario/loader.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "luautil.h"
+
+#define MAX_INSTRUCTIONS 200000000 /* loading a scenario file never needs more */
+
+/* ---- loading ------------------------------------------------------------------------------ */
+
+static void budget_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    luaL_error(L, "the scenario file runs too long while loading (endless loop?)");
+}
+
+void od_scenario_prepare_state(lua_State *L, const char *path)
+{
+    char *dir = od_strdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        strcpy(dir, ".");
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    const char *old = lua_tostring(L, -1);
+    char *p = od_asprintf("%s/?.lua;%s/../lib/?.lua;lua/lib/?.lua;%s", dir, dir, old ? old : "");
+    lua_pop(L, 1);
+    lua_pushstring(L, p);
+    lua_setfield(L, -2, "path");
+    lua_pop(L, 1);
+    free(p);
+    free(dir);
+}
+
+static const char *const top_keys[] = {"target", "scenarios", "thresholds", "request", "response", "profile"};
+
+od_scenario_set_t *od_scenario_load(const char *path, od_buf_t *errors)
+{
+    od_scenario_loader_t ld = {.path = path, .errors = errors};
+    ld.text = od_read_file(path, NULL);
+    if (ld.text == NULL) {
+        od_buf_printf(errors, "%s:0:0: cannot read the scenario file: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    od_scenario_set_t *s = od_calloc(1, sizeof(*s));
+    s->file = od_strdup(path);
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t blen = strlen(base);
+    if (blen > 4 && strcmp(base + blen - 4, ".lua") == 0) blen -= 4;
+    s->name = od_strndup(base, blen);
+
+    lua_State *L = od_lua_new();
+    od_scenario_prepare_state(L, path);
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, MAX_INSTRUCTIONS);
+    od_buf_t err = OD_BUF_INIT;
+    od_scenario_pos_t top = {1, 1};
+    int fn_request = 0;
+    if (od_lua_dofile(L, path, 1, 0, &err) != 0) {
+        od_scenario_report_lua(&ld, err.base ? err.base : "cannot load");
+        goto out;
+    }
+    if (!lua_istable(L, 1)) {
+        od_scenario_report(&ld, top,
+                           "a scenario file must return a table { scenarios = { ... }, ... } (got a %s)",
+                           luaL_typename(L, 1));
+        goto out;
+    }
+    /* unknown top-level keys first, so a typo ("scenario =") is named as such */
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        int known = 0;
+        for (size_t i = 0; k && i < OD_ARRAY_SIZE(top_keys); i++)
+            if (strcmp(k, top_keys[i]) == 0) known = 1;
+        if (!known)
+            od_scenario_report(&ld, od_scenario_key_pos(&ld, k, top),
+                               "unknown key %s (expected target, scenarios, thresholds, request, "
+                               "response, profile)",
+                               k ? k : "(not a string)");
+        lua_pop(L, 1);
+    }
+
+    lua_getfield(L, 1, "scenarios");
+    od_scenario_pos_t sp = od_scenario_key_pos(&ld, "scenarios", top);
+    if (lua_isnil(L, -1))
+        od_scenario_report(&ld, top, "the returned table has no scenarios");
+    else
+        od_scenario_parse_scenarios(&ld, L, s, sp);
+    lua_settop(L, 1);
+
+    lua_getfield(L, 1, "target");
+    if (!lua_isnil(L, -1)) {
+        od_scenario_pos_t tp = od_scenario_key_pos(&ld, "target", top);
+        const char *t = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        if (t == NULL || strncmp(t, "http://", 7) != 0 || t[7] == '\0' || t[7] == '/')
+            od_scenario_report(&ld, tp, "target must be an http:// URL such as \"http://127.0.0.1:8080\"");
+        else
+            s->target = od_strdup(t);
+    }
+    lua_settop(L, 1);
+
+    if (ld.nerrors == 0) {
+        lua_getfield(L, 1, "thresholds");
+        if (!lua_isnil(L, -1))
+            od_scenario_parse_thresholds(&ld, L, s, od_scenario_key_pos(&ld, "thresholds", top));
+        lua_settop(L, 1);
+        lua_getfield(L, 1, "profile");
+        if (!lua_isnil(L, -1)) od_scenario_parse_profile(&ld, L, s, od_scenario_key_pos(&ld, "profile", top));
+        lua_settop(L, 1);
+    }
+
+    lua_getfield(L, 1, "response");
+    if (lua_isfunction(L, -1))
+        s->has_response = 1;
+    else if (!lua_isnil(L, -1))
+        od_scenario_report(&ld, od_scenario_key_pos(&ld, "response", top),
+                           "response must be a function (ctx, status, headers, body)");
+    lua_settop(L, 1);
+
+    lua_getfield(L, 1, "request");
+    od_scenario_pos_t rp = od_scenario_key_pos(&ld, "request", top);
+    if (lua_isnil(L, -1)) {
+        s->request_kind = OD_REQ_NONE;
+    } else if (lua_isfunction(L, -1)) {
+        s->request_kind = OD_REQ_FUNCTION;
+        fn_request = lua_gettop(L);
+        if (ld.nerrors == 0) od_scenario_try_request(&ld, L, fn_request, s, rp);
+    } else if (lua_istable(L, -1)) {
+        s->request_kind = OD_REQ_STATIC;
+        od_scenario_parse_static_request(&ld, L, s, rp);
+    } else {
+        od_scenario_report(&ld, rp,
+                           "request must be a function (ctx) or a table { method, path, headers, body }");
+    }
+    lua_settop(L, 1);
+
+out:
+    od_buf_dispose(&err);
+    lua_close(L);
+    free(ld.text);
+    if (ld.nerrors > 0) {
+        od_scenario_set_free(s);
+        return NULL;
+    }
+    return s;
+}

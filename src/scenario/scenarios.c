@@ -1,0 +1,260 @@
+/*
+ * scenarios — the `scenarios` table of a scenario file: each scenario's executor, rates,
+ * stages and times (see scenario.h for the keys).
+ */
+#include "scenario/loader.h"
+
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_TIMEOUT_NS 10000000000ull
+
+/* ---- scenarios ---------------------------------------------------------------------------- */
+
+const char *od_executor_name(od_executor_t e)
+{
+    switch (e) {
+    case OD_EXEC_CONSTANT_RATE:
+        return "constant-arrival-rate";
+    case OD_EXEC_RAMPING_RATE:
+        return "ramping-arrival-rate";
+    case OD_EXEC_CONSTANT_CONCURRENCY:
+        return "constant-concurrency";
+    }
+    return "?";
+}
+
+static int parse_stages(od_scenario_loader_t *ld, lua_State *L, int idx, od_scenario_t *sc,
+                        od_scenario_pos_t at)
+{
+    if (!lua_istable(L, idx)) {
+        od_scenario_report(ld, at, "stages must be a list of { duration = ..., target = ... } (got a %s)",
+                           luaL_typename(L, idx));
+        return -1;
+    }
+    size_t n = lua_rawlen(L, idx);
+    if (n == 0 || n > 1000) {
+        od_scenario_report(ld, at, "stages must list 1 to 1000 stages");
+        return -1;
+    }
+    sc->stages = od_calloc(n, sizeof(*sc->stages));
+    sc->nstages = n;
+    int rc = 0;
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, idx, (lua_Integer)i + 1);
+        int st = lua_gettop(L);
+        if (!lua_istable(L, st)) {
+            od_scenario_report(ld, at, "stages[%zu] must be a table { duration = ..., target = ... }", i + 1);
+            rc = -1;
+        } else {
+            lua_pushnil(L);
+            int seen_d = 0, seen_t = 0;
+            while (lua_next(L, st)) {
+                const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+                char what[64];
+                snprintf(what, sizeof(what), "stages[%zu].%s", i + 1, k ? k : "?");
+                if (k && strcmp(k, "duration") == 0) {
+                    seen_d = 1;
+                    if (od_scenario_get_duration(ld, L, -1, what, at, &sc->stages[i].duration_ns) != 0)
+                        rc = -1;
+                } else if (k && strcmp(k, "target") == 0) {
+                    seen_t = 1;
+                    if (od_scenario_get_number(ld, L, -1, what, at, 0, 1e6, &sc->stages[i].target) != 0)
+                        rc = -1;
+                } else {
+                    od_scenario_report(ld, at, "stages[%zu]: unknown key %s (expected duration, target)",
+                                       i + 1, k ? k : "(not a string)");
+                    rc = -1;
+                }
+                lua_pop(L, 1);
+            }
+            if (!seen_d || !seen_t) {
+                od_scenario_report(ld, at, "stages[%zu] needs both duration and target", i + 1);
+                rc = -1;
+            }
+            total += sc->stages[i].duration_ns;
+        }
+        lua_pop(L, 1);
+    }
+    sc->duration_ns = total;
+    return rc;
+}
+
+/* Parses scenarios.NAME (the table at the top of the stack). */
+static int parse_scenario(od_scenario_loader_t *ld, lua_State *L, const char *name, od_scenario_t *sc,
+                          od_scenario_pos_t at)
+{
+    int t = lua_gettop(L);
+    int rc = 0;
+    sc->name = od_strdup(name);
+    sc->timeout_ns = DEFAULT_TIMEOUT_NS;
+    if (!od_scenario_valid_name(name)) {
+        od_scenario_report(ld, at, "scenario name \"%s\" must be 1 to 64 of [A-Za-z0-9_-]", name);
+        rc = -1;
+    }
+    if (!lua_istable(L, t)) {
+        od_scenario_report(ld, at, "scenarios.%s must be a table (got a %s)", name, luaL_typename(L, t));
+        return -1;
+    }
+    int has_exec = 0, has_rate = 0, has_dur = 0, has_stages = 0, has_start_rate = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            od_scenario_report(ld, at, "scenarios.%s: keys must be names (got a %s)", name,
+                               luaL_typename(L, -2));
+            rc = -1;
+            lua_pop(L, 1);
+            continue;
+        }
+        const char *k = lua_tostring(L, -2);
+        od_scenario_pos_t kp = od_scenario_key_pos(ld, k, at);
+        char what[128];
+        snprintf(what, sizeof(what), "scenarios.%s.%s", name, k);
+        if (strcmp(k, "executor") == 0) {
+            has_exec = 1;
+            const char *e = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+            if (strcmp(e, "constant-arrival-rate") == 0)
+                sc->executor = OD_EXEC_CONSTANT_RATE;
+            else if (strcmp(e, "ramping-arrival-rate") == 0)
+                sc->executor = OD_EXEC_RAMPING_RATE;
+            else if (strcmp(e, "constant-concurrency") == 0)
+                sc->executor = OD_EXEC_CONSTANT_CONCURRENCY;
+            else {
+                od_scenario_report(
+                    ld, kp,
+                    "%s: unknown executor \"%s\" (expected constant-arrival-rate, ramping-arrival-rate "
+                    "or constant-concurrency)",
+                    what, e);
+                rc = -1;
+            }
+        } else if (strcmp(k, "rate") == 0) {
+            has_rate = 1;
+            if (od_scenario_get_number(ld, L, -1, what, kp, 1e-3, 1e6, &sc->rate) != 0) rc = -1;
+        } else if (strcmp(k, "start_rate") == 0) {
+            has_start_rate = 1;
+            if (od_scenario_get_number(ld, L, -1, what, kp, 0, 1e6, &sc->start_rate) != 0) rc = -1;
+        } else if (strcmp(k, "duration") == 0) {
+            has_dur = 1;
+            if (od_scenario_get_duration(ld, L, -1, what, kp, &sc->duration_ns) != 0)
+                rc = -1;
+            else if (sc->duration_ns == 0) {
+                od_scenario_report(ld, kp, "%s must be more than 0", what);
+                rc = -1;
+            }
+        } else if (strcmp(k, "start_time") == 0) {
+            if (od_scenario_get_duration(ld, L, -1, what, kp, &sc->start_time_ns) != 0) rc = -1;
+        } else if (strcmp(k, "timeout") == 0) {
+            if (od_scenario_get_duration(ld, L, -1, what, kp, &sc->timeout_ns) != 0)
+                rc = -1;
+            else if (sc->timeout_ns < 1000000ull || sc->timeout_ns > 600000000000ull) {
+                od_scenario_report(ld, kp, "%s must be between 1ms and 10m", what);
+                rc = -1;
+            }
+        } else if (strcmp(k, "connections") == 0) {
+            if (od_scenario_get_integer(ld, L, -1, what, kp, 1, 100000, &sc->connections) != 0) rc = -1;
+        } else if (strcmp(k, "max_backlog") == 0) {
+            if (od_scenario_get_integer(ld, L, -1, what, kp, 1, 10000000, &sc->max_backlog) != 0) rc = -1;
+        } else if (strcmp(k, "stages") == 0) {
+            has_stages = 1;
+            if (parse_stages(ld, L, lua_gettop(L), sc, kp) != 0) rc = -1;
+        } else {
+            od_scenario_report(
+                ld, kp,
+                "%s: unknown key (expected executor, rate, start_rate, stages, duration, start_time, "
+                "connections, max_backlog, timeout)",
+                what);
+            rc = -1;
+        }
+        lua_pop(L, 1);
+    }
+    if (rc != 0) return rc;
+    if (!has_exec) sc->executor = has_stages ? OD_EXEC_RAMPING_RATE : OD_EXEC_CONSTANT_RATE;
+    switch (sc->executor) {
+    case OD_EXEC_CONSTANT_RATE:
+        if (!has_rate)
+            od_scenario_report(ld, at, "scenarios.%s: constant-arrival-rate needs rate (per second)", name);
+        if (!has_dur) od_scenario_report(ld, at, "scenarios.%s: constant-arrival-rate needs duration", name);
+        if (has_stages || has_start_rate)
+            od_scenario_report(ld, at, "scenarios.%s: stages and start_rate belong to ramping-arrival-rate",
+                               name);
+        if (!has_rate || !has_dur || has_stages || has_start_rate) rc = -1;
+        break;
+    case OD_EXEC_RAMPING_RATE:
+        if (!has_stages) od_scenario_report(ld, at, "scenarios.%s: ramping-arrival-rate needs stages", name);
+        if (has_rate || has_dur)
+            od_scenario_report(
+                ld, at,
+                "scenarios.%s: ramping-arrival-rate takes start_rate and stages, not rate or duration", name);
+        if (!has_stages || has_rate || has_dur)
+            rc = -1;
+        else if (sc->duration_ns == 0) {
+            od_scenario_report(ld, at, "scenarios.%s: the stages last 0 s", name);
+            rc = -1;
+        }
+        break;
+    case OD_EXEC_CONSTANT_CONCURRENCY:
+        if (!has_dur) od_scenario_report(ld, at, "scenarios.%s: constant-concurrency needs duration", name);
+        if (sc->connections == 0)
+            od_scenario_report(ld, at, "scenarios.%s: constant-concurrency needs connections", name);
+        if (has_rate || has_stages || has_start_rate)
+            od_scenario_report(
+                ld, at, "scenarios.%s: constant-concurrency takes no rate, start_rate or stages", name);
+        if (!has_dur || sc->connections == 0 || has_rate || has_stages || has_start_rate) rc = -1;
+        break;
+    }
+    return rc;
+}
+
+void od_scenario_dispose(od_scenario_t *sc)
+{
+    free(sc->name);
+    free(sc->stages);
+}
+
+static int cmp_scenario(const void *a, const void *b)
+{
+    const od_scenario_t *x = a, *y = b;
+    if (x->start_time_ns != y->start_time_ns) return x->start_time_ns < y->start_time_ns ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+int od_scenario_parse_scenarios(od_scenario_loader_t *ld, lua_State *L, od_scenario_set_t *s,
+                                od_scenario_pos_t at)
+{
+    int t = lua_gettop(L);
+    if (!lua_istable(L, t)) {
+        od_scenario_report(ld, at, "scenarios must be a table { name = { executor = ..., ... } } (got a %s)",
+                           luaL_typename(L, t));
+        return -1;
+    }
+    size_t n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        n++;
+        lua_pop(L, 1);
+    }
+    if (n == 0) {
+        od_scenario_report(ld, at, "scenarios is empty: name at least one");
+        return -1;
+    }
+    s->scenarios = od_calloc(n, sizeof(*s->scenarios));
+    int rc = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            od_scenario_report(ld, at, "scenarios: each key must be a scenario name (got a %s)",
+                               luaL_typename(L, -2));
+            rc = -1;
+            lua_pop(L, 1);
+            continue;
+        }
+        const char *name = lua_tostring(L, -2);
+        od_scenario_pos_t np = od_scenario_key_pos(ld, name, at);
+        if (parse_scenario(ld, L, name, &s->scenarios[s->nscenarios++], np) != 0) rc = -1;
+        lua_settop(L, t + 1); /* keep the key for lua_next */
+    }
+    qsort(s->scenarios, s->nscenarios, sizeof(*s->scenarios), cmp_scenario);
+    return rc;
+}
