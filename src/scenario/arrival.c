@@ -5,8 +5,6 @@
 
 #include "scenario/scenario.h"
 
-/* ---- arrival schedule --------------------------------------------------------------------- */
-
 /* Arrival k happens when the cumulative count of arrivals, the integral of the rate, reaches k:
  * at k / rate for a constant rate, and by solving the quadratic of a linear ramp per stage. */
 uint64_t od_scenario_arrival_ns(const od_scenario_t *sc, uint64_t k)

@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- profile captures --------------------------------------------------------------------- */
-
 int od_scenario_parse_profile(od_scenario_loader_t *ld, lua_State *L, od_scenario_set_t *s,
                               od_scenario_pos_t at)
 {

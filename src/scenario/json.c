@@ -3,8 +3,6 @@
  */
 #include "scenario/loader.h"
 
-/* ---- JSON --------------------------------------------------------------------------------- */
-
 static void put_num(od_buf_t *out, double v)
 {
     od_buf_printf(out, "%.10g", v);

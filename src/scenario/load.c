@@ -15,8 +15,6 @@
 
 #define MAX_INSTRUCTIONS 200000000 /* loading a scenario file never needs more */
 
-/* ---- loading ------------------------------------------------------------------------------ */
-
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;

@@ -10,8 +10,6 @@
 
 #include "luautil.h"
 
-/* ---- request ------------------------------------------------------------------------------ */
-
 /* Appends the headers table at idx as "Name: value\r\n" lines. */
 static int headers_text(od_scenario_loader_t *ld, lua_State *L, int idx, od_scenario_pos_t at, od_buf_t *out)
 {

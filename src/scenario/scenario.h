@@ -27,6 +27,12 @@
  * Errors are appended to the caller's buffer as "FILE:LINE:COL: message\n" lines (or
  * "FILE:LINE: message\n" when Lua itself reports the error).
  *
+ * Files: load.c runs the file and walks its table, handing each section to scenarios.c,
+ * thresholds.c, captures.c or request.c (values.c reads typed values and reports positions;
+ * loader.h is what they share); set.c holds the accessors, arrival.c the arrival-rate math,
+ * json.c the JSON.  Neither program depends on the other: orderd and orderload both compile
+ * src/scenario/.
+ *
  * Ownership: a set owns every string and array reachable from it; od_scenario_set_free
  * releases everything.  Pointers returned by the accessors live as long as the set.
  * Threading: loading is thread-safe (no shared state); a loaded set is read-only except for

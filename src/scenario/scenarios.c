@@ -10,8 +10,6 @@
 
 #define DEFAULT_TIMEOUT_NS 10000000000ull
 
-/* ---- scenarios ---------------------------------------------------------------------------- */
-
 const char *od_executor_name(od_executor_t e)
 {
     switch (e) {

@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- thresholds --------------------------------------------------------------------------- */
-
 static int time_metric(const char *m)
 {
     return strncmp(m, "latency.", 8) == 0 || strncmp(m, "service_time.", 13) == 0 ||
