@@ -20,6 +20,7 @@
 #include "load/engine.h"
 #include "load/http.h"
 #include "load/report.h"
+#include "load/report_json.h"
 #include "load/resolve.h"
 #include "scenario/scenario.h"
 #include "load/stats.h"
