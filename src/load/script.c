@@ -1,0 +1,220 @@
+/*
+ * script — a worker's Lua: its state built by running the scenario file, request(ctx) turned
+ * into request bytes, response(ctx, status, headers, body) called with an answer, and the
+ * static request when the file has no request function (see worker.h).
+ */
+#include "load/worker.h"
+
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "luautil.h"
+
+static void put_u64(od_buf_t *b, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    od_buf_reserve(b, (size_t)n);
+    while (n > 0)
+        b->base[b->len++] = tmp[--n];
+    b->base[b->len] = '\0';
+}
+
+/* Calls request(ctx) and builds the request into w->scratch.  Returns 0, or -1 (counted). */
+int od_script_request(od_worker_t *w, od_scen_t *s, uint64_t seq, uint64_t intended)
+{
+    lua_State *L = w->L;
+    int base = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, w->req_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->ctx_ref);
+    lua_pushinteger(L, (lua_Integer)seq);
+    lua_setfield(L, -2, "seq");
+    lua_pushnumber(L, intended > s->start ? (double)(intended - s->start) / 1e9 : 0);
+    lua_setfield(L, -2, "elapsed");
+    if (od_lua_pcall(L, 1, 4, &w->lerr) != 0) {
+        od_scen_script_error(w, s);
+        lua_settop(L, base);
+        return -1;
+    }
+    int m = base + 1, p = base + 2, h = base + 3, b = base + 4;
+    if (lua_istable(L, m)) { /* { method =, path =, headers =, body = } */
+        lua_settop(L, base + 1);
+        lua_getfield(L, m, "method");
+        lua_getfield(L, m, "path");
+        lua_getfield(L, m, "headers");
+        lua_getfield(L, m, "body");
+        m = base + 2, p = base + 3, h = base + 4, b = base + 5;
+    }
+    size_t blen = 0, plen = 0;
+    const char *body = lua_type(L, b) == LUA_TSTRING ? lua_tolstring(L, b, &blen) : NULL;
+    const char *method = lua_type(L, m) == LUA_TSTRING ? lua_tostring(L, m) : (body ? "POST" : "GET");
+    const char *path = lua_type(L, p) == LUA_TSTRING ? lua_tolstring(L, p, &plen) : NULL;
+    const char *bad = NULL;
+    if (path == NULL || path[0] != '/' || strpbrk(path, " \r\n") != NULL)
+        bad = "a path starting with /";
+    else if (strpbrk(method, " \r\n") != NULL || method[0] == '\0')
+        bad = "a method such as GET";
+    else if (!lua_isnil(L, h) && !lua_istable(L, h))
+        bad = "headers as a table";
+    else if (!lua_isnil(L, b) && body == NULL)
+        bad = "the body as a string";
+    if (bad) {
+        od_buf_printf(&w->lerr, "%s: request(ctx) must return %s", od_scenario_set_file(w->run->set), bad);
+        od_scen_script_error(w, s);
+        lua_settop(L, base);
+        return -1;
+    }
+    od_buf_t *out = &w->scratch;
+    od_buf_reset(out);
+    od_buf_puts(out, method);
+    od_buf_putc(out, ' ');
+    od_buf_append(out, path, plen);
+    od_buf_puts(out, " HTTP/1.1\r\nHost: ");
+    od_buf_puts(out, w->run->target.hostport);
+    od_buf_puts(out, "\r\n");
+    if (lua_istable(L, h)) {
+        lua_pushnil(L);
+        while (lua_next(L, h)) {
+            if (lua_type(L, -2) == LUA_TSTRING &&
+                (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)) {
+                size_t klen, vlen;
+                const char *k = lua_tolstring(L, -2, &klen);
+                lua_pushvalue(L, -1); /* tolstring on a number would confuse lua_next */
+                const char *v = lua_tolstring(L, -1, &vlen);
+                if (strcasecmp(k, "host") != 0 && strcasecmp(k, "content-length") != 0 &&
+                    strpbrk(k, ":\r\n") == NULL && strpbrk(v, "\r\n") == NULL) {
+                    od_buf_append(out, k, klen);
+                    od_buf_puts(out, ": ");
+                    od_buf_append(out, v, vlen);
+                    od_buf_puts(out, "\r\n");
+                }
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+        }
+    }
+    if (body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
+        od_buf_puts(out, "Content-Length: ");
+        put_u64(out, blen);
+        od_buf_puts(out, "\r\n");
+    }
+    od_buf_puts(out, "\r\n");
+    if (body) od_buf_append(out, body, blen);
+    lua_settop(L, base);
+    return 0;
+}
+
+/* ---- answers ------------------------------------------------------------------------------ */
+
+typedef struct hdr_arg {
+    lua_State *L;
+    int t;
+} hdr_arg_t;
+
+static void push_header(void *arg, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    hdr_arg_t *a = arg;
+    char lower[128];
+    if (nlen >= sizeof(lower)) return;
+    for (size_t i = 0; i < nlen; i++)
+        lower[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+    lua_pushlstring(a->L, lower, nlen);
+    lua_pushlstring(a->L, value, vlen);
+    lua_rawset(a->L, a->t);
+}
+
+/* Calls response(ctx, status, headers, body); returns 0 when it accepted the answer. */
+int od_script_response(od_worker_t *w, od_scen_t *s, od_conn_t *c)
+{
+    lua_State *L = w->L;
+    int base = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, w->resp_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->ctx_ref);
+    lua_pushinteger(L, (lua_Integer)c->seq);
+    lua_setfield(L, -2, "seq");
+    lua_pushinteger(L, c->resp.status);
+    lua_newtable(L);
+    hdr_arg_t a = {L, lua_gettop(L)};
+    od_resp_each_header(c->head.base ? c->head.base : "", c->head.len, push_header, &a);
+    lua_pushlstring(L, c->body.base ? c->body.base : "", c->body.len);
+    if (od_lua_pcall(L, 4, 1, &w->lerr) != 0) {
+        od_scen_script_error(w, s);
+        lua_settop(L, base);
+        return 0; /* counted as a script error, not as a rejected answer */
+    }
+    int rejected = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+    lua_settop(L, base);
+    return rejected ? -1 : 0;
+}
+
+/* ---- worker thread ------------------------------------------------------------------------ */
+
+/* Builds the worker's Lua state, as every worker does: run the file, keep its functions. */
+int od_script_load(od_worker_t *w)
+{
+    const od_scenario_set_t *set = w->run->set;
+    w->req_ref = w->resp_ref = LUA_NOREF;
+    od_request_kind_t kind = od_scenario_set_request_kind(set);
+    if (kind != OD_REQ_FUNCTION && !od_scenario_set_has_response(set)) return 0;
+    lua_State *L = w->L = od_lua_new();
+    od_scenario_prepare_state(L, od_scenario_set_file(set));
+    if (od_lua_dofile(L, od_scenario_set_file(set), 1, 0, &w->err) != 0) return -1;
+    if (!lua_istable(L, -1)) {
+        od_buf_printf(&w->err, "%s: the file no longer returns a table", od_scenario_set_file(set));
+        return -1;
+    }
+    lua_getfield(L, -1, "request");
+    if (kind == OD_REQ_FUNCTION && lua_isfunction(L, -1))
+        w->req_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    else
+        lua_pop(L, 1);
+    lua_getfield(L, -1, "response");
+    if (lua_isfunction(L, -1))
+        w->resp_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    else
+        lua_pop(L, 1);
+    lua_pop(L, 1);
+    for (size_t i = 0; i < w->nscens; i++) {
+        lua_createtable(L, 0, 8);
+        lua_pushstring(L, w->scens[i].sc->name);
+        lua_setfield(L, -2, "scenario");
+        lua_pushinteger(L, w->index);
+        lua_setfield(L, -2, "thread");
+        lua_pushinteger(L, w->run->nthreads);
+        lua_setfield(L, -2, "threads");
+        lua_pushstring(L, w->run->run_id);
+        lua_setfield(L, -2, "run");
+        lua_pushinteger(L, 0);
+        lua_setfield(L, -2, "seq");
+        w->scens[i].ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    return 0;
+}
+
+void od_script_static(od_worker_t *w)
+{
+    const od_scenario_set_t *set = w->run->set;
+    od_request_kind_t kind = od_scenario_set_request_kind(set);
+    if (kind == OD_REQ_FUNCTION) return;
+    od_buf_t b = OD_BUF_INIT;
+    if (kind == OD_REQ_NONE) {
+        od_buf_printf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", w->run->target.path,
+                      w->run->target.hostport);
+    } else {
+        const char *method, *path, *headers, *body;
+        size_t blen;
+        od_scenario_set_static_request(set, &method, &path, &headers, &body, &blen);
+        od_buf_printf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n%s", method, path, w->run->target.hostport, headers);
+        if (body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)
+            od_buf_printf(&b, "Content-Length: %zu\r\n", blen);
+        od_buf_puts(&b, "\r\n");
+        if (body) od_buf_append(&b, body, blen);
+    }
+    w->static_req = od_buf_detach(&b, &w->static_len);
+}
