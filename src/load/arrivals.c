@@ -5,7 +5,6 @@
  */
 #include "load/worker.h"
 
-#include <lauxlib.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -74,9 +73,13 @@ static void assign(od_scen_t *s, od_conn_t *c, uint64_t intended, uint64_t seq, 
 static void dispatch(od_scen_t *s, od_conn_t *c, uint64_t intended, uint64_t seq, uint64_t now)
 {
     od_worker_t *w = s->w;
-    if (!w->static_req && od_script_request(w, s, seq, intended) != 0) {
-        if (c && c->fd >= 0 && !c->busy && s->phase != OD_PHASE_DONE) od_conn_idle_push(s, c);
-        return;
+    if (!w->static_req) {
+        double elapsed = intended > s->start ? (double)(intended - s->start) / 1e9 : 0;
+        if (od_script_request(w->script, s->index, seq, elapsed, &w->scratch, &w->lerr) != 0) {
+            od_scen_script_error(w, s);
+            if (c && c->fd >= 0 && !c->busy && s->phase != OD_PHASE_DONE) od_conn_idle_push(s, c);
+            return;
+        }
     }
     if (c == NULL || c->fd < 0 || c->busy)
         c = od_conn_idle_pop(s);
@@ -163,8 +166,16 @@ void od_scen_complete(od_conn_t *c, uint64_t now)
     s->st.c.status[status >= 100 && status < 600 ? status : 0]++;
     if (status >= 400)
         od_scen_count_error(s, OD_ERR_STATUS, now);
-    else if (w->resp_ref != LUA_NOREF && od_script_response(w, s, c) != 0)
-        od_scen_count_error(s, OD_ERR_STATUS, now);
+    else if (w->wants_response)
+        switch (od_script_response(w->script, s->index, c->seq, status, c->head.base, c->head.len,
+                                   c->body.base, c->body.len, &w->lerr)) {
+        case 0: /* response() rejected the answer */
+            od_scen_count_error(s, OD_ERR_STATUS, now);
+            break;
+        case -1: /* counted as a script error, not as a rejected answer */
+            od_scen_script_error(w, s);
+            break;
+        }
     c->busy = 0;
     s->busy--;
     if (!c->resp.keep_alive) od_conn_close(c);

@@ -6,7 +6,6 @@
 #include "load/worker.h"
 
 #include <errno.h>
-#include <lauxlib.h>
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -126,7 +125,7 @@ void od_conn_write(od_conn_t *c)
 static void on_readable(od_conn_t *c)
 {
     od_scen_t *s = c->s;
-    od_buf_t *body = s->w->resp_ref != LUA_NOREF ? &c->body : NULL;
+    od_buf_t *body = s->w->wants_response ? &c->body : NULL;
     for (;;) {
         if (c->in_cap - c->in_len < 4096) {
             c->in_cap = c->in_cap ? c->in_cap * 2 : READ_CHUNK;

@@ -7,7 +7,6 @@
 #include "load/engine.h"
 
 #include <errno.h>
-#include <lauxlib.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -34,8 +33,13 @@ static void *worker_main(void *arg)
     od_worker_t *w = arg;
     od_load_run_t *run = w->run;
     prctl(PR_SET_TIMERSLACK, 1000UL); /* wake at arrival instants, not up to 50 µs later */
-    int ok = od_script_load(w) == 0;
-    if (ok) od_script_static(w);
+    /* the state is built here, on the thread that uses it */
+    w->script = od_script_create(run->set, &run->target, w->index, run->nthreads, run->run_id, &w->err);
+    int ok = w->script != NULL;
+    if (ok) {
+        w->static_req = od_script_static_request(w->script, &w->static_len);
+        w->wants_response = od_script_wants_response(w->script);
+    }
 
     pthread_mutex_lock(&run->gate_lock);
     if (!ok) run->abort = 1;
@@ -134,7 +138,6 @@ static void scen_init(od_worker_t *w, od_scen_t *s, const od_scenario_t *sc, siz
     s->index = index;
     s->phase = OD_PHASE_WAIT;
     s->closed_model = sc->executor == OD_EXEC_CONSTANT_CONCURRENCY;
-    s->ctx_ref = LUA_NOREF;
     s->closed_seq = (uint64_t)w->index;
     if (s->closed_model) {
         s->maxconns = share(sc->connections, run->nthreads, w->index);
@@ -316,14 +319,13 @@ void od_load_run_destroy(od_load_run_t *r)
         for (size_t j = 0; j < w->nscens; j++)
             scen_dispose(&w->scens[j]);
         free(w->scens);
-        if (w->L) lua_close(w->L);
+        od_script_destroy(w->script);
         close(w->epfd);
         close(w->tfd);
         od_buf_dispose(&w->err);
         od_buf_dispose(&w->lerr);
         od_buf_dispose(&w->scratch);
         free(w->script_error);
-        free(w->static_req);
         pthread_mutex_destroy(&w->pub_lock);
     }
     free(r->workers);

@@ -1,9 +1,7 @@
 /*
- * script — a worker's Lua: its state built by running the scenario file, request(ctx) turned
- * into request bytes, response(ctx, status, headers, body) called with an answer, and the
- * static request when the file has no request function (see worker.h).
+ * script — see script.h.  The one file that touches the worker's lua_State.
  */
-#include "load/worker.h"
+#include "load/script.h"
 
 #include <lauxlib.h>
 #include <stdlib.h>
@@ -11,6 +9,16 @@
 #include <strings.h>
 
 #include "luautil.h"
+
+struct od_script {
+    lua_State *L; /* NULL when the file has neither request() nor response() */
+    int req_ref, resp_ref;
+    int *ctx_refs; /* one ctx table per scenario, in the set's order */
+    size_t nctx;
+    char *file, *hostport;
+    char *static_req; /* NULL when request() builds each request */
+    size_t static_len;
+};
 
 static void put_u64(od_buf_t *b, uint64_t v)
 {
@@ -26,19 +34,20 @@ static void put_u64(od_buf_t *b, uint64_t v)
     b->base[b->len] = '\0';
 }
 
-/* Calls request(ctx) and builds the request into w->scratch.  Returns 0, or -1 (counted). */
-int od_script_request(od_worker_t *w, od_scen_t *s, uint64_t seq, uint64_t intended)
+/* ---- requests ---------------------------------------------------------------------------- */
+
+int od_script_request(od_script_t *sc, size_t i, uint64_t seq, double elapsed, od_buf_t *out, od_buf_t *err)
 {
-    lua_State *L = w->L;
+    lua_State *L = sc->L;
+    OD_ASSERT(L != NULL && sc->req_ref != LUA_NOREF && i < sc->nctx);
     int base = lua_gettop(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, w->req_ref);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, s->ctx_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, sc->req_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, sc->ctx_refs[i]);
     lua_pushinteger(L, (lua_Integer)seq);
     lua_setfield(L, -2, "seq");
-    lua_pushnumber(L, intended > s->start ? (double)(intended - s->start) / 1e9 : 0);
+    lua_pushnumber(L, elapsed);
     lua_setfield(L, -2, "elapsed");
-    if (od_lua_pcall(L, 1, 4, &w->lerr) != 0) {
-        od_scen_script_error(w, s);
+    if (od_lua_pcall(L, 1, 4, err) != 0) {
         lua_settop(L, base);
         return -1;
     }
@@ -65,18 +74,16 @@ int od_script_request(od_worker_t *w, od_scen_t *s, uint64_t seq, uint64_t inten
     else if (!lua_isnil(L, b) && body == NULL)
         bad = "the body as a string";
     if (bad) {
-        od_buf_printf(&w->lerr, "%s: request(ctx) must return %s", od_scenario_set_file(w->run->set), bad);
-        od_scen_script_error(w, s);
+        od_buf_printf(err, "%s: request(ctx) must return %s", sc->file, bad);
         lua_settop(L, base);
         return -1;
     }
-    od_buf_t *out = &w->scratch;
     od_buf_reset(out);
     od_buf_puts(out, method);
     od_buf_putc(out, ' ');
     od_buf_append(out, path, plen);
     od_buf_puts(out, " HTTP/1.1\r\nHost: ");
-    od_buf_puts(out, w->run->target.hostport);
+    od_buf_puts(out, sc->hostport);
     od_buf_puts(out, "\r\n");
     if (lua_istable(L, h)) {
         lua_pushnil(L);
@@ -129,92 +136,129 @@ static void push_header(void *arg, const char *name, size_t nlen, const char *va
     lua_rawset(a->L, a->t);
 }
 
-/* Calls response(ctx, status, headers, body); returns 0 when it accepted the answer. */
-int od_script_response(od_worker_t *w, od_scen_t *s, od_conn_t *c)
+int od_script_response(od_script_t *sc, size_t i, uint64_t seq, int status, const char *head, size_t head_len,
+                       const char *body, size_t body_len, od_buf_t *err)
 {
-    lua_State *L = w->L;
+    lua_State *L = sc->L;
+    OD_ASSERT(L != NULL && sc->resp_ref != LUA_NOREF && i < sc->nctx);
     int base = lua_gettop(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, w->resp_ref);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, s->ctx_ref);
-    lua_pushinteger(L, (lua_Integer)c->seq);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, sc->resp_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, sc->ctx_refs[i]);
+    lua_pushinteger(L, (lua_Integer)seq);
     lua_setfield(L, -2, "seq");
-    lua_pushinteger(L, c->resp.status);
+    lua_pushinteger(L, status);
     lua_newtable(L);
     hdr_arg_t a = {L, lua_gettop(L)};
-    od_resp_each_header(c->head.base ? c->head.base : "", c->head.len, push_header, &a);
-    lua_pushlstring(L, c->body.base ? c->body.base : "", c->body.len);
-    if (od_lua_pcall(L, 4, 1, &w->lerr) != 0) {
-        od_scen_script_error(w, s);
+    od_resp_each_header(head ? head : "", head_len, push_header, &a);
+    lua_pushlstring(L, body ? body : "", body_len);
+    if (od_lua_pcall(L, 4, 1, err) != 0) {
         lua_settop(L, base);
-        return 0; /* counted as a script error, not as a rejected answer */
+        return -1;
     }
     int rejected = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
     lua_settop(L, base);
-    return rejected ? -1 : 0;
+    return rejected ? 0 : 1;
 }
 
-/* ---- worker thread ------------------------------------------------------------------------ */
+/* ---- the state ---------------------------------------------------------------------------- */
 
-/* Builds the worker's Lua state, as every worker does: run the file, keep its functions. */
-int od_script_load(od_worker_t *w)
+/* Builds the state, as every worker does: run the file, keep its functions. */
+static int load_state(od_script_t *sc, const od_scenario_set_t *set, int thread, int nthreads,
+                      const char *run_id, od_buf_t *err)
 {
-    const od_scenario_set_t *set = w->run->set;
-    w->req_ref = w->resp_ref = LUA_NOREF;
     od_request_kind_t kind = od_scenario_set_request_kind(set);
     if (kind != OD_REQ_FUNCTION && !od_scenario_set_has_response(set)) return 0;
-    lua_State *L = w->L = od_lua_new();
+    lua_State *L = sc->L = od_lua_new();
     od_scenario_prepare_state(L, od_scenario_set_file(set));
-    if (od_lua_dofile(L, od_scenario_set_file(set), 1, 0, &w->err) != 0) return -1;
+    if (od_lua_dofile(L, od_scenario_set_file(set), 1, 0, err) != 0) return -1;
     if (!lua_istable(L, -1)) {
-        od_buf_printf(&w->err, "%s: the file no longer returns a table", od_scenario_set_file(set));
+        od_buf_printf(err, "%s: the file no longer returns a table", od_scenario_set_file(set));
         return -1;
     }
     lua_getfield(L, -1, "request");
     if (kind == OD_REQ_FUNCTION && lua_isfunction(L, -1))
-        w->req_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        sc->req_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     else
         lua_pop(L, 1);
     lua_getfield(L, -1, "response");
     if (lua_isfunction(L, -1))
-        w->resp_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        sc->resp_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     else
         lua_pop(L, 1);
     lua_pop(L, 1);
-    for (size_t i = 0; i < w->nscens; i++) {
+    for (size_t i = 0; i < sc->nctx; i++) {
         lua_createtable(L, 0, 8);
-        lua_pushstring(L, w->scens[i].sc->name);
+        lua_pushstring(L, od_scenario_set_get(set, i)->name);
         lua_setfield(L, -2, "scenario");
-        lua_pushinteger(L, w->index);
+        lua_pushinteger(L, thread);
         lua_setfield(L, -2, "thread");
-        lua_pushinteger(L, w->run->nthreads);
+        lua_pushinteger(L, nthreads);
         lua_setfield(L, -2, "threads");
-        lua_pushstring(L, w->run->run_id);
+        lua_pushstring(L, run_id);
         lua_setfield(L, -2, "run");
         lua_pushinteger(L, 0);
         lua_setfield(L, -2, "seq");
-        w->scens[i].ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        sc->ctx_refs[i] = luaL_ref(L, LUA_REGISTRYINDEX);
     }
     return 0;
 }
 
-void od_script_static(od_worker_t *w)
+/* The request every connection sends when the file has no request function. */
+static void build_static(od_script_t *sc, const od_scenario_set_t *set, const od_url_t *target)
 {
-    const od_scenario_set_t *set = w->run->set;
     od_request_kind_t kind = od_scenario_set_request_kind(set);
     if (kind == OD_REQ_FUNCTION) return;
     od_buf_t b = OD_BUF_INIT;
     if (kind == OD_REQ_NONE) {
-        od_buf_printf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", w->run->target.path,
-                      w->run->target.hostport);
+        od_buf_printf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", target->path, target->hostport);
     } else {
         const char *method, *path, *headers, *body;
         size_t blen;
         od_scenario_set_static_request(set, &method, &path, &headers, &body, &blen);
-        od_buf_printf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n%s", method, path, w->run->target.hostport, headers);
+        od_buf_printf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n%s", method, path, target->hostport, headers);
         if (body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)
             od_buf_printf(&b, "Content-Length: %zu\r\n", blen);
         od_buf_puts(&b, "\r\n");
         if (body) od_buf_append(&b, body, blen);
     }
-    w->static_req = od_buf_detach(&b, &w->static_len);
+    sc->static_req = od_buf_detach(&b, &sc->static_len);
+}
+
+od_script_t *od_script_create(const od_scenario_set_t *set, const od_url_t *target, int thread, int nthreads,
+                              const char *run_id, od_buf_t *err)
+{
+    od_script_t *sc = od_calloc(1, sizeof(*sc));
+    sc->file = od_strdup(od_scenario_set_file(set));
+    sc->hostport = od_strdup(target->hostport);
+    sc->req_ref = sc->resp_ref = LUA_NOREF;
+    sc->nctx = od_scenario_set_count(set);
+    sc->ctx_refs = od_calloc(sc->nctx ? sc->nctx : 1, sizeof(*sc->ctx_refs));
+    if (load_state(sc, set, thread, nthreads, run_id, err) != 0) {
+        od_script_destroy(sc);
+        return NULL;
+    }
+    build_static(sc, set, target);
+    return sc;
+}
+
+void od_script_destroy(od_script_t *sc)
+{
+    if (sc == NULL) return;
+    if (sc->L) lua_close(sc->L);
+    free(sc->ctx_refs);
+    free(sc->static_req);
+    free(sc->hostport);
+    free(sc->file);
+    free(sc);
+}
+
+const char *od_script_static_request(const od_script_t *sc, size_t *len)
+{
+    *len = sc->static_len;
+    return sc->static_req;
+}
+
+int od_script_wants_response(const od_script_t *sc)
+{
+    return sc->resp_ref != LUA_NOREF;
 }

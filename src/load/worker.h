@@ -1,6 +1,6 @@
 /*
  * worker — the engine's insides, shared by engine.c (threads and the run), conn.c (sockets),
- * arrivals.c (the scenarios over time) and script.c (Lua); not for use outside them
+ * arrivals.c (the scenarios over time); the worker's Lua is script.h's; not for use outside them
  * (engine.h is the interface).
  *
  * A worker is one thread with its own epoll loop; every object here belongs to that thread,
@@ -12,11 +12,11 @@
 #ifndef OD_LOAD_WORKER_H
 #define OD_LOAD_WORKER_H
 
-#include <lua.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
 #include "load/engine.h"
+#include "load/script.h"
 
 #define TICK_NS 50000000ull /* timeouts checked and snapshots published this often */
 #define STOP_GRACE_NS 1000000000ull
@@ -60,7 +60,6 @@ struct scen {
     int serving;
     od_load_stats_t st;
     od_hist_t *ival;
-    int ctx_ref;
     /* published under worker->pub_lock */
     od_load_counts_t pub_c;
     od_hist_t *pub_ival;
@@ -75,16 +74,16 @@ struct worker {
     int started;
     int epfd, tfd;
     uint64_t armed, next_tick;
-    lua_State *L;
-    int req_ref, resp_ref;
+    od_script_t *script; /* built on the worker's thread; NULL until then */
     od_scen_t *scens;
     size_t nscens;
-    od_buf_t err;       /* load errors */
-    od_buf_t lerr;      /* scratch for runtime Lua errors */
-    char *script_error; /* the first runtime script error */
-    od_buf_t scratch;   /* a request being built */
-    char *static_req;
+    od_buf_t err;           /* load errors */
+    od_buf_t lerr;          /* scratch for runtime Lua errors */
+    char *script_error;     /* the first runtime script error */
+    od_buf_t scratch;       /* a request being built */
+    const char *static_req; /* the script's, when it has one */
     size_t static_len;
+    int wants_response; /* the script has response(): keep heads and bodies */
     pthread_mutex_t pub_lock;
 };
 
@@ -138,17 +137,5 @@ uint64_t od_scen_step(od_scen_t *s, uint64_t now);
 void od_worker_tick(od_worker_t *w, uint64_t now);
 /** copies every scenario's counts for the main thread, under w->pub_lock */
 void od_worker_publish(od_worker_t *w);
-
-/* ---- Lua (script.c) ------------------------------------------------------------------------ */
-
-/** calls request(ctx) and builds the request into w->scratch @return 0, or -1 (counted) */
-int od_script_request(od_worker_t *w, od_scen_t *s, uint64_t seq, uint64_t intended);
-/** calls response(ctx, status, headers, body) @return 0 when it accepted the answer, -1 if not */
-int od_script_response(od_worker_t *w, od_scen_t *s, od_conn_t *c);
-/** builds the worker's Lua state when the file needs one @return 0 if successful, -1 if not
- *  (the error in w->err) */
-int od_script_load(od_worker_t *w);
-/** builds the request every connection sends when the file has no request function */
-void od_script_static(od_worker_t *w);
 
 #endif
