@@ -29,8 +29,8 @@
 #include <stdint.h>
 
 #include "load/http.h"
-#include "scenario/scenario.h"
 #include "load/stats.h"
+#include "scenario/scenario.h"
 
 typedef struct od_load_run od_load_run_t;
 

@@ -22,9 +22,9 @@
 #include "load/report.h"
 #include "load/report_json.h"
 #include "load/resolve.h"
-#include "scenario/scenario.h"
 #include "load/stats.h"
 #include "log.h"
+#include "scenario/scenario.h"
 
 #define EXIT_THRESHOLD 99
 #define EXIT_USAGE 2
