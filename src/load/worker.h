@@ -1,13 +1,18 @@
 /*
- * worker — the engine's insides, shared by engine.c (threads and the run), conn.c (sockets),
- * arrivals.c (the scenarios over time); the worker's Lua is script.h's; not for use outside them
- * (engine.h is the interface).
+ * worker — the engine's insides, shared by engine.c (threads and the run), conn.c (sockets)
+ * and arrivals.c (the scenarios over time); not for use outside them (engine.h is the
+ * interface).  A worker's Lua is its od_script_t (script.h), the one place that touches its
+ * lua_State.
+ *
+ * The flow within a worker runs one way per event: engine.c's loop -> od_scen_step
+ * (arrivals due) or od_conn_event (a socket) -> od_scen_complete / od_scen_conn_failed ->
+ * od_scen_next_work, which hands the next request to a connection (od_conn_write).
  *
  * A worker is one thread with its own epoll loop; every object here belongs to that thread,
  * except the pub_* fields of a scenario (written under the worker's pub_lock, read by the
  * main thread) and the run's gate, stop flag and counters (see od_load_run).
- * Ownership: a worker owns its scenarios, their connection slots and buffers, its Lua state
- * and its strings; the run owns its workers.
+ * Ownership: a worker owns its scenarios, their connection slots and buffers, its script
+ * and its strings (static_req is the script's); the run owns its workers.
  */
 #ifndef OD_LOAD_WORKER_H
 #define OD_LOAD_WORKER_H
