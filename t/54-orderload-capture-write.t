@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # A profile capture that cannot be written whole: orderload runs with a 4 KiB file-size limit
 # (prlimit, SIGXFSZ ignored, so write(2) comes back short, then with EFBIG) and fetches a
-# 64 KiB capture.  The capture fails with the write's own error, no part file is left, and
+# 64 KiB capture.  The capture fails with the write's own error, no temporary file is left, and
 # orderload holds no descriptor to it while the run goes on (it used to keep the one it
 # opened, still writing into an unlinked file).  No root needed.
 use strict;
@@ -68,7 +68,7 @@ spawned($lpid);
 
 # while the scenario still runs (it lasts 4 s), well after the capture (due at 0.1 s, written
 # in microseconds) has failed: a descriptor seen at two instants half a second apart is held
-sub held { return grep { defined && m{/out/heap\.out} } map { readlink $_ } glob("/proc/$lpid/fd/*") }
+sub held { return grep { defined && m{/out/\.?heap\.out} } map { readlink $_ } glob("/proc/$lpid/fd/*") }
 Time::HiRes::sleep(2.0);
 my %first = map { $_ => 1 } held();
 Time::HiRes::sleep(0.5);
