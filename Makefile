@@ -22,51 +22,72 @@ endif
 
 CC  ?= cc
 CXX ?= c++
+# The user's CFLAGS, CXXFLAGS, CPPFLAGS and LDFLAGS (command line or environment) come after
+# ours, so that `make CFLAGS=-O0` changes the optimization and keeps the warnings, includes
+# and sanitizers; without them, -g and -O2 (-O1 in the sanitizer builds).
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
         -Wno-missing-field-initializers
-CFLAGS_BASE := -std=gnu11 -g -O2 -fno-omit-frame-pointer -pthread -D_GNU_SOURCE -DH2O_USE_LIBUV=0 \
-        -Isrc $(shell pkg-config --cflags lua5.4 2>/dev/null)
-LIBS_BASE := -lh2o-evloop -lssl -lcrypto -lz -lpthread \
-        $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4) \
-        -lyaml -ljansson -ldw -lelf -lprofiler -lstdc++ -lm -ldl
+OD_CPPFLAGS := -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -Isrc $(shell pkg-config --cflags lua5.4 2>/dev/null)
+OD_CFLAGS   := -std=gnu11 -fno-omit-frame-pointer -pthread
+OD_CXXFLAGS := -std=gnu++17 -fno-omit-frame-pointer -pthread
+LUA_LIBS    := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 
 ifeq ($(SAN),asan)
   SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
   TCMALLOC :=
-  CFLAGS_BASE += -DOD_NO_TCMALLOC -O1
+  OD_CPPFLAGS += -DOD_NO_TCMALLOC
+  OPT := -O1
 else ifeq ($(SAN),tsan)
   SANFLAGS := -fsanitize=thread
   TCMALLOC :=
-  CFLAGS_BASE += -DOD_NO_TCMALLOC -O1
+  OD_CPPFLAGS += -DOD_NO_TCMALLOC
+  OPT := -O1
 else ifeq ($(SAN),fuzz)
   # libFuzzer targets (t/fuzz/): clang, every object instrumented for coverage, ASan + UBSan
   CC  := clang
   CXX := clang++
   SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
   TCMALLOC :=
-  CFLAGS_BASE += -DOD_NO_TCMALLOC -O1
+  OD_CPPFLAGS += -DOD_NO_TCMALLOC
+  OPT := -O1
 else
   SANFLAGS :=
   TCMALLOC := -ltcmalloc
+  OPT := -O2
 endif
 
-CFLAGS   := $(CFLAGS_BASE) $(WARN) $(SANFLAGS) $(EXTRA_CFLAGS)
-CXXFLAGS := -std=gnu++17 -g -O2 -fno-omit-frame-pointer -pthread -Isrc $(SANFLAGS) \
-        $(filter -DOD_NO_TCMALLOC,$(CFLAGS_BASE))
-LDFLAGS  := $(SANFLAGS) -rdynamic
-LIBS     := $(LIBS_BASE) $(TCMALLOC)
+CFLAGS   ?= -g $(OPT)
+CXXFLAGS ?= -g $(OPT)
+ALL_CFLAGS   = $(OD_CPPFLAGS) $(OD_CFLAGS) $(WARN) $(SANFLAGS) $(CPPFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+ALL_CXXFLAGS = $(OD_CPPFLAGS) $(OD_CXXFLAGS) $(SANFLAGS) $(CPPFLAGS) $(CXXFLAGS)
+ALL_LDFLAGS  = $(SANFLAGS) -rdynamic $(LDFLAGS)
+
+# Libraries, per binary: each links what its objects call (h2o's own libraries, OpenSSL and
+# wslay, come in through libh2o-evloop's).  tcmalloc replaces malloc in orderd alone: its heap
+# profile needs it; orderload and the helper server measure with the C library's malloc.
+ORDERD_LIBS    := -lh2o-evloop -lz $(LUA_LIBS) -lyaml -ljansson -ldw -lprofiler -lstdc++ -lm -ldl \
+                  -lpthread $(TCMALLOC)
+ORDERLOAD_LIBS := -lh2o-evloop $(LUA_LIBS) -lyaml -ljansson -lm -lpthread # h2o: picohttpparser
+HELLO_LIBS     := -lh2o-evloop -lpthread
+# Unit tests and fuzz targets link orderd's objects from an archive, so each takes only the
+# objects it calls, and with --as-needed only the libraries those objects call.  tcmalloc
+# stays in each (it defines malloc, so --as-needed always keeps it): the tests run on orderd's
+# allocator, and prof/gc.c, capture.c and heap.c, which most tests pull in, call it.
+TEST_LIBS      := -Wl,--as-needed $(ORDERD_LIBS) -Wl,--no-as-needed
 
 # --- sources ----------------------------------------------------------------------------------
 # orderd: everything in src/, src/prof/ and src/scenario/ (the loader it shares with orderload).
 ORDERD_SRC    := $(sort $(wildcard src/*.c src/prof/*.c src/scenario/*.c))
 ORDERD_CXX    := $(sort $(wildcard src/prof/*.cc))
 # orderload: src/load/ and the few core modules it needs.
-ORDERLOAD_SRC := $(sort $(wildcard src/load/*.c src/scenario/*.c)) src/util.c src/hist.c src/luautil.c src/log.c
+ORDERLOAD_SRC := $(sort $(wildcard src/load/*.c src/scenario/*.c)) src/util.c src/hashmap.c src/hist.c \
+                 src/luautil.c $(wildcard src/lua_*.c) src/log.c
 
 ORDERD_OBJ    := $(ORDERD_SRC:%.c=$(B)/obj/%.o) $(ORDERD_CXX:%.cc=$(B)/obj/%.o)
 ORDERLOAD_OBJ := $(ORDERLOAD_SRC:%.c=$(B)/obj/%.o)
-# Unit tests link every orderd object but main.
+# Unit tests link every orderd object but main, through $(LIB_A).
 LIB_OBJ       := $(filter-out $(B)/obj/src/main.o,$(ORDERD_OBJ))
+LIB_A         := $(B)/liborderd.a
 
 UNIT_SRC  := $(sort $(wildcard t/unit/*.c))
 UNIT_BIN  := $(UNIT_SRC:t/unit/%.c=$(B)/t/%)
@@ -79,25 +100,29 @@ deps:
 	@./scripts/install-deps.sh
 
 $(B)/orderd: $(ORDERD_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ORDERD_LIBS)
 
 $(B)/orderload: $(ORDERLOAD_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ORDERLOAD_LIBS)
 
-$(B)/hello_h2o: $(B)/obj/scripts/bench/hello_h2o.o
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(B)/hello_h2o: $(B)/obj/t/servers/hello_h2o.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(HELLO_LIBS)
 
-$(B)/t/%: $(B)/obj/t/unit/%.o $(LIB_OBJ)
+$(LIB_A): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/t/%: $(B)/obj/t/unit/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TEST_LIBS)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(B)/obj/%.o: %.cc
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -MMD -MP -c -o $@ $<
+	$(CXX) $(ALL_CXXFLAGS) -MMD -MP -c -o $@ $<
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
@@ -149,8 +174,8 @@ fuzz: deps
 
 fuzz-bin: $(FUZZ_BIN)
 
-$(FUZZ_BIN): $(B)/%: $(B)/obj/t/fuzz/fuzz_%.o $(LIB_OBJ)
-	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+$(FUZZ_BIN): $(B)/%: $(B)/obj/t/fuzz/fuzz_%.o $(LIB_A)
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(TEST_LIBS)
 
 # soak: SOAK_SECONDS (default 600) of mixed load with a capture every 30 s; not part of test
 SOAK_SECONDS ?= 600
@@ -160,7 +185,7 @@ soak: deps all
 bench: deps all
 	@./scripts/bench/run.sh $(B)
 
-FORMAT_SRC = $(wildcard src/*.[ch] src/*/*.[ch] src/*/*.cc t/unit/*.c t/fuzz/*.c scripts/bench/*.c)
+FORMAT_SRC = $(wildcard src/*.[ch] src/*/*.[ch] src/*/*.cc t/unit/*.c t/fuzz/*.c t/servers/*.c)
 
 # format: apply .clang-format; format-check: fail, naming the places, where it would change
 format:

@@ -1,3 +1,4 @@
+/* The old Lua helpers, until their last callers use the Lua layer: see luautil.h. */
 #include "luautil.h"
 
 #include <lauxlib.h>
@@ -113,16 +114,36 @@ int od_lua_key_line(const char *path, const char *key, int after_line)
     return found;
 }
 
-const char *od_lua_push_args_line(lua_State *L)
+lua_State *od_rules_lua_new(size_t memory_limit, long budget, const char *subject)
 {
-    int n = lua_gettop(L);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (int i = 1; i <= n; i++) {
-        if (i > 1) luaL_addchar(&b, ' ');
-        luaL_tolstring(L, i, NULL);
-        luaL_addvalue(&b);
-    }
-    luaL_pushresult(&b);
-    return lua_tostring(L, -1);
+    return od_lua_open(&(od_lua_policy_t){.libs = OD_LUA_LIBS_SANDBOX,
+                                          .sandbox = 1,
+                                          .budget = budget,
+                                          .memory = memory_limit,
+                                          .subject = subject});
+}
+
+void od_rules_lua_close(lua_State *L)
+{
+    od_lua_close(L);
+}
+
+void od_rules_lua_limits(lua_State *L, size_t memory_limit, long budget)
+{
+    od_lua_set_limits(L, memory_limit, budget);
+}
+
+size_t od_rules_lua_memory(lua_State *L)
+{
+    return od_lua_memory(L);
+}
+
+int od_rules_lua_call(lua_State *L, int nargs, int nresults, od_buf_t *err)
+{
+    return od_lua_call(L, nargs, nresults, err);
+}
+
+int od_rules_lua_dofile(lua_State *L, const char *path, int nresults, od_buf_t *err)
+{
+    return od_lua_run_file(L, path, nresults, err);
 }

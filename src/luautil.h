@@ -1,16 +1,24 @@
 /*
- * luautil — what every embedded Lua state in orderd and orderload shares: creation with
- * the standard libraries and the `orderd` table, protected calls with a traceback, and
- * errors as "file:line: message".
+ * luautil — the old Lua helpers, kept only until their last callers use lua_layer.h; new
+ * code must not include this file.  Delete it (and src/luautil.c, and its name in the
+ * Makefile's ORDERLOAD_SRC) once nothing includes it.
  *
- * One lua_State per thread; a state never crosses threads.  Nothing here keeps global
- * state, so these functions are thread-safe for distinct states.
+ *   od_lua_new, od_lua_dofile, od_lua_pcall   src/load/engine.c, src/load/scenario.c
+ *                                             → od_lua_open, od_lua_run_file, od_lua_call
+ *   od_lua_key_line                           src/schedule.c → od_lua_src_open and
+ *                                             od_lua_where_field / od_lua_where_item
+ *   od_rules_lua_*                            src/schedule.c → od_lua_open with the sandbox
+ *                                             policy, od_lua_close, od_lua_call, ...
+ *
+ * States from od_lua_new are closed with lua_close; those from od_rules_lua_new with
+ * od_rules_lua_close.  One lua_State per thread; nothing here keeps global state.
  */
 #ifndef OD_LUAUTIL_H
 #define OD_LUAUTIL_H
 
 #include <lua.h>
 
+#include "lua_layer.h" /* the layer that replaces this file */
 #include "util.h"
 
 /**
@@ -39,11 +47,13 @@ int od_lua_pcall(lua_State *L, int nargs, int nresults, od_buf_t *err);
  */
 int od_lua_key_line(const char *path, const char *key, int after_line);
 
-/**
- * pushes a C function's arguments as one string: each converted as tostring() does, separated
- * by single spaces (the line that orderd.log(...) logs)
- * @return the pushed string, owned by L: valid while it stays on the stack
- */
-const char *od_lua_push_args_line(lua_State *L);
+/* The sandboxed states the schedule used from rules.h, now od_lua_open with the sandbox
+ * policy: thin wrappers until schedule.c calls the layer itself. */
+lua_State *od_rules_lua_new(size_t memory_limit, long budget, const char *subject);
+void od_rules_lua_close(lua_State *L);
+void od_rules_lua_limits(lua_State *L, size_t memory_limit, long budget);
+size_t od_rules_lua_memory(lua_State *L);
+int od_rules_lua_call(lua_State *L, int nargs, int nresults, od_buf_t *err);
+int od_rules_lua_dofile(lua_State *L, const char *path, int nresults, od_buf_t *err);
 
 #endif

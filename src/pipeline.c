@@ -8,8 +8,6 @@
 #include "prof/threads.h"
 #include "prof/trace.h"
 
-od_rules_hooks_t od_rules_hooks;
-
 void od_inventory_init(od_inventory_t *inv, int stripes, int skus)
 {
     inv->nstripes = stripes;
@@ -110,8 +108,8 @@ static __attribute__((noinline)) double price_tax_and_discounts(const od_order_t
 
 int od_stage_price(od_stage_ctx_t *ctx, const od_order_t *o, double *total, char **err)
 {
-    if (od_rules_hooks.price && ctx->rules) {
-        int rc = od_rules_hooks.price(ctx->rules, o, effective_priority(ctx, o), total, err);
+    if (ctx->hooks && ctx->hooks->price) {
+        int rc = ctx->hooks->price(ctx->rules, o, effective_priority(ctx, o), total, err);
         __asm__ volatile("" ::: "memory"); /* no tail call: profiles show od_stage_price above the hook */
         return rc;
     }
@@ -184,8 +182,8 @@ void od_pipeline_run(od_stage_ctx_t *ctx, od_order_t *o, od_outcome_t *out)
     ctx->priority = o->priority;
     out->priority = o->priority;
 
-    if (od_rules_hooks.route && ctx->rules) {
-        STAGE("route", od_rules_hooks.route(ctx->rules, o, &ctx->priority, &err));
+    if (ctx->hooks && ctx->hooks->route) {
+        STAGE("route", ctx->hooks->route(ctx->rules, o, &ctx->priority, &err));
         out->priority = ctx->priority;
     }
     STAGE("validate", od_stage_validate(ctx, o, &err));

@@ -29,13 +29,27 @@ typedef struct od_inventory {
 void od_inventory_init(od_inventory_t *inv, int stripes, int skus);
 void od_inventory_dispose(od_inventory_t *inv);
 
-/** what a worker hands each stage */
+/*
+ * The optional per-order hooks a worker's rules provide (rules.h: od_rules_stage_hooks); a
+ * NULL member leaves that stage to C.  Each gets the context's `rules` as its first argument.
+ */
+typedef struct od_stage_hooks {
+    /* route(order): may set *priority (1..3, in: the current one) or reject; returns 0, or -1
+     * with *err */
+    int (*route)(void *rules, const od_order_t *o, int *priority, char **err);
+    /* price(order): the price used by the price stage instead of the C work; `priority` is the
+     * effective one; returns 0, or -1 with *err */
+    int (*price)(void *rules, const od_order_t *o, int priority, double *total, char **err);
+} od_stage_hooks_t;
+
+/** what a worker hands each stage; the worker owns it and everything it points to */
 typedef struct od_stage_ctx {
     const od_pool_config_t *cfg;
     od_inventory_t *inv;
     int worker_id;
-    void *rules;  /* the worker's Lua rules state (rules.h), or NULL */
-    int priority; /* the order's effective priority (route may change it); 0 = o->priority */
+    void *rules;                   /* the worker's rules (rules.h), or NULL */
+    const od_stage_hooks_t *hooks; /* their hooks (owned by rules), or NULL: no hooks */
+    int priority;                  /* the order's effective priority (route may change it); 0 = o->priority */
 } od_stage_ctx_t;
 
 /** the outcome of one order; message is owned by the caller (free(3)) */
@@ -58,17 +72,5 @@ int od_stage_reserve(od_stage_ctx_t *ctx, const od_order_t *o, char **err);
 int od_stage_price(od_stage_ctx_t *ctx, const od_order_t *o, double *total, char **err);
 int od_stage_pay(od_stage_ctx_t *ctx, const od_order_t *o, char **err);
 int od_stage_record(od_stage_ctx_t *ctx, const od_order_t *o, double total, void **record, char **err);
-
-/* Optional Lua hooks, set by the rules module at startup (NULL = none); they run only for a
- * worker whose ctx->rules is set. */
-typedef struct od_rules_hooks {
-    /* route(order): may set *priority (1..3, in: the current one) or reject; returns 0, or -1
-     * with *err */
-    int (*route)(void *rules, const od_order_t *o, int *priority, char **err);
-    /* price(order): the price used by the price stage instead of the C work; `priority` is the
-     * effective one; returns 0, or -1 with *err */
-    int (*price)(void *rules, const od_order_t *o, int priority, double *total, char **err);
-} od_rules_hooks_t;
-extern od_rules_hooks_t od_rules_hooks;
 
 #endif

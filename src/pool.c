@@ -112,6 +112,7 @@ static void *worker_main(void *arg)
                           .inv = &p->inv,
                           .worker_id = w->id,
                           .rules = od_rules_create(p->cfg.rules_path, w->id)};
+    ctx.hooks = od_rules_stage_hooks(ctx.rules);
 
     od_order_t *o;
     while ((o = next_order(p)) != NULL) {

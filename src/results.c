@@ -12,14 +12,6 @@ struct od_results {
     od_order_t *oldest, *newest; /* finished orders, eviction order */
 };
 
-static uint64_t hash_id(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 od_results_t *od_results_create(size_t results_kept)
 {
     od_results_t *r = od_calloc(1, sizeof(*r));
@@ -63,7 +55,7 @@ void od_results_unlock(od_results_t *r)
 
 od_order_t *od_results_find_locked(od_results_t *r, const char *id)
 {
-    for (od_order_t *o = r->buckets[hash_id(id) & (r->nbuckets - 1)]; o; o = o->hash_next)
+    for (od_order_t *o = r->buckets[od_hash_str(id) & (r->nbuckets - 1)]; o; o = o->hash_next)
         if (strcmp(o->id, id) == 0) return o;
     return NULL;
 }
@@ -76,7 +68,7 @@ static void grow(od_results_t *r)
         od_order_t *o = r->buckets[i];
         while (o) {
             od_order_t *next = o->hash_next;
-            size_t j = hash_id(o->id) & (n - 1);
+            size_t j = od_hash_str(o->id) & (n - 1);
             o->hash_next = b[j];
             b[j] = o;
             o = next;
@@ -90,7 +82,7 @@ static void grow(od_results_t *r)
 void od_results_add_locked(od_results_t *r, od_order_t *o)
 {
     if (r->count >= r->nbuckets) grow(r);
-    size_t i = hash_id(o->id) & (r->nbuckets - 1);
+    size_t i = od_hash_str(o->id) & (r->nbuckets - 1);
     o->hash_next = r->buckets[i];
     r->buckets[i] = o;
     r->count++;
@@ -98,7 +90,7 @@ void od_results_add_locked(od_results_t *r, od_order_t *o)
 
 static void unlink_hash(od_results_t *r, od_order_t *o)
 {
-    od_order_t **pp = &r->buckets[hash_id(o->id) & (r->nbuckets - 1)];
+    od_order_t **pp = &r->buckets[od_hash_str(o->id) & (r->nbuckets - 1)];
     while (*pp && *pp != o)
         pp = &(*pp)->hash_next;
     OD_ASSERT(*pp == o);

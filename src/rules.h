@@ -1,6 +1,7 @@
 /*
- * rules — the optional per-order Lua hooks of lua/rules.lua (named by the YAML's pool.rules),
- * and the bounded Lua states they run in (the profiling schedule uses those too).
+ * rules — the optional per-order Lua hooks of lua/rules.lua (named by the YAML's pool.rules).
+ * They run in the Lua layer's sandbox (lua_layer.h: od_lua_open with the sandbox policy, an
+ * instruction budget and a memory bound); the script's table is checked through a schema.
  *
  * The script returns a table of hooks and limits (lua/README.md is the reference):
  *
@@ -14,10 +15,10 @@
  * { priority = 1..3 } (the rest of the pipeline, the outcome and GET /orders/{id} use it).
  *
  * Every worker builds its own state on its own thread (od_rules_create) and destroys it
- * before it exits; states share nothing and never cross threads.  The hooks are installed
- * once at startup (od_rules_install, before the workers start) into od_rules_hooks
- * (pipeline.h), and are called through the named functions od_rules_price_hook and
- * od_rules_route_hook so that CPU profiles show them.
+ * before it exits; states share nothing and never cross threads.  The pipeline reaches the
+ * hooks through the worker's stage context (pipeline.h: ctx->rules and ctx->hooks, from
+ * od_rules_stage_hooks), never through a global; they are the named functions
+ * od_rules_price_hook and od_rules_route_hook so that CPU profiles show them.
  *
  * Failures fail the order, never the server: a runtime error ("lua/rules.lua:LINE: message"),
  * a call running past its instruction budget ("rule exceeded its budget ..."), or the state
@@ -27,7 +28,6 @@
 #ifndef OD_RULES_H
 #define OD_RULES_H
 
-#include <lua.h>
 #include <stddef.h>
 
 #include "order.h"
@@ -36,35 +36,7 @@
 #define OD_RULES_BUDGET_DEFAULT 1000000L   /* instructions per hook call */
 #define OD_RULES_MEMORY_DEFAULT (8u << 20) /* bytes per state */
 
-/* --- bounded Lua states ----------------------------------------------------------------- */
-
-/**
- * returns a new state with od_lua_new's libraries and `orderd` table, minus what could
- * stop the process or lift the limits (os.exit, os.execute, debug, package.loadlib).  Its
- * memory is counted by its allocator and bounded by `memory_limit` bytes; calls made through
- * od_rules_lua_call run under `budget` instructions.  `subject` names the script's code in
- * the budget message ("rule", "schedule entry"; a static string).  Release with
- * od_rules_lua_close.  Aborts on out-of-memory.
- */
-lua_State *od_rules_lua_new(size_t memory_limit, long budget, const char *subject);
-void od_rules_lua_close(lua_State *L);
-/** changes the limits of a state from od_rules_lua_new (0 keeps the current value) */
-void od_rules_lua_limits(lua_State *L, size_t memory_limit, long budget);
-/** bytes the state has allocated now */
-size_t od_rules_lua_memory(lua_State *L);
-
-#define OD_LUA_ERR -1 /* a runtime error, or the budget ran out: the state is fine */
-#define OD_LUA_ERRMEM                                                                                        \
-    -2 /* the memory bound was hit (what the call held is collected; if what                                 \
-        * the state still keeps is large, replace the state) */
-/**
- * calls the function below the nargs arguments, protected, under the state's budget
- * @return 0 if successful; OD_LUA_ERR or OD_LUA_ERRMEM with "file:line: message" appended
- *         to err (when err is not NULL)
- */
-int od_rules_lua_call(lua_State *L, int nargs, int nresults, od_buf_t *err);
-/** loads and runs `path` like od_rules_lua_call (text chunks only); same returns */
-int od_rules_lua_dofile(lua_State *L, const char *path, int nresults, od_buf_t *err);
+struct od_stage_hooks; /* pipeline.h */
 
 /* --- the rules ------------------------------------------------------------------------------ */
 
@@ -77,8 +49,9 @@ typedef struct od_rules od_rules_t;
  */
 int od_rules_check(const char *path, od_buf_t *errors);
 /**
- * sets od_rules_hooks (pipeline.h) to the hooks the script at `path` defines; "" or NULL
- * clears them.  Call before the pool starts (the hooks are read-only afterwards).
+ * checks the script at `path` as od_rules_check does and logs what every worker will run
+ * (the hooks, the budget and the memory bound); "" or NULL: no rules.  Call once at startup.
+ * The hooks themselves are per worker: od_rules_stage_hooks.
  * @return 0 if successful, -1 if the script does not load (problems appended to errors)
  */
 int od_rules_install(const char *path, od_buf_t *errors);
@@ -91,6 +64,12 @@ int od_rules_install(const char *path, od_buf_t *errors);
  */
 od_rules_t *od_rules_create(const char *path, int worker_id);
 void od_rules_destroy(od_rules_t *r);
+/**
+ * the hooks of r for its worker's stage context (pipeline.h): those the script defined when
+ * r was created (both when it did not load, so that orders fail saying why)
+ * @return the hooks, owned by r; NULL when r is NULL
+ */
+const struct od_stage_hooks *od_rules_stage_hooks(const od_rules_t *r);
 
 /** the price hook: runs price(order); 0, or -1 with *err (malloc'd) */
 int od_rules_price_hook(void *rules, const od_order_t *o, int priority, double *total, char **err);

@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -324,16 +325,71 @@ uint64_t od_rss_bytes(void)
     return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
-int od_name_valid(const char *s, size_t len, size_t max)
+int od_name_check(const char *s, size_t len, size_t max, unsigned flags)
 {
     if (len == 0 || len > max) return 0;
+    int dots = (flags & OD_NAME_DOTS) != 0;
+    if (dots && s[0] == '.') return 0;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
+        if (dots && c == '.') {
+            if (i + 1 < len && s[i + 1] == '.') return 0;
+            continue;
+        }
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
               c == '-'))
             return 0;
     }
     return 1;
+}
+
+int od_name_valid(const char *s, size_t len, size_t max)
+{
+    return od_name_check(s, len, max, 0);
+}
+
+int od_seconds_to_ns(double secs, uint64_t max_ns, uint64_t *out_ns)
+{
+    if (!isfinite(secs) || secs < 0 || secs * 1e9 > (double)max_ns) return -1;
+    *out_ns = (uint64_t)(secs * 1e9);
+    return 0;
+}
+
+int od_write_file_atomic(const char *path, const void *buf, size_t len, int mode, od_buf_t *err)
+{
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    char *tmp = od_asprintf("%.*s.%s.tmp", (int)(name - path), path, name);
+    const char *p = buf;
+    size_t left = len;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) goto Failed;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) goto Failed;
+        if (w == 0) { /* no progress and no error: call it what it nearly always is */
+            errno = ENOSPC;
+            goto Failed;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    /* the data reaches the disk before the name does: a crash leaves the old file or the new */
+    if (fsync(fd) != 0) goto Failed;
+    int rc = close(fd);
+    fd = -1;
+    if (rc != 0 || rename(tmp, path) != 0) goto Failed;
+    free(tmp);
+    return 0;
+Failed:;
+    int saved = errno;
+    if (fd >= 0) close(fd);
+    unlink(tmp);
+    free(tmp);
+    if (err) od_buf_printf(err, "cannot write %s: %s", path, strerror(saved));
+    errno = saved;
+    return -1;
 }
 
 int od_thread_start_detached(void *(*fn)(void *), void *arg)

@@ -157,12 +157,11 @@ static void wait_window(uint64_t ns, int (*cancelled)(void *), void *arg)
  * identical stacks on different locks apart by the `lock` label). */
 static uint64_t stack_hash(const od_prof_sample_t *s)
 {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = OD_HASH_INIT;
     for (size_t i = 0; i < s->npcs; i++)
-        h = (h ^ (uint64_t)s->pcs[i]) * 1099511628211ull;
+        h = od_hash_word(h, (uint64_t)s->pcs[i]);
     for (size_t l = 0; l < s->nlabels; l++)
-        for (const char *c = s->labels[l].str; c && *c; c++)
-            h = (h ^ (unsigned char)*c) * 1099511628211ull;
+        if (s->labels[l].str) h = od_hash_add(h, s->labels[l].str, strlen(s->labels[l].str));
     return h ^ s->npcs;
 }
 

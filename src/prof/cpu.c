@@ -1,6 +1,7 @@
 /*
- * cpu — the CPU profile's front: which engine runs, at what rate, the busy flag, and the
- * stack merging and legacy parsing both engines share.  See cpu.h for the contract.
+ * cpu — the CPU profile's front: which engine runs, at what rate, and the busy flag; the
+ * engines (cpu_perf.c, cpu_itimer.c) get what they need from it as parameters, and share
+ * cpu_samples.c.  See cpu.h for the contract.
  */
 #include "prof/cpu.h"
 
@@ -23,8 +24,6 @@
 static atomic_int g_busy;
 
 #define HZ_DEFAULT 100 /* libprofiler's kDefaultFrequency */
-#define HEADER_WORDS 5
-#define MAX_DEPTH 1024 /* sanity bound on a record's depth (gperftools writes <= 64) */
 
 /* Set by od_cpu_configure before threads start, read-only afterwards. */
 static od_cpu_engine_t g_engine = OD_CPU_ENGINE_ITIMER;
@@ -185,7 +184,7 @@ int od_cpu_arm(const char **why)
         *why = "the engine is itimer";
         return -1;
     }
-    return od_cpu_perf_arm(g_perf_hz, why);
+    return od_cpu_perf_arm(g_perf_hz, why); /* od_cpu_configure bounded the rate */
 }
 
 const char *od_cpu_engine_name(void)
@@ -219,111 +218,6 @@ int od_cpu_hz(void)
     return g_engine == OD_CPU_ENGINE_PERF_EVENT ? g_perf_hz : od_cpu_itimer_hz();
 }
 
-/* --- stacks and parsing ---------------------------------------------------------------- */
-
-void od_cpu_set_types(od_profile_t *p, int64_t period_ns)
-{
-    p->kind = OD_PROF_CPU;
-    p->ntypes = 0;
-    od_profile_add_type(p, "samples", "count");
-    od_profile_add_type(p, "cpu", "nanoseconds");
-    p->default_type = "cpu";
-    p->period_type = (od_prof_valtype_t){"cpu", "nanoseconds"};
-    p->period = period_ns;
-}
-
-void od_cpu_stack_index_dispose(od_cpu_stack_index_t *ix)
-{
-    free(ix->slots);
-    ix->slots = NULL;
-    ix->cap = 0;
-}
-
-void od_cpu_add_stack(od_profile_t *p, od_cpu_stack_index_t *ix, const uintptr_t *pcs, size_t n,
-                      int64_t count)
-{
-    if ((p->nsamples + 1) * 2 > ix->cap) {
-        size_t ncap = ix->cap ? ix->cap * 2 : 256;
-        size_t *nslots = od_calloc(ncap, sizeof(*nslots));
-        for (size_t i = 0; i < p->nsamples; i++) {
-            size_t j = od_prof_hash_pcs(p->samples[i].pcs, p->samples[i].npcs) & (ncap - 1);
-            while (nslots[j])
-                j = (j + 1) & (ncap - 1);
-            nslots[j] = i + 1;
-        }
-        free(ix->slots);
-        ix->slots = nslots;
-        ix->cap = ncap;
-    }
-    size_t j = od_prof_hash_pcs(pcs, n) & (ix->cap - 1);
-    while (ix->slots[j]) {
-        od_prof_sample_t *s = &p->samples[ix->slots[j] - 1];
-        if (s->npcs == n && memcmp(s->pcs, pcs, n * sizeof(*pcs)) == 0) {
-            s->values[0] += count;
-            s->values[1] += count * p->period;
-            return;
-        }
-        j = (j + 1) & (ix->cap - 1);
-    }
-    int64_t values[2] = {count, count * p->period};
-    od_profile_add(p, pcs, n, values);
-    ix->slots[j] = p->nsamples;
-}
-
-long od_cpu_parse_legacy(const void *data, size_t len, od_profile_t *p, od_buf_t *err)
-{
-    const size_t W = sizeof(uintptr_t);
-    size_t nw = len / W, i;
-    /* The buffer may be unaligned (it comes from a byte buffer): copy words out. */
-#define WORD(k) (memcpy(&w, (const char *)data + (k)*W, W), w)
-    uintptr_t w;
-
-    if (nw < HEADER_WORDS || WORD(0) != 0 || WORD(1) != 3 || WORD(2) != 0) {
-        od_buf_printf(err, "cpu profile: not a gperftools legacy CPU profile (%zu bytes, bad header)", len);
-        return -1;
-    }
-    uintptr_t period_us = WORD(3);
-    if (period_us == 0 || period_us > 1000000) {
-        od_buf_printf(err, "cpu profile: implausible sampling period %lu us in header",
-                      (unsigned long)period_us);
-        return -1;
-    }
-    od_cpu_set_types(p, (int64_t)period_us * 1000);
-
-    od_cpu_stack_index_t ix = {NULL, 0};
-    uintptr_t pcs[MAX_DEPTH];
-    long ret = -1;
-    for (i = HEADER_WORDS;;) {
-        if (i + 2 > nw) {
-            od_buf_printf(err, "cpu profile: truncated at word %zu of %zu (no trailer)", i, nw);
-            goto done;
-        }
-        uintptr_t count = WORD(i), depth = WORD(i + 1);
-        if (count == 0) {
-            /* the trailer is 0, 1, 0 */
-            if (depth != 1 || i + 3 > nw || WORD(i + 2) != 0) {
-                od_buf_printf(err, "cpu profile: bad trailer at word %zu", i);
-                goto done;
-            }
-            ret = (long)((i + 3) * W);
-            break;
-        }
-        if (depth > MAX_DEPTH || i + 2 + depth > nw) {
-            od_buf_printf(err, "cpu profile: bad record at word %zu (depth %lu)", i, (unsigned long)depth);
-            goto done;
-        }
-        for (size_t d = 0; d < depth; d++)
-            pcs[d] = WORD(i + 2 + d);
-        size_t n = depth > OD_PROF_MAX_DEPTH ? OD_PROF_MAX_DEPTH : depth;
-        od_cpu_add_stack(p, &ix, pcs, n, (int64_t)count);
-        i += 2 + depth;
-    }
-done:
-    od_cpu_stack_index_dispose(&ix);
-    return ret;
-#undef WORD
-}
-
 /* --- the front --------------------------------------------------------------------------- */
 
 int od_cpu_profile(uint64_t duration_ns, int (*cancelled)(void *), void *arg, od_profile_t *out,
@@ -354,7 +248,8 @@ int od_cpu_profile(uint64_t duration_ns, int (*cancelled)(void *), void *arg, od
         }
     }
     if (e == OD_CPU_ENGINE_ITIMER)
-        rc = od_cpu_itimer_run(duration_ns, cancelled, arg, out, &was_cancelled, &note, err);
+        rc = od_cpu_itimer_run(duration_ns, od_cpu_itimer_hz(), od_cpu_itimer_max_hz(), cancelled, arg, out,
+                               &was_cancelled, &note, err);
     if (rc != 0) goto cleanup;
     out->duration_ns = od_now_ns() - t0;
     /* "cancelled" first: callers look for it at the start */

@@ -28,7 +28,7 @@
  * the leaf.
  *
  * The gperftools legacy file format (what the itimer engine writes, and what
- * od_cpu_parse_legacy reads) is an array of native machine words:
+ * od_cpu_parse_legacy, in cpu_engine.h, reads) is an array of native machine words:
  *
  *   header   0, 3, 0, sampling period in microseconds, 0
  *   records  count, depth, pc[0] ... pc[depth-1]      (pc[0] is the leaf)
@@ -65,9 +65,6 @@
  */
 #define OD_CPU_PERF_MAX_HZ 2000
 
-/** the perf_event engine's overflow signal (threads.h's capture uses SIGRTMIN + 3) */
-#define OD_CPU_SIGNAL (SIGRTMIN + 4)
-
 typedef enum od_cpu_engine {
     OD_CPU_ENGINE_AUTO, /* perf_event where allowed, else itimer */
     OD_CPU_ENGINE_PERF_EVENT,
@@ -92,6 +89,9 @@ int od_cpu_perf_available(const char **why);
 
 /** @return the engine `choice` means here: auto resolved by od_cpu_perf_available */
 od_cpu_engine_t od_cpu_engine_resolve(od_cpu_engine_t choice);
+
+/** @return the itimer engine's rate: CPUPROFILE_FREQUENCY as libprofiler read it */
+int od_cpu_itimer_hz(void);
 
 /**
  * @return the itimer engine's real maximum rate: the kernel tick, CONFIG_HZ from
@@ -156,15 +156,5 @@ int od_cpu_profile(uint64_t duration_ns, int (*cancelled)(void *), void *arg, od
 
 /** @return 1 while a profile runs, 0 otherwise */
 int od_cpu_busy(void);
-
-/**
- * parses gperftools legacy CPU profile bytes (with or without the trailing memory map)
- * into p, which must have been initialized with od_profile_init; sets the types, period and
- * samples (not time_ns, duration_ns or raw_legacy).  Exposed for tests and for reading
- * profiles written elsewhere.
- * @return the length of the binary part (header to trailer inclusive) if successful, or -1
- * with a message appended to err
- */
-long od_cpu_parse_legacy(const void *data, size_t len, od_profile_t *p, od_buf_t *err);
 
 #endif

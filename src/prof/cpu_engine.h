@@ -10,10 +10,15 @@
 #ifndef OD_PROF_CPU_ENGINE_H
 #define OD_PROF_CPU_ENGINE_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "prof/profile.h"
 #include "util.h"
+
+/** the perf_event engine's overflow signal where SIGTRAP delivery is missing (fasync; the
+ * thread-stack capture in threads.h uses SIGRTMIN + 3) */
+#define OD_CPU_SIGNAL (SIGRTMIN + 4)
 
 /** od_cpu_perf_run's answer when perf_event_open is refused: the caller falls back */
 #define OD_CPU_REFUSED (-3)
@@ -31,18 +36,25 @@ void od_cpu_set_types(od_profile_t *p, int64_t period_ns);
 void od_cpu_add_stack(od_profile_t *p, od_cpu_stack_index_t *ix, const uintptr_t *pcs, size_t n,
                       int64_t count);
 
-/** @return the itimer engine's rate: CPUPROFILE_FREQUENCY as libprofiler read it */
-int od_cpu_itimer_hz(void);
+/**
+ * parses gperftools legacy CPU profile bytes (with or without the trailing memory map)
+ * into p, which must have been initialized with od_profile_init; sets the types, period and
+ * samples (not time_ns, duration_ns or raw_legacy).  Exposed for tests too.
+ * @return the length of the binary part (header to trailer inclusive) if successful, or -1
+ * with a message appended to err
+ */
+long od_cpu_parse_legacy(const void *data, size_t len, od_profile_t *p, od_buf_t *err);
 
 /** releases the index's table (not the profile) */
 void od_cpu_stack_index_dispose(od_cpu_stack_index_t *ix);
 
 /**
- * gperftools libprofiler for the window
+ * gperftools libprofiler for the window; `hz` is its rate in force (CPUPROFILE_FREQUENCY as it
+ * read it) and `tick_hz` the kernel tick that caps it, both for the note
  * @return 0 if successful, -1 with a message appended to err
  */
-int od_cpu_itimer_run(uint64_t duration_ns, int (*cancelled)(void *), void *arg, od_profile_t *out,
-                      int *was_cancelled, od_buf_t *note, od_buf_t *err);
+int od_cpu_itimer_run(uint64_t duration_ns, int hz, int tick_hz, int (*cancelled)(void *), void *arg,
+                      od_profile_t *out, int *was_cancelled, od_buf_t *note, od_buf_t *err);
 
 /**
  * per-thread perf_event CPU-clock sampling at `hz` for the window
@@ -60,9 +72,9 @@ int od_cpu_perf_run(uint64_t duration_ns, int hz, int (*cancelled)(void *), void
 int od_cpu_perf_probe(int *exclude_kernel);
 
 /**
- * opens the process-wide event at `hz`: one disabled CPU-clock event on the calling thread,
- * inherited by every thread created after it (see cpu_perf.c); windows at that rate then
- * enable and disable it instead of opening an event per thread.  Call while the caller is
+ * opens the process-wide event at `hz` (1 to OD_CPU_PERF_MAX_HZ, as od_cpu_configure checked): one disabled
+ * CPU-clock event on the calling thread, inherited by every thread created after it (see cpu_perf.c); windows
+ * at that rate then enable and disable it instead of opening an event per thread.  Call while the caller is
  * the only thread.
  * @return 0 if successful (or armed already at hz), -1 with *why (static) naming the reason
  */

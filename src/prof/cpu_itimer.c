@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "prof/cpu.h"
 #include "prof/cpu_engine.h"
 
 #define POLL_NS 100000000ull /* how often `cancelled` is asked */
@@ -40,8 +39,8 @@ static int read_all(int fd, od_buf_t *out, od_buf_t *err)
     return 0;
 }
 
-int od_cpu_itimer_run(uint64_t duration_ns, int (*cancelled)(void *), void *arg, od_profile_t *out,
-                      int *was_cancelled, od_buf_t *note, od_buf_t *err)
+int od_cpu_itimer_run(uint64_t duration_ns, int hz, int tick, int (*cancelled)(void *), void *arg,
+                      od_profile_t *out, int *was_cancelled, od_buf_t *note, od_buf_t *err)
 {
     int ret = -1, fd = -1, started = 0;
     od_buf_t raw = OD_BUF_INIT;
@@ -87,7 +86,6 @@ int od_cpu_itimer_run(uint64_t duration_ns, int (*cancelled)(void *), void *arg,
     long blen = od_cpu_parse_legacy(raw.base, raw.len, out, err);
     if (blen < 0) goto cleanup;
     od_buf_append(&out->raw_legacy, raw.base, (size_t)blen);
-    int hz = od_cpu_itimer_hz(), tick = od_cpu_itimer_max_hz();
     od_buf_printf(note,
                   "cpu engine: itimer (gperftools, process-wide ITIMER_PROF), %d Hz, period %.3g ms%s\n",
                   hz > tick ? tick : hz, out->period / 1e6,

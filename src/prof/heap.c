@@ -15,6 +15,8 @@
 #include <unwind.h>
 #endif
 
+#include "hashmap.h"
+
 #define HEAP_DEPTH 28       /* frames kept per stack, after tcmalloc's own (see heap.h) */
 #define ALLOC_SLOTS 4096    /* the allocation sampler's table; a power of two */
 #define ALLOC_MAX_USED 3072 /* load limit of that table */
@@ -280,8 +282,7 @@ typedef struct acc_entry {
 typedef struct acc {
     acc_entry_t *e;
     size_t n, cap;
-    size_t *slots; /* entry index + 1 */
-    size_t nslots;
+    od_map_t index; /* a stack's pcs (bytes) → value.num: its entry's index + 1 */
     frame_cache_t fc;
 } acc_t;
 
@@ -294,21 +295,7 @@ static void acc_init(acc_t *a)
 static void acc_dispose(acc_t *a)
 {
     free(a->e);
-    free(a->slots);
-}
-
-static void acc_rehash(acc_t *a)
-{
-    size_t ns = a->nslots ? a->nslots * 2 : 512;
-    free(a->slots);
-    a->slots = od_calloc(ns, sizeof(*a->slots));
-    a->nslots = ns;
-    for (size_t i = 0; i < a->n; i++) {
-        size_t j = od_prof_hash_pcs(a->e[i].pcs, a->e[i].n) & (ns - 1);
-        while (a->slots[j])
-            j = (j + 1) & (ns - 1);
-        a->slots[j] = i + 1;
-    }
+    od_map_dispose(&a->index);
 }
 
 /* Adds values (indexed as acc_entry_t.v) to the stack's entry, normalizing the stack. */
@@ -317,16 +304,12 @@ static void acc_add(acc_t *a, const uintptr_t *raw, size_t rawn, const double ad
     if (rawn == 0) return;
     size_t skip, n = normalize(&a->fc, raw, rawn, &skip);
     const uintptr_t *pcs = raw + skip;
-    if ((a->n + 1) * 2 > a->nslots) acc_rehash(a);
-    size_t j = od_prof_hash_pcs(pcs, n) & (a->nslots - 1);
-    while (a->slots[j]) {
-        acc_entry_t *e = &a->e[a->slots[j] - 1];
-        if (e->n == n && memcmp(e->pcs, pcs, n * sizeof(*pcs)) == 0) {
-            for (int k = 0; k < 4; k++)
-                e->v[k] += add[k];
-            return;
-        }
-        j = (j + 1) & (a->nslots - 1);
+    od_map_entry_t *ix = od_map_put(&a->index, pcs, n * sizeof(*pcs), NULL);
+    if (ix->value.num) {
+        acc_entry_t *e = &a->e[ix->value.num - 1];
+        for (int k = 0; k < 4; k++)
+            e->v[k] += add[k];
+        return;
     }
     if (a->n == a->cap) {
         a->cap = a->cap ? a->cap * 2 : 64;
@@ -337,7 +320,7 @@ static void acc_add(acc_t *a, const uintptr_t *raw, size_t rawn, const double ad
     e->n = n;
     for (int k = 0; k < 4; k++)
         e->v[k] = add[k];
-    a->slots[j] = a->n;
+    ix->value.num = (int64_t)a->n;
 }
 
 /* --- tcmalloc's text --------------------------------------------------------------------------- */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "hashmap.h"
 #include "prof/legacy.h"
 #include "prof/symbolize.h"
 
@@ -72,105 +73,41 @@ static void pb_msg(od_buf_t *b, unsigned field, od_buf_t *msg)
     od_buf_reset(msg);
 }
 
-/* --- hash tables ----------------------------------------------------------------------------- */
-
-static uint64_t mix(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    return h;
-}
+/* --- tables ---------------------------------------------------------------------------------- */
 
 /* string → index in the string table */
 typedef struct strtab {
-    char **keys; /* owned copies, in table order */
+    const char **keys; /* in table order; the strings are `index`'s keys */
     size_t n, cap_keys;
-    int64_t *slots; /* open addressing: index+1, 0 = empty */
-    size_t nslots;
+    od_map_t index; /* value.num: the string's index */
 } strtab_t;
-
-static uint64_t hash_bytes(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
 
 static int64_t str_id(strtab_t *t, const char *s)
 {
     if (s == NULL) s = "";
-    if ((t->n + 1) * 2 > t->nslots) {
-        size_t ns = t->nslots ? t->nslots * 2 : 256;
-        int64_t *slots = od_calloc(ns, sizeof(*slots));
-        for (size_t i = 0; i < t->n; i++) {
-            size_t j = hash_bytes(t->keys[i]) & (ns - 1);
-            while (slots[j])
-                j = (j + 1) & (ns - 1);
-            slots[j] = (int64_t)i + 1;
-        }
-        free(t->slots);
-        t->slots = slots;
-        t->nslots = ns;
-    }
-    size_t j = hash_bytes(s) & (t->nslots - 1);
-    while (t->slots[j]) {
-        if (strcmp(t->keys[t->slots[j] - 1], s) == 0) return t->slots[j] - 1;
-        j = (j + 1) & (t->nslots - 1);
-    }
+    int added;
+    od_map_entry_t *e = od_map_put_str(&t->index, s, &added);
+    if (!added) return e->value.num;
     if (t->n == t->cap_keys) {
         t->cap_keys = t->cap_keys ? t->cap_keys * 2 : 256;
         t->keys = od_realloc(t->keys, t->cap_keys * sizeof(*t->keys));
     }
-    t->keys[t->n] = od_strdup(s);
-    t->slots[j] = (int64_t)++t->n;
-    return (int64_t)t->n - 1;
+    t->keys[t->n] = e->key;
+    e->value.num = (int64_t)t->n;
+    return (int64_t)t->n++;
 }
 
 static void strtab_dispose(strtab_t *t)
 {
-    for (size_t i = 0; i < t->n; i++)
-        free(t->keys[i]);
     free(t->keys);
-    free(t->slots);
+    od_map_dispose(&t->index);
 }
 
-/* key (up to three words) → id (1-based) */
-typedef struct idmap {
-    struct idslot {
-        uint64_t k[3];
-        uint64_t id;
-    } * slots;
-    size_t n, nslots;
-} idmap_t;
-
-/* Returns the id for key, or 0 and the slot to fill (*slotp) when new. */
-static uint64_t idmap_get(idmap_t *m, const uint64_t k[3], struct idslot **slotp)
+/* Returns the entry for the key k[0..n) (words) in an id map (value.num: the id, 1-based), a
+ * new one holding 0 for the caller to fill. */
+static od_map_entry_t *id_entry(od_map_t *m, const uint64_t *k, size_t n)
 {
-    if ((m->n + 1) * 2 > m->nslots) {
-        size_t ns = m->nslots ? m->nslots * 2 : 256;
-        struct idslot *slots = od_calloc(ns, sizeof(*slots));
-        for (size_t i = 0; i < m->nslots; i++) {
-            if (m->slots[i].id == 0) continue;
-            const uint64_t *q = m->slots[i].k;
-            size_t j = mix(q[0] ^ mix(q[1] ^ mix(q[2]))) & (ns - 1);
-            while (slots[j].id)
-                j = (j + 1) & (ns - 1);
-            slots[j] = m->slots[i];
-        }
-        free(m->slots);
-        m->slots = slots;
-        m->nslots = ns;
-    }
-    size_t j = mix(k[0] ^ mix(k[1] ^ mix(k[2]))) & (m->nslots - 1);
-    while (m->slots[j].id) {
-        if (memcmp(m->slots[j].k, k, sizeof(m->slots[j].k)) == 0) return m->slots[j].id;
-        j = (j + 1) & (m->nslots - 1);
-    }
-    memcpy(m->slots[j].k, k, sizeof(m->slots[j].k));
-    *slotp = &m->slots[j];
-    return 0;
+    return od_map_put(m, k, n * sizeof(*k), NULL);
 }
 
 /* --- mappings -------------------------------------------------------------------------------- */
@@ -244,7 +181,7 @@ static mapping_t *mapping_of(mapping_t *m, size_t n, uint64_t addr)
 
 typedef struct enc {
     strtab_t strs;
-    idmap_t locs, funcs;
+    od_map_t locs, funcs; /* address, and (func, file, sysname) → id */
     od_buf_t locations, functions, tmp, line;
     uint64_t nlocs, nfuncs;
     mapping_t *maps;
@@ -256,11 +193,10 @@ static uint64_t function_id(enc_t *e, const od_sym_frame_t *f)
     /* symbolize.c interns its strings: equal names are equal pointers */
     uint64_t k[3] = {(uint64_t)(uintptr_t)f->func, (uint64_t)(uintptr_t)f->file,
                      (uint64_t)(uintptr_t)f->sysname};
-    struct idslot *slot = NULL;
-    uint64_t id = idmap_get(&e->funcs, k, &slot);
-    if (id) return id;
-    id = slot->id = ++e->nfuncs;
-    e->funcs.n++;
+    od_map_entry_t *ent = id_entry(&e->funcs, k, 3);
+    if (ent->value.num) return (uint64_t)ent->value.num;
+    uint64_t id = ++e->nfuncs;
+    ent->value.num = (int64_t)id;
     od_buf_t *m = &e->tmp;
     pb_uint(m, 1, id);
     pb_int(m, 2, str_id(&e->strs, f->func));
@@ -273,12 +209,10 @@ static uint64_t function_id(enc_t *e, const od_sym_frame_t *f)
 
 static uint64_t location_id(enc_t *e, uint64_t addr)
 {
-    uint64_t k[3] = {addr, 0, 0};
-    struct idslot *slot = NULL;
-    uint64_t id = idmap_get(&e->locs, k, &slot);
-    if (id) return id;
-    id = slot->id = ++e->nlocs;
-    e->locs.n++;
+    od_map_entry_t *ent = id_entry(&e->locs, &addr, 1);
+    if (ent->value.num) return (uint64_t)ent->value.num;
+    uint64_t id = ++e->nlocs;
+    ent->value.num = (int64_t)id;
 
     od_sym_t sym;
     od_symbolize((uintptr_t)addr, &sym);
@@ -413,8 +347,8 @@ int od_pprof_encode(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
         free(e.maps[i].file);
     free(e.maps);
     strtab_dispose(&e.strs);
-    free(e.locs.slots);
-    free(e.funcs.slots);
+    od_map_dispose(&e.locs);
+    od_map_dispose(&e.funcs);
     od_buf_dispose(&e.locations);
     od_buf_dispose(&e.functions);
     od_buf_dispose(&e.tmp);

@@ -89,11 +89,10 @@ void od_profile_prefetch_symbols(const od_profile_t *p);
  */
 static inline uint64_t od_prof_hash_pcs(const uintptr_t *pcs, size_t n)
 {
-    uint64_t h = 1469598103934665603ull ^ n;
+    uint64_t h = OD_HASH_INIT ^ n;
     for (size_t i = 0; i < n; i++) {
-        h ^= (uint64_t)pcs[i];
-        h *= 1099511628211ull;
-        h ^= h >> 29;
+        h = od_hash_word(h, (uint64_t)pcs[i]);
+        h ^= h >> 29; /* return addresses differ in their low bits: fold the high ones down */
     }
     return h;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hashmap.h"
 #include "prof/legacy.h"
 #include "prof/symbolize.h"
 #include "prof/threads.h"
@@ -303,51 +304,6 @@ int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
 
 /* --- folded ---------------------------------------------------------------------------------- */
 
-typedef struct foldmap {
-    struct fold {
-        char *key; /* owned */
-        int64_t value;
-    } * slots;
-    size_t n, nslots;
-} foldmap_t;
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
-static void fold_add(foldmap_t *m, const char *key, int64_t v)
-{
-    if ((m->n + 1) * 2 > m->nslots) {
-        size_t ns = m->nslots ? m->nslots * 2 : 256;
-        struct fold *slots = od_calloc(ns, sizeof(*slots));
-        for (size_t i = 0; i < m->nslots; i++) {
-            if (m->slots[i].key == NULL) continue;
-            size_t j = hash_str(m->slots[i].key) & (ns - 1);
-            while (slots[j].key)
-                j = (j + 1) & (ns - 1);
-            slots[j] = m->slots[i];
-        }
-        free(m->slots);
-        m->slots = slots;
-        m->nslots = ns;
-    }
-    size_t j = hash_str(key) & (m->nslots - 1);
-    while (m->slots[j].key) {
-        if (strcmp(m->slots[j].key, key) == 0) {
-            m->slots[j].value += v;
-            return;
-        }
-        j = (j + 1) & (m->nslots - 1);
-    }
-    m->slots[j].key = od_strdup(key);
-    m->slots[j].value = v;
-    m->n++;
-}
-
 /* a frame name as folded text: ';' separates frames and the line ends the stack */
 static void put_folded_name(od_buf_t *b, const char *s)
 {
@@ -357,12 +313,13 @@ static void put_folded_name(od_buf_t *b, const char *s)
 
 static int cmp_fold(const void *a, const void *b)
 {
-    return strcmp(((const struct fold *)a)->key, ((const struct fold *)b)->key);
+    return strcmp((*(od_map_entry_t *const *)a)->key, (*(od_map_entry_t *const *)b)->key);
 }
 
 /* Fills m with one entry per distinct stack ("root;...;leaf") holding the summed value of the
- * default type, compacted to m->slots[0..n) and sorted; returns n. */
-static size_t fold(const od_profile_t *p, foldmap_t *m)
+ * default type (value.num); returns its n entries sorted by stack, an array the caller frees
+ * (the entries themselves are m's). */
+static od_map_entry_t **fold(const od_profile_t *p, od_map_t *m, size_t *count)
 {
     int t = od_render_default_type(p);
     fname_t *names = od_malloc(MAX_NAMES * sizeof(*names));
@@ -377,23 +334,18 @@ static size_t fold(const od_profile_t *p, foldmap_t *m)
             put_folded_name(&key, names[k].s[0] ? names[k].s : "?");
         }
         if (n == 0) od_buf_puts(&key, "[no stack]");
-        fold_add(m, key.base, s->values[t]);
+        od_map_put(m, key.base, key.len, NULL)->value.num += s->values[t];
     }
     od_buf_dispose(&key);
     free(names);
-    /* compact and sort for a stable output */
-    size_t n = 0;
-    for (size_t i = 0; i < m->nslots; i++)
-        if (m->slots[i].key) m->slots[n++] = m->slots[i];
-    if (n) qsort(m->slots, n, sizeof(*m->slots), cmp_fold);
-    return n;
-}
-
-static void foldmap_dispose(foldmap_t *m, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(m->slots[i].key);
-    free(m->slots);
+    /* sorted for a stable output */
+    od_map_entry_t **v = od_malloc((m->count ? m->count : 1) * sizeof(*v)), *e;
+    size_t n = 0, it = 0;
+    while ((e = od_map_next(m, &it)) != NULL)
+        v[n++] = e;
+    if (n) qsort(v, n, sizeof(*v), cmp_fold);
+    *count = n;
+    return v;
 }
 
 int od_render_folded(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
@@ -403,11 +355,13 @@ int od_render_folded(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
         od_buf_puts(err, "folded: profile has no sample types");
         return -1;
     }
-    foldmap_t m = {NULL, 0, 0};
-    size_t n = fold(p, &m);
+    od_map_t m = OD_MAP_INIT;
+    size_t n;
+    od_map_entry_t **v = fold(p, &m, &n);
     for (size_t i = 0; i < n; i++)
-        od_buf_printf(out, "%s %lld\n", m.slots[i].key, (long long)m.slots[i].value);
-    foldmap_dispose(&m, n);
+        od_buf_printf(out, "%s %lld\n", v[i]->key, (long long)v[i]->value.num);
+    free(v);
+    od_map_dispose(&m);
     return 0;
 }
 
@@ -479,7 +433,8 @@ static int cmp_node(const void *a, const void *b)
 
 static void warm_colour(const char *name, int *r, int *g, int *b)
 {
-    uint64_t h = hash_str(name);
+    /* started from the basis the old copies used, so that a frame keeps the colour it had */
+    uint64_t h = od_hash_add(1469598103934665603ull, name, strlen(name));
     *r = 205 + (int)(h % 50);
     *g = (int)((h >> 8) % 230);
     *b = (int)((h >> 16) % 55);
@@ -563,16 +518,18 @@ int od_render_svg(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
         od_buf_puts(err, "svg: profile has no sample types");
         return -1;
     }
-    foldmap_t m = {NULL, 0, 0};
-    size_t n = fold(p, &m);
+    od_map_t m = OD_MAP_INIT;
+    size_t n;
+    od_map_entry_t **v = fold(p, &m, &n);
     node_t *root = node_new("all", 3);
     int max_depth = 0;
     for (size_t i = 0; i < n; i++) {
-        if (m.slots[i].value <= 0) continue; /* a flame graph has no room for negative values */
-        int d = tree_add(root, m.slots[i].key, m.slots[i].value);
+        if (v[i]->value.num <= 0) continue; /* a flame graph has no room for negative values */
+        int d = tree_add(root, v[i]->key, v[i]->value.num);
         if (d > max_depth) max_depth = d;
     }
-    foldmap_dispose(&m, n);
+    free(v);
+    od_map_dispose(&m);
 
     svgctx_t c = {out, root->value, p->types[t].unit, max_depth, 0, 0};
     c.height = TOP + (max_depth + 1) * FRAME_H + BOTTOM;

@@ -70,19 +70,11 @@ static void setup(void)
 
 /* --- interned strings ------------------------------------------------------------------------ */
 
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
-
 /* Returns a copy of s[0..n) that lives for the life of the process. */
 static const char *intern(const char *s, size_t n)
 {
     if (n == 0) return "";
-    size_t i = hash_bytes(s, n) & (INTERN_SLOTS - 1);
+    size_t i = od_hash_bytes(s, n) & (INTERN_SLOTS - 1);
     while (intern_tab[i]) {
         if (strncmp(intern_tab[i], s, n) == 0 && intern_tab[i][n] == '\0') return intern_tab[i];
         i = (i + 1) & (INTERN_SLOTS - 1);

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hashmap.h"
+
 /* libstdc++'s demangler (orderd links -lstdc++ for tcmalloc and libprofiler anyway). */
 extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
 
@@ -23,48 +25,21 @@ extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *st
 static pid_t target; /* the process symbolized */
 static Dwfl *dwfl;
 static uint64_t last_refresh_ns;
-static char **intern_tab;
-static size_t intern_cap, intern_count, intern_bytes;
+static od_map_t interned; /* the names handed out: a key stays put while the map grows */
+static size_t intern_bytes;
 
 /* --- interned strings ------------------------------------------------------------------------ */
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
 
 /* Returns a copy of s that lives for the life of the process. */
 static const char *intern(const char *s)
 {
     if (s == NULL || *s == '\0') return "";
-    if (intern_count * 2 >= intern_cap) {
-        size_t ncap = intern_cap ? intern_cap * 2 : 1024;
-        char **ntab = od_calloc(ncap, sizeof(*ntab));
-        for (size_t i = 0; i < intern_cap; i++) {
-            if (intern_tab[i] == NULL) continue;
-            size_t j = hash_str(intern_tab[i]) & (ncap - 1);
-            while (ntab[j])
-                j = (j + 1) & (ncap - 1);
-            ntab[j] = intern_tab[i];
-        }
-        free(intern_tab);
-        intern_tab = ntab;
-        intern_cap = ncap;
-    }
-    size_t i = hash_str(s) & (intern_cap - 1);
-    while (intern_tab[i]) {
-        if (strcmp(intern_tab[i], s) == 0) return intern_tab[i];
-        i = (i + 1) & (intern_cap - 1);
-    }
     size_t n = strlen(s);
+    od_map_entry_t *e = od_map_find(&interned, s, n);
+    if (e) return e->key;
     if (intern_bytes + n > INTERN_MAX_BYTES) return "?";
-    intern_tab[i] = od_strdup(s);
-    intern_count++;
     intern_bytes += n + 1;
-    return intern_tab[i];
+    return od_map_put(&interned, s, n, NULL)->key;
 }
 
 /* Interns the demangled form of a linkage name (or the name itself when it is not mangled). */

@@ -215,12 +215,20 @@ int main(void)
     pool_bad("error('boom')", "w.lua:1: boom", "runtime error");
     pool_bad("return 42", "must return the pool table", "not a table");
     pool_bad("return { price = 5 }", "price must be a table", "number where a table belongs");
+    /* positions come from the returned table itself, not from the first matching text */
+    pool_bad("-- workers = 1 is the old default\nlocal note = 'workers = 2'\nreturn {\n  workers = 0,\n}\n",
+             "w.lua:4: workers (worker threads) must be",
+             "a bad value at its field, past a comment and a string");
+    pool_bad("return {\n  price = { work_us = 1 },\n  reserve = {\n    hold_us = 1, work_us = 2,\n  },\n}\n",
+             "w.lua:4: unknown key \"reserve.work_us\"", "a nested key at the line of its own table");
+    pool_bad("local reserve = { stripes = 0 }\nreturn {\n  reserve = reserve,\n}\n",
+             "w.lua:3: reserve.stripes (inventory mutexes) must be", "a table built elsewhere: at its field");
     {
         od_pool_config_t pc2;
         od_buf_t errors = OD_BUF_INIT;
         od_pool_config_defaults(&pc2);
         ok(od_pool_config_load(&pc2, "/nonexistent/w.lua", &errors) == -1 &&
-               strstr(errors.base, "/nonexistent/w.lua"),
+               strstr(errors.base, "/nonexistent/w.lua:1: cannot open"),
            "a missing script is reported with its name: %s", errors.base);
         od_buf_dispose(&errors);
     }

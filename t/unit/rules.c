@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "lua_layer.h"
 #include "pipeline.h"
 #include "rules.h"
 #include "tap.h"
@@ -57,38 +58,40 @@ static void outcome_dispose(od_outcome_t *out)
 
 static void test_bounded_state(void)
 {
-    lua_State *L = od_rules_lua_new(1u << 20, 100000, "rule");
-    ok(od_rules_lua_memory(L) > 1000 && od_rules_lua_memory(L) < (1u << 20),
-       "a fresh state's memory is counted (%zu)", od_rules_lua_memory(L));
+    /* the rules' policy: the layer's sandbox with a budget and a memory bound */
+    lua_State *L = od_lua_open(&(od_lua_policy_t){
+        .libs = OD_LUA_LIBS_SANDBOX, .sandbox = 1, .budget = 100000, .memory = 1u << 20, .subject = "rule"});
+    ok(od_lua_memory(L) > 1000 && od_lua_memory(L) < (1u << 20), "a fresh state's memory is counted (%zu)",
+       od_lua_memory(L));
     od_buf_t err = OD_BUF_INIT;
     luaL_loadstring(L, "local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(100) .. i end");
-    is_int(od_rules_lua_call(L, 0, 0, &err), OD_LUA_ERRMEM, "allocating past the bound is a memory error");
+    is_int(od_lua_call(L, 0, 0, &err), OD_LUA_ERRMEM, "allocating past the bound is a memory error");
     ok(strstr(err.base, "rule exceeded its memory limit of 1.0 MiB") != NULL, "named: %s", err.base);
-    ok(od_rules_lua_memory(L) < (1u << 20), "the bound held (%zu bytes)", od_rules_lua_memory(L));
+    ok(od_lua_memory(L) < (1u << 20), "the bound held (%zu bytes)", od_lua_memory(L));
     od_buf_reset(&err);
     luaL_loadstring(L, "while true do end");
-    is_int(od_rules_lua_call(L, 0, 0, &err), OD_LUA_ERR, "an endless loop is stopped");
+    is_int(od_lua_call(L, 0, 0, &err), OD_LUA_ERR, "an endless loop is stopped");
     ok(strstr(err.base, ":1: rule exceeded its budget of 100000 instructions") != NULL, "with its line: %s",
        err.base);
     od_buf_reset(&err);
     luaL_loadstring(L, "local n = 0 for i = 1, 1000 do n = n + i end return n");
-    is_int(od_rules_lua_call(L, 0, 1, &err), 0, "the state works after both");
+    is_int(od_lua_call(L, 0, 1, &err), 0, "the state works after both");
     is_int(lua_tointeger(L, -1), 500500, "and computes");
     lua_pop(L, 1);
     for (int i = 0; i < 3; i++) { /* the budget is per call, not cumulative */
         luaL_loadstring(L, "local n = 0 for i = 1, 20000 do n = n + i end");
-        is_int(od_rules_lua_call(L, 0, 0, NULL), 0, "call %d within its own budget", i + 1);
+        is_int(od_lua_call(L, 0, 0, NULL), 0, "call %d within its own budget", i + 1);
     }
     luaL_loadstring(L,
                     "return os.exit == nil and os.execute == nil and debug == nil and package.loadlib == nil "
                     "and os.time ~= nil and string.format ~= nil");
-    od_rules_lua_call(L, 0, 1, NULL);
+    od_lua_call(L, 0, 1, NULL);
     ok(lua_toboolean(L, -1), "the sandbox drops os.exit, os.execute, debug, package.loadlib");
     lua_pop(L, 1);
     luaL_loadstring(L, "return require('debug')");
-    ok(od_rules_lua_call(L, 0, 1, NULL) != 0, "and require cannot bring debug back");
+    ok(od_lua_call(L, 0, 1, NULL) != 0, "and require cannot bring debug back");
     od_buf_dispose(&err);
-    od_rules_lua_close(L);
+    od_lua_close(L);
 }
 
 static const char rules_lua[] = "local function price(o)\n"                                  /* 1 */
@@ -107,8 +110,6 @@ static void test_hooks(void)
     od_buf_t errors = OD_BUF_INIT;
     is_int(od_rules_check(path, &errors), 0, "the rules pass the check");
     is_int(od_rules_install(path, &errors), 0, "and install");
-    ok(od_rules_hooks.price == od_rules_price_hook && od_rules_hooks.route == od_rules_route_hook,
-       "both hooks set");
 
     od_pool_config_t cfg;
     od_pool_config_defaults(&cfg);
@@ -118,7 +119,10 @@ static void test_hooks(void)
     od_inventory_t inv;
     od_inventory_init(&inv, 2, 16);
     od_stage_ctx_t ctx = {.cfg = &cfg, .inv = &inv, .rules = od_rules_create(path, 7)};
+    ctx.hooks = od_rules_stage_hooks(ctx.rules);
     ok(ctx.rules != NULL, "a worker's rules state");
+    ok(ctx.hooks && ctx.hooks->price == od_rules_price_hook && ctx.hooks->route == od_rules_route_hook,
+       "both hooks in the stage context");
 
     od_order_t *o = mk_order("ann", 100, 3, 2);
     od_outcome_t out;
@@ -159,8 +163,20 @@ static void test_hooks(void)
 
     od_rules_destroy(ctx.rules);
     ok(od_rules_create("", 0) == NULL && od_rules_create(NULL, 0) == NULL, "no path, no rules");
-    od_rules_install("", NULL);
-    ok(od_rules_hooks.price == NULL && od_rules_hooks.route == NULL, "installing \"\" clears the hooks");
+    is_int(od_rules_install("", NULL), 0, "installing \"\" is no rules");
+    ok(od_rules_stage_hooks(NULL) == NULL, "no rules, no hooks");
+    {
+        od_rules_t *only =
+            od_rules_create(put("only.lua", "return { price = function(o) return 1 end }\n"), 2);
+        const od_stage_hooks_t *h = od_rules_stage_hooks(only);
+        ok(h && h->price == od_rules_price_hook && h->route == NULL,
+           "a script with price only: no route hook");
+        od_rules_destroy(only);
+        only = od_rules_create(put("broken.lua", "return {\n"), 3);
+        h = od_rules_stage_hooks(only);
+        ok(h && h->price && h->route, "a script that does not load: both hooks, so orders fail saying why");
+        od_rules_destroy(only);
+    }
 
     /* a script that stops loading: orders fail with the reason until it loads again */
     const char *p2 = put("flaky.lua", "return { price = function(o) return 1 end }\n");
@@ -187,6 +203,15 @@ static void test_hooks(void)
     ok(strstr(errors.base, "bad.lua:2: price must be a function") &&
            strstr(errors.base, "bad.lua:3: unknown key"),
        "with FILE:LINE for each problem");
+    od_buf_reset(&errors);
+    /* the line is the field's in the returned table, not a local of the same name above it */
+    is_int(od_rules_check(put("pos.lua", "local function route(o)\n  local budget = 5\nend\nreturn {\n"
+                                         "  route = route,\n  budget = 5,\n}\n"),
+                          &errors),
+           -1, "a budget too small fails the check");
+    ok(strstr(errors.base, "pos.lua:6: budget (instructions per hook call) must be a whole number from 1000 "
+                           "to 1000000000, got 5") != NULL,
+       "at the field's line, with the value: %s", errors.base);
     od_buf_dispose(&errors);
     od_inventory_dispose(&inv);
 }
@@ -252,6 +277,7 @@ static int bench(double seconds)
     od_stage_ctx_t l_ctx = c_ctx;
     if (od_rules_install(path, NULL) != 0) od_fatal("bench rules do not load");
     l_ctx.rules = od_rules_create(path, 0);
+    l_ctx.hooks = od_rules_stage_hooks(l_ctx.rules);
 
     /* check they agree, then alternate rounds (a shared machine drifts) and keep the best */
     double tc = 0, tl = 0;

@@ -1,6 +1,8 @@
 /*
  * hello_h2o — the bare libh2o reference server for the benchmarks: orderd's ingest is
- * compared with it, and orderload's throughput with wrk's against it.
+ * compared with it, and orderload's throughput with wrk's against it; orderload's tests
+ * (t/50, t/52, t/61) run against it too.  Built by the Makefile as build/hello_h2o, linked
+ * with libh2o-evloop alone.
  *
  *   build/hello_h2o [-p PORT] [-t THREADS]        (defaults: 8080, 1 thread)
  *
