@@ -81,7 +81,7 @@ ORDERD_SRC    := $(sort $(wildcard src/*.c src/prof/*.c src/scenario/*.c))
 ORDERD_CXX    := $(sort $(wildcard src/prof/*.cc))
 # orderload: src/load/ and the few core modules it needs.
 ORDERLOAD_SRC := $(sort $(wildcard src/load/*.c src/scenario/*.c)) src/util.c src/hashmap.c src/hist.c \
-                 src/luautil.c $(wildcard src/lua_*.c) src/log.c
+                 $(wildcard src/lua_*.c) src/log.c
 
 ORDERD_OBJ    := $(ORDERD_SRC:%.c=$(B)/obj/%.o) $(ORDERD_CXX:%.cc=$(B)/obj/%.o)
 ORDERLOAD_OBJ := $(ORDERLOAD_SRC:%.c=$(B)/obj/%.o)

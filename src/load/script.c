@@ -8,7 +8,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "luautil.h"
+#include "lua_layer.h"
+
+/* the scenario's own code, trusted as the user's: every library, no budget (a request()
+ * that loops forever shows as a stalled run, as with wrk) */
+static const od_lua_policy_t run_policy = {.libs = OD_LUA_LIBS_ALL, .subject = "the scenario script"};
 
 struct od_script {
     lua_State *L; /* NULL when the file has neither request() nor response() */
@@ -47,7 +51,7 @@ int od_script_request(od_script_t *sc, size_t i, uint64_t seq, double elapsed, o
     lua_setfield(L, -2, "seq");
     lua_pushnumber(L, elapsed);
     lua_setfield(L, -2, "elapsed");
-    if (od_lua_pcall(L, 1, 4, err) != 0) {
+    if (od_lua_call(L, 1, 4, err) != 0) {
         lua_settop(L, base);
         return -1;
     }
@@ -151,7 +155,7 @@ int od_script_response(od_script_t *sc, size_t i, uint64_t seq, int status, cons
     hdr_arg_t a = {L, lua_gettop(L)};
     od_resp_each_header(head ? head : "", head_len, push_header, &a);
     lua_pushlstring(L, body ? body : "", body_len);
-    if (od_lua_pcall(L, 4, 1, err) != 0) {
+    if (od_lua_call(L, 4, 1, err) != 0) {
         lua_settop(L, base);
         return -1;
     }
@@ -168,9 +172,9 @@ static int load_state(od_script_t *sc, const od_scenario_set_t *set, int thread,
 {
     od_request_kind_t kind = od_scenario_set_request_kind(set);
     if (kind != OD_REQ_FUNCTION && !od_scenario_set_has_response(set)) return 0;
-    lua_State *L = sc->L = od_lua_new();
+    lua_State *L = sc->L = od_lua_open(&run_policy);
     od_scenario_prepare_state(L, od_scenario_set_file(set));
-    if (od_lua_dofile(L, od_scenario_set_file(set), 1, 0, err) != 0) return -1;
+    if (od_lua_run_file(L, od_scenario_set_file(set), 1, err) != 0) return -1;
     if (!lua_istable(L, -1)) {
         od_buf_printf(err, "%s: the file no longer returns a table", od_scenario_set_file(set));
         return -1;
@@ -244,7 +248,7 @@ od_script_t *od_script_create(const od_scenario_set_t *set, const od_url_t *targ
 void od_script_destroy(od_script_t *sc)
 {
     if (sc == NULL) return;
-    if (sc->L) lua_close(sc->L);
+    od_lua_close(sc->L);
     free(sc->ctx_refs);
     free(sc->static_req);
     free(sc->hostport);

@@ -9,7 +9,7 @@
 #include <string.h>
 
 int od_scenario_parse_profile(od_scenario_loader_t *ld, lua_State *L, od_scenario_set_t *s,
-                              od_scenario_pos_t at)
+                              const od_lua_where_t *at)
 {
     int t = lua_gettop(L);
     if (!lua_istable(L, t)) {

@@ -11,15 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "luautil.h"
-
-#define MAX_INSTRUCTIONS 200000000 /* loading a scenario file never needs more */
-
-static void budget_hook(lua_State *L, lua_Debug *ar)
-{
-    (void)ar;
-    luaL_error(L, "the scenario file runs too long while loading (endless loop?)");
-}
+/* loading runs the whole file and request(ctx) once: it never needs more than the budget */
+static const od_lua_policy_t load_policy = {
+    .libs = OD_LUA_LIBS_ALL, .budget = 200000000, .subject = "loading the scenario file"};
 
 void od_scenario_prepare_state(lua_State *L, const char *path)
 {
@@ -46,11 +40,13 @@ static const char *const top_keys[] = {"target", "scenarios", "thresholds", "req
 od_scenario_set_t *od_scenario_load(const char *path, od_buf_t *errors)
 {
     od_scenario_loader_t ld = {.path = path, .errors = errors};
-    ld.text = od_read_file(path, NULL);
-    if (ld.text == NULL) {
+    char *text = od_read_file(path, NULL); /* only to say why it cannot be read */
+    if (text == NULL) {
         od_buf_printf(errors, "%s:0:0: cannot read the scenario file: %s\n", path, strerror(errno));
         return NULL;
     }
+    free(text);
+    ld.src = od_lua_src_open(path, 1);
     od_scenario_set_t *s = od_calloc(1, sizeof(*s));
     s->file = od_strdup(path);
     const char *base = strrchr(path, '/');
@@ -59,13 +55,12 @@ od_scenario_set_t *od_scenario_load(const char *path, od_buf_t *errors)
     if (blen > 4 && strcmp(base + blen - 4, ".lua") == 0) blen -= 4;
     s->name = od_strndup(base, blen);
 
-    lua_State *L = od_lua_new();
+    lua_State *L = od_lua_open(&load_policy);
     od_scenario_prepare_state(L, path);
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT, MAX_INSTRUCTIONS);
     od_buf_t err = OD_BUF_INIT;
-    od_scenario_pos_t top = {1, 1};
+    const od_lua_where_t *top = od_lua_where_root(ld.src);
     int fn_request = 0;
-    if (od_lua_dofile(L, path, 1, 0, &err) != 0) {
+    if (od_lua_run_file(L, path, 1, &err) != 0) {
         od_scenario_report_lua(&ld, err.base ? err.base : "cannot load");
         goto out;
     }
@@ -83,7 +78,7 @@ od_scenario_set_t *od_scenario_load(const char *path, od_buf_t *errors)
         for (size_t i = 0; k && i < OD_ARRAY_SIZE(top_keys); i++)
             if (strcmp(k, top_keys[i]) == 0) known = 1;
         if (!known)
-            od_scenario_report(&ld, od_scenario_key_pos(&ld, k, top),
+            od_scenario_report(&ld, od_scenario_key_pos(k, top),
                                "unknown key %s (expected target, scenarios, thresholds, request, "
                                "response, profile)",
                                k ? k : "(not a string)");
@@ -91,7 +86,7 @@ od_scenario_set_t *od_scenario_load(const char *path, od_buf_t *errors)
     }
 
     lua_getfield(L, 1, "scenarios");
-    od_scenario_pos_t sp = od_scenario_key_pos(&ld, "scenarios", top);
+    const od_lua_where_t *sp = od_scenario_key_pos("scenarios", top);
     if (lua_isnil(L, -1))
         od_scenario_report(&ld, top, "the returned table has no scenarios");
     else
@@ -100,7 +95,7 @@ od_scenario_set_t *od_scenario_load(const char *path, od_buf_t *errors)
 
     lua_getfield(L, 1, "target");
     if (!lua_isnil(L, -1)) {
-        od_scenario_pos_t tp = od_scenario_key_pos(&ld, "target", top);
+        const od_lua_where_t *tp = od_scenario_key_pos("target", top);
         const char *t = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
         if (t == NULL || strncmp(t, "http://", 7) != 0 || t[7] == '\0' || t[7] == '/')
             od_scenario_report(&ld, tp, "target must be an http:// URL such as \"http://127.0.0.1:8080\"");
@@ -112,10 +107,10 @@ od_scenario_set_t *od_scenario_load(const char *path, od_buf_t *errors)
     if (ld.nerrors == 0) {
         lua_getfield(L, 1, "thresholds");
         if (!lua_isnil(L, -1))
-            od_scenario_parse_thresholds(&ld, L, s, od_scenario_key_pos(&ld, "thresholds", top));
+            od_scenario_parse_thresholds(&ld, L, s, od_scenario_key_pos("thresholds", top));
         lua_settop(L, 1);
         lua_getfield(L, 1, "profile");
-        if (!lua_isnil(L, -1)) od_scenario_parse_profile(&ld, L, s, od_scenario_key_pos(&ld, "profile", top));
+        if (!lua_isnil(L, -1)) od_scenario_parse_profile(&ld, L, s, od_scenario_key_pos("profile", top));
         lua_settop(L, 1);
     }
 
@@ -123,12 +118,12 @@ od_scenario_set_t *od_scenario_load(const char *path, od_buf_t *errors)
     if (lua_isfunction(L, -1))
         s->has_response = 1;
     else if (!lua_isnil(L, -1))
-        od_scenario_report(&ld, od_scenario_key_pos(&ld, "response", top),
+        od_scenario_report(&ld, od_scenario_key_pos("response", top),
                            "response must be a function (ctx, status, headers, body)");
     lua_settop(L, 1);
 
     lua_getfield(L, 1, "request");
-    od_scenario_pos_t rp = od_scenario_key_pos(&ld, "request", top);
+    const od_lua_where_t *rp = od_scenario_key_pos("request", top);
     if (lua_isnil(L, -1)) {
         s->request_kind = OD_REQ_NONE;
     } else if (lua_isfunction(L, -1)) {
@@ -146,8 +141,8 @@ od_scenario_set_t *od_scenario_load(const char *path, od_buf_t *errors)
 
 out:
     od_buf_dispose(&err);
-    lua_close(L);
-    free(ld.text);
+    od_lua_close(L);
+    od_lua_src_close(ld.src);
     if (ld.nerrors > 0) {
         od_scenario_set_free(s);
         return NULL;

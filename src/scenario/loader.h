@@ -3,12 +3,13 @@
  * outside src/scenario/ (scenario.h is the public interface).
  *
  * One load is an od_scenario_loader_t: the file, the caller's error buffer and the file's
- * text (for positions).  Each section parser reads the value at the top of the Lua stack,
- * copies plain values into the set, and reports every problem it finds (it does not stop at
- * the first) through od_scenario_report, which counts it: the load fails if any was counted.
+ * source map (od_lua_src_t: where each field of the returned table was written).  Each section parser reads
+ * the value at the top of the Lua stack, copies plain values into the set, and reports every problem it finds
+ * (it does not stop at the first) through od_scenario_report, which counts it: the load fails if any was
+ * counted.
  *
  * Ownership: the set owns everything the parsers store in it (strings, arrays), released by
- * od_scenario_set_free; the loader borrows path and errors and owns text.
+ * od_scenario_set_free; the loader borrows path and errors and owns src.
  * Threading: a loader and its lua_State belong to the one thread that loads.
  */
 #ifndef OD_SCENARIO_LOADER_H
@@ -17,6 +18,7 @@
 #include <lua.h>
 #include <stdarg.h>
 
+#include "lua_layer.h"
 #include "scenario/scenario.h"
 
 struct od_scenario_set {
@@ -40,21 +42,16 @@ typedef struct loader {
     const char *path;
     od_buf_t *errors;
     int nerrors;
-    char *text; /* the file's source, for positions; may be NULL */
+    od_lua_src_t *src; /* where each field of the returned table was written */
 } od_scenario_loader_t;
-
-/* A position: line and column of a key (0 when unknown). */
-typedef struct od_scenario_pos {
-    int line, col;
-} od_scenario_pos_t;
 
 /* ---- positions and reports (values.c) ------------------------------------------------------ */
 
-/** the position of `key` written as a table key at or after within.line, or `within` */
-od_scenario_pos_t od_scenario_key_pos(const od_scenario_loader_t *ld, const char *key,
-                                      od_scenario_pos_t within);
+/** where field `key` of the constructor `within` was written, or `within` itself when it
+ *  was not written there (a value built elsewhere) */
+const od_lua_where_t *od_scenario_key_pos(const char *key, const od_lua_where_t *within);
 /** appends "FILE:LINE:COL: message\n" to the loader's errors and counts an error */
-void od_scenario_report(od_scenario_loader_t *ld, od_scenario_pos_t at, const char *fmt, ...)
+void od_scenario_report(od_scenario_loader_t *ld, const od_lua_where_t *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /** appends a Lua-reported error ("file:line: message"), one line per error, and counts it */
 void od_scenario_report_lua(od_scenario_loader_t *ld, const char *msg);
@@ -64,13 +61,13 @@ void od_scenario_report_lua(od_scenario_loader_t *ld, const char *msg);
 /** a duration: a string with a unit, or a number of seconds, at most a year
  *  @return 0 if successful, -1 if not (reported) */
 int od_scenario_get_duration(od_scenario_loader_t *ld, lua_State *L, int idx, const char *what,
-                             od_scenario_pos_t at, uint64_t *out);
+                             const od_lua_where_t *at, uint64_t *out);
 /** a number in [lo, hi] @return 0 if successful, -1 if not (reported) */
 int od_scenario_get_number(od_scenario_loader_t *ld, lua_State *L, int idx, const char *what,
-                           od_scenario_pos_t at, double lo, double hi, double *out);
+                           const od_lua_where_t *at, double lo, double hi, double *out);
 /** an integer in [lo, hi] @return 0 if successful, -1 if not (reported) */
 int od_scenario_get_integer(od_scenario_loader_t *ld, lua_State *L, int idx, const char *what,
-                            od_scenario_pos_t at, long lo, long hi, uint32_t *out);
+                            const od_lua_where_t *at, long lo, long hi, uint32_t *out);
 /** returns 1 when s is 1 to 64 of [A-Za-z0-9_-] */
 int od_scenario_valid_name(const char *s);
 
@@ -79,22 +76,22 @@ int od_scenario_valid_name(const char *s);
 /** `scenarios` (scenarios.c); sorts them by start time, then name
  *  @return 0 if successful, -1 if not (reported) */
 int od_scenario_parse_scenarios(od_scenario_loader_t *ld, lua_State *L, od_scenario_set_t *s,
-                                od_scenario_pos_t at);
+                                const od_lua_where_t *at);
 /** releases what a scenario owns (scenarios.c) */
 void od_scenario_dispose(od_scenario_t *sc);
 /** `thresholds` (thresholds.c); runs after the scenarios, whose names they may use
  *  @return 0 if successful, -1 if not (reported) */
 int od_scenario_parse_thresholds(od_scenario_loader_t *ld, lua_State *L, od_scenario_set_t *s,
-                                 od_scenario_pos_t at);
+                                 const od_lua_where_t *at);
 /** `profile` (captures.c); runs after the scenarios @return 0 if successful, -1 if not (reported) */
 int od_scenario_parse_profile(od_scenario_loader_t *ld, lua_State *L, od_scenario_set_t *s,
-                              od_scenario_pos_t at);
+                              const od_lua_where_t *at);
 /** a `request` table (request.c) @return 0 if successful, -1 if not (reported) */
 int od_scenario_parse_static_request(od_scenario_loader_t *ld, lua_State *L, od_scenario_set_t *s,
-                                     od_scenario_pos_t at);
+                                     const od_lua_where_t *at);
 /** calls the request function at stack index fn once with a sample ctx (request.c); needs
  *  at least one scenario @return 0 if successful, -1 if not (reported) */
 int od_scenario_try_request(od_scenario_loader_t *ld, lua_State *L, int fn, od_scenario_set_t *s,
-                            od_scenario_pos_t at);
+                            const od_lua_where_t *at);
 
 #endif

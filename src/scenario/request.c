@@ -8,10 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "luautil.h"
-
 /* Appends the headers table at idx as "Name: value\r\n" lines. */
-static int headers_text(od_scenario_loader_t *ld, lua_State *L, int idx, od_scenario_pos_t at, od_buf_t *out)
+static int headers_text(od_scenario_loader_t *ld, lua_State *L, int idx, const od_lua_where_t *at,
+                        od_buf_t *out)
 {
     if (lua_isnil(L, idx)) return 0;
     if (!lua_istable(L, idx)) {
@@ -39,7 +38,7 @@ static int headers_text(od_scenario_loader_t *ld, lua_State *L, int idx, od_scen
 }
 
 int od_scenario_parse_static_request(od_scenario_loader_t *ld, lua_State *L, od_scenario_set_t *s,
-                                     od_scenario_pos_t at)
+                                     const od_lua_where_t *at)
 {
     int t = lua_gettop(L);
     int rc = 0;
@@ -83,7 +82,7 @@ int od_scenario_parse_static_request(od_scenario_loader_t *ld, lua_State *L, od_
 
 /* Calls request(ctx) once with a sample ctx so that --check finds errors in it. */
 int od_scenario_try_request(od_scenario_loader_t *ld, lua_State *L, int fn, od_scenario_set_t *s,
-                            od_scenario_pos_t at)
+                            const od_lua_where_t *at)
 {
     lua_pushvalue(L, fn);
     lua_createtable(L, 0, 8);
@@ -101,7 +100,7 @@ int od_scenario_try_request(od_scenario_loader_t *ld, lua_State *L, int fn, od_s
     lua_setfield(L, -2, "elapsed");
     od_buf_t err = OD_BUF_INIT;
     int base = lua_gettop(L) - 2;
-    if (od_lua_pcall(L, 1, LUA_MULTRET, &err) != 0) {
+    if (od_lua_call(L, 1, LUA_MULTRET, &err) != 0) {
         od_scenario_report_lua(ld, err.base ? err.base : "request(ctx) failed");
         od_buf_dispose(&err);
         return -1;

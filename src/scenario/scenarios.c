@@ -24,7 +24,7 @@ const char *od_executor_name(od_executor_t e)
 }
 
 static int parse_stages(od_scenario_loader_t *ld, lua_State *L, int idx, od_scenario_t *sc,
-                        od_scenario_pos_t at)
+                        const od_lua_where_t *at)
 {
     if (!lua_istable(L, idx)) {
         od_scenario_report(ld, at, "stages must be a list of { duration = ..., target = ... } (got a %s)",
@@ -82,7 +82,7 @@ static int parse_stages(od_scenario_loader_t *ld, lua_State *L, int idx, od_scen
 
 /* Parses scenarios.NAME (the table at the top of the stack). */
 static int parse_scenario(od_scenario_loader_t *ld, lua_State *L, const char *name, od_scenario_t *sc,
-                          od_scenario_pos_t at)
+                          const od_lua_where_t *at)
 {
     int t = lua_gettop(L);
     int rc = 0;
@@ -107,7 +107,7 @@ static int parse_scenario(od_scenario_loader_t *ld, lua_State *L, const char *na
             continue;
         }
         const char *k = lua_tostring(L, -2);
-        od_scenario_pos_t kp = od_scenario_key_pos(ld, k, at);
+        const od_lua_where_t *kp = od_scenario_key_pos(k, at);
         char what[128];
         snprintf(what, sizeof(what), "scenarios.%s.%s", name, k);
         if (strcmp(k, "executor") == 0) {
@@ -219,7 +219,7 @@ static int cmp_scenario(const void *a, const void *b)
 }
 
 int od_scenario_parse_scenarios(od_scenario_loader_t *ld, lua_State *L, od_scenario_set_t *s,
-                                od_scenario_pos_t at)
+                                const od_lua_where_t *at)
 {
     int t = lua_gettop(L);
     if (!lua_istable(L, t)) {
@@ -249,7 +249,7 @@ int od_scenario_parse_scenarios(od_scenario_loader_t *ld, lua_State *L, od_scena
             continue;
         }
         const char *name = lua_tostring(L, -2);
-        od_scenario_pos_t np = od_scenario_key_pos(ld, name, at);
+        const od_lua_where_t *np = od_scenario_key_pos(name, at);
         if (parse_scenario(ld, L, name, &s->scenarios[s->nscenarios++], np) != 0) rc = -1;
         lua_settop(L, t + 1); /* keep the key for lua_next */
     }

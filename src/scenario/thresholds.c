@@ -33,7 +33,7 @@ static int valid_metric(const char *m)
 }
 
 static int parse_threshold_value(od_scenario_loader_t *ld, const char *metric, const char *v,
-                                 od_scenario_pos_t at, od_threshold_t *th)
+                                 const od_lua_where_t *at, od_threshold_t *th)
 {
     while (isspace((unsigned char)*v))
         v++;
@@ -87,7 +87,7 @@ static int parse_threshold_value(od_scenario_loader_t *ld, const char *metric, c
 }
 
 static int add_threshold(od_scenario_loader_t *ld, od_scenario_set_t *s, const char *key, const char *value,
-                         od_scenario_pos_t at)
+                         const od_lua_where_t *at)
 {
     const char *colon = strchr(key, ':');
     const char *metric = colon ? colon + 1 : key;
@@ -124,7 +124,7 @@ static int add_threshold(od_scenario_loader_t *ld, od_scenario_set_t *s, const c
 }
 
 int od_scenario_parse_thresholds(od_scenario_loader_t *ld, lua_State *L, od_scenario_set_t *s,
-                                 od_scenario_pos_t at)
+                                 const od_lua_where_t *at)
 {
     int t = lua_gettop(L);
     if (!lua_istable(L, t)) {
@@ -143,7 +143,7 @@ int od_scenario_parse_thresholds(od_scenario_loader_t *ld, lua_State *L, od_scen
             continue;
         }
         const char *k = lua_tostring(L, -2);
-        od_scenario_pos_t kp = od_scenario_key_pos(ld, k, at);
+        const od_lua_where_t *kp = od_scenario_key_pos(k, at);
         if (lua_type(L, -1) == LUA_TSTRING) {
             if (add_threshold(ld, s, k, lua_tostring(L, -1), kp) != 0) rc = -1;
         } else if (lua_istable(L, -1)) {

@@ -1,6 +1,6 @@
 /*
  * values — the loader's positions and reports, and its typed readers of one Lua value: see
- * loader.h.  A position is found by scanning the file's text for the key that holds a value.
+ * loader.h.  Positions come from the Lua layer's source map (od_lua_src_t).
  */
 #include "scenario/loader.h"
 
@@ -11,68 +11,21 @@
 
 /* ---- positions ---------------------------------------------------------------------------- */
 
-static int is_word(int c)
+const od_lua_where_t *od_scenario_key_pos(const char *key, const od_lua_where_t *within)
 {
-    return isalnum(c) || c == '_';
+    const od_lua_where_t *w = key ? od_lua_where_field(within, key) : NULL;
+    return w ? w : within;
 }
 
-/*
- * finds `key` written as a table key (`key =`, `["key"]` or `['key']`) at or after line
- * `after`; sets *line and *col (1-based).  Returns 0 if found, -1 if not.
- */
-static int find_key(const od_scenario_loader_t *ld, const char *key, int after, int *line, int *col)
+void od_scenario_report(od_scenario_loader_t *ld, const od_lua_where_t *at, const char *fmt, ...)
 {
-    if (ld->text == NULL || key == NULL) return -1;
-    size_t klen = strlen(key);
-    int ln = 1;
-    const char *line_start = ld->text;
-    for (const char *p = ld->text; *p; p++) {
-        if (*p == '\n') {
-            ln++;
-            line_start = p + 1;
-            continue;
-        }
-        if (ln < after) continue;
-        if (*p == '-' && p[1] == '-') { /* skip comments to the end of the line */
-            while (p[1] && p[1] != '\n')
-                p++;
-            continue;
-        }
-        const char *q = NULL;
-        if (*p == '[' && (p[1] == '"' || p[1] == '\'') && strncmp(p + 2, key, klen) == 0 &&
-            p[2 + klen] == p[1] && p[3 + klen] == ']')
-            q = p + 4 + klen; /* ["key"] = */
-        else if ((p == ld->text || !is_word((unsigned char)p[-1])) && strncmp(p, key, klen) == 0 &&
-                 !is_word((unsigned char)p[klen]))
-            q = p + klen; /* key = */
-        if (q == NULL) continue;
-        while (*q == ' ' || *q == '\t')
-            q++;
-        if (*q == '=' && q[1] != '=') {
-            *line = ln;
-            *col = (int)(p - line_start) + 1;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-od_scenario_pos_t od_scenario_key_pos(const od_scenario_loader_t *ld, const char *key,
-                                      od_scenario_pos_t within)
-{
-    od_scenario_pos_t p = {0, 0};
-    if (find_key(ld, key, within.line, &p.line, &p.col) != 0) return within;
-    return p;
-}
-
-void od_scenario_report(od_scenario_loader_t *ld, od_scenario_pos_t at, const char *fmt, ...)
-{
-    od_buf_printf(ld->errors, "%s:%d:%d: ", ld->path, at.line > 0 ? at.line : 1, at.col > 0 ? at.col : 1);
+    od_buf_t msg = OD_BUF_INIT;
     va_list ap;
     va_start(ap, fmt);
-    od_buf_vprintf(ld->errors, fmt, ap);
+    od_buf_vprintf(&msg, fmt, ap);
     va_end(ap);
-    od_buf_putc(ld->errors, '\n');
+    od_lua_report(ld->errors, ld->src, at, "%s", msg.base ? msg.base : "");
+    od_buf_dispose(&msg);
     ld->nerrors++;
 }
 
@@ -88,7 +41,7 @@ void od_scenario_report_lua(od_scenario_loader_t *ld, const char *msg)
 
 /* Reads a duration (a string with a unit, or a number of seconds) at stack index idx. */
 int od_scenario_get_duration(od_scenario_loader_t *ld, lua_State *L, int idx, const char *what,
-                             od_scenario_pos_t at, uint64_t *out)
+                             const od_lua_where_t *at, uint64_t *out)
 {
     if (lua_type(L, idx) == LUA_TNUMBER) {
         double v = lua_tonumber(L, idx);
@@ -111,7 +64,7 @@ int od_scenario_get_duration(od_scenario_loader_t *ld, lua_State *L, int idx, co
 }
 
 int od_scenario_get_number(od_scenario_loader_t *ld, lua_State *L, int idx, const char *what,
-                           od_scenario_pos_t at, double lo, double hi, double *out)
+                           const od_lua_where_t *at, double lo, double hi, double *out)
 {
     if (lua_type(L, idx) != LUA_TNUMBER) {
         od_scenario_report(ld, at, "%s must be a number (got a %s)", what, luaL_typename(L, idx));
@@ -127,7 +80,7 @@ int od_scenario_get_number(od_scenario_loader_t *ld, lua_State *L, int idx, cons
 }
 
 int od_scenario_get_integer(od_scenario_loader_t *ld, lua_State *L, int idx, const char *what,
-                            od_scenario_pos_t at, long lo, long hi, uint32_t *out)
+                            const od_lua_where_t *at, long lo, long hi, uint32_t *out)
 {
     if (!lua_isinteger(L, idx) &&
         !(lua_type(L, idx) == LUA_TNUMBER && lua_tonumber(L, idx) == floor(lua_tonumber(L, idx)))) {
