@@ -4,12 +4,10 @@
 #include "load/control.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "log.h"
 
@@ -76,39 +74,6 @@ void od_capture_init(od_capture_job_t *j, const od_capture_t *cap, const od_url_
     if (j->timeout_ns == CAPTURE_SLACK_NS && !cap->timeout_ns) j->timeout_ns = CAPTURE_DEFAULT_NS;
 }
 
-/*
- * Writes len bytes to `file` through FILE.part and a rename, so a reader never sees half a
- * capture.  Every path closes the descriptor and removes the part file on failure.
- * Returns 0 if successful, -1 with errno set if not.
- */
-static int save_file(const char *file, const char *data, size_t len)
-{
-    char *tmp = od_asprintf("%s.part", file);
-    int err = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) {
-        err = errno;
-        goto out;
-    }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            err = w < 0 ? errno : EIO; /* 0: no progress and no reason, do not spin */
-            break;
-        }
-        off += (size_t)w;
-    }
-    if (close(fd) != 0 && err == 0) err = errno; /* a late write error shows at close */
-    if (err == 0 && rename(tmp, file) != 0) err = errno;
-out:
-    if (err != 0) unlink(tmp);
-    free(tmp);
-    errno = err;
-    return err == 0 ? 0 : -1;
-}
-
 static void *capture_main(void *arg)
 {
     od_capture_job_t *j = arg;
@@ -125,10 +90,13 @@ static void *capture_main(void *arg)
         j->error = od_asprintf("GET %s answered %d%s%.*s", j->cap->path, j->status, n ? ": " : "", (int)n,
                                body.base ? body.base : "");
     } else {
-        if (save_file(j->file, body.base ? body.base : "", body.len) != 0)
-            j->error = od_asprintf("cannot write %s: %s", j->file, strerror(errno));
+        /* whole or not at all: a reader never sees half a capture */
+        od_buf_t werr = OD_BUF_INIT;
+        if (od_write_file_atomic(j->file, body.base ? body.base : "", body.len, 0666, &werr) != 0)
+            j->error = od_buf_detach(&werr, NULL);
         else
             j->bytes = body.len;
+        od_buf_dispose(&werr);
     }
     od_buf_dispose(&body);
     od_buf_dispose(&err);

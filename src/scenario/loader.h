@@ -68,8 +68,6 @@ int od_scenario_get_number(od_scenario_loader_t *ld, lua_State *L, int idx, cons
 /** an integer in [lo, hi] @return 0 if successful, -1 if not (reported) */
 int od_scenario_get_integer(od_scenario_loader_t *ld, lua_State *L, int idx, const char *what,
                             const od_lua_where_t *at, long lo, long hi, uint32_t *out);
-/** returns 1 when s is 1 to 64 of [A-Za-z0-9_-] */
-int od_scenario_valid_name(const char *s);
 
 /* ---- sections: each parses the value at the top of the stack into s ----------------------- */
 

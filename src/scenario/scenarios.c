@@ -88,7 +88,7 @@ static int parse_scenario(od_scenario_loader_t *ld, lua_State *L, const char *na
     int rc = 0;
     sc->name = od_strdup(name);
     sc->timeout_ns = DEFAULT_TIMEOUT_NS;
-    if (!od_scenario_valid_name(name)) {
+    if (!od_name_valid(name, strlen(name), 64)) { /* the message below says 64 */
         od_scenario_report(ld, at, "scenario name \"%s\" must be 1 to 64 of [A-Za-z0-9_-]", name);
         rc = -1;
     }

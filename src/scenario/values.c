@@ -4,7 +4,6 @@
  */
 #include "scenario/loader.h"
 
-#include <ctype.h>
 #include <lauxlib.h>
 #include <math.h>
 #include <string.h>
@@ -37,6 +36,8 @@ void od_scenario_report_lua(od_scenario_loader_t *ld, const char *msg)
     ld->nerrors++;
 }
 
+#define YEAR_NS (86400ull * 365 * 1000000000ull) /* the longest duration a scenario file may give */
+
 /* ---- values ------------------------------------------------------------------------------- */
 
 /* Reads a duration (a string with a unit, or a number of seconds) at stack index idx. */
@@ -45,16 +46,13 @@ int od_scenario_get_duration(od_scenario_loader_t *ld, lua_State *L, int idx, co
 {
     if (lua_type(L, idx) == LUA_TNUMBER) {
         double v = lua_tonumber(L, idx);
-        if (!(v >= 0 && v <= 86400.0 * 365)) {
-            od_scenario_report(ld, at, "%s: %g is out of range (0 .. 1 year)", what, v);
-            return -1;
-        }
-        *out = (uint64_t)(v * 1e9);
-        return 0;
+        if (od_seconds_to_ns(v, YEAR_NS, out) == 0) return 0;
+        od_scenario_report(ld, at, "%s: %g is out of range (0 .. 1 year)", what, v);
+        return -1;
     }
     if (lua_type(L, idx) == LUA_TSTRING) {
         const char *s = lua_tostring(L, idx);
-        if (od_parse_duration(s, out) == 0 && *out <= 86400ull * 365 * 1000000000ull) return 0;
+        if (od_parse_duration(s, out) == 0 && *out <= YEAR_NS) return 0;
         od_scenario_report(ld, at, "%s: \"%s\" is not a duration (e.g. \"250ms\", \"10s\", \"2m\")", what, s);
         return -1;
     }
@@ -95,13 +93,4 @@ int od_scenario_get_integer(od_scenario_loader_t *ld, lua_State *L, int idx, con
     }
     *out = (uint32_t)v;
     return 0;
-}
-
-int od_scenario_valid_name(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 64) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!(isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == '-')) return 0;
-    return 1;
 }
