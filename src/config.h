@@ -2,7 +2,7 @@
  * config — config/orderd.yaml, parsed once at startup into od_config_t, strictly: unknown
  * keys, wrong types and out-of-range values are errors reported as "FILE:LINE:COL: message".
  * A key left out takes its default.  The pool table (lua/workers.lua) is loaded separately
- * by pool_config (see pool.h) into od_config_t.pool.
+ * by pool_config (pool_config.h) into od_config_t.pool.
  *
  * Threading: built before any thread starts, read-only afterwards.
  * Ownership: od_config_t owns every string in it; release with od_config_dispose.
@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pool.h"
+#include "pool_config.h"
 #include "util.h"
 
 typedef struct od_listen {

@@ -1,9 +1,10 @@
 /* The pool table from lua/workers.lua: evaluated once at startup, applied through a schema. */
+#include "pool_config.h"
+
 #include <lauxlib.h>
 #include <stddef.h>
 
 #include "lua_layer.h"
-#include "pool.h"
 
 #define F(n, k, member, lo, hi, d, h)                                                                        \
     {                                                                                                        \

@@ -71,7 +71,9 @@ static int post_order(od_req_t *r)
     memcpy(loc, "/orders/", sizeof("/orders/") - 1);
     memcpy(loc + sizeof("/orders/") - 1, id, idlen);
     h2o_add_header(pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, loc, sizeof("/orders/") - 1 + idlen);
-    char body[160];
+    od_body_t b;
+    od_body_init(&b, r, 160);
+    char *body = b.base;
     size_t n = 0;
 #define PUT(s, l) (memcpy(body + n, (s), (l)), n += (l))
 #define PUTS(lit) PUT(lit, sizeof(lit) - 1)
@@ -84,7 +86,9 @@ static int post_order(od_req_t *r)
     PUTS("\"}\n");
 #undef PUTS
 #undef PUT
-    return od_respond(r, 202, "application/json", body, n);
+    body[n] = '\0';
+    b.len = n;
+    return od_respond_body(r, 202, "application/json", &b);
 }
 
 /* --- GET /orders/{id} ---------------------------------------------------------------------- */
@@ -117,15 +121,16 @@ static int get_stats(od_req_t *r)
     od_hist_t *h = od_hist_create();
     od_stats_hist_copy(st, h);
     uint64_t processed = od_stats_get(&st->processed);
-    od_buf_t j = OD_BUF_INIT;
-    od_buf_printf(&j,
-                  "{\"total_processed\":%llu,\"success_count\":%llu,\"error_count\":%llu,"
-                  "\"average_process_time_ms\":%.3f,\"active_workers\":%d,\"queue_length\":%zu,"
-                  "\"uptime_seconds\":%.3f,",
-                  (unsigned long long)processed, (unsigned long long)od_stats_get(&st->success),
-                  (unsigned long long)od_stats_get(&st->errors), od_hist_mean(h) / 1000.0, snap.active,
-                  snap.queue_length, (double)(od_now_ns() - st->start_ns) / 1e9);
-    od_buf_printf(
+    od_body_t j;
+    od_body_init(&j, r, 1024);
+    od_body_printf(&j,
+                   "{\"total_processed\":%llu,\"success_count\":%llu,\"error_count\":%llu,"
+                   "\"average_process_time_ms\":%.3f,\"active_workers\":%d,\"queue_length\":%zu,"
+                   "\"uptime_seconds\":%.3f,",
+                   (unsigned long long)processed, (unsigned long long)od_stats_get(&st->success),
+                   (unsigned long long)od_stats_get(&st->errors), od_hist_mean(h) / 1000.0, snap.active,
+                   snap.queue_length, (double)(od_now_ns() - st->start_ns) / 1e9);
+    od_body_printf(
         &j,
         "\"accepted\":%llu,\"rejected\":%llu,\"rejected_queue_full\":%llu,\"rejected_draining\":%llu,"
         "\"queue_capacity\":%zu,\"queue_by_priority\":{\"1\":%zu,\"2\":%zu,\"3\":%zu},"
@@ -135,15 +140,16 @@ static int get_stats(od_req_t *r)
         (unsigned long long)od_stats_get(&st->rejected_draining), snap.capacity, snap.by_priority[0],
         snap.by_priority[1], snap.by_priority[2], snap.active, snap.workers, snap.draining ? "true" : "false",
         (unsigned long long)snap.starvation_picks);
-    od_buf_printf(&j,
-                  "\"processing_time_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p95\":%.3f,\"p99\":%.3f,\"p999\":%.3f,"
-                  "\"max\":%.3f},\"results_stored\":%zu,\"rss_bytes\":%llu}",
-                  od_hist_percentile(h, 50) / 1000.0, od_hist_percentile(h, 90) / 1000.0,
-                  od_hist_percentile(h, 95) / 1000.0, od_hist_percentile(h, 99) / 1000.0,
-                  od_hist_percentile(h, 99.9) / 1000.0, (h->total ? h->max : 0) / 1000.0,
-                  od_results_count(srv->results), (unsigned long long)od_rss_bytes());
+    od_body_printf(
+        &j,
+        "\"processing_time_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p95\":%.3f,\"p99\":%.3f,\"p999\":%.3f,"
+        "\"max\":%.3f},\"results_stored\":%zu,\"rss_bytes\":%llu}",
+        od_hist_percentile(h, 50) / 1000.0, od_hist_percentile(h, 90) / 1000.0,
+        od_hist_percentile(h, 95) / 1000.0, od_hist_percentile(h, 99) / 1000.0,
+        od_hist_percentile(h, 99.9) / 1000.0, (h->total ? h->max : 0) / 1000.0,
+        od_results_count(srv->results), (unsigned long long)od_rss_bytes());
     od_hist_destroy(h);
-    return od_respond_json(r, 200, &j);
+    return od_respond_body_json(r, 200, &j);
 }
 
 static int get_health(od_req_t *r)
@@ -154,16 +160,17 @@ static int get_health(od_req_t *r)
     int healthy = !full && !snap.draining;
     char now[32];
     od_format_time(od_wall_ns(), now);
-    od_buf_t j = OD_BUF_INIT;
-    od_buf_printf(&j,
-                  "{\"status\":\"%s\",\"timestamp\":\"%s\",\"pool\":{\"healthy\":%s,\"queue_length\":%zu,"
-                  "\"queue_capacity\":%zu,\"workers\":%d,\"draining\":%s}}",
-                  healthy         ? "healthy"
-                  : snap.draining ? "draining"
-                                  : "overloaded",
-                  now, healthy ? "true" : "false", snap.queue_length, snap.capacity, snap.workers,
-                  snap.draining ? "true" : "false");
-    return od_respond_json(r, healthy ? 200 : 503, &j);
+    od_body_t j;
+    od_body_init(&j, r, 256);
+    od_body_printf(&j,
+                   "{\"status\":\"%s\",\"timestamp\":\"%s\",\"pool\":{\"healthy\":%s,\"queue_length\":%zu,"
+                   "\"queue_capacity\":%zu,\"workers\":%d,\"draining\":%s}}",
+                   healthy         ? "healthy"
+                   : snap.draining ? "draining"
+                                   : "overloaded",
+                   now, healthy ? "true" : "false", snap.queue_length, snap.capacity, snap.workers,
+                   snap.draining ? "true" : "false");
+    return od_respond_body_json(r, healthy ? 200 : 503, &j);
 }
 
 /* --- GET /metrics (Prometheus text exposition 0.0.4) ----------------------------------------- */
@@ -176,30 +183,31 @@ static int get_metrics(od_req_t *r)
     od_stats_t *st = srv->stats;
     od_pool_snapshot_t snap;
     od_pool_snapshot(srv->pool, &snap);
-    od_buf_t m = OD_BUF_INIT;
+    od_body_t m;
+    od_body_init(&m, r, 8192);
 #define COUNTER(name, help, v)                                                                               \
-    od_buf_printf(&m, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,                  \
-                  (unsigned long long)(v))
+    od_body_printf(&m, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,                 \
+                   (unsigned long long)(v))
 #define GAUGE(name, help, fmt, v)                                                                            \
-    od_buf_printf(&m, "# HELP %s %s\n# TYPE %s gauge\n%s " fmt "\n", name, help, name, name, v)
+    od_body_printf(&m, "# HELP %s %s\n# TYPE %s gauge\n%s " fmt "\n", name, help, name, name, v)
     COUNTER("orderd_orders_accepted_total", "Orders accepted into the queue (answered 202).",
             od_stats_get(&st->accepted));
-    od_buf_puts(&m, "# HELP orderd_orders_rejected_total Orders refused with 503, by reason.\n"
-                    "# TYPE orderd_orders_rejected_total counter\n");
-    od_buf_printf(&m, "orderd_orders_rejected_total{reason=\"queue_full\"} %llu\n",
-                  (unsigned long long)od_stats_get(&st->rejected_full));
-    od_buf_printf(&m, "orderd_orders_rejected_total{reason=\"draining\"} %llu\n",
-                  (unsigned long long)od_stats_get(&st->rejected_draining));
-    od_buf_puts(&m, "# HELP orderd_orders_processed_total Orders processed, by outcome.\n"
-                    "# TYPE orderd_orders_processed_total counter\n");
-    od_buf_printf(&m, "orderd_orders_processed_total{outcome=\"success\"} %llu\n",
-                  (unsigned long long)od_stats_get(&st->success));
-    od_buf_printf(&m, "orderd_orders_processed_total{outcome=\"error\"} %llu\n",
-                  (unsigned long long)od_stats_get(&st->errors));
-    od_buf_puts(
+    od_body_puts(&m, "# HELP orderd_orders_rejected_total Orders refused with 503, by reason.\n"
+                     "# TYPE orderd_orders_rejected_total counter\n");
+    od_body_printf(&m, "orderd_orders_rejected_total{reason=\"queue_full\"} %llu\n",
+                   (unsigned long long)od_stats_get(&st->rejected_full));
+    od_body_printf(&m, "orderd_orders_rejected_total{reason=\"draining\"} %llu\n",
+                   (unsigned long long)od_stats_get(&st->rejected_draining));
+    od_body_puts(&m, "# HELP orderd_orders_processed_total Orders processed, by outcome.\n"
+                     "# TYPE orderd_orders_processed_total counter\n");
+    od_body_printf(&m, "orderd_orders_processed_total{outcome=\"success\"} %llu\n",
+                   (unsigned long long)od_stats_get(&st->success));
+    od_body_printf(&m, "orderd_orders_processed_total{outcome=\"error\"} %llu\n",
+                   (unsigned long long)od_stats_get(&st->errors));
+    od_body_puts(
         &m, "# HELP orderd_queue_depth Orders waiting, by priority lane.\n# TYPE orderd_queue_depth gauge\n");
     for (int i = 0; i < 3; i++)
-        od_buf_printf(&m, "orderd_queue_depth{priority=\"%d\"} %zu\n", i + 1, snap.by_priority[i]);
+        od_body_printf(&m, "orderd_queue_depth{priority=\"%d\"} %zu\n", i + 1, snap.by_priority[i]);
     GAUGE("orderd_queue_capacity", "Queue capacity, all lanes.", "%zu", snap.capacity);
     GAUGE("orderd_in_flight", "Orders being processed by a worker.", "%d", snap.active);
     GAUGE("orderd_workers", "Worker threads.", "%d", snap.workers);
@@ -207,24 +215,24 @@ static int get_metrics(od_req_t *r)
     od_hist_t *h = od_hist_create();
     od_stats_hist_copy(st, h);
     static const double bounds_ms[] = {1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
-    od_buf_puts(&m, "# HELP orderd_processing_seconds Time from a worker taking an order to its outcome.\n"
-                    "# TYPE orderd_processing_seconds histogram\n");
+    od_body_puts(&m, "# HELP orderd_processing_seconds Time from a worker taking an order to its outcome.\n"
+                     "# TYPE orderd_processing_seconds histogram\n");
     size_t idx = 0;
     uint64_t cum = 0;
     for (size_t b = 0; b < OD_ARRAY_SIZE(bounds_ms); b++) {
         uint64_t limit_us = (uint64_t)(bounds_ms[b] * 1000);
         while (idx < h->ncounts && od_hist_value_at(idx) <= limit_us)
             cum += h->counts[idx++];
-        od_buf_printf(&m, "orderd_processing_seconds_bucket{le=\"%g\"} %llu\n", bounds_ms[b] / 1000.0,
-                      (unsigned long long)cum);
+        od_body_printf(&m, "orderd_processing_seconds_bucket{le=\"%g\"} %llu\n", bounds_ms[b] / 1000.0,
+                       (unsigned long long)cum);
     }
-    od_buf_printf(&m, "orderd_processing_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)h->total);
-    od_buf_printf(&m, "orderd_processing_seconds_sum %.6f\norderd_processing_seconds_count %llu\n",
-                  h->sum / 1e6, (unsigned long long)h->total);
+    od_body_printf(&m, "orderd_processing_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)h->total);
+    od_body_printf(&m, "orderd_processing_seconds_sum %.6f\norderd_processing_seconds_count %llu\n",
+                   h->sum / 1e6, (unsigned long long)h->total);
     od_hist_destroy(h);
 
-    od_buf_puts(&m, "# HELP orderd_http_requests_total HTTP requests answered, by route and status code.\n"
-                    "# TYPE orderd_http_requests_total counter\n");
+    od_body_puts(&m, "# HELP orderd_http_requests_total HTTP requests answered, by route and status code.\n"
+                     "# TYPE orderd_http_requests_total counter\n");
     for (int rt = 0; rt < OD_ROUTE_COUNT; rt++)
         for (int c = 0; c <= OD_STATS_CODES; c++) {
             uint64_t v = od_stats_get(&st->http[rt][c]);
@@ -234,8 +242,8 @@ static int get_metrics(od_req_t *r)
                 snprintf(code, sizeof(code), "%d", od_stats_codes[c]);
             else
                 strcpy(code, "other");
-            od_buf_printf(&m, "orderd_http_requests_total{route=\"%s\",code=\"%s\"} %llu\n",
-                          od_route_name((od_route_id_t)rt), code, (unsigned long long)v);
+            od_body_printf(&m, "orderd_http_requests_total{route=\"%s\",code=\"%s\"} %llu\n",
+                           od_route_name((od_route_id_t)rt), code, (unsigned long long)v);
         }
     GAUGE("orderd_resident_memory_bytes", "Resident set size.", "%llu", (unsigned long long)od_rss_bytes());
     if (od_alloc_bytes)
@@ -245,9 +253,7 @@ static int get_metrics(od_req_t *r)
           (double)(od_now_ns() - st->start_ns) / 1e9);
 #undef COUNTER
 #undef GAUGE
-    od_respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", m.base, m.len);
-    od_buf_dispose(&m);
-    return 0;
+    return od_respond_body(r, 200, "text/plain; version=0.0.4; charset=utf-8", &m);
 }
 
 /* --- scenarios ------------------------------------------------------------------------------ */

@@ -100,21 +100,17 @@ static int fail(od_req_t *r, family_t fam, int status, const char *field, const 
     __attribute__((format(printf, 5, 6)));
 static int fail(od_req_t *r, family_t fam, int status, const char *field, const char *fmt, ...)
 {
-    od_buf_t msg = OD_BUF_INIT;
+    od_body_t msg;
+    od_body_init(&msg, r, 256);
     va_list ap;
     va_start(ap, fmt);
-    od_buf_vprintf(&msg, fmt, ap);
+    od_body_vprintf(&msg, fmt, ap);
     va_end(ap);
-    if (fam == FAM_PROFILE) {
-        od_respond_error(r, status, field, "%s", msg.base);
-    } else {
-        od_buf_putc(&msg, '\n');
-        od_add_header(r, "X-Content-Type-Options", "nosniff");
-        if (fam == FAM_GO) od_add_header(r, "X-Go-Pprof", "1");
-        od_respond(r, status, TEXT_PLAIN, msg.base, msg.len);
-    }
-    od_buf_dispose(&msg);
-    return 0;
+    if (fam == FAM_PROFILE) return od_respond_error(r, status, field, "%s", msg.base);
+    od_body_putc(&msg, '\n');
+    od_add_header(r, "X-Content-Type-Options", "nosniff");
+    if (fam == FAM_GO) od_add_header(r, "X-Go-Pprof", "1");
+    return od_respond_body(r, status, TEXT_PLAIN, &msg);
 }
 
 static void job_fail(od_job_t *job, family_t fam, int status, const char *fmt, ...)
@@ -418,16 +414,16 @@ static int cmdline(od_req_t *r, char sep, int trailing)
 {
     const od_server_t *srv = r->srv;
     const char *token = srv->cfg->profiling.token;
-    od_buf_t b = OD_BUF_INIT;
+    od_body_t b;
+    od_body_init(&b, r, 256);
     for (int i = 0; i < srv->argc; i++) {
-        if (i) od_buf_putc(&b, sep);
+        if (i) od_body_putc(&b, sep);
         const char *a = srv->argv[i];
-        od_buf_puts(&b, token && token[0] && strstr(a, token) ? "[redacted]" : a);
+        od_body_puts(&b, token && token[0] && strstr(a, token) ? "[redacted]" : a);
     }
-    if (trailing) od_buf_putc(&b, sep);
+    if (trailing) od_body_putc(&b, sep);
     od_add_header(r, "X-Content-Type-Options", "nosniff");
-    od_respond(r, 200, TEXT_PLAIN, b.base ? b.base : "", b.len);
-    od_buf_dispose(&b);
+    od_respond_body(r, 200, TEXT_PLAIN, &b);
     return 0;
 }
 

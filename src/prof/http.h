@@ -21,12 +21,12 @@
  *
  * Everything that takes time (a window, a collector, symbolization) runs as a deferred job
  * (od_defer), never on the event loop; a window ends early when the client goes away.
- * The router applies profiling.enabled, the profiling listener and the token (server.c).
+ * The router applies profiling.enabled, the profiling listener and the token (router.c).
  */
 #ifndef OD_PROF_HTTP_H
 #define OD_PROF_HTTP_H
 
-/** registers every profiling route (flag OD_ROUTE_PROFILING); call before od_server_run */
+/** registers every profiling route (flag OD_ROUTE_PROFILING); call before od_server_start */
 void od_prof_http_register(void);
 
 #endif
