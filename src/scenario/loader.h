@@ -65,9 +65,6 @@ int od_scenario_get_duration(od_scenario_loader_t *ld, lua_State *L, int idx, co
 /** a number in [lo, hi] @return 0 if successful, -1 if not (reported) */
 int od_scenario_get_number(od_scenario_loader_t *ld, lua_State *L, int idx, const char *what,
                            const od_lua_where_t *at, double lo, double hi, double *out);
-/** an integer in [lo, hi] @return 0 if successful, -1 if not (reported) */
-int od_scenario_get_integer(od_scenario_loader_t *ld, lua_State *L, int idx, const char *what,
-                            const od_lua_where_t *at, long lo, long hi, uint32_t *out);
 
 /* ---- sections: each parses the value at the top of the stack into s ----------------------- */
 

@@ -1,10 +1,13 @@
 /*
  * scenarios — the `scenarios` table of a scenario file: each scenario's executor, rates,
- * stages and times (see scenario.h for the keys).
+ * stages and times (see scenario.h for the keys).  A scenario's keys are read through an
+ * od_lua_field_t schema (lua_layer.h), as config.c reads the YAML; what the schema cannot say
+ * (which keys each executor needs, the stages list) is checked here after it.
  */
 #include "scenario/loader.h"
 
 #include <lauxlib.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,6 +83,58 @@ static int parse_stages(od_scenario_loader_t *ld, lua_State *L, int idx, od_scen
     return rc;
 }
 
+static int apply_executor(lua_State *L, int idx, void *member, od_buf_t *why)
+{
+    static const struct {
+        const char *name;
+        od_executor_t e;
+    } known[] = {{"constant-arrival-rate", OD_EXEC_CONSTANT_RATE},
+                 {"ramping-arrival-rate", OD_EXEC_RAMPING_RATE},
+                 {"constant-concurrency", OD_EXEC_CONSTANT_CONCURRENCY}};
+    const char *e = lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : NULL;
+    for (size_t i = 0; e && i < OD_ARRAY_SIZE(known); i++)
+        if (strcmp(e, known[i].name) == 0) {
+            *(od_executor_t *)member = known[i].e;
+            return 0;
+        }
+    od_buf_printf(why,
+                  "must be constant-arrival-rate, ramping-arrival-rate or constant-concurrency, got %s%s%s",
+                  e ? "\"" : "a ", e ? e : luaL_typename(L, idx), e ? "\"" : "");
+    return -1;
+}
+
+/* stages is a list: parse_stages reads it after the schema, with each stage's position */
+static int apply_later(lua_State *L, int idx, void *member, od_buf_t *why)
+{
+    (void)L, (void)idx, (void)member, (void)why;
+    return 0;
+}
+
+#define YEAR_S (86400.0 * 365)
+
+/* The keys of scenarios.NAME, the way config.c's table drives the YAML. */
+static const od_lua_field_t scenario_fields[] = {
+    {"executor", OD_LUA_T_CUSTOM, offsetof(od_scenario_t, executor), .apply = apply_executor},
+    {"rate", OD_LUA_T_DOUBLE, offsetof(od_scenario_t, rate), 1e-3, 1e6, .help = "arrivals per second"},
+    {"start_rate", OD_LUA_T_DOUBLE, offsetof(od_scenario_t, start_rate), 0, 1e6,
+     .help = "arrivals per second at the start"},
+    {"stages", OD_LUA_T_CUSTOM, 0, .apply = apply_later},
+    {"duration", OD_LUA_T_DURATION, offsetof(od_scenario_t, duration_ns), 0, YEAR_S},
+    {"start_time", OD_LUA_T_DURATION, offsetof(od_scenario_t, start_time_ns), 0, YEAR_S},
+    {"connections", OD_LUA_T_U32, offsetof(od_scenario_t, connections), 1, 100000},
+    {"max_backlog", OD_LUA_T_U32, offsetof(od_scenario_t, max_backlog), 1, 10000000},
+    {"timeout", OD_LUA_T_DURATION, offsetof(od_scenario_t, timeout_ns), 0.001, 600, .help = "per request"},
+    {NULL}};
+
+/* Returns 1 when table t has key k. */
+static int has(lua_State *L, int t, const char *k)
+{
+    lua_getfield(L, t, k);
+    int r = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    return r;
+}
+
 /* Parses scenarios.NAME (the table at the top of the stack). */
 static int parse_scenario(od_scenario_loader_t *ld, lua_State *L, const char *name, od_scenario_t *sc,
                           const od_lua_where_t *at)
@@ -96,75 +151,21 @@ static int parse_scenario(od_scenario_loader_t *ld, lua_State *L, const char *na
         od_scenario_report(ld, at, "scenarios.%s must be a table (got a %s)", name, luaL_typename(L, t));
         return -1;
     }
-    int has_exec = 0, has_rate = 0, has_dur = 0, has_stages = 0, has_start_rate = 0;
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        if (lua_type(L, -2) != LUA_TSTRING) {
-            od_scenario_report(ld, at, "scenarios.%s: keys must be names (got a %s)", name,
-                               luaL_typename(L, -2));
-            rc = -1;
-            lua_pop(L, 1);
-            continue;
-        }
-        const char *k = lua_tostring(L, -2);
-        const od_lua_where_t *kp = od_scenario_key_pos(k, at);
-        char what[128];
-        snprintf(what, sizeof(what), "scenarios.%s.%s", name, k);
-        if (strcmp(k, "executor") == 0) {
-            has_exec = 1;
-            const char *e = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
-            if (strcmp(e, "constant-arrival-rate") == 0)
-                sc->executor = OD_EXEC_CONSTANT_RATE;
-            else if (strcmp(e, "ramping-arrival-rate") == 0)
-                sc->executor = OD_EXEC_RAMPING_RATE;
-            else if (strcmp(e, "constant-concurrency") == 0)
-                sc->executor = OD_EXEC_CONSTANT_CONCURRENCY;
-            else {
-                od_scenario_report(
-                    ld, kp,
-                    "%s: unknown executor \"%s\" (expected constant-arrival-rate, ramping-arrival-rate "
-                    "or constant-concurrency)",
-                    what, e);
-                rc = -1;
-            }
-        } else if (strcmp(k, "rate") == 0) {
-            has_rate = 1;
-            if (od_scenario_get_number(ld, L, -1, what, kp, 1e-3, 1e6, &sc->rate) != 0) rc = -1;
-        } else if (strcmp(k, "start_rate") == 0) {
-            has_start_rate = 1;
-            if (od_scenario_get_number(ld, L, -1, what, kp, 0, 1e6, &sc->start_rate) != 0) rc = -1;
-        } else if (strcmp(k, "duration") == 0) {
-            has_dur = 1;
-            if (od_scenario_get_duration(ld, L, -1, what, kp, &sc->duration_ns) != 0)
-                rc = -1;
-            else if (sc->duration_ns == 0) {
-                od_scenario_report(ld, kp, "%s must be more than 0", what);
-                rc = -1;
-            }
-        } else if (strcmp(k, "start_time") == 0) {
-            if (od_scenario_get_duration(ld, L, -1, what, kp, &sc->start_time_ns) != 0) rc = -1;
-        } else if (strcmp(k, "timeout") == 0) {
-            if (od_scenario_get_duration(ld, L, -1, what, kp, &sc->timeout_ns) != 0)
-                rc = -1;
-            else if (sc->timeout_ns < 1000000ull || sc->timeout_ns > 600000000000ull) {
-                od_scenario_report(ld, kp, "%s must be between 1ms and 10m", what);
-                rc = -1;
-            }
-        } else if (strcmp(k, "connections") == 0) {
-            if (od_scenario_get_integer(ld, L, -1, what, kp, 1, 100000, &sc->connections) != 0) rc = -1;
-        } else if (strcmp(k, "max_backlog") == 0) {
-            if (od_scenario_get_integer(ld, L, -1, what, kp, 1, 10000000, &sc->max_backlog) != 0) rc = -1;
-        } else if (strcmp(k, "stages") == 0) {
-            has_stages = 1;
-            if (parse_stages(ld, L, lua_gettop(L), sc, kp) != 0) rc = -1;
-        } else {
-            od_scenario_report(
-                ld, kp,
-                "%s: unknown key (expected executor, rate, start_rate, stages, duration, start_time, "
-                "connections, max_backlog, timeout)",
-                what);
-            rc = -1;
-        }
+    char prefix[96];
+    snprintf(prefix, sizeof(prefix), "scenarios.%s.", name);
+    if (od_lua_schema_apply(L, t, scenario_fields, sc, prefix, NULL, ld->src, at, ld->errors) != 0) {
+        ld->nerrors++;
+        rc = -1;
+    }
+    int has_exec = has(L, t, "executor"), has_rate = has(L, t, "rate"), has_dur = has(L, t, "duration"),
+        has_stages = has(L, t, "stages"), has_start_rate = has(L, t, "start_rate");
+    if (rc == 0 && has_dur && sc->duration_ns == 0) {
+        od_scenario_report(ld, od_scenario_key_pos("duration", at), "%sduration must be more than 0", prefix);
+        rc = -1;
+    }
+    if (has_stages) {
+        lua_getfield(L, t, "stages");
+        if (parse_stages(ld, L, lua_gettop(L), sc, od_scenario_key_pos("stages", at)) != 0) rc = -1;
         lua_pop(L, 1);
     }
     if (rc != 0) return rc;

@@ -5,7 +5,6 @@
 #include "scenario/loader.h"
 
 #include <lauxlib.h>
-#include <math.h>
 #include <string.h>
 
 /* ---- positions ---------------------------------------------------------------------------- */
@@ -74,23 +73,5 @@ int od_scenario_get_number(od_scenario_loader_t *ld, lua_State *L, int idx, cons
         return -1;
     }
     *out = v;
-    return 0;
-}
-
-int od_scenario_get_integer(od_scenario_loader_t *ld, lua_State *L, int idx, const char *what,
-                            const od_lua_where_t *at, long lo, long hi, uint32_t *out)
-{
-    if (!lua_isinteger(L, idx) &&
-        !(lua_type(L, idx) == LUA_TNUMBER && lua_tonumber(L, idx) == floor(lua_tonumber(L, idx)))) {
-        od_scenario_report(ld, at, "%s must be an integer (got %s)", what,
-                           lua_type(L, idx) == LUA_TNUMBER ? "a fraction" : luaL_typename(L, idx));
-        return -1;
-    }
-    double v = lua_tonumber(L, idx);
-    if (v < (double)lo || v > (double)hi) {
-        od_scenario_report(ld, at, "%s: %.0f is out of range (%ld .. %ld)", what, v, lo, hi);
-        return -1;
-    }
-    *out = (uint32_t)v;
     return 0;
 }
