@@ -62,9 +62,6 @@ void od_scenario_report_lua(od_scenario_loader_t *ld, const char *msg);
  *  @return 0 if successful, -1 if not (reported) */
 int od_scenario_get_duration(od_scenario_loader_t *ld, lua_State *L, int idx, const char *what,
                              const od_lua_where_t *at, uint64_t *out);
-/** a number in [lo, hi] @return 0 if successful, -1 if not (reported) */
-int od_scenario_get_number(od_scenario_loader_t *ld, lua_State *L, int idx, const char *what,
-                           const od_lua_where_t *at, double lo, double hi, double *out);
 
 /* ---- sections: each parses the value at the top of the stack into s ----------------------- */
 

@@ -26,6 +26,15 @@ const char *od_executor_name(od_executor_t e)
     return "?";
 }
 
+#define YEAR_S (86400.0 * 365)
+
+/* The keys of one of a ramping scenario's stages. */
+static const od_lua_field_t stage_fields[] = {
+    {"duration", OD_LUA_T_DURATION, offsetof(od_stage_t, duration_ns), 0, YEAR_S, .required = 1},
+    {"target", OD_LUA_T_DOUBLE, offsetof(od_stage_t, target), 0, 1e6,
+     .help = "arrivals per second at its end", .required = 1},
+    {NULL}};
+
 static int parse_stages(od_scenario_loader_t *ld, lua_State *L, int idx, od_scenario_t *sc,
                         const od_lua_where_t *at)
 {
@@ -45,38 +54,21 @@ static int parse_stages(od_scenario_loader_t *ld, lua_State *L, int idx, od_scen
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++) {
         lua_rawgeti(L, idx, (lua_Integer)i + 1);
-        int st = lua_gettop(L);
-        if (!lua_istable(L, st)) {
-            od_scenario_report(ld, at, "stages[%zu] must be a table { duration = ..., target = ... }", i + 1);
+        const od_lua_where_t *w = od_lua_where_item(at, i + 1);
+        if (w == NULL) w = at; /* a list built elsewhere: its field */
+        char prefix[128];
+        snprintf(prefix, sizeof(prefix), "scenarios.%s.stages[%zu].", sc->name, i + 1);
+        if (!lua_istable(L, -1)) {
+            od_scenario_report(ld, w,
+                               "scenarios.%s.stages[%zu] must be a table { duration = ..., target = ... }",
+                               sc->name, i + 1);
             rc = -1;
-        } else {
-            lua_pushnil(L);
-            int seen_d = 0, seen_t = 0;
-            while (lua_next(L, st)) {
-                const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-                char what[64];
-                snprintf(what, sizeof(what), "stages[%zu].%s", i + 1, k ? k : "?");
-                if (k && strcmp(k, "duration") == 0) {
-                    seen_d = 1;
-                    if (od_scenario_get_duration(ld, L, -1, what, at, &sc->stages[i].duration_ns) != 0)
-                        rc = -1;
-                } else if (k && strcmp(k, "target") == 0) {
-                    seen_t = 1;
-                    if (od_scenario_get_number(ld, L, -1, what, at, 0, 1e6, &sc->stages[i].target) != 0)
-                        rc = -1;
-                } else {
-                    od_scenario_report(ld, at, "stages[%zu]: unknown key %s (expected duration, target)",
-                                       i + 1, k ? k : "(not a string)");
-                    rc = -1;
-                }
-                lua_pop(L, 1);
-            }
-            if (!seen_d || !seen_t) {
-                od_scenario_report(ld, at, "stages[%zu] needs both duration and target", i + 1);
-                rc = -1;
-            }
-            total += sc->stages[i].duration_ns;
+        } else if (od_lua_schema_apply(L, lua_gettop(L), stage_fields, &sc->stages[i], prefix, NULL, ld->src,
+                                       w, ld->errors) != 0) {
+            ld->nerrors++;
+            rc = -1;
         }
+        total += sc->stages[i].duration_ns;
         lua_pop(L, 1);
     }
     sc->duration_ns = total;
@@ -109,8 +101,6 @@ static int apply_later(lua_State *L, int idx, void *member, od_buf_t *why)
     (void)L, (void)idx, (void)member, (void)why;
     return 0;
 }
-
-#define YEAR_S (86400.0 * 365)
 
 /* The keys of scenarios.NAME, the way config.c's table drives the YAML. */
 static const od_lua_field_t scenario_fields[] = {

@@ -59,19 +59,3 @@ int od_scenario_get_duration(od_scenario_loader_t *ld, lua_State *L, int idx, co
                        luaL_typename(L, idx));
     return -1;
 }
-
-int od_scenario_get_number(od_scenario_loader_t *ld, lua_State *L, int idx, const char *what,
-                           const od_lua_where_t *at, double lo, double hi, double *out)
-{
-    if (lua_type(L, idx) != LUA_TNUMBER) {
-        od_scenario_report(ld, at, "%s must be a number (got a %s)", what, luaL_typename(L, idx));
-        return -1;
-    }
-    double v = lua_tonumber(L, idx);
-    if (!(v >= lo && v <= hi)) {
-        od_scenario_report(ld, at, "%s: %g is out of range (%g .. %g)", what, v, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
