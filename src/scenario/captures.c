@@ -5,8 +5,20 @@
 
 #include <ctype.h>
 #include <lauxlib.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The keys of one capture; a timeout of 0 (absent) lets orderload derive it from ?seconds=. */
+static const od_lua_field_t capture_fields[] = {
+    {"at", OD_LUA_T_DURATION, offsetof(od_capture_t, at_ns), 0, OD_SCENARIO_MAX_S,
+     .help = "when to fetch, e.g. \"5s\"", .required = 1},
+    {"path", OD_LUA_T_STRING, offsetof(od_capture_t, path), 0, 0, .help = "e.g. \"/profile/cpu?seconds=3\""},
+    {"save", OD_LUA_T_STRING, offsetof(od_capture_t, save), 0, 0, .help = "a file name"},
+    {"scenario", OD_LUA_T_STRING, offsetof(od_capture_t, scenario), 0, 0,
+     .help = "`at` counts from its start"},
+    {"timeout", OD_LUA_T_DURATION, offsetof(od_capture_t, timeout_ns), 0, OD_SCENARIO_MAX_S},
+    {NULL}};
 
 int od_scenario_parse_profile(od_scenario_loader_t *ld, lua_State *L, od_scenario_set_t *s,
                               const od_lua_where_t *at)
@@ -28,60 +40,37 @@ int od_scenario_parse_profile(od_scenario_loader_t *ld, lua_State *L, od_scenari
         lua_rawgeti(L, t, (lua_Integer)i + 1);
         int e = lua_gettop(L);
         od_capture_t *c = &s->captures[s->ncaptures++];
-        c->timeout_ns = 0;
+        const od_lua_where_t *w = od_lua_where_item(at, i + 1);
+        if (w == NULL) w = at; /* a list built elsewhere: its field */
         if (!lua_istable(L, e)) {
-            od_scenario_report(ld, at, "profile[%zu] must be a table { at = ..., path = ..., save = ... }",
+            od_scenario_report(ld, w, "profile[%zu] must be a table { at = ..., path = ..., save = ... }",
                                i + 1);
             rc = -1;
             lua_pop(L, 1);
             continue;
         }
-        int has_at = 0;
-        lua_pushnil(L);
-        while (lua_next(L, e)) {
-            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-            char what[64];
-            snprintf(what, sizeof(what), "profile[%zu].%s", i + 1, k);
-            if (strcmp(k, "at") == 0) {
-                has_at = 1;
-                if (od_scenario_get_duration(ld, L, -1, what, at, &c->at_ns) != 0) rc = -1;
-            } else if (strcmp(k, "timeout") == 0) {
-                if (od_scenario_get_duration(ld, L, -1, what, at, &c->timeout_ns) != 0) rc = -1;
-            } else if (strcmp(k, "path") == 0 || strcmp(k, "save") == 0 || strcmp(k, "scenario") == 0) {
-                if (lua_type(L, -1) != LUA_TSTRING) {
-                    od_scenario_report(ld, at, "%s must be a string", what);
-                    rc = -1;
-                } else {
-                    const char *v = lua_tostring(L, -1);
-                    char **dst = k[0] == 'p' ? &c->path : k[1] == 'a' ? &c->save : &c->scenario;
-                    free(*dst);
-                    *dst = od_strdup(v);
-                }
-            } else {
-                od_scenario_report(ld, at, "%s: unknown key (expected at, path, save, scenario, timeout)",
-                                   what);
-                rc = -1;
-            }
-            lua_pop(L, 1);
-        }
-        lua_pop(L, 1);
-        if (!has_at) {
-            od_scenario_report(ld, at, "profile[%zu] needs at (when to fetch, e.g. \"5s\")", i + 1);
+        char prefix[32];
+        snprintf(prefix, sizeof(prefix), "profile[%zu].", i + 1);
+        if (od_lua_schema_apply(L, e, capture_fields, c, prefix, NULL, ld->src, w, ld->errors) != 0) {
+            ld->nerrors++;
             rc = -1;
         }
+        lua_pop(L, 1);
         if (c->path == NULL || c->path[0] != '/' || strpbrk(c->path, " \r\n") != NULL) {
             od_scenario_report(
-                ld, at,
+                ld, od_scenario_key_pos("path", w),
                 "profile[%zu].path must be a URL path starting with / (e.g. \"/profile/cpu?seconds=3\")",
                 i + 1);
             rc = -1;
         }
         if (c->save != NULL && (c->save[0] == '\0' || c->save[0] == '.' || strchr(c->save, '/') != NULL)) {
-            od_scenario_report(ld, at, "profile[%zu].save must be a plain file name (no directory)", i + 1);
+            od_scenario_report(ld, od_scenario_key_pos("save", w),
+                               "profile[%zu].save must be a plain file name (no directory)", i + 1);
             rc = -1;
         }
         if (c->scenario != NULL && od_scenario_set_find(s, c->scenario) == NULL) {
-            od_scenario_report(ld, at, "profile[%zu].scenario: no scenario named \"%s\" in this file", i + 1,
+            od_scenario_report(ld, od_scenario_key_pos("scenario", w),
+                               "profile[%zu].scenario: no scenario named \"%s\" in this file", i + 1,
                                c->scenario);
             rc = -1;
         }
@@ -93,7 +82,6 @@ int od_scenario_parse_profile(od_scenario_loader_t *ld, lua_State *L, od_scenari
             od_buf_printf(&b, "-%zu.out", i + 1);
             c->save = od_buf_detach(&b, NULL);
         }
-        if (c->timeout_ns == 0) c->timeout_ns = 0; /* 0: orderload derives it from ?seconds= */
     }
     return rc;
 }

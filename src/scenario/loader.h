@@ -45,6 +45,8 @@ typedef struct loader {
     od_lua_src_t *src; /* where each field of the returned table was written */
 } od_scenario_loader_t;
 
+#define OD_SCENARIO_MAX_S (86400.0 * 365) /* the longest time a scenario file may give: a year */
+
 /* ---- positions and reports (values.c) ------------------------------------------------------ */
 
 /** where field `key` of the constructor `within` was written, or `within` itself when it

@@ -26,11 +26,9 @@ const char *od_executor_name(od_executor_t e)
     return "?";
 }
 
-#define YEAR_S (86400.0 * 365)
-
 /* The keys of one of a ramping scenario's stages. */
 static const od_lua_field_t stage_fields[] = {
-    {"duration", OD_LUA_T_DURATION, offsetof(od_stage_t, duration_ns), 0, YEAR_S, .required = 1},
+    {"duration", OD_LUA_T_DURATION, offsetof(od_stage_t, duration_ns), 0, OD_SCENARIO_MAX_S, .required = 1},
     {"target", OD_LUA_T_DOUBLE, offsetof(od_stage_t, target), 0, 1e6,
      .help = "arrivals per second at its end", .required = 1},
     {NULL}};
@@ -109,8 +107,8 @@ static const od_lua_field_t scenario_fields[] = {
     {"start_rate", OD_LUA_T_DOUBLE, offsetof(od_scenario_t, start_rate), 0, 1e6,
      .help = "arrivals per second at the start"},
     {"stages", OD_LUA_T_CUSTOM, 0, .apply = apply_later},
-    {"duration", OD_LUA_T_DURATION, offsetof(od_scenario_t, duration_ns), 0, YEAR_S},
-    {"start_time", OD_LUA_T_DURATION, offsetof(od_scenario_t, start_time_ns), 0, YEAR_S},
+    {"duration", OD_LUA_T_DURATION, offsetof(od_scenario_t, duration_ns), 0, OD_SCENARIO_MAX_S},
+    {"start_time", OD_LUA_T_DURATION, offsetof(od_scenario_t, start_time_ns), 0, OD_SCENARIO_MAX_S},
     {"connections", OD_LUA_T_U32, offsetof(od_scenario_t, connections), 1, 100000},
     {"max_backlog", OD_LUA_T_U32, offsetof(od_scenario_t, max_backlog), 1, 10000000},
     {"timeout", OD_LUA_T_DURATION, offsetof(od_scenario_t, timeout_ns), 0.001, 600, .help = "per request"},

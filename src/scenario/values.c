@@ -35,8 +35,6 @@ void od_scenario_report_lua(od_scenario_loader_t *ld, const char *msg)
     ld->nerrors++;
 }
 
-#define YEAR_NS (86400ull * 365 * 1000000000ull) /* the longest duration a scenario file may give */
-
 /* ---- values ------------------------------------------------------------------------------- */
 
 /* Reads a duration (a string with a unit, or a number of seconds) at stack index idx. */
@@ -45,13 +43,13 @@ int od_scenario_get_duration(od_scenario_loader_t *ld, lua_State *L, int idx, co
 {
     if (lua_type(L, idx) == LUA_TNUMBER) {
         double v = lua_tonumber(L, idx);
-        if (od_seconds_to_ns(v, YEAR_NS, out) == 0) return 0;
+        if (od_seconds_to_ns(v, (uint64_t)(OD_SCENARIO_MAX_S * 1e9), out) == 0) return 0;
         od_scenario_report(ld, at, "%s: %g is out of range (0 .. 1 year)", what, v);
         return -1;
     }
     if (lua_type(L, idx) == LUA_TSTRING) {
         const char *s = lua_tostring(L, idx);
-        if (od_parse_duration(s, out) == 0 && *out <= YEAR_NS) return 0;
+        if (od_parse_duration(s, out) == 0 && *out <= (uint64_t)(OD_SCENARIO_MAX_S * 1e9)) return 0;
         od_scenario_report(ld, at, "%s: \"%s\" is not a duration (e.g. \"250ms\", \"10s\", \"2m\")", what, s);
         return -1;
     }
