@@ -35,7 +35,15 @@ void od_scenario_prepare_state(lua_State *L, const char *path)
     free(dir);
 }
 
-static const char *const top_keys[] = {"target", "scenarios", "thresholds", "request", "response", "profile"};
+/* The returned table's keys: the schema names the unknown ones; each section has its parser. */
+static const od_lua_field_t top_fields[] = {
+    {"target", OD_LUA_T_CUSTOM, 0, .apply = od_scenario_apply_later},
+    {"scenarios", OD_LUA_T_CUSTOM, 0, .apply = od_scenario_apply_later},
+    {"thresholds", OD_LUA_T_CUSTOM, 0, .apply = od_scenario_apply_later},
+    {"request", OD_LUA_T_CUSTOM, 0, .apply = od_scenario_apply_later},
+    {"response", OD_LUA_T_CUSTOM, 0, .apply = od_scenario_apply_later},
+    {"profile", OD_LUA_T_CUSTOM, 0, .apply = od_scenario_apply_later},
+    {NULL}};
 
 od_scenario_set_t *od_scenario_load(const char *path, od_buf_t *errors)
 {
@@ -70,20 +78,12 @@ od_scenario_set_t *od_scenario_load(const char *path, od_buf_t *errors)
                            luaL_typename(L, 1));
         goto out;
     }
-    /* unknown top-level keys first, so a typo ("scenario =") is named as such */
-    lua_pushnil(L);
-    while (lua_next(L, 1)) {
-        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-        int known = 0;
-        for (size_t i = 0; k && i < OD_ARRAY_SIZE(top_keys); i++)
-            if (strcmp(k, top_keys[i]) == 0) known = 1;
-        if (!known)
-            od_scenario_report(&ld, od_scenario_key_pos(k, top),
-                               "unknown key %s (expected target, scenarios, thresholds, request, "
-                               "response, profile)",
-                               k ? k : "(not a string)");
-        lua_pop(L, 1);
-    }
+    /* unknown top-level keys first, so a typo ("scenario =") is named as such; each section
+     * is then read in the order the checks need (scenarios before what names them) */
+    char nothing; /* the sections are stored by their parsers, not by the schema */
+    if (od_lua_schema_apply(L, 1, top_fields, &nothing, "", "the scenario file's table", ld.src, top,
+                            ld.errors) != 0)
+        ld.nerrors++;
 
     lua_getfield(L, 1, "scenarios");
     const od_lua_where_t *sp = od_scenario_key_pos("scenarios", top);

@@ -58,6 +58,10 @@ void od_scenario_report(od_scenario_loader_t *ld, const od_lua_where_t *at, cons
 /** appends a Lua-reported error ("file:line: message"), one line per error, and counts it */
 void od_scenario_report_lua(od_scenario_loader_t *ld, const char *msg);
 
+/** an od_lua_field_t apply() that accepts anything: for a key a schema must know but a
+ *  section parser reads afterwards, with positions the schema cannot give (a list's items) */
+int od_scenario_apply_later(lua_State *L, int idx, void *member, od_buf_t *why);
+
 /* ---- typed values (values.c): each reports what is wrong with the value at idx ------------ */
 
 /** a duration: a string with a unit, or a number of seconds, at most a year

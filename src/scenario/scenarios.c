@@ -93,20 +93,13 @@ static int apply_executor(lua_State *L, int idx, void *member, od_buf_t *why)
     return -1;
 }
 
-/* stages is a list: parse_stages reads it after the schema, with each stage's position */
-static int apply_later(lua_State *L, int idx, void *member, od_buf_t *why)
-{
-    (void)L, (void)idx, (void)member, (void)why;
-    return 0;
-}
-
 /* The keys of scenarios.NAME, the way config.c's table drives the YAML. */
 static const od_lua_field_t scenario_fields[] = {
     {"executor", OD_LUA_T_CUSTOM, offsetof(od_scenario_t, executor), .apply = apply_executor},
     {"rate", OD_LUA_T_DOUBLE, offsetof(od_scenario_t, rate), 1e-3, 1e6, .help = "arrivals per second"},
     {"start_rate", OD_LUA_T_DOUBLE, offsetof(od_scenario_t, start_rate), 0, 1e6,
      .help = "arrivals per second at the start"},
-    {"stages", OD_LUA_T_CUSTOM, 0, .apply = apply_later},
+    {"stages", OD_LUA_T_CUSTOM, 0, .apply = od_scenario_apply_later},
     {"duration", OD_LUA_T_DURATION, offsetof(od_scenario_t, duration_ns), 0, OD_SCENARIO_MAX_S},
     {"start_time", OD_LUA_T_DURATION, offsetof(od_scenario_t, start_time_ns), 0, OD_SCENARIO_MAX_S},
     {"connections", OD_LUA_T_U32, offsetof(od_scenario_t, connections), 1, 100000},

@@ -35,6 +35,12 @@ void od_scenario_report_lua(od_scenario_loader_t *ld, const char *msg)
     ld->nerrors++;
 }
 
+int od_scenario_apply_later(lua_State *L, int idx, void *member, od_buf_t *why)
+{
+    (void)L, (void)idx, (void)member, (void)why;
+    return 0;
+}
+
 /* ---- values ------------------------------------------------------------------------------- */
 
 /* Reads a duration (a string with a unit, or a number of seconds) at stack index idx. */

@@ -163,7 +163,8 @@ int main(void)
     s = load("bad4", "return { scenarios = { x = { rate = 1, duration = '1 parsec' } }, scenario = 1 }\n",
              &err);
     ok(s == NULL && has(&err, "bad4.lua:1:40: scenarios.x.duration must be a duration") &&
-           has(&err, "unknown key scenario"),
+           has(&err, "bad4.lua:1:67: unknown key \"scenario\" in the scenario file's table (did you mean "
+                     "\"scenarios\"?"),
        "bad durations and top-level typos");
     s = load("bad5",
              "return { scenarios = { x = { executor = 'constant-concurrency', duration = '1s' } },\n"
