@@ -5,6 +5,7 @@
 #include "scenario/loader.h"
 
 #include <lauxlib.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,42 +38,45 @@ static int headers_text(od_scenario_loader_t *ld, lua_State *L, int idx, const o
     return 0;
 }
 
+/* A request table's keys; headers and body are read after the schema. */
+static const od_lua_field_t request_fields[] = {
+    {"method", OD_LUA_T_STRING, offsetof(od_scenario_set_t, req_method), 0, 0},
+    {"path", OD_LUA_T_STRING, offsetof(od_scenario_set_t, req_path), 0, 0},
+    {"headers", OD_LUA_T_CUSTOM, 0, .apply = od_scenario_apply_later},
+    {"body", OD_LUA_T_CUSTOM, 0, .apply = od_scenario_apply_later},
+    {NULL}};
+
 int od_scenario_parse_static_request(od_scenario_loader_t *ld, lua_State *L, od_scenario_set_t *s,
                                      const od_lua_where_t *at)
 {
     int t = lua_gettop(L);
     int rc = 0;
     od_buf_t hdr = OD_BUF_INIT;
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-        if (strcmp(k, "headers") == 0) {
-            if (headers_text(ld, L, lua_gettop(L), at, &hdr) != 0) rc = -1;
-        } else if (strcmp(k, "method") == 0 || strcmp(k, "path") == 0 || strcmp(k, "body") == 0) {
-            if (lua_type(L, -1) != LUA_TSTRING) {
-                od_scenario_report(ld, at, "request.%s must be a string", k);
-                rc = -1;
-            } else if (k[0] == 'b') {
-                size_t len;
-                const char *b = lua_tolstring(L, -1, &len);
-                s->req_body = od_malloc(len + 1);
-                memcpy(s->req_body, b, len + 1);
-                s->req_body_len = len;
-            } else {
-                char **dst = k[0] == 'm' ? &s->req_method : &s->req_path;
-                free(*dst);
-                *dst = od_strdup(lua_tostring(L, -1));
-            }
-        } else {
-            od_scenario_report(ld, at, "request.%s: unknown key (expected method, path, headers, body)", k);
-            rc = -1;
-        }
-        lua_pop(L, 1);
+    if (od_lua_schema_apply(L, t, request_fields, s, "request.", NULL, ld->src, at, ld->errors) != 0) {
+        ld->nerrors++;
+        rc = -1;
     }
+    lua_getfield(L, t, "headers");
+    if (headers_text(ld, L, lua_gettop(L), od_scenario_key_pos("headers", at), &hdr) != 0) rc = -1;
+    lua_pop(L, 1);
+    lua_getfield(L, t, "body"); /* bytes, NULs included: not a schema string */
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        size_t len;
+        const char *b = lua_tolstring(L, -1, &len);
+        s->req_body = od_malloc(len + 1);
+        memcpy(s->req_body, b, len + 1);
+        s->req_body_len = len;
+    } else if (!lua_isnil(L, -1)) {
+        od_scenario_report(ld, od_scenario_key_pos("body", at), "request.body must be a string, got %s",
+                           luaL_typename(L, -1));
+        rc = -1;
+    }
+    lua_pop(L, 1);
     if (s->req_method == NULL) s->req_method = od_strdup(s->req_body ? "POST" : "GET");
     if (s->req_path == NULL) s->req_path = od_strdup("/");
     if (s->req_path[0] != '/' || strpbrk(s->req_path, " \r\n") != NULL) {
-        od_scenario_report(ld, at, "request.path must start with / and hold no spaces");
+        od_scenario_report(ld, od_scenario_key_pos("path", at),
+                           "request.path must start with / and hold no spaces");
         rc = -1;
     }
     s->req_headers = od_buf_detach(&hdr, NULL);
