@@ -20,7 +20,9 @@
 #include "results.h"
 #include "routes.h"
 #include "rules.h"
+#include "scenario_state.h"
 #include "schedule.h"
+#include "schedule_http.h"
 #include "server.h"
 #include "stats.h"
 
@@ -160,6 +162,7 @@ int main(int argc, char **argv)
     int have_stats = 0;
     od_results_t *results = NULL;
     od_pool_t *pool = NULL;
+    od_scenario_state_t *scenarios = NULL;
     int rc = 2;
     if (explicit_config || access(config_path, F_OK) == 0)
         od_config_load(&cfg, config_path, &errors);
@@ -206,24 +209,27 @@ int main(int argc, char **argv)
         goto out;
     }
     pool = od_pool_create(&cfg.pool, results, &stats);
+    scenarios = od_scenario_state_create();
     od_server_t srv = {.cfg = &cfg,
                        .pool = pool,
                        .results = results,
                        .stats = &stats,
                        .scenarios = sets,
                        .nscenarios = cfg.nscenarios,
+                       .scenario_state = scenarios,
                        .argc = argc,
                        .argv = argv,
                        .started_wall_ns = od_wall_ns()};
     od_routes_register();
     od_prof_http_register();
     od_schedule_http_register();
-    od_schedule_t *sched = od_schedule_start(&cfg, pool, &stats); /* NULL: no schedule */
+    od_schedule_t *sched = od_schedule_start(&cfg, pool, &stats, scenarios); /* NULL: no schedule */
     rc = serve(&srv);
     od_schedule_stop(sched);
 
 out: /* every exit releases what it holds, so the ASan build's leak check stays meaningful */
     od_pool_destroy(pool);
+    od_scenario_state_destroy(scenarios);
     if (results) od_results_destroy(results);
     if (have_stats) od_stats_dispose(&stats);
     for (size_t i = 0; sets && i < cfg.nscenarios; i++)

@@ -1,9 +1,9 @@
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "scenario/scenario.h"
+#include "scenario_state.h"
 #include "log.h"
 #include "pool.h"
 #include "prof/trace.h"
@@ -258,22 +258,6 @@ static int get_metrics(od_req_t *r)
 
 /* --- scenarios ------------------------------------------------------------------------------ */
 
-#define RUNNING_MAX 8
-static pthread_mutex_t scen_lock = PTHREAD_MUTEX_INITIALIZER; /* guards running[] */
-static char running[RUNNING_MAX][65];
-
-void od_routes_current_scenario(char *out, size_t outsz)
-{
-    pthread_mutex_lock(&scen_lock);
-    out[0] = '\0';
-    for (int i = RUNNING_MAX - 1; i >= 0; i--) /* the latest started */
-        if (running[i][0]) {
-            snprintf(out, outsz, "%s", running[i]);
-            break;
-        }
-    pthread_mutex_unlock(&scen_lock);
-}
-
 static int get_scenarios(od_req_t *r)
 {
     od_server_t *srv = r->srv;
@@ -284,15 +268,12 @@ static int get_scenarios(od_req_t *r)
         od_scenario_set_json(srv->scenarios[i], &j);
     }
     od_buf_puts(&j, "],\"running\":[");
-    pthread_mutex_lock(&scen_lock);
-    int first = 1;
-    for (int i = 0; i < RUNNING_MAX; i++)
-        if (running[i][0]) {
-            if (!first) od_buf_putc(&j, ',');
-            od_buf_json_str(&j, running[i]);
-            first = 0;
-        }
-    pthread_mutex_unlock(&scen_lock);
+    char running[OD_SCENARIO_RUNNING_MAX][OD_SCENARIO_NAME_MAX + 1];
+    size_t n = od_scenario_state_running(srv->scenario_state, running, OD_SCENARIO_RUNNING_MAX);
+    for (size_t i = 0; i < n; i++) {
+        if (i) od_buf_putc(&j, ',');
+        od_buf_json_str(&j, running[i]);
+    }
     od_buf_puts(&j, "]}");
     return od_respond_json(r, 200, &j);
 }
@@ -318,22 +299,10 @@ static int post_scenario(od_req_t *r)
     memcpy(name, p, nlen);
     name[nlen] = '\0';
 
-    pthread_mutex_lock(&scen_lock);
-    int slot = -1;
-    for (int i = 0; i < RUNNING_MAX; i++)
-        if (strcmp(running[i], name) == 0) slot = i;
-    if (start && slot < 0) {
-        for (int i = 0; i < RUNNING_MAX && slot < 0; i++)
-            if (!running[i][0]) slot = i;
-        if (slot < 0) { /* forget the oldest */
-            memmove(running[0], running[1], sizeof(running[0]) * (RUNNING_MAX - 1));
-            slot = RUNNING_MAX - 1;
-        }
-        snprintf(running[slot], sizeof(running[slot]), "%s", name);
-    } else if (!start && slot >= 0) {
-        running[slot][0] = '\0';
-    }
-    pthread_mutex_unlock(&scen_lock);
+    if (start)
+        od_scenario_state_start(r->srv->scenario_state, name);
+    else
+        od_scenario_state_end(r->srv->scenario_state, name);
 
     od_info("scenario %s %s", name, start ? "started" : "ended");
     if (od_trace_active()) od_trace_instant(start ? "scenario start" : "scenario end", name);

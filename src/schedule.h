@@ -2,20 +2,20 @@
  * schedule — the profiling schedule of lua/schedule.lua (named by profiling.schedule): a
  * list of captures, each timed (`at`, once after start), periodic (`every`) or triggered
  * (`when = function(s)` on a stats snapshot, evaluated about once a second, with a
- * `cooldown`), written to profiling.output_dir as YYYYmmdd-HHMMSS-<kind>[-<label>].<ext>
- * (UTC) with one JSON line per capture in manifest.jsonl, pruned to profiling.keep.  Also
- * GET /profiles (the manifest as a JSON list) and GET /profiles/{name} (a download).
- * lua/README.md is the script reference.
+ * `cooldown`).  This is the public face: od_schedule_check (main's --check and startup) and
+ * the scheduler thread.  lua/README.md is the script reference.
  *
- * Threads: one "scheduler" thread owns the schedule's lua_State (bounded like the rules'
- * states, rules.h) and the entries; each capture runs on a thread of its own ("prof-capture-KIND",
- * at most OD_SCHEDULE_JOBS at once) so that an entry's kinds share one window and a long CPU
- * profile does not hold up the other entries.  Nothing here runs on an event loop except
- * GET /profiles, which reads the (small) manifest; downloads are deferred jobs.
+ * The parts, one job each: schedule_load.c loads and checks the script; schedule.c (here)
+ * runs the scheduler thread: snapshots, `when` calls, firing captures; capture_store.c
+ * writes them to profiling.output_dir with their manifest.jsonl, pruned to profiling.keep;
+ * schedule_http.c serves them (GET /profiles).
  *
- * Locks: the "manifest" lock (a plain mutex) serializes the writers of the output directory
- * (capture threads: write a file, append its line, prune).  Readers take no lock: the
- * manifest only changes by appending one whole line or by an atomic rename.
+ * Threads: one "scheduler" thread owns the schedule's lua_State (lua_layer.h's sandbox
+ * policy with a memory bound and an instruction budget, schedule_load.h) and the entries; each capture runs
+ * on a thread of its own ("prof-capture-KIND", at most OD_SCHEDULE_JOBS at once) so that an entry's kinds
+ * share one window and a long CPU profile does not hold up the other entries.  Nothing here runs on an event
+ * loop.  The running scenario the snapshots carry is read from the od_scenario_state_t given to
+ * od_schedule_start (borrowed, thread-safe).
  *
  * Failures never stop the schedule: a failing `when`, a capture that fails, a full disk or an
  * unwritable directory is logged with the entry's "schedule.lua:LINE" and the rest goes on.
@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "pool.h"
+#include "scenario_state.h"
 #include "stats.h"
 #include "util.h"
 
@@ -44,18 +45,17 @@ typedef struct od_schedule od_schedule_t;
 
 /**
  * starts the scheduler thread for cfg->profiling (the schedule, output_dir, keep); it reads
- * the pool's and the stats' snapshots (both borrowed: they must outlive od_schedule_stop).
+ * the pool's and the stats' snapshots and the running scenario (all borrowed: they must
+ * outlive od_schedule_stop).
  * Call with the config checked (od_schedule_check); signals SIGTERM and SIGINT stay blocked
  * on its threads.
  * @return the scheduler, or NULL when there is nothing to run (profiling disabled, no
  *         schedule) or it cannot start (logged)
  */
-od_schedule_t *od_schedule_start(const od_config_t *cfg, od_pool_t *pool, od_stats_t *stats);
+od_schedule_t *od_schedule_start(const od_config_t *cfg, od_pool_t *pool, od_stats_t *stats,
+                                 od_scenario_state_t *scenarios);
 /** ends the captures in flight early (what they gathered is still written), joins every
  *  thread and frees s; NULL is fine */
 void od_schedule_stop(od_schedule_t *s);
-
-/** registers GET /profiles and GET /profiles/{name} (OD_ROUTE_PROFILING); before od_server_run */
-void od_schedule_http_register(void);
 
 #endif

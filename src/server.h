@@ -38,6 +38,7 @@ typedef struct od_server { /* typedef also in request.h */
     od_stats_t *stats;
     struct od_scenario_set **scenarios; /* loaded from cfg->scenarios */
     size_t nscenarios;
+    struct od_scenario_state *scenario_state; /* which are running (scenario_state.h) */
     int argc;
     char **argv;
     uint64_t started_wall_ns;

@@ -185,7 +185,7 @@ return {
 LUA
 is $code, 2, 'a broken schedule: exit 2';
 like $o, qr/\Q$p\E:3: entry 2: every must be a duration/, 'a bad duration with FILE:LINE';
-like $o, qr/\Q$p\E:4: entry 2: unknown capture kind "heapz" \(known: cpu, memory/, 'an unknown kind on its own line';
+like $o, qr/\Q$p\E:4: entry 2: capture names an unknown kind "heapz" \(known: cpu, memory/, 'an unknown kind on its own line';
 like $o, qr/\Q$p\E:5: entry 3: when must be a function/, 'when not a function';
 like $o, qr/\Q$p\E:6: entry 4: needs one of at \(once\), every \(periodic\) or when/, 'a missing trigger';
 like $o, qr/\Q$p\E:7: entry 5: needs capture/, 'a missing capture';

@@ -12,7 +12,7 @@
 #include "order.h"
 #include "prof/http.h"
 #include "routes.h"
-#include "schedule.h"
+#include "schedule_http.h"
 #include "server.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -1,7 +1,7 @@
 /*
- * schedule: od_schedule_check — the entries' lines (found past comments, strings and long
- * brackets holding braces, and from `when` when the list is built in code), and the problems
- * it reports.
+ * schedule: od_schedule_check — the entries' and their keys' lines (from the lua layer's
+ * source map, past comments, strings and long brackets holding braces; line 1 when the list
+ * is built in code), and the problems it reports.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +74,7 @@ int main(void)
                 "}\n",
                 &rc);
     is_int(rc, -1, "an unknown kind fails");
-    ok(has(out, "11: entry 3: unknown capture kind \"nope\""),
+    ok(has(out, "11: entry 3: capture names an unknown kind \"nope\""),
        "its line, past braces in comments and strings");
 
     out = check("local list = {}\n"
@@ -82,8 +82,8 @@ int main(void)
                 "  return true end, capture = 'cpu', cooldown = 'never' }\n"
                 "return list\n",
                 &rc);
-    ok(has(out, "3: entry 1: cooldown must be a duration"),
-       "a list built in code: found from the line of when");
+    ok(has(out, "1: entry 1: cooldown must be a duration"),
+       "a list built in code: no position for its fields, reported at line 1 with the entry named");
 
     out = check("return {\n"
                 "  { at = -1, capture = 'cpu' },\n"
@@ -99,7 +99,9 @@ int main(void)
                 &rc);
     is_int(rc, -1, "bad entries fail");
     ok(has(out, "2: entry 1: at must be a duration"), "a negative duration");
-    ok(has(out, "3: entry 2: every must be at least 1s"), "a period under 1 s");
+    ok(has(out,
+           "3: entry 2: every must be a duration (seconds, or a string such as \"90s\" or \"5m\") from 1s"),
+       "a period under 1 s");
     ok(has(out, "4: entry 3: capture lists no kind"), "an empty capture list");
     ok(has(out, "5: entry 4: capture lists \"cpu\" twice"), "a kind twice");
     ok(has(out, "6: entry 5: format applies to cpu"), "a format on trace");
@@ -107,6 +109,28 @@ int main(void)
     ok(has(out, "8: entry 7: label must be"), "a long label");
     ok(has(out, "9: entry 8 must be a table"), "an entry that is not a table");
     ok(!strstr(out, "entry 9"), "aliases (heap), formats and duration strings for seconds are fine");
+
+    out = check("return {\n"
+                "  { at = '1s',\n"
+                "    capture = 'cpu', colour = 'red' },\n"
+                "  { every = '5s', capture = 'gc',\n"
+                "    cooldown = '9s' },\n"
+                "  { at = '1s', capture = 'cpu', [7] = true },\n"
+                "}\n",
+                &rc);
+    is_int(rc, -1, "unknown keys fail");
+    ok(has(out, "3: entry 1: unknown key \"colour\""), "an unknown key, at its own line");
+    ok(has(out, "5: entry 2: cooldown applies to when entries only"), "cooldown without when, at its line");
+    ok(has(out, "6: entry 3: ") && strstr(out, "keys must be names") && strstr(out, "got a number key"),
+       "a key that is not a name");
+
+    out = check("return {\n"
+                "  { at = '1s', capture = 'cpu' },\n"
+                "  extra = 1,\n"
+                "}\n",
+                &rc);
+    ok(rc == -1 && has(out, "3: the schedule is a list of entries") && strstr(out, "unexpected key extra"),
+       "a named key in the list, at its line");
 
     out = check("while true do end\n", &rc);
     ok(rc == -1 && has(out, "1: when(s) exceeded its budget"), "an endless script is stopped");
