@@ -67,7 +67,7 @@ ALL_LDFLAGS  = $(SANFLAGS) -rdynamic $(LDFLAGS)
 # profile needs it; orderload and the helper server measure with the C library's malloc.
 ORDERD_LIBS    := -lh2o-evloop -lz $(LUA_LIBS) -lyaml -ljansson -ldw -lprofiler -lstdc++ -lm -ldl \
                   -lpthread $(TCMALLOC)
-ORDERLOAD_LIBS := $(LUA_LIBS) -lyaml -ljansson -lm -lpthread
+ORDERLOAD_LIBS := -lh2o-evloop $(LUA_LIBS) -lyaml -ljansson -lm -lpthread # h2o: picohttpparser
 HELLO_LIBS     := -lh2o-evloop -lpthread
 # Unit tests and fuzz targets link orderd's objects from an archive, so each takes only the
 # objects it calls, and with --as-needed only the libraries those objects call.  tcmalloc
@@ -76,13 +76,12 @@ HELLO_LIBS     := -lh2o-evloop -lpthread
 TEST_LIBS      := -Wl,--as-needed $(ORDERD_LIBS) -Wl,--no-as-needed
 
 # --- sources ----------------------------------------------------------------------------------
-# orderd: everything in src/ and src/prof/, plus the scenario loader it shares with orderload
-# (src/load/scenario.c, or src/scenario/ once it lives there).
-ORDERD_SRC    := $(sort $(wildcard src/*.c src/prof/*.c src/scenario/*.c) $(wildcard src/load/scenario.c))
+# orderd: everything in src/, src/prof/ and src/scenario/ (the loader it shares with orderload).
+ORDERD_SRC    := $(sort $(wildcard src/*.c src/prof/*.c src/scenario/*.c))
 ORDERD_CXX    := $(sort $(wildcard src/prof/*.cc))
 # orderload: src/load/ and the few core modules it needs.
 ORDERLOAD_SRC := $(sort $(wildcard src/load/*.c src/scenario/*.c)) src/util.c src/hashmap.c src/hist.c \
-                 src/luautil.c $(wildcard src/lua_*.c) src/log.c
+                 $(wildcard src/lua_*.c) src/log.c
 
 ORDERD_OBJ    := $(ORDERD_SRC:%.c=$(B)/obj/%.o) $(ORDERD_CXX:%.cc=$(B)/obj/%.o)
 ORDERLOAD_OBJ := $(ORDERLOAD_SRC:%.c=$(B)/obj/%.o)

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "load/scenario.h"
+#include "scenario/scenario.h"
 #include "log.h"
 #include "pool.h"
 #include "prof/cpu.h"

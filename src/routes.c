@@ -2,7 +2,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "load/scenario.h"
+#include "scenario/scenario.h"
 #include "scenario_state.h"
 #include "log.h"
 #include "pool.h"

@@ -4,12 +4,10 @@
 #include "load/control.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "log.h"
 
@@ -92,22 +90,13 @@ static void *capture_main(void *arg)
         j->error = od_asprintf("GET %s answered %d%s%.*s", j->cap->path, j->status, n ? ": " : "", (int)n,
                                body.base ? body.base : "");
     } else {
-        char *tmp = od_asprintf("%s.part", j->file);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-        size_t off = 0;
-        while (fd >= 0 && off < body.len) {
-            ssize_t w = write(fd, body.base + off, body.len - off);
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) break;
-            off += (size_t)w;
-        }
-        if (fd < 0 || off < body.len || close(fd) != 0 || rename(tmp, j->file) != 0) {
-            j->error = od_asprintf("cannot write %s: %s", j->file, strerror(errno));
-            unlink(tmp);
-        } else {
+        /* whole or not at all: a reader never sees half a capture */
+        od_buf_t werr = OD_BUF_INIT;
+        if (od_write_file_atomic(j->file, body.base ? body.base : "", body.len, 0666, &werr) != 0)
+            j->error = od_buf_detach(&werr, NULL);
+        else
             j->bytes = body.len;
-        }
-        free(tmp);
+        od_buf_dispose(&werr);
     }
     od_buf_dispose(&body);
     od_buf_dispose(&err);

@@ -16,7 +16,7 @@
 #include <stdatomic.h>
 
 #include "load/http.h"
-#include "load/scenario.h"
+#include "scenario/scenario.h"
 
 typedef struct od_announcer {
     const od_url_t *url;

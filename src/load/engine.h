@@ -16,7 +16,7 @@
  * or dropped.
  *
  * Threading: od_load_run_create starts the threads; each builds its Lua state by running the
- * scenario file (the one function worker_lua, as wrk does) and waits at a gate;
+ * scenario file (od_script_create, script.h, as wrk does) and waits at a gate;
  * od_load_run_go opens the gate.  While the run goes, the main thread reads per-scenario
  * snapshots that each worker publishes every 50 ms under its own lock (the only lock);
  * after od_load_run_join it reads the workers' statistics directly.
@@ -29,8 +29,8 @@
 #include <stdint.h>
 
 #include "load/http.h"
-#include "load/scenario.h"
 #include "load/stats.h"
+#include "scenario/scenario.h"
 
 typedef struct od_load_run od_load_run_t;
 

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <h2o/version.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
@@ -13,9 +14,6 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-
-/* chunked body sub-states */
-enum { CH_SIZE, CH_SIZE_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_TRAILER, CH_TRAILER_LINE };
 
 int od_url_parse(const char *url, od_url_t *u, od_buf_t *err)
 {
@@ -70,6 +68,26 @@ bad:
 
 /* ---- response parser ---------------------------------------------------------------------- */
 
+/* picohttpparser as libh2o-evloop exports it; its header is not installed.  These are the
+ * prototypes and the chunked decoder's layout of the copy inside h2o 2.2.5 (the decoder
+ * reads and writes offsets 0, 8, 9 and 10: a size_t and three chars).  Checked at build
+ * time against h2o's version. */
+#if !(H2O_VERSION_MAJOR == 2 && H2O_VERSION_MINOR == 2)
+#error "src/load/http.c declares picohttpparser as h2o 2.2 ships it: check its ABI for this h2o"
+#endif
+struct phr_header {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+};
+int phr_parse_response(const char *buf, size_t len, int *minor_version, int *status, const char **msg,
+                       size_t *msg_len, struct phr_header *headers, size_t *num_headers, size_t last_len);
+ssize_t phr_decode_chunked(struct phr_chunked_decoder *decoder, char *buf, size_t *bufsz);
+
+#define MAX_HEADERS 128
+#define MAX_HEAD 65536 /* a head this large is not an answer we expect */
+
 void od_resp_reset(od_resp_t *r)
 {
     memset(r, 0, sizeof(*r));
@@ -92,193 +110,117 @@ static int value_has(const char *v, size_t vlen, const char *tok)
     return 0;
 }
 
+/* Parses the head at buf into h (n entries at most, updated), values without the trailing
+ * blanks this version of the parser leaves.  Returns phr_parse_response's answer: the head's
+ * length, -2 when incomplete, -1 when malformed. */
+static int parse_response(const char *buf, size_t len, size_t last_len, int *minor, int *status,
+                          struct phr_header *h, size_t *n)
+{
+    const char *msg;
+    size_t msg_len;
+    int rc = phr_parse_response(buf, len, minor, status, &msg, &msg_len, h, n, last_len);
+    for (size_t i = 0; rc > 0 && i < *n; i++)
+        while (h[i].value_len > 0 &&
+               (h[i].value[h[i].value_len - 1] == ' ' || h[i].value[h[i].value_len - 1] == '\t'))
+            h[i].value_len--;
+    return rc;
+}
+
 void od_resp_each_header(const char *head, size_t head_len,
                          void (*fn)(void *arg, const char *name, size_t nlen, const char *value, size_t vlen),
                          void *arg)
 {
-    const char *end = head + head_len;
-    const char *p = memchr(head, '\n', head_len); /* skip the status line */
-    while (p && p + 1 < end) {
-        const char *line = p + 1;
-        const char *eol = memchr(line, '\n', (size_t)(end - line));
-        if (eol == NULL) break;
-        size_t llen = (size_t)(eol - line);
-        if (llen > 0 && line[llen - 1] == '\r') llen--;
-        if (llen == 0) break;
-        const char *colon = memchr(line, ':', llen);
-        if (colon) {
-            const char *v = colon + 1, *ve = line + llen;
-            while (v < ve && (*v == ' ' || *v == '\t'))
-                v++;
-            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-                ve--;
-            fn(arg, line, (size_t)(colon - line), v, (size_t)(ve - v));
-        }
-        p = eol;
-    }
+    int minor, status;
+    size_t n = MAX_HEADERS;
+    struct phr_header h[MAX_HEADERS];
+    if (parse_response(head, head_len, 0, &minor, &status, h, &n) <= 0) return;
+    for (size_t i = 0; i < n; i++)
+        if (h[i].name != NULL) fn(arg, h[i].name, h[i].name_len, h[i].value, h[i].value_len);
 }
 
-typedef struct head_info {
-    int chunked, has_len, close, bad;
-    uint64_t len;
-} head_info_t;
-
-static void on_head_header(void *arg, const char *name, size_t nlen, const char *value, size_t vlen)
+/* Reads the framing headers of a parsed head.  Returns 0, or -1 when one is malformed. */
+static int framing(const struct phr_header *h, size_t n, int *chunked, int *has_len, uint64_t *len,
+                   int *close)
 {
-    head_info_t *h = arg;
-    if (header_is(name, nlen, "content-length")) {
-        uint64_t v = 0;
-        if (vlen == 0 || vlen > 18) h->bad = 1;
-        for (size_t i = 0; i < vlen; i++) {
-            if (!isdigit((unsigned char)value[i])) {
-                h->bad = 1;
-                break;
+    for (size_t i = 0; i < n; i++) {
+        if (h[i].name == NULL) continue; /* a continuation line */
+        const char *v = h[i].value;
+        size_t vlen = h[i].value_len;
+        if (header_is(h[i].name, h[i].name_len, "content-length")) {
+            if (vlen == 0 || vlen > 18) return -1;
+            uint64_t x = 0;
+            for (size_t j = 0; j < vlen; j++) {
+                if (!isdigit((unsigned char)v[j])) return -1;
+                x = x * 10 + (uint64_t)(v[j] - '0');
             }
-            v = v * 10 + (uint64_t)(value[i] - '0');
+            *has_len = 1;
+            *len = x;
+        } else if (header_is(h[i].name, h[i].name_len, "transfer-encoding")) {
+            if (value_has(v, vlen, "chunked")) *chunked = 1;
+        } else if (header_is(h[i].name, h[i].name_len, "connection")) {
+            if (value_has(v, vlen, "close")) *close = 1;
         }
-        h->has_len = 1;
-        h->len = v;
-    } else if (header_is(name, nlen, "transfer-encoding")) {
-        if (value_has(value, vlen, "chunked")) h->chunked = 1;
-    } else if (header_is(name, nlen, "connection")) {
-        if (value_has(value, vlen, "close")) h->close = 1;
-    }
-}
-
-/* Parses a complete head of len bytes (ending with the blank line). */
-static int parse_head(od_resp_t *r, const char *buf, size_t len)
-{
-    if (len < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || !isdigit((unsigned char)buf[9]) ||
-        !isdigit((unsigned char)buf[10]) || !isdigit((unsigned char)buf[11]) || buf[8] != ' ')
-        return -1;
-    r->status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
-    if (r->status < 100) return -1;
-    head_info_t h = {0};
-    od_resp_each_header(buf, len, on_head_header, &h);
-    if (h.bad) return -1;
-    r->keep_alive = buf[7] == '1' && !h.close;
-    r->head = buf;
-    r->head_len = len;
-    if (r->no_body || r->status == 204 || r->status == 304 || (r->status >= 100 && r->status < 200)) {
-        r->state = OD_RESP_DONE;
-    } else if (h.chunked) {
-        r->state = OD_RESP_BODY_CHUNKED;
-        r->chunk_state = CH_SIZE;
-        r->remaining = 0;
-    } else if (h.has_len) {
-        r->remaining = h.len;
-        r->state = h.len ? OD_RESP_BODY_LEN : OD_RESP_DONE;
-    } else {
-        r->state = OD_RESP_BODY_EOF;
-        r->keep_alive = 0;
     }
     return 0;
 }
 
-static int hexval(int c)
+/* Parses the head at buf.  Returns its length, 0 when it is not complete yet, or -1. */
+static ssize_t parse_head(od_resp_t *r, const char *buf, size_t len)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Feeds chunked body bytes; returns bytes consumed or -1. */
-static ssize_t feed_chunked(od_resp_t *r, const char *buf, size_t len, od_buf_t *body)
-{
-    size_t i = 0;
-    while (i < len && r->state == OD_RESP_BODY_CHUNKED) {
-        char c = buf[i];
-        switch (r->chunk_state) {
-        case CH_SIZE: {
-            int h = hexval((unsigned char)c);
-            if (h >= 0) {
-                if (r->remaining >> 56) return -1;
-                r->remaining = r->remaining * 16 + (uint64_t)h;
-            } else if (c == ';' || c == ' ' || c == '\t') {
-                r->chunk_state = CH_SIZE_EXT;
-            } else if (c == '\r') {
-                r->chunk_state = CH_SIZE_LF;
-            } else if (c == '\n') {
-                r->chunk_state = r->remaining ? CH_DATA : CH_TRAILER;
-            } else {
-                return -1;
-            }
-            i++;
-            break;
-        }
-        case CH_SIZE_EXT:
-            if (c == '\n') r->chunk_state = r->remaining ? CH_DATA : CH_TRAILER;
-            i++;
-            break;
-        case CH_SIZE_LF:
-            if (c != '\n') return -1;
-            r->chunk_state = r->remaining ? CH_DATA : CH_TRAILER;
-            i++;
-            break;
-        case CH_DATA: {
-            size_t n = len - i;
-            if (n > r->remaining) n = (size_t)r->remaining;
-            if (body) od_buf_append(body, buf + i, n);
-            r->remaining -= n;
-            i += n;
-            if (r->remaining == 0) r->chunk_state = CH_DATA_CR;
-            break;
-        }
-        case CH_DATA_CR:
-            if (c == '\r')
-                r->chunk_state = CH_DATA_LF;
-            else if (c == '\n')
-                r->chunk_state = CH_SIZE;
-            else
-                return -1;
-            i++;
-            break;
-        case CH_DATA_LF:
-            if (c != '\n') return -1;
-            r->chunk_state = CH_SIZE;
-            i++;
-            break;
-        case CH_TRAILER: /* at the start of a trailer line: an empty one ends the body */
-            if (c == '\r') {
-                i++;
-            } else if (c == '\n') {
-                r->state = OD_RESP_DONE;
-                i++;
-            } else {
-                r->chunk_state = CH_TRAILER_LINE;
-            }
-            break;
-        case CH_TRAILER_LINE:
-            if (c == '\n') r->chunk_state = CH_TRAILER;
-            i++;
-            break;
-        }
+    int minor, status;
+    size_t n = MAX_HEADERS;
+    struct phr_header h[MAX_HEADERS];
+    int used = parse_response(buf, len, r->head_scanned, &minor, &status, h, &n);
+    if (used == -2) { /* incomplete */
+        r->head_scanned = len;
+        return len > MAX_HEAD ? -1 : 0;
     }
-    return (ssize_t)i;
+    if (used < 0 || status < 100) return -1;
+    int chunked = 0, has_len = 0, close = 0;
+    uint64_t blen = 0;
+    if (framing(h, n, &chunked, &has_len, &blen, &close) != 0) return -1;
+    r->status = status;
+    r->keep_alive = minor >= 1 && !close;
+    r->head = buf;
+    r->head_len = (size_t)used;
+    if (r->no_body || status == 204 || status == 304 || status < 200) {
+        r->state = OD_RESP_DONE;
+    } else if (chunked) {
+        r->state = OD_RESP_BODY_CHUNKED;
+        memset(&r->chunked, 0, sizeof(r->chunked));
+        r->chunked.consume_trailer = 1;
+    } else if (has_len) {
+        r->remaining = blen;
+        r->state = blen ? OD_RESP_BODY_LEN : OD_RESP_DONE;
+    } else {
+        r->state = OD_RESP_BODY_EOF;
+        r->keep_alive = 0;
+    }
+    return used;
 }
 
-ssize_t od_resp_feed(od_resp_t *r, const char *buf, size_t len, od_buf_t *body)
+/* Decodes chunked body bytes in place; returns the bytes consumed or -1. */
+static ssize_t feed_chunked(od_resp_t *r, char *buf, size_t len, od_buf_t *body)
+{
+    size_t decoded = len;
+    ssize_t rc = phr_decode_chunked(&r->chunked, buf, &decoded);
+    if (rc == -1) return -1;
+    if (body) od_buf_append(body, buf, decoded);
+    if (rc == -2) return (ssize_t)len; /* all consumed; more to come */
+    r->state = OD_RESP_DONE;
+    /* what follows the body (rc bytes, moved up to buf + decoded) goes back to the end, where
+     * the caller keeps what was not consumed */
+    memmove(buf + len - (size_t)rc, buf + decoded, (size_t)rc);
+    return (ssize_t)(len - (size_t)rc);
+}
+
+ssize_t od_resp_feed(od_resp_t *r, char *buf, size_t len, od_buf_t *body)
 {
     size_t used = 0;
     if (r->state == OD_RESP_HEAD) {
-        /* find the blank line ending the head; resume where the last search stopped */
-        size_t from = r->head_scanned > 3 ? r->head_scanned - 3 : 0;
-        const char *end = NULL;
-        for (size_t i = from; i + 1 < len; i++) {
-            if (buf[i] == '\n' &&
-                (buf[i + 1] == '\n' || (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n'))) {
-                end = buf + i + (buf[i + 1] == '\n' ? 2 : 3);
-                break;
-            }
-        }
-        if (end == NULL) {
-            r->head_scanned = len;
-            if (len > 65536) return -1; /* a head this large is not an answer we expect */
-            return 0;
-        }
-        used = (size_t)(end - buf);
-        if (parse_head(r, buf, used) != 0) return -1;
+        ssize_t n = parse_head(r, buf, len);
+        if (n <= 0) return n;
+        used = (size_t)n;
         if (r->state == OD_RESP_DONE && r->status >= 100 && r->status < 200 && r->status != 101) {
             /* an interim answer (100 Continue): the real one follows */
             od_resp_reset(r);

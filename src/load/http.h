@@ -4,6 +4,16 @@
  * buffer without copying, and a small blocking client for one-off requests (scenario
  * announcements, profile captures, the reachability check).
  *
+ * The response parser's head and chunked decoding are picohttpparser's, which libh2o-evloop
+ * exports (phr_parse_response, phr_decode_chunked; declared in http.c for h2o 2.2.5, whose
+ * header is not installed); this module keeps only the framing (Content-Length, chunked,
+ * until close, interim 1xx, HEAD) and the incremental feed.  Measured against the parser it
+ * replaced, on the same machine: 70 ns instead of 140 ns per Content-Length answer from h2o,
+ * 135 ns instead of 290 ns per chunked one (2M answers, CPU time); orderload's closed-model
+ * throughput ÷ wrk's (scripts/bench/orderload.sh, 3 s × 5 rounds, a busy 2-core machine)
+ * 1.34-1.80 before, 1.58-3.07 after, CPU per request 8.6-10.4 µs before, 9.5-10.1 µs after:
+ * the parser is about 1 % of a request's cost, within the machine's noise either way.
+ *
  * Only http:// and numeric or resolvable hosts; no TLS, no proxies, no redirects.
  * Ownership: od_url_t owns nothing after od_url_parse (fixed arrays); parser state is
  * plain values.  All functions are thread-safe for distinct objects.
@@ -38,13 +48,21 @@ int od_url_parse(const char *url, od_url_t *u, od_buf_t *err);
 
 enum { OD_RESP_HEAD, OD_RESP_BODY_LEN, OD_RESP_BODY_CHUNKED, OD_RESP_BODY_EOF, OD_RESP_DONE };
 
+/* picohttpparser's chunked decoder state, as h2o 2.2.5 builds it (see http.c) */
+struct phr_chunked_decoder {
+    size_t bytes_left_in_chunk;
+    char consume_trailer;
+    char _hex_count;
+    char _state;
+};
+
 typedef struct od_resp {
     int state;
     int status;
-    int keep_alive;      /* 0 when the server said Connection: close (or HTTP/1.0) */
-    uint64_t remaining;  /* body bytes still expected (length mode, or current chunk) */
-    int chunk_state;     /* see http.c */
-    size_t head_scanned; /* how far the head was searched for the blank line */
+    int keep_alive;     /* 0 when the server said Connection: close (or HTTP/1.0) */
+    uint64_t remaining; /* body bytes still expected (length mode) */
+    struct phr_chunked_decoder chunked;
+    size_t head_scanned; /* how much of the head was already given to the parser */
     const char *head;    /* the head inside the caller's buffer, valid until it moves */
     size_t head_len;
     int no_body; /* set by the caller after od_resp_reset for a HEAD request */
@@ -57,10 +75,11 @@ void od_resp_reset(od_resp_t *r);
  * feeds buffered bytes.  Consumes what it can and returns the number of bytes consumed (the
  * caller drops them from its buffer); the head is consumed only once complete, so keep
  * unconsumed bytes and feed them again with more.  Body bytes go to `body` when not NULL.
+ * A chunked body is decoded in place: the consumed bytes of buf are overwritten.
  * r->state == OD_RESP_DONE when the response is complete.
  * @return bytes consumed, or -1 when the response is malformed
  */
-ssize_t od_resp_feed(od_resp_t *r, const char *buf, size_t len, od_buf_t *body);
+ssize_t od_resp_feed(od_resp_t *r, char *buf, size_t len, od_buf_t *body);
 
 /** the connection reached end of file: completes an until-close body
  *  @return 0 if the response is complete, -1 if it was cut short */

@@ -20,10 +20,11 @@
 #include "load/engine.h"
 #include "load/http.h"
 #include "load/report.h"
+#include "load/report_json.h"
 #include "load/resolve.h"
-#include "load/scenario.h"
 #include "load/stats.h"
 #include "log.h"
+#include "scenario/scenario.h"
 
 #define EXIT_THRESHOLD 99
 #define EXIT_USAGE 2
@@ -87,7 +88,7 @@ typedef struct file_run {
 } file_run_t;
 
 static options_t opt = {.config = "config/orderd.yaml", .progress_ns = 1000000000ull, .announce = 1};
-static od_buf_t warnings = OD_BUF_INIT; /* JSON array items */
+static json_t *warnings; /* the JSON document's "warnings" array */
 
 static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void warn(const char *fmt, ...)
@@ -98,8 +99,8 @@ static void warn(const char *fmt, ...)
     od_buf_vprintf(&m, fmt, ap);
     va_end(ap);
     od_warn("%s", m.base);
-    if (warnings.len) od_buf_putc(&warnings, ',');
-    od_buf_json_str(&warnings, m.base);
+    if (warnings == NULL) warnings = json_array();
+    json_array_append_new(warnings, od_json_text(m.base));
     od_buf_dispose(&m);
 }
 
@@ -489,22 +490,24 @@ static void print_thresholds(file_run_t *frs, size_t nf, int only_failures)
 static int write_json(const char *path, file_run_t *frs, size_t nf, const od_load_result_t *grand, int ok,
                       const char *run_id, uint64_t started_wall)
 {
-    od_buf_t b = OD_BUF_INIT;
     char when[32];
     od_format_time(started_wall, when);
-    od_buf_printf(&b,
-                  "{\"schema\":1,\"ok\":%s,\"tool\":\"orderload\",\"run_id\":\"%s\",\"started_at\":\"%s\"",
-                  ok ? "true" : "false", run_id, when);
-    od_buf_puts(&b, ",\"files\":[");
+    json_t *doc = json_object();
+    json_object_set_new(doc, "schema", json_integer(1));
+    json_object_set_new(doc, "ok", json_boolean(ok));
+    json_object_set_new(doc, "tool", json_string("orderload"));
+    json_object_set_new(doc, "run_id", od_json_text(run_id));
+    json_object_set_new(doc, "started_at", od_json_text(when));
+    json_t *files = json_array();
     for (size_t f = 0; f < nf; f++) {
-        od_buf_puts(&b, f ? ",{\"file\":" : "{\"file\":");
-        od_buf_json_str(&b, frs[f].path);
-        od_buf_puts(&b, ",\"target\":");
-        od_buf_json_str(&b, frs[f].target);
-        od_buf_printf(&b, ",\"span_s\":%.3f}", frs[f].span_s);
+        json_t *o = json_object();
+        json_object_set_new(o, "file", od_json_text(frs[f].path));
+        json_object_set_new(o, "target", od_json_text(frs[f].target));
+        json_object_set_new(o, "span_s", od_json_fixed("%.3f", frs[f].span_s));
+        json_array_append_new(files, o);
     }
-    od_buf_puts(&b, "],\"scenarios\":{");
-    int first = 1;
+    json_object_set_new(doc, "files", files);
+    json_t *scenarios = json_object();
     for (size_t f = 0; f < nf; f++) {
         if (!frs[f].ran) continue;
         for (size_t i = 0; i < od_scenario_set_count(frs[f].set); i++) {
@@ -513,74 +516,54 @@ static int write_json(const char *path, file_run_t *frs, size_t nf, const od_loa
             int dup = 0;
             for (size_t g = 0; g < f; g++)
                 if (frs[g].ran && od_scenario_set_find(frs[g].set, name)) dup = 1;
-            if (!first) od_buf_putc(&b, ',');
-            first = 0;
-            if (dup) {
-                char *k = od_asprintf("%s@%s", name, od_scenario_set_name(frs[f].set));
-                od_buf_json_str(&b, k);
-                free(k);
-            } else {
-                od_buf_json_str(&b, name);
-            }
-            od_buf_putc(&b, ':');
-            size_t at = b.len;
-            od_report_json(&b, &frs[f].results[i]);
-            /* add file and timing fields inside the object */
-            (void)at;
-            b.len--; /* drop the closing brace */
             const od_scenario_t *sc = od_scenario_set_get(frs[f].set, i);
-            od_buf_puts(&b, ",\"file\":");
-            od_buf_json_str(&b, frs[f].path);
-            od_buf_printf(&b, ",\"start_time_s\":%.3f}", (double)sc->start_time_ns / 1e9);
+            json_t *o = od_report_json(&frs[f].results[i]);
+            json_object_set_new(o, "file", od_json_text(frs[f].path));
+            json_object_set_new(o, "start_time_s", od_json_fixed("%.3f", (double)sc->start_time_ns / 1e9));
+            char *key = dup ? od_asprintf("%s@%s", name, od_scenario_set_name(frs[f].set)) : od_strdup(name);
+            json_t *k = od_json_text(key); /* the file's name may not be UTF-8 */
+            json_object_set_new(scenarios, json_string_value(k), o);
+            json_decref(k);
+            free(key);
         }
     }
-    od_buf_puts(&b, "},\"total\":");
-    od_report_json(&b, grand);
-    od_buf_puts(&b, ",\"thresholds\":[");
-    first = 1;
+    json_object_set_new(doc, "scenarios", scenarios);
+    json_object_set_new(doc, "total", od_report_json(grand));
+    json_t *thresholds = json_array();
     for (size_t f = 0; f < nf; f++) {
         if (!frs[f].ran) continue;
         for (size_t i = 0; i < od_scenario_set_nthresholds(frs[f].set); i++) {
             const od_threshold_t *th = od_scenario_set_threshold(frs[f].set, i);
-            od_buf_puts(&b, first ? "{\"expr\":" : ",{\"expr\":");
-            first = 0;
-            od_buf_json_str(&b, th->expr);
-            od_buf_printf(&b, ",\"value\":%.6g,\"limit\":%.6g,\"ok\":%s,\"scope\":", frs[f].th_values[i],
-                          th->limit, frs[f].th_ok[i] ? "true" : "false");
-            od_buf_json_str(&b, th->scope ? th->scope : "total");
-            od_buf_puts(&b, ",\"file\":");
-            od_buf_json_str(&b, frs[f].path);
-            od_buf_putc(&b, '}');
+            json_t *o = json_object();
+            json_object_set_new(o, "expr", od_json_text(th->expr));
+            json_object_set_new(o, "value", od_json_fixed("%.6g", frs[f].th_values[i]));
+            json_object_set_new(o, "limit", od_json_fixed("%.6g", th->limit));
+            json_object_set_new(o, "ok", json_boolean(frs[f].th_ok[i]));
+            json_object_set_new(o, "scope", od_json_text(th->scope ? th->scope : "total"));
+            json_object_set_new(o, "file", od_json_text(frs[f].path));
+            json_array_append_new(thresholds, o);
         }
     }
-    od_buf_puts(&b, "],\"profiles\":[");
-    first = 1;
+    json_object_set_new(doc, "thresholds", thresholds);
+    json_t *profiles = json_array();
     for (size_t f = 0; f < nf; f++) {
         for (size_t i = 0; i < frs[f].ncaptures; i++) {
             od_capture_job_t *j = &frs[f].captures[i];
-            od_buf_puts(&b, first ? "{\"path\":" : ",{\"path\":");
-            first = 0;
-            od_buf_json_str(&b, j->cap->path);
-            od_buf_puts(&b, ",\"file\":");
-            od_buf_json_str(&b, j->file);
-            od_buf_printf(&b, ",\"status\":%d,\"bytes\":%zu,\"ok\":%s", j->status, j->bytes,
-                          j->error ? "false" : "true");
-            if (j->error) {
-                od_buf_puts(&b, ",\"error\":");
-                od_buf_json_str(&b, j->error);
-            }
-            od_buf_putc(&b, '}');
+            json_t *o = json_object();
+            json_object_set_new(o, "path", od_json_text(j->cap->path));
+            json_object_set_new(o, "file", od_json_text(j->file));
+            json_object_set_new(o, "status", json_integer(j->status));
+            json_object_set_new(o, "bytes", json_integer((json_int_t)j->bytes));
+            json_object_set_new(o, "ok", json_boolean(j->error == NULL));
+            if (j->error) json_object_set_new(o, "error", od_json_text(j->error));
+            json_array_append_new(profiles, o);
         }
     }
-    od_buf_printf(&b, "],\"warnings\":[%s]}\n", warnings.base ? warnings.base : "");
-    FILE *f = fopen(path, "w");
-    int rc = -1;
-    if (f) {
-        rc = fwrite(b.base, 1, b.len, f) == b.len ? 0 : -1;
-        if (fclose(f) != 0) rc = -1;
-    }
-    if (rc != 0) fprintf(stderr, "orderload: cannot write %s: %s\n", path, strerror(errno));
-    od_buf_dispose(&b);
+    json_object_set_new(doc, "profiles", profiles);
+    if (warnings == NULL) warnings = json_array();
+    json_object_set(doc, "warnings", warnings);
+    int rc = od_json_write_file(path, doc);
+    json_decref(doc);
     return rc;
 }
 
@@ -731,7 +714,7 @@ out:
     }
     free(frs);
     od_buf_dispose(&err);
-    od_buf_dispose(&warnings);
+    json_decref(warnings);
     free(run_id);
     free(cdir);
     return rc;

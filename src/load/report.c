@@ -5,8 +5,8 @@
 
 #include <string.h>
 
-static const char *const pct_names[] = {"p50", "p75", "p90", "p95", "p99", "p99.9", "p99.99"};
-static const double pct_values[] = {50, 75, 90, 95, 99, 99.9, 99.99};
+const char *const od_pct_names[OD_NPCT] = {"p50", "p75", "p90", "p95", "p99", "p99.9", "p99.99"};
+const double od_pct_values[OD_NPCT] = {50, 75, 90, 95, 99, 99.9, 99.99};
 
 void od_fmt_us(char out[24], double us)
 {
@@ -49,8 +49,8 @@ static void hist_row(FILE *f, const char *label, const od_hist_t *h)
     fprintf(f, "%9s", v);
     od_fmt_us(v, (double)h->max);
     fprintf(f, "%9s", v);
-    for (size_t i = 0; i < OD_ARRAY_SIZE(pct_values); i++) {
-        od_fmt_us(v, (double)od_hist_percentile(h, pct_values[i]));
+    for (size_t i = 0; i < OD_ARRAY_SIZE(od_pct_values); i++) {
+        od_fmt_us(v, (double)od_hist_percentile(h, od_pct_values[i]));
         fprintf(f, "%9s", v);
     }
     fputc('\n', f);
@@ -85,84 +85,10 @@ void od_report_text(FILE *f, const od_load_result_t *r, const char *title)
         fprintf(f, " %s %llu", od_err_names[i], (unsigned long long)c->errors[i]);
     fputc('\n', f);
     fprintf(f, "  %-11s%9s%9s%9s%9s", "", "min", "mean", "stdev", "max");
-    for (size_t i = 0; i < OD_ARRAY_SIZE(pct_names); i++)
-        fprintf(f, "%9s", pct_names[i]);
+    for (size_t i = 0; i < OD_ARRAY_SIZE(od_pct_names); i++)
+        fprintf(f, "%9s", od_pct_names[i]);
     fputc('\n', f);
     hist_row(f, "latency", r->st.latency);
     hist_row(f, "service", r->st.service);
     hist_row(f, "send delay", r->st.send_delay);
-}
-
-static void json_hist(od_buf_t *b, const char *key, const od_hist_t *h)
-{
-    od_buf_printf(b, ",\"%s\":{\"min\":%llu,\"mean\":%.1f,\"stdev\":%.1f,\"max\":%llu", key,
-                  (unsigned long long)(h->total ? h->min : 0), od_hist_mean(h), od_hist_stdev(h),
-                  (unsigned long long)h->max);
-    for (size_t i = 0; i < OD_ARRAY_SIZE(pct_names); i++)
-        od_buf_printf(b, ",\"%s\":%llu", pct_names[i],
-                      (unsigned long long)od_hist_percentile(h, pct_values[i]));
-    od_buf_printf(b, ",\"count\":%llu}", (unsigned long long)h->total);
-}
-
-/* "timeline":[{"t_s":1,...},...]: one point per step up to the last one with any activity;
- * t_s is the end of the point's window, in seconds from the scenario's start */
-static void json_timeline(od_buf_t *b, const od_load_timeline_t *tl)
-{
-    size_t last = 0;
-    for (size_t i = 0; i < tl->npoints; i++) {
-        const od_tl_point_t *p = &tl->points[i];
-        if (p->sent || p->completed || p->errors) last = i + 1;
-    }
-    double step = (double)tl->step_ns / 1e9;
-    od_buf_printf(b, ",\"timeline_step_s\":%g,\"timeline\":[", step);
-    for (size_t i = 0; i < last; i++) {
-        const od_tl_point_t *p = &tl->points[i];
-        od_buf_printf(b,
-                      "%s{\"t_s\":%g,\"sent\":%llu,\"completed\":%llu,\"errors\":%llu,\"p50_us\":%llu,"
-                      "\"p99_us\":%llu,\"max_us\":%llu}",
-                      i ? "," : "", step * (double)(i + 1), (unsigned long long)p->sent,
-                      (unsigned long long)p->completed, (unsigned long long)p->errors,
-                      (unsigned long long)od_tl_percentile(p, 50),
-                      (unsigned long long)od_tl_percentile(p, 99), (unsigned long long)p->max_us);
-    }
-    od_buf_putc(b, ']');
-}
-
-void od_report_json(od_buf_t *b, const od_load_result_t *r)
-{
-    const od_load_counts_t *c = &r->st.c;
-    od_buf_putc(b, '{');
-    if (r->executor) {
-        od_buf_puts(b, "\"executor\":");
-        od_buf_json_str(b, r->executor);
-        od_buf_putc(b, ',');
-    }
-    od_buf_printf(
-        b, "\"counts\":{\"scheduled\":%llu,\"sent\":%llu,\"completed\":%llu,\"late\":%llu,\"dropped\":%llu}",
-        (unsigned long long)c->scheduled, (unsigned long long)c->sent, (unsigned long long)c->completed,
-        (unsigned long long)c->late, (unsigned long long)c->dropped);
-    if (r->target_rate > 0)
-        od_buf_printf(b, ",\"rate\":{\"target\":%.3f", r->target_rate);
-    else
-        od_buf_puts(b, ",\"rate\":{\"target\":null");
-    od_buf_printf(b, ",\"achieved\":%.3f},\"duration_s\":%.3f", r->achieved_rate, r->duration_s);
-    od_buf_puts(b, ",\"status_codes\":{");
-    int first = 1;
-    for (size_t i = 0; i < OD_ARRAY_SIZE(c->status); i++)
-        if (c->status[i]) {
-            if (i == 0)
-                od_buf_printf(b, "%s\"other\":%llu", first ? "" : ",", (unsigned long long)c->status[i]);
-            else
-                od_buf_printf(b, "%s\"%zu\":%llu", first ? "" : ",", i, (unsigned long long)c->status[i]);
-            first = 0;
-        }
-    od_buf_puts(b, "},\"errors\":{");
-    for (int i = 0; i < OD_ERR_KINDS; i++)
-        od_buf_printf(b, "%s\"%s\":%llu", i ? "," : "", od_err_names[i], (unsigned long long)c->errors[i]);
-    od_buf_putc(b, '}');
-    json_hist(b, "latency_us", r->st.latency);
-    json_hist(b, "service_time_us", r->st.service);
-    json_hist(b, "send_delay_us", r->st.send_delay);
-    if (r->st.timeline) json_timeline(b, r->st.timeline);
-    od_buf_putc(b, '}');
 }

@@ -1,7 +1,7 @@
 /*
- * report — orderload's output: the text report (per scenario and total), the threshold
- * lines, and the JSON document (schema 1), plus the small formatters the progress line
- * shares.  Pure functions of their inputs; thread-safe.
+ * report — orderload's text report (per scenario and total) and the small formatters the
+ * progress and threshold lines share; report_json.h is the JSON document.  Pure functions of
+ * their inputs; thread-safe.
  */
 #ifndef OD_LOAD_REPORT_H
 #define OD_LOAD_REPORT_H
@@ -17,8 +17,9 @@ void od_fmt_metric(char out[32], const char *metric, double value);
 
 /** writes one result (a scenario or a total) as text */
 void od_report_text(FILE *f, const od_load_result_t *r, const char *title);
-/** appends one result as the JSON object SPEC describes (executor only when set; a scenario's
- *  "timeline_step_s" and "timeline" of per-second points when its stats have a timeline) */
-void od_report_json(od_buf_t *b, const od_load_result_t *r);
+/* The percentiles both reports show, by name ("p99.9") and value (99.9). */
+#define OD_NPCT 7
+extern const char *const od_pct_names[OD_NPCT];
+extern const double od_pct_values[OD_NPCT];
 
 #endif

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "hist.h"
-#include "load/scenario.h"
+#include "scenario/scenario.h"
 
 enum {
     OD_ERR_CONNECT, /* the connection could not be opened */

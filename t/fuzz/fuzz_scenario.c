@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "load/scenario.h"
+#include "scenario/scenario.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 lua_State *luaL_newstate(void);

@@ -89,11 +89,29 @@ int main(void)
         ok(feed_in_steps(&r, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 100, NULL) == -1,
            "a bad chunk size is an error");
         od_resp_reset(&r);
-        const char *two = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 200 OK\r\n";
+        char two[] = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 200 OK\r\n";
         ssize_t used = od_resp_feed(&r, two, strlen(two), NULL);
         ok(r.state == OD_RESP_DONE &&
                used == (ssize_t)strlen("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na"),
            "the parser stops at the end of the answer");
+        od_resp_reset(&r);
+        od_buf_t body = OD_BUF_INIT;
+        char ch2[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nHTTP/1.1 204 "
+                     "X\r\n\r\n";
+        used = od_resp_feed(&r, ch2, strlen(ch2), &body);
+        ok(r.state == OD_RESP_DONE && body.len == 3 && memcmp(body.base, "abc", 3) == 0 &&
+               used == (ssize_t)(strlen(ch2) - strlen("HTTP/1.1 204 X\r\n\r\n")) &&
+               strcmp(ch2 + used, "HTTP/1.1 204 X\r\n\r\n") == 0,
+           "a chunked body ends where it ends: what follows stays, unconsumed, at the buffer's end");
+        od_buf_dispose(&body);
+        od_resp_reset(&r);
+        ok(feed_in_steps(&r, "HTTP/1.1 200 OK\r\nContent-Length: 2 \r\n\r\nok", 4, NULL) == 0 &&
+               r.state == OD_RESP_DONE,
+           "a Content-Length with a trailing blank is read");
+        od_resp_reset(&r);
+        ok(feed_in_steps(&r, "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", 100, NULL) == 0 &&
+               r.state == OD_RESP_DONE && !r.keep_alive,
+           "HTTP/1.0 ends keep-alive");
     }
     {
         const char *head = "HTTP/1.1 200 OK\r\nA: 1\r\nB-Long:   two words  \r\n\r\n";

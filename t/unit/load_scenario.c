@@ -1,5 +1,5 @@
 /*
- * load/scenario — unit tests (TAP) of the scenario loader orderd and orderload share:
+ * scenario — unit tests (TAP) of the scenario loader orderd and orderload share:
  * the JSON orderd serves, errors with file:line:col, thresholds, captures, the arrival
  * schedule of the open-model executors, and scaling.
  */
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "load/scenario.h"
+#include "scenario/scenario.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/od-scenario-XXXXXX";
@@ -149,7 +149,7 @@ int main(void)
              "}\n",
              &err);
     ok(s == NULL && has(&err, "bad1.lua:4:7: scenarios.normal.rate must be a number") &&
-           has(&err, "bad1.lua:5:15: scenarios.other.executr: unknown key"),
+           has(&err, "bad1.lua:5:15: unknown key \"scenarios.other.executr\" (did you mean \"executor\"?"),
        "wrong types and unknown keys are reported with line and column");
     s = load("bad2", "return {\n  scenarios = {\n    x = { rate = 10 }\n  }\n  oops\n}\n", &err);
     if (err.len && err.base[err.len - 1] == '\n') err.base[--err.len] = '\0';
@@ -162,7 +162,9 @@ int main(void)
     ok(s == NULL && has(&err, "bad3.lua:2:"), "an error inside request(ctx) is found at load, with its line");
     s = load("bad4", "return { scenarios = { x = { rate = 1, duration = '1 parsec' } }, scenario = 1 }\n",
              &err);
-    ok(s == NULL && has(&err, "not a duration") && has(&err, "unknown key scenario"),
+    ok(s == NULL && has(&err, "bad4.lua:1:40: scenarios.x.duration must be a duration") &&
+           has(&err, "bad4.lua:1:67: unknown key \"scenario\" in the scenario file's table (did you mean "
+                     "\"scenarios\"?"),
        "bad durations and top-level typos");
     s = load("bad5",
              "return { scenarios = { x = { executor = 'constant-concurrency', duration = '1s' } },\n"
@@ -178,7 +180,8 @@ int main(void)
            has(&err, "unknown metric") && has(&err, "no scenario named \"y\""),
        "threshold errors: unit, metric, scope");
     s = load("bad7", "while true do end\n", &err);
-    ok(s == NULL && has(&err, "runs too long"), "an endless loop at load is stopped");
+    ok(s == NULL && has(&err, "bad7.lua:1: loading the scenario file exceeded its budget"),
+       "an endless loop at load is stopped, at its line");
     s = load("bad8", "return { scenarios = {}, profile = { { path = 'x' } } }\n", &err);
     ok(s == NULL && has(&err, "scenarios is empty"), "an empty scenarios table is an error");
     od_buf_reset(&err);

@@ -18,22 +18,30 @@
  *     profile  = { { at = "5s", path = "/profile/cpu?seconds=3", save = "cpu.pb.gz" } },
  *   }
  *
- * The loader runs the file in a fresh lua_State (with package.path set by
- * od_scenario_prepare_state, under an instruction budget), validates every value, calls
+ * The loader runs the file in a fresh state of the Lua layer (lua_layer.h: od_lua_open with
+ * every library and an instruction budget; package.path set by od_scenario_prepare_state),
+ * validates every value, calls
  * request(ctx) once with a sample ctx, and closes the state: a set keeps plain values only,
  * so it may be read from any thread once loaded.  The functions (request, response) are
  * re-created by each orderload thread in its own state by running the file again.
  *
- * Errors are appended to the caller's buffer as "FILE:LINE:COL: message\n" lines (or
- * "FILE:LINE: message\n" when Lua itself reports the error).
+ * Errors are appended to the caller's buffer as "FILE:LINE:COL: message\n" lines, at the
+ * field that holds the bad value (od_lua_src_t's map of the returned table; od_lua_report),
+ * or "FILE:LINE: message\n" when Lua itself reports the error.
+ *
+ * Files: load.c runs the file and walks its table, handing each section to scenarios.c,
+ * thresholds.c, captures.c or request.c (values.c reads typed values and reports positions;
+ * loader.h is what they share); set.c holds the accessors, arrival.c the arrival-rate math,
+ * json.c the JSON.  Neither program depends on the other: orderd and orderload both compile
+ * src/scenario/.
  *
  * Ownership: a set owns every string and array reachable from it; od_scenario_set_free
  * releases everything.  Pointers returned by the accessors live as long as the set.
  * Threading: loading is thread-safe (no shared state); a loaded set is read-only except for
  * od_scenario_set_scale, which must run before other threads read it.
  */
-#ifndef OD_LOAD_SCENARIO_H
-#define OD_LOAD_SCENARIO_H
+#ifndef OD_SCENARIO_H
+#define OD_SCENARIO_H
 
 #include <lua.h>
 #include <stddef.h>
