@@ -76,12 +76,14 @@ HELLO_LIBS     := -lh2o-evloop -lpthread
 TEST_LIBS      := -Wl,--as-needed $(ORDERD_LIBS) -Wl,--no-as-needed
 
 # --- sources ----------------------------------------------------------------------------------
-# orderd: everything in src/, src/prof/ and src/scenario/ (the loader it shares with orderload).
-ORDERD_SRC    := $(sort $(wildcard src/*.c src/prof/*.c src/scenario/*.c))
+# orderd: everything under src/ but orderload's own src/load/ (see README's layout).
+ORDERD_DIRS   := src src/base src/lua src/http src/pool src/prof src/schedule src/scenario
+ORDERD_SRC    := $(sort $(foreach d,$(ORDERD_DIRS),$(wildcard $(d)/*.c)))
 ORDERD_CXX    := $(sort $(wildcard src/prof/*.cc))
-# orderload: src/load/ and the few core modules it needs.
-ORDERLOAD_SRC := $(sort $(wildcard src/load/*.c src/scenario/*.c)) src/util.c src/hashmap.c src/hist.c \
-                 $(wildcard src/lua_*.c) src/log.c
+# orderload: src/load/, the scenario loader, the Lua layer and the base modules it calls
+# (not base/json.c: its JSON is jansson's).
+ORDERLOAD_SRC := $(sort $(wildcard src/load/*.c src/scenario/*.c src/lua/*.c) \
+                   $(addprefix src/base/,util.c hashmap.c hist.c log.c))
 
 ORDERD_OBJ    := $(ORDERD_SRC:%.c=$(B)/obj/%.o) $(ORDERD_CXX:%.cc=$(B)/obj/%.o)
 ORDERLOAD_OBJ := $(ORDERLOAD_SRC:%.c=$(B)/obj/%.o)

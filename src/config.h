@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pool_config.h"
-#include "util.h"
+#include "pool/pool_config.h"
+#include "base/util.h"
 
 typedef struct od_listen {
     char *host; /* "127.0.0.1", "::1", "0.0.0.0", "localhost" */

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "log.h"
+#include "base/log.h"
 
 #define ANNOUNCE_TIMEOUT_NS 2000000000ull
 #define CAPTURE_SLACK_NS 30000000000ull /* beyond the profile's own ?seconds= */

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "load/worker.h"
-#include "log.h"
+#include "base/log.h"
 
 static void arm(od_worker_t *w, uint64_t at)
 {

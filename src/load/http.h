@@ -27,7 +27,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#include "util.h"
+#include "base/util.h"
 
 typedef struct od_url {
     char host[256];     /* without brackets */

@@ -23,7 +23,7 @@
 #include "load/report_json.h"
 #include "load/resolve.h"
 #include "load/stats.h"
-#include "log.h"
+#include "base/log.h"
 #include "scenario/scenario.h"
 
 #define EXIT_THRESHOLD 99

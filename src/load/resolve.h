@@ -10,7 +10,7 @@
 #ifndef OD_LOAD_RESOLVE_H
 #define OD_LOAD_RESOLVE_H
 
-#include "util.h"
+#include "base/util.h"
 
 /**
  * reads the `scenarios:` list of config_path.  A missing file is not an error unless

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "lua_layer.h"
+#include "lua/lua_layer.h"
 
 /* the scenario's own code, trusted as the user's: every library, no budget (a request()
  * that loops forever shows as a stalled run, as with wrk) */

@@ -24,7 +24,7 @@
 
 #include "load/http.h"
 #include "scenario/scenario.h"
-#include "util.h"
+#include "base/util.h"
 
 typedef struct od_script od_script_t;
 

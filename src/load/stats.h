@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#include "hist.h"
+#include "base/hist.h"
 #include "scenario/scenario.h"
 
 enum {

@@ -28,7 +28,7 @@
 
 #include "prof/format.h"
 #include "prof/profile.h"
-#include "util.h"
+#include "base/util.h"
 
 typedef enum od_capture_kind {
     OD_CAP_CPU,

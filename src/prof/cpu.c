@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "log.h"
+#include "base/log.h"
 #include "prof/cpu_engine.h"
 
 /* 1 while a profile runs; taken with a compare-and-swap so a second caller never waits. */

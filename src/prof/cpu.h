@@ -49,7 +49,7 @@
 #include <stdint.h>
 
 #include "prof/profile.h"
-#include "util.h"
+#include "base/util.h"
 
 /** od_cpu_profile's answer when another CPU profile is already running */
 #define OD_CPU_BUSY (-2)

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "prof/profile.h"
-#include "util.h"
+#include "base/util.h"
 
 /** the perf_event engine's overflow signal where SIGTRAP delivery is missing (fasync; the
  * thread-stack capture in threads.h uses SIGRTMIN + 3) */

@@ -85,7 +85,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "base/log.h"
 #include "prof/cpu_engine.h"
 
 #define POLL_NS 20000000ull         /* drain and rescan */

@@ -33,7 +33,7 @@
 
 #include <stdint.h>
 
-#include "util.h"
+#include "base/util.h"
 
 /** releases free memory to the OS and appends the JSON report described above to json */
 void od_gc_report(od_buf_t *json);

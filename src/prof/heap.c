@@ -15,7 +15,7 @@
 #include <unwind.h>
 #endif
 
-#include "hashmap.h"
+#include "base/hashmap.h"
 
 #define HEAP_DEPTH 28       /* frames kept per stack, after tcmalloc's own (see heap.h) */
 #define ALLOC_SLOTS 4096    /* the allocation sampler's table; a power of two */

@@ -62,7 +62,7 @@ extern "C" {
 #endif
 
 #include "prof/profile.h"
-#include "util.h"
+#include "base/util.h"
 
 /**
  * takes the heap profile.  `out` is initialized by this call whatever the result (it must

@@ -22,7 +22,7 @@
 #include "prof/symbolize.h"
 #include "prof/threads.h"
 #include "prof/trace.h"
-#include "server.h"
+#include "http/server.h"
 
 #define TEXT_PLAIN "text/plain; charset=utf-8"
 

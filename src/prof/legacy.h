@@ -30,7 +30,7 @@
 #define OD_PROF_LEGACY_H
 
 #include "prof/profile.h"
-#include "util.h"
+#include "base/util.h"
 
 /**
  * appends p in gperftools' legacy format for its kind, memory map included

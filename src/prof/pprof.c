@@ -21,7 +21,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "hashmap.h"
+#include "base/hashmap.h"
 #include "prof/legacy.h"
 #include "prof/symbolize.h"
 

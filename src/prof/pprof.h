@@ -23,7 +23,7 @@
 #define OD_PROF_PPROF_H
 
 #include "prof/profile.h"
-#include "util.h"
+#include "base/util.h"
 
 /**
  * appends the gzipped profile.proto encoding of p to out

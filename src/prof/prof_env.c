@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "base/log.h"
 
 static int g_reexeced;    /* this process image was started by the re-exec */
 static int g_marker_seen; /* the marker has been looked at (and removed) */

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "util.h"
+#include "base/util.h"
 
 #define OD_PROF_MAX_TYPES 4
 #define OD_PROF_MAX_DEPTH 64

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hashmap.h"
+#include "base/hashmap.h"
 #include "prof/legacy.h"
 #include "prof/symbolize.h"
 #include "prof/threads.h"

@@ -20,7 +20,7 @@
 #define OD_PROF_RENDER_H
 
 #include "prof/profile.h"
-#include "util.h"
+#include "base/util.h"
 
 /** each appends p to out; @return 0 if successful, -1 if not (message appended to err) */
 int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err);

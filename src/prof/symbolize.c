@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "log.h"
+#include "base/log.h"
 #include "prof/symhelper.h"
 
 /* Sizes of the three mmap'd regions (reserved once; pages are touched as they fill).  They

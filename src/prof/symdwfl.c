@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "hashmap.h"
+#include "base/hashmap.h"
 
 /* libstdc++'s demangler (orderd links -lstdc++ for tcmalloc and libprofiler anyway). */
 extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);

@@ -25,7 +25,7 @@
 #include <sys/types.h>
 
 #include "prof/symbolize.h"
-#include "util.h"
+#include "base/util.h"
 
 /** targets process `pid` (the session is built at the first lookup) */
 void od_symdwfl_open(pid_t pid);

@@ -36,7 +36,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "util.h"
+#include "base/util.h"
 
 #define OD_SYMHELPER_ARG "--od-symbolizer-helper"
 #define OD_SYMHELPER_SYM 1u

@@ -23,7 +23,7 @@
 #include <unistd.h>
 #include <unwind.h>
 
-#include "log.h"
+#include "base/log.h"
 
 enum { REQ_IDLE, REQ_ASKED, REQ_WRITING, REQ_DONE };
 

@@ -39,7 +39,7 @@
 
 #include <stdint.h>
 
-#include "util.h"
+#include "base/util.h"
 
 #define OD_TRACE_MAX_THREAD_EVENTS 65536
 #define OD_TRACE_MAX_SHARED_EVENTS 16384

@@ -18,7 +18,7 @@
 #include <lua.h>
 #include <stdarg.h>
 
-#include "lua_layer.h"
+#include "lua/lua_layer.h"
 #include "scenario/scenario.h"
 
 struct od_scenario_set {

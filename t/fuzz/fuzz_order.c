@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "order.h"
+#include "pool/order.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

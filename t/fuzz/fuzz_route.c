@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "order.h"
+#include "pool/order.h"
 #include "prof/http.h"
-#include "routes.h"
-#include "schedule_http.h"
-#include "server.h"
+#include "http/routes.h"
+#include "schedule/schedule_http.h"
+#include "http/server.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

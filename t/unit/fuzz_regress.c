@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "tap.h"
-#include "util.h"
+#include "base/util.h"
 
 #define LLVMFuzzerTestOneInput fuzz_order
 #include "../fuzz/fuzz_order.c"

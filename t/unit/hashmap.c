@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hashmap.h"
+#include "base/hashmap.h"
 #include "tap.h"
-#include "util.h"
+#include "base/util.h"
 
 int main(void)
 {

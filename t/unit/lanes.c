@@ -1,5 +1,5 @@
 /* The priority lanes: order, FIFO within a lane, capacity, and the starvation guard. */
-#include "lanes.h"
+#include "pool/lanes.h"
 #include "tap.h"
 
 static od_order_t orders[16];

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lua_layer.h"
+#include "lua/lua_layer.h"
 #include "tap.h"
 
 static char tmpdir[64];

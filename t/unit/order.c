@@ -1,5 +1,5 @@
 /* The JSON order parser: valid orders, defaults, and the hostile-input matrix. */
-#include "order.h"
+#include "pool/order.h"
 #include "tap.h"
 
 #include <stdlib.h>

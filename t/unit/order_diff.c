@@ -4,7 +4,7 @@
  * order parser must refuse it too, and whenever jansson accepts one the order parser must not
  * call it invalid JSON.
  */
-#include "order.h"
+#include "pool/order.h"
 #include "tap.h"
 
 #include <jansson.h>

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "base/log.h"
 #include "prof/cpu.h"
 #include "prof/cpu_engine.h"
 #include "prof/format.h"

@@ -1,6 +1,6 @@
 /* request.c's pieces that need no connection: a body built in a request's pool (growth past
  * its hint, NUL termination, printf that does not fit), and query-parameter decoding. */
-#include "server.h"
+#include "http/server.h"
 #include "tap.h"
 
 int main(void)

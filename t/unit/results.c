@@ -1,5 +1,5 @@
 /* The results store: find, duplicate detection, eviction of finished orders only. */
-#include "results.h"
+#include "pool/results.h"
 #include "tap.h"
 
 static od_order_t *mk(const char *id)

@@ -12,10 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "lua_layer.h"
-#include "pipeline.h"
-#include "rules.h"
+#include "base/log.h"
+#include "lua/lua_layer.h"
+#include "pool/pipeline.h"
+#include "pool/rules.h"
 #include "tap.h"
 
 static char tmpdir[64];

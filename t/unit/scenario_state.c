@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "scenario_state.h"
+#include "http/scenario_state.h"
 #include "tap.h"
 
 /* the running names joined by ',' (static buffer) */

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "schedule.h"
+#include "base/log.h"
+#include "schedule/schedule.h"
 #include "tap.h"
 
 static char tmpdir[64];

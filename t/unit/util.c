@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "tap.h"
-#include "util.h"
+#include "base/util.h"
 
 static void test_hash(void)
 {

@@ -1,0 +1,392 @@
+#include "base/json.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void od_json_init(od_json_t *j, const char *s, size_t len)
+{
+    j->start = j->p = s;
+    j->end = s + len;
+    j->err_at = NULL;
+    j->err[0] = '\0';
+}
+
+int od_json_fail(od_json_t *j, const char *msg)
+{
+    if (j->err_at == NULL) {
+        j->err_at = j->p;
+        snprintf(j->err, sizeof(j->err), "%s", msg);
+    }
+    return -1;
+}
+
+static void ws(od_json_t *j)
+{
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+        j->p++;
+}
+
+int od_json_at_end(od_json_t *j)
+{
+    ws(j);
+    return j->p == j->end;
+}
+
+size_t od_json_remaining(const od_json_t *j)
+{
+    return (size_t)(j->end - j->p);
+}
+
+od_json_type_t od_json_peek(od_json_t *j)
+{
+    ws(j);
+    if (j->p == j->end) return OD_JSON_NONE;
+    switch (*j->p) {
+    case '{':
+        return OD_JSON_OBJECT;
+    case '[':
+        return OD_JSON_ARRAY;
+    case '"':
+        return OD_JSON_STRING;
+    case 't':
+        return OD_JSON_TRUE;
+    case 'f':
+        return OD_JSON_FALSE;
+    case 'n':
+        return OD_JSON_NULL;
+    default:
+        return (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')) ? OD_JSON_NUMBER : OD_JSON_NONE;
+    }
+}
+
+int od_json_expect(od_json_t *j, char c)
+{
+    ws(j);
+    if (j->p < j->end && *j->p == c) {
+        j->p++;
+        return 0;
+    }
+    char msg[48];
+    if (j->p == j->end)
+        snprintf(msg, sizeof(msg), "'%c' expected near end of input", c);
+    else
+        snprintf(msg, sizeof(msg), "'%c' expected", c);
+    return od_json_fail(j, msg);
+}
+
+int od_json_accept(od_json_t *j, char c)
+{
+    ws(j);
+    if (j->p < j->end && *j->p == c) {
+        j->p++;
+        return 1;
+    }
+    return 0;
+}
+
+static int hex4(const char *s, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static size_t put_utf8(char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xc0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (char)(0xf0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* length of the valid UTF-8 sequence at p (lead byte >= 0x80), or 0 if invalid */
+static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned c = p[0];
+    size_t n;
+    unsigned min, cp;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, min = 0x80, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, min = 0x800, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, min = 0x10000, cp = c & 0x07;
+    else
+        return 0;
+    if ((size_t)(end - p) < n) return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return n;
+}
+
+int od_json_string(od_json_t *j, char *out, size_t *len)
+{
+    ws(j);
+    if (j->p == j->end || *j->p != '"') return od_json_fail(j, "string expected");
+    j->p++;
+    size_t o = 0;
+    while (j->p < j->end) {
+        /* the plain run: copied as it is */
+        const char *run = j->p;
+        while (j->p < j->end && *j->p != '"' && *j->p != '\\' && (unsigned char)*j->p >= 0x20 &&
+               (unsigned char)*j->p < 0x80)
+            j->p++;
+        if (j->p > run) {
+            memcpy(out + o, run, (size_t)(j->p - run));
+            o += (size_t)(j->p - run);
+        }
+        if (j->p == j->end) break;
+        unsigned char c = (unsigned char)*j->p;
+        if (c == '"') {
+            j->p++;
+            out[o] = '\0';
+            *len = o;
+            return 0;
+        }
+        if (c < 0x20) return od_json_fail(j, "control character in a string");
+        if (c >= 0x80) {
+            size_t n = utf8_len((const unsigned char *)j->p, (const unsigned char *)j->end);
+            if (n == 0) return od_json_fail(j, "invalid UTF-8 in a string");
+            memcpy(out + o, j->p, n);
+            o += n;
+            j->p += n;
+            continue;
+        }
+        /* an escape */
+        if (j->end - j->p < 2) break;
+        char e = j->p[1];
+        j->p += 2;
+        switch (e) {
+        case '"':
+            out[o++] = '"';
+            break;
+        case '\\':
+            out[o++] = '\\';
+            break;
+        case '/':
+            out[o++] = '/';
+            break;
+        case 'b':
+            out[o++] = '\b';
+            break;
+        case 'f':
+            out[o++] = '\f';
+            break;
+        case 'n':
+            out[o++] = '\n';
+            break;
+        case 'r':
+            out[o++] = '\r';
+            break;
+        case 't':
+            out[o++] = '\t';
+            break;
+        case 'u': {
+            unsigned cp, lo;
+            if (j->end - j->p < 4 || hex4(j->p, &cp) != 0) {
+                j->p -= 2;
+                return od_json_fail(j, "invalid \\u escape");
+            }
+            j->p += 4;
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u' || hex4(j->p + 2, &lo) != 0 ||
+                    lo < 0xdc00 || lo > 0xdfff)
+                    return od_json_fail(j, "invalid UTF-16 surrogate pair");
+                j->p += 6;
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            } else if (cp >= 0xdc00 && cp <= 0xdfff) {
+                return od_json_fail(j, "invalid UTF-16 surrogate pair");
+            }
+            if (cp == 0) return od_json_fail(j, "\\u0000 is not allowed in a string");
+            o += put_utf8(out + o, cp);
+            break;
+        }
+        default:
+            j->p -= 2;
+            return od_json_fail(j, "invalid escape");
+        }
+    }
+    return od_json_fail(j, "unterminated string");
+}
+
+int od_json_number(od_json_t *j, double *val, int *is_int, int64_t *ival)
+{
+    ws(j);
+    const char *s = j->p, *q = s;
+    if (q < j->end && *q == '-') q++;
+    if (q == j->end || !(*q >= '0' && *q <= '9')) return od_json_fail(j, "invalid number");
+    if (*q == '0')
+        q++;
+    else
+        while (q < j->end && *q >= '0' && *q <= '9')
+            q++;
+    int integral = 1;
+    if (q < j->end && *q == '.') {
+        integral = 0;
+        q++;
+        if (q == j->end || !(*q >= '0' && *q <= '9'))
+            return od_json_fail(j, "invalid number: digits expected after '.'");
+        while (q < j->end && *q >= '0' && *q <= '9')
+            q++;
+    }
+    if (q < j->end && (*q == 'e' || *q == 'E')) {
+        integral = 0;
+        q++;
+        if (q < j->end && (*q == '+' || *q == '-')) q++;
+        if (q == j->end || !(*q >= '0' && *q <= '9'))
+            return od_json_fail(j, "invalid number: exponent expected");
+        while (q < j->end && *q >= '0' && *q <= '9')
+            q++;
+    }
+    size_t n = (size_t)(q - s);
+    char tmp[64], *buf = tmp;
+    if (n >= sizeof(tmp)) {
+        if (n > 4096) return od_json_fail(j, "number too long");
+        buf = malloc(n + 1);
+        if (buf == NULL) return od_json_fail(j, "out of memory");
+    }
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    int rc = 0;
+    errno = 0;
+    if (integral) {
+        long long v = strtoll(buf, NULL, 10);
+        if (errno == ERANGE)
+            rc = od_json_fail(j, "too big integer");
+        else
+            *ival = v, *val = (double)v;
+    } else {
+        double v = strtod(buf, NULL);
+        if (errno == ERANGE && !(v > -1 && v < 1)) /* overflow; underflow to 0 is fine */
+            rc = od_json_fail(j, "real number overflow");
+        else
+            *val = v;
+    }
+    if (buf != tmp) free(buf);
+    if (rc == 0) {
+        *is_int = integral;
+        j->p = q;
+    }
+    return rc;
+}
+
+int od_json_literal(od_json_t *j)
+{
+    ws(j);
+    static const char *const lits[] = {"true", "false", "null"};
+    for (int i = 0; i < 3; i++) {
+        size_t n = strlen(lits[i]);
+        if ((size_t)(j->end - j->p) >= n && memcmp(j->p, lits[i], n) == 0) {
+            j->p += n;
+            return 0;
+        }
+    }
+    return od_json_fail(j, "invalid token");
+}
+
+/* strings skipped without a caller's buffer: validated in chunks through a small one */
+static int skip_string(od_json_t *j)
+{
+    ws(j);
+    if (j->p == j->end || *j->p != '"') return od_json_fail(j, "string expected");
+    /* decode into a scratch buffer sized by the string's encoded length */
+    const char *q = j->p + 1;
+    while (q < j->end && *q != '"')
+        q += (*q == '\\' && q + 1 < j->end) ? 2 : 1;
+    size_t need = (size_t)(q - j->p) + 8;
+    char small[256], *buf = need <= sizeof(small) ? small : malloc(need);
+    if (buf == NULL) return od_json_fail(j, "out of memory");
+    size_t len;
+    int rc = od_json_string(j, buf, &len);
+    if (buf != small) free(buf);
+    return rc;
+}
+
+static int skip_value(od_json_t *j, int depth)
+{
+    if (depth > OD_JSON_MAX_DEPTH) return od_json_fail(j, "nested too deeply");
+    double d;
+    int64_t i;
+    int is_int;
+    switch (od_json_peek(j)) {
+    case OD_JSON_OBJECT:
+        j->p++;
+        if (od_json_accept(j, '}')) return 0;
+        do {
+            if (skip_string(j) != 0 || od_json_expect(j, ':') != 0 || skip_value(j, depth + 1) != 0)
+                return -1;
+        } while (od_json_accept(j, ','));
+        return od_json_expect(j, '}');
+    case OD_JSON_ARRAY:
+        j->p++;
+        if (od_json_accept(j, ']')) return 0;
+        do {
+            if (skip_value(j, depth + 1) != 0) return -1;
+        } while (od_json_accept(j, ','));
+        return od_json_expect(j, ']');
+    case OD_JSON_STRING:
+        return skip_string(j);
+    case OD_JSON_NUMBER:
+        return od_json_number(j, &d, &is_int, &i);
+    case OD_JSON_TRUE:
+    case OD_JSON_FALSE:
+    case OD_JSON_NULL:
+        return od_json_literal(j);
+    case OD_JSON_NONE:
+    default:
+        return od_json_fail(j, j->p == j->end ? "value expected near end of input" : "invalid token");
+    }
+}
+
+int od_json_skip(od_json_t *j)
+{
+    return skip_value(j, 1);
+}
+
+void od_json_where(const od_json_t *j, int *line, int *col)
+{
+    const char *at = j->err_at ? j->err_at : j->p;
+    int l = 1, c = 1;
+    for (const char *s = j->start; s < at; s++) {
+        if (*s == '\n')
+            l++, c = 1;
+        else
+            c++;
+    }
+    *line = l;
+    *col = c;
+}

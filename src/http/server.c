@@ -1,0 +1,176 @@
+#include "http/server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "prof/threads.h"
+
+/* --- loop threads --------------------------------------------------------------------------- */
+
+typedef struct loop_thread {
+    int idx;
+    pthread_t thread;
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_main, accept_prof;
+    h2o_multithread_queue_t *queue;
+    h2o_multithread_receiver_t job_receiver;
+    int fd_main, fd_prof; /* this thread's copies of the listening sockets */
+} loop_thread_t;
+
+static h2o_globalconf_t globalconf;
+static int stopping;           /* atomic: set once by od_server_stop; the loops poll it */
+static loop_thread_t *threads; /* reachable until exit, as the loops it holds are */
+static int nthreads;
+
+/* --- listeners and threads ---------------------------------------------------------------- */
+
+static int open_listener(const od_listen_t *l)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE},
+                    *res;
+    char port[8];
+    snprintf(port, sizeof(port), "%d", l->port);
+    int rc = getaddrinfo(l->host, port, &hints, &res);
+    if (rc != 0) {
+        od_error("cannot resolve listen address %s:%d: %s", l->host, l->port, gai_strerror(rc));
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) continue;
+        int on = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4096) == 0) break;
+        od_error("cannot listen on %s:%d: %s", l->host, l->port, strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    if (err != NULL) return;
+    h2o_accept_ctx_t *actx = listener->data;
+    for (int i = 0; i < 16; i++) { /* a few per wake-up, fairly */
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL) return;
+        h2o_accept(actx, sock);
+    }
+}
+
+/* Builds the thread's loop, context, job queue and listener sockets on the thread itself: an
+ * h2o socket takes its input buffers from the recycle allocator of the creating thread's
+ * (__thread) h2o_socket_buffer_prototype, which is not locked, so sockets that one loop
+ * reads must be created on that loop's thread.  (Built on the main thread, the job queues'
+ * pipe sockets of every loop shared the main thread's allocator: a data race TSan reported
+ * between http-0 and http-1.) */
+static void loop_setup(loop_thread_t *t)
+{
+    t->loop = h2o_evloop_create();
+    h2o_context_init(&t->ctx, t->loop, &globalconf);
+    t->queue = h2o_multithread_create_queue(t->loop);
+    od_jobs_attach(t->queue, &t->job_receiver);
+    t->accept_main = (h2o_accept_ctx_t){.ctx = &t->ctx, .hosts = globalconf.hosts};
+    h2o_socket_t *ls = h2o_evloop_socket_create(t->loop, t->fd_main, H2O_SOCKET_FLAG_DONT_READ);
+    ls->data = &t->accept_main;
+    h2o_socket_read_start(ls, on_accept);
+    if (t->fd_prof >= 0) {
+        t->accept_prof = t->accept_main;
+        h2o_socket_t *ps = h2o_evloop_socket_create(t->loop, t->fd_prof, H2O_SOCKET_FLAG_DONT_READ);
+        ps->data = &t->accept_prof;
+        h2o_socket_read_start(ps, on_accept);
+    }
+}
+
+static void *loop_main(void *arg)
+{
+    loop_thread_t *t = arg;
+    loop_setup(t);
+    char name[16];
+    snprintf(name, sizeof(name), "http-%d", t->idx);
+    od_thread_register(name);
+    od_thread_set_state("serving");
+    while (!__atomic_load_n(&stopping, __ATOMIC_RELAXED))
+        h2o_evloop_run(t->loop, 200);
+    od_thread_unregister();
+    return NULL;
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max;
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            od_warn("cannot raise the open-file limit: %s", strerror(errno));
+    }
+    getrlimit(RLIMIT_NOFILE, &rl);
+    od_info("open-file limit: %llu", (unsigned long long)rl.rlim_cur);
+}
+
+int od_server_start(od_server_t *srv)
+{
+    const od_config_t *cfg = srv->cfg;
+    raise_nofile();
+
+    int fd_main = open_listener(&cfg->listen), fd_prof = -1;
+    if (fd_main < 0) return -1;
+    if (cfg->profiling.enabled && cfg->profiling.listen.host) {
+        fd_prof = open_listener(&cfg->profiling.listen);
+        if (fd_prof < 0) {
+            close(fd_main);
+            return -1;
+        }
+    }
+
+    h2o_config_init(&globalconf);
+    globalconf.max_request_entity_size = cfg->http.max_body_bytes;
+    globalconf.server_name = h2o_iovec_init(H2O_STRLIT("orderd"));
+    h2o_hostconf_t *host =
+        h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *pathconf = h2o_config_register_path(host, "/", 0);
+    od_router_attach(pathconf, srv, fd_prof >= 0 ? cfg->profiling.listen.port : 0);
+
+    int n = cfg->http.threads;
+    threads = od_calloc((size_t)n, sizeof(*threads));
+    nthreads = n;
+    for (int i = 0; i < n; i++) { /* each thread builds its loop itself (loop_setup) */
+        loop_thread_t *t = &threads[i];
+        t->idx = i;
+        t->fd_main = i == 0 ? fd_main : dup(fd_main);
+        t->fd_prof = fd_prof < 0 ? -1 : i == 0 ? fd_prof : dup(fd_prof);
+    }
+    for (int i = 0; i < n; i++) {
+        int rc = pthread_create(&threads[i].thread, NULL, loop_main, &threads[i]);
+        if (rc != 0) od_fatal("cannot start HTTP thread %d: %s", i, strerror(rc));
+    }
+    od_info("listening on http://%s:%d/ (%d HTTP thread%s, %d workers, queue %zu)", cfg->listen.host,
+            cfg->listen.port, n, n == 1 ? "" : "s", cfg->pool.workers, cfg->pool.queue);
+    if (fd_prof >= 0)
+        od_info("profiling on http://%s:%d/debug/pprof/", cfg->profiling.listen.host,
+                cfg->profiling.listen.port);
+    return 0;
+}
+
+void od_server_stop(void)
+{
+    od_jobs_stop();
+    __atomic_store_n(&stopping, 1, __ATOMIC_RELAXED);
+    for (int i = 0; i < nthreads; i++)
+        pthread_join(threads[i].thread, NULL);
+    /* the loops, contexts and sockets die with the process */
+}

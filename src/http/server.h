@@ -1,0 +1,57 @@
+/*
+ * server — the HTTP layer's state and lifecycle: od_server_t, which every handler reads, and
+ * the listeners and h2o event loops (one per `http.threads`, each accepting on its own dup of
+ * the one listening socket, and on the profiling listener's when there is one).
+ *
+ * The HTTP layer is four modules, and this header includes their headers for the handlers:
+ *   router.h   the route table and dispatch (404, 405, the profiling listener and token)
+ *   request.h  what a handler reads of a request and how it answers (od_respond...)
+ *   jobs.h     deferred jobs: blocking work off the event loop
+ *   server.h   this: the state and the loops
+ * The layers run one way: main builds the config, starts the pool, then this server, which
+ * feeds the pool; at a stop signal main drains the pool while the server still answers, then
+ * stops the server (main.c).
+ *
+ * od_server_t is built by main before the threads start; its pointers are read-only
+ * afterwards (the objects behind them do their own locking) and it owns none of them.
+ *
+ * Threading: handlers run on their loop's thread and must not block (jobs.h for work that
+ * does).  od_server_start and od_server_stop are called by main, once each.
+ */
+#ifndef OD_SERVER_H
+#define OD_SERVER_H
+
+#include "config.h"
+#include "http/jobs.h"
+#include "pool/pool.h"
+#include "http/request.h"
+#include "pool/results.h"
+#include "http/router.h"
+#include "pool/stats.h"
+
+struct od_scenario_set;
+
+typedef struct od_server { /* typedef also in request.h */
+    const od_config_t *cfg;
+    od_pool_t *pool;
+    od_results_t *results;
+    od_stats_t *stats;
+    struct od_scenario_set **scenarios; /* loaded from cfg->scenarios */
+    size_t nscenarios;
+    struct od_scenario_state *scenario_state; /* which are running (scenario_state.h) */
+    int argc;
+    char **argv;
+    uint64_t started_wall_ns;
+} od_server_t;
+
+/**
+ * binds the listeners (reporting a clear error if it cannot) and starts the loop threads,
+ * which serve until od_server_stop.  The caller blocks SIGTERM/SIGINT and ignores SIGPIPE
+ * first (the loop threads inherit the mask); srv must outlive the server.
+ * @return 0 if successful, -1 if not
+ */
+int od_server_start(od_server_t *srv);
+/** stops the loop threads and the jobs, and joins the loops (after od_server_start only) */
+void od_server_stop(void);
+
+#endif

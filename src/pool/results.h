@@ -1,0 +1,55 @@
+/*
+ * results — the store of every known order: queued, in flight, and the most recent
+ * `results_kept` finished ones, indexed by id for GET /orders/{id} and for duplicate checks.
+ *
+ * Ownership: the store owns every order added to it and frees finished orders beyond
+ * `results_kept`, oldest first; orders still queued or in flight are never evicted (their
+ * number is bounded by the queue capacity and the workers).  od_results_destroy frees all.
+ *
+ * Locking: one od_mutex "results" guards the index, the eviction list and every order's
+ * lifecycle fields.  Lock order: results before the queue (lanes).  Every worker and the HTTP
+ * thread take it for each order, so nothing slow runs under it: the index is sized at creation
+ * for results_kept orders (no rehash on the hot path), and the workers free evicted orders after
+ * releasing it (od_results_retire_locked, then od_results_free_evicted).
+ */
+#ifndef OD_RESULTS_H
+#define OD_RESULTS_H
+
+#include "pool/order.h"
+#include "prof/lockprof.h"
+
+typedef struct od_results od_results_t;
+
+od_results_t *od_results_create(size_t results_kept);
+void od_results_destroy(od_results_t *r);
+
+void od_results_lock(od_results_t *r);
+void od_results_unlock(od_results_t *r);
+
+/* The following need the lock held. */
+/** @return the order with this id, or NULL */
+od_order_t *od_results_find_locked(od_results_t *r, const char *id);
+/** adds an order (its id must be unknown) */
+void od_results_add_locked(od_results_t *r, od_order_t *o);
+/** removes and frees an order that was never queued (a refused submit) */
+void od_results_remove_locked(od_results_t *r, od_order_t *o);
+/** marks o finished (state DONE or FAILED already set): it joins the eviction list, and the
+ *  oldest finished orders beyond results_kept are freed */
+void od_results_finish_locked(od_results_t *r, od_order_t *o);
+/** as od_results_finish_locked, but the evicted orders are unlinked, not freed: the chain
+ *  (through done_next) is the caller's, to free with od_results_free_evicted once unlocked
+ *  @return the evicted orders, NULL when none */
+od_order_t *od_results_retire_locked(od_results_t *r, od_order_t *o);
+
+/* Without the lock. */
+/** frees a chain returned by od_results_retire_locked (NULL is fine) */
+void od_results_free_evicted(od_order_t *evicted);
+
+/**
+ * finds the order and appends its JSON to out
+ * @return 0 if found, -1 if unknown or evicted
+ */
+int od_results_json(od_results_t *r, const char *id, od_buf_t *out);
+size_t od_results_count(od_results_t *r);
+
+#endif
