@@ -5,7 +5,7 @@
 # /debug/pprof/cmdline and /pprof/cmdline even when an argument contains it; and the order
 # API is not served on the profiling listener.
 #
-# The comparison (server.c token_ok) is constant-time in the length of the expected token:
+# The comparison (http/router.c token_ok) is constant-time in the length of the expected token:
 # every byte is compared, differences are OR-ed together, and a length mismatch only sets
 # one more bit, so the time does not say how much of a guess was right.  That is checked by
 # reading the code, not by timing here (a timing test on a shared machine would be noise).

@@ -7,7 +7,7 @@
 #ifndef OD_SCHEDULE_HTTP_H
 #define OD_SCHEDULE_HTTP_H
 
-/** registers GET /profiles and GET /profiles/{name} (OD_ROUTE_PROFILING); before od_server_run */
+/** registers GET /profiles and GET /profiles/{name} (OD_ROUTE_PROFILING); before od_server_start */
 void od_schedule_http_register(void);
 
 #endif
