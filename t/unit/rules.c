@@ -17,21 +17,7 @@
 #include "pool/pipeline.h"
 #include "pool/rules.h"
 #include "tap.h"
-
-static char tmpdir[64];
-
-static const char *put(const char *name, const char *text)
-{
-    static char path[8][128];
-    static int n;
-    char *p = path[n++ % 8];
-    snprintf(p, 128, "%s/%s", tmpdir, name);
-    FILE *f = fopen(p, "w");
-    if (f == NULL) od_fatal("cannot write %s", p);
-    fputs(text, f);
-    fclose(f);
-    return p;
-}
+#include "tmpfiles.h"
 
 static od_order_t *mk_order(const char *customer, double amount, int nitems, int priority)
 {

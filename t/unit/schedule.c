@@ -10,19 +10,7 @@
 #include "base/log.h"
 #include "schedule/schedule.h"
 #include "tap.h"
-
-static char tmpdir[64];
-
-static const char *put(const char *name, const char *text)
-{
-    static char path[128];
-    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "w");
-    if (f == NULL) od_fatal("cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-    return path;
-}
+#include "tmpfiles.h"
 
 /* checks `text`; returns the problems (static buffer) */
 static const char *check(const char *text, int *rc)
