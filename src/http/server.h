@@ -3,11 +3,16 @@
  * the listeners and h2o event loops (one per `http.threads`, each accepting on its own dup of
  * the one listening socket, and on the profiling listener's when there is one).
  *
- * The HTTP layer is four modules, and this header includes their headers for the handlers:
- *   router.h   the route table and dispatch (404, 405, the profiling listener and token)
- *   request.h  what a handler reads of a request and how it answers (od_respond...)
- *   jobs.h     deferred jobs: blocking work off the event loop
- *   server.h   this: the state and the loops
+ * The HTTP layer (src/http/) is six modules; this header includes the first three's headers
+ * for the handlers:
+ *   router.h          the route table and dispatch (404, 405, the profiling listener and token)
+ *   request.h         what a handler reads of a request and how it answers (od_respond...,
+ *                     od_body_t: a body in the request's pool)
+ *   jobs.h            deferred jobs: blocking work off the event loop
+ *   routes.h          the order API, /stats, /metrics, /scenarios (registered by main)
+ *   scenario_state.h  which scenarios are running (od_server_t.scenario_state; the schedule
+ *                     reads it too)
+ *   server.h          this: the state and the loops
  * The layers run one way: main builds the config, starts the pool, then this server, which
  * feeds the pool; at a stop signal main drains the pool while the server still answers, then
  * stops the server (main.c).

@@ -316,27 +316,51 @@ void od_cpu_perf_set_fasync(int on)
 
 /* --- the process-wide event ---------------------------------------------------------------- */
 
-/* Entries of /proc/self/task: the process's threads, or -1. */
-static int count_threads(void)
+/* Calls fn(arg, tid) for each thread of the process, listed afresh (a rewound /proc/self/task
+ * fd does not list threads created since) with getdents64 (no malloc, unlike readdir), until
+ * fn returns nonzero.  @return what fn returned last, or -1 with *dir_errno set if the
+ * listing failed */
+static int each_task(int (*fn)(void *arg, int tid), void *arg, int *dir_errno)
 {
     char buf[4096];
-    int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC), n = 0;
-    if (dfd < 0) return -1;
+    int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret = 0;
+    if (dfd < 0) {
+        *dir_errno = errno;
+        return -1;
+    }
     for (;;) {
-        long got = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
-        if (got <= 0) {
-            if (got < 0) n = -1;
+        long n = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
+        if (n <= 0) {
+            if (n < 0) {
+                *dir_errno = errno;
+                ret = -1;
+            }
             break;
         }
-        for (long off = 0; off < got;) {
+        for (long off = 0; off < n && ret == 0;) {
             struct dirent64 *d = (struct dirent64 *)(buf + off);
             off += d->d_reclen;
-            if (d->d_name[0] != '.') n++;
+            int tid = atoi(d->d_name);
+            if (tid > 0) ret = fn(arg, tid);
         }
-        if (n < 0) break;
+        if (ret != 0) break;
     }
     close(dfd);
-    return n;
+    return ret;
+}
+
+static int count_one(void *arg, int tid)
+{
+    (void)tid;
+    ++*(int *)arg;
+    return 0;
+}
+
+/* The process's threads, or -1. */
+static int count_threads(void)
+{
+    int n = 0, e = 0;
+    return each_task(count_one, &n, &e) == 0 ? n : -1;
 }
 
 int od_cpu_perf_arm(int hz, const char **why)
@@ -459,50 +483,39 @@ static int attach(window_t *w, int tid)
     return 0;
 }
 
+typedef struct scan_arg {
+    window_t *w;
+    int first;
+} scan_arg_t;
+
+static int scan_one(void *arg, int tid)
+{
+    scan_arg_t *a = arg;
+    window_t *w = a->w;
+    if (known(w, tid)) return 0;
+    if (w->nthreads >= MAX_THREADS) {
+        w->unattached++;
+        return 0;
+    }
+    int e = attach(w, tid);
+    if (e == 0 || e == ESRCH) return 0;
+    if (a->first) return e;
+    if (w->refused_errno == 0) {
+        od_warn("profiling: perf_event_open for thread %d refused (%s): that thread is not sampled in "
+                "this CPU profile",
+                tid, strerror(e));
+        w->refused_errno = e;
+    }
+    w->unattached++;
+    return 0;
+}
+
 /* Attaches every thread not yet known.  `first`: a refusal means the engine is refused. */
 static int scan(window_t *w, int first)
 {
-    char buf[4096];
-    /* opened afresh each time: a rewound /proc/self/task fd does not list threads created since */
-    int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret = 0;
-    if (dfd < 0) {
-        w->dir_errno = errno;
-        return 0;
-    }
-    for (;;) {
-        long n = syscall(SYS_getdents64, dfd, buf, sizeof(buf)); /* no malloc, unlike readdir */
-        if (n <= 0) {
-            if (n < 0) w->dir_errno = errno;
-            break;
-        }
-        for (long off = 0; off < n;) {
-            struct dirent64 *d = (struct dirent64 *)(buf + off);
-            off += d->d_reclen;
-            int tid = atoi(d->d_name);
-            if (tid <= 0 || known(w, tid)) continue;
-            if (w->nthreads >= MAX_THREADS) {
-                w->unattached++;
-                continue;
-            }
-            int e = attach(w, tid);
-            if (e == 0 || e == ESRCH) continue;
-            if (first) {
-                ret = e;
-                goto done;
-            }
-            if (w->refused_errno == 0) {
-                od_warn(
-                    "profiling: perf_event_open for thread %d refused (%s): that thread is not sampled in "
-                    "this CPU profile",
-                    tid, strerror(e));
-                w->refused_errno = e;
-            }
-            w->unattached++;
-        }
-    }
-done:
-    close(dfd);
-    return ret;
+    scan_arg_t a = {w, first};
+    int ret = each_task(scan_one, &a, &w->dir_errno);
+    return ret > 0 ? ret : 0; /* -1: the listing failed, said in dir_errno */
 }
 
 static void drain(window_t *w)
