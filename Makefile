@@ -79,7 +79,7 @@ TEST_LIBS      := -Wl,--as-needed $(ORDERD_LIBS) -Wl,--no-as-needed
 # orderd: everything under src/ but orderload's own src/load/ (see README's layout).
 ORDERD_DIRS   := src src/base src/lua src/http src/pool src/prof src/schedule src/scenario
 ORDERD_SRC    := $(sort $(foreach d,$(ORDERD_DIRS),$(wildcard $(d)/*.c)))
-ORDERD_CXX    := $(sort $(wildcard src/prof/*.cc))
+ORDERD_CXX    := $(sort $(foreach d,$(ORDERD_DIRS),$(wildcard $(d)/*.cc)))
 # orderload: src/load/, the scenario loader, the Lua layer and the base modules it calls
 # (not base/json.c: its JSON is jansson's).
 ORDERLOAD_SRC := $(sort $(wildcard src/load/*.c src/scenario/*.c src/lua/*.c) \

@@ -25,8 +25,7 @@ int od_json_fail(od_json_t *j, const char *msg)
 
 static void ws(od_json_t *j)
 {
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-        j->p++;
+    od_json__ws(j);
 }
 
 int od_json_at_end(od_json_t *j)
@@ -40,11 +39,9 @@ size_t od_json_remaining(const od_json_t *j)
     return (size_t)(j->end - j->p);
 }
 
-od_json_type_t od_json_peek(od_json_t *j)
+od_json_type_t od_json__type(char c)
 {
-    ws(j);
-    if (j->p == j->end) return OD_JSON_NONE;
-    switch (*j->p) {
+    switch (c) {
     case '{':
         return OD_JSON_OBJECT;
     case '[':
@@ -58,33 +55,18 @@ od_json_type_t od_json_peek(od_json_t *j)
     case 'n':
         return OD_JSON_NULL;
     default:
-        return (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')) ? OD_JSON_NUMBER : OD_JSON_NONE;
+        return (c == '-' || (c >= '0' && c <= '9')) ? OD_JSON_NUMBER : OD_JSON_NONE;
     }
 }
 
-int od_json_expect(od_json_t *j, char c)
+int od_json__expected(od_json_t *j, char c)
 {
-    ws(j);
-    if (j->p < j->end && *j->p == c) {
-        j->p++;
-        return 0;
-    }
     char msg[48];
     if (j->p == j->end)
         snprintf(msg, sizeof(msg), "'%c' expected near end of input", c);
     else
         snprintf(msg, sizeof(msg), "'%c' expected", c);
     return od_json_fail(j, msg);
-}
-
-int od_json_accept(od_json_t *j, char c)
-{
-    ws(j);
-    if (j->p < j->end && *j->p == c) {
-        j->p++;
-        return 1;
-    }
-    return 0;
 }
 
 static int hex4(const char *s, unsigned *out)
@@ -153,23 +135,35 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
     return n;
 }
 
+/* the bytes a string's plain run copies as they are: printable ASCII but '"' and '\\' */
+static const unsigned char plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 int od_json_string(od_json_t *j, char *out, size_t *len)
 {
     ws(j);
     if (j->p == j->end || *j->p != '"') return od_json_fail(j, "string expected");
     j->p++;
     size_t o = 0;
-    while (j->p < j->end) {
-        /* the plain run: copied as it is */
-        const char *run = j->p;
-        while (j->p < j->end && *j->p != '"' && *j->p != '\\' && (unsigned char)*j->p >= 0x20 &&
-               (unsigned char)*j->p < 0x80)
-            j->p++;
-        if (j->p > run) {
-            memcpy(out + o, run, (size_t)(j->p - run));
-            o += (size_t)(j->p - run);
-        }
-        if (j->p == j->end) break;
+    const char *end = j->end;
+    while (j->p < end) {
+        /* the plain run, copied as it is scanned (local cursors: the stores to out could
+         * alias *j, and most runs are a few bytes, shorter than a memcpy call) */
+        const unsigned char *p = (const unsigned char *)j->p;
+        char *dst = out + o;
+        while (p < (const unsigned char *)end && plain[*p])
+            *dst++ = (char)*p++;
+        o = (size_t)(dst - out);
+        j->p = (const char *)p;
+        if (j->p == end) break;
         unsigned char c = (unsigned char)*j->p;
         if (c == '"') {
             j->p++;
@@ -243,6 +237,85 @@ int od_json_string(od_json_t *j, char *out, size_t *len)
     return od_json_fail(j, "unterminated string");
 }
 
+/* 10^0 .. 10^22: every one exact in a double */
+static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/*
+ * The number [s, q) (its syntax already checked) without strtod, when that is exact: a
+ * mantissa of at most 2^53 and a power of ten of at most 22 are both exact doubles, so one
+ * IEEE multiplication or division rounds the result correctly (Clinger's fast path).
+ * Integers of up to 18 digits are exact in int64.
+ * @return 0 if done, -1 to leave it to strtod/strtoll
+ */
+static int fast_number(const char *s, const char *q, int integral, double *val, int64_t *ival)
+{
+    int neg = *s == '-';
+    const char *p = s + neg;
+    uint64_t m = 0;
+    int digits = 0, frac = 0;
+    for (; p < q && *p >= '0' && *p <= '9'; p++, digits++)
+        m = m * 10 + (uint64_t)(*p - '0');
+    if (p < q && *p == '.')
+        for (p++; p < q && *p >= '0' && *p <= '9'; p++, digits++, frac++)
+            m = m * 10 + (uint64_t)(*p - '0');
+    if (digits > 18) return -1; /* m might have wrapped */
+    if (integral) {
+        *ival = neg ? -(int64_t)m : (int64_t)m;
+        *val = (double)*ival;
+        return 0;
+    }
+    int exp10 = -frac;
+    if (p < q) { /* 'e' or 'E', an optional sign, digits */
+        p++;
+        int eneg = *p == '-';
+        if (*p == '-' || *p == '+') p++;
+        int e = 0;
+        for (; p < q; p++) {
+            if (e > 1000) return -1;
+            e = e * 10 + (*p - '0');
+        }
+        exp10 += eneg ? -e : e;
+    }
+    if (m > (UINT64_C(1) << 53) || exp10 > 22 || exp10 < -22) return -1;
+    double v = (double)m;
+    v = exp10 >= 0 ? v * pow10_exact[exp10] : v / pow10_exact[-exp10];
+    *val = neg ? -v : v;
+    return 0;
+}
+
+int od_json_span(od_json_t *j, const char **s, size_t *len, char *scratch, size_t *used)
+{
+    od_json__ws(j);
+    if (j->p == j->end || *j->p != '"') return od_json_fail(j, "string expected");
+    const unsigned char *p = (const unsigned char *)j->p + 1, *end = (const unsigned char *)j->end;
+    for (;;) {
+        while (end - p >= 4 && plain[p[0]] && plain[p[1]] && plain[p[2]] && plain[p[3]])
+            p += 4;
+        while (p < end && plain[*p])
+            p++;
+        if (p == end || *p != '"') {
+            if (p < end && *p >= 0x80) {
+                size_t n = utf8_len(p, end);
+                if (n > 0) {
+                    p += n;
+                    continue;
+                }
+            }
+            break; /* an escape, or an error: od_json_string decodes it or says what is wrong */
+        }
+        *s = j->p + 1;
+        *len = (size_t)((const char *)p - *s);
+        *used = 0;
+        j->p = (const char *)p + 1;
+        return 0;
+    }
+    if (od_json_string(j, scratch, len) != 0) return -1;
+    *s = scratch;
+    *used = *len + 1;
+    return 0;
+}
+
 int od_json_number(od_json_t *j, double *val, int *is_int, int64_t *ival)
 {
     ws(j);
@@ -271,6 +344,11 @@ int od_json_number(od_json_t *j, double *val, int *is_int, int64_t *ival)
             return od_json_fail(j, "invalid number: exponent expected");
         while (q < j->end && *q >= '0' && *q <= '9')
             q++;
+    }
+    if (fast_number(s, q, integral, val, ival) == 0) {
+        *is_int = integral;
+        j->p = q;
+        return 0;
     }
     size_t n = (size_t)(q - s);
     char tmp[64], *buf = tmp;

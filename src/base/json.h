@@ -34,20 +34,56 @@ typedef enum od_json_type {
 } od_json_type_t;
 
 void od_json_init(od_json_t *j, const char *s, size_t len);
-/** skips white space; @return the type of the value that starts here (by its first byte) */
-od_json_type_t od_json_peek(od_json_t *j);
 /** skips white space; @return 1 if the input is exhausted */
 int od_json_at_end(od_json_t *j);
-/** skips white space and consumes `c`; @return 0 if it was there, -1 (error set) if not */
-int od_json_expect(od_json_t *j, char c);
+/* The three calls a walk makes between values, inline: most of a body is punctuation. */
+static inline void od_json__ws(od_json_t *j)
+{
+    const char *p = j->p, *end = j->end;
+    while (p < end && (unsigned char)*p <= ' ' && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    j->p = p;
+}
+od_json_type_t od_json__type(char c);
+int od_json__expected(od_json_t *j, char c);
+
+/** skips white space; @return the type of the value that starts here (by its first byte) */
+static inline od_json_type_t od_json_peek(od_json_t *j)
+{
+    od_json__ws(j);
+    return j->p == j->end ? OD_JSON_NONE : od_json__type(*j->p);
+}
 /** skips white space and consumes `c` if it is next; @return 1 if consumed */
-int od_json_accept(od_json_t *j, char c);
+static inline int od_json_accept(od_json_t *j, char c)
+{
+    od_json__ws(j);
+    if (j->p < j->end && *j->p == c) {
+        j->p++;
+        return 1;
+    }
+    return 0;
+}
+/** skips white space and consumes `c`; @return 0 if it was there, -1 (error set) if not */
+static inline int od_json_expect(od_json_t *j, char c)
+{
+    return od_json_accept(j, c) ? 0 : od_json__expected(j, c);
+}
+
 /**
  * decodes a string into out (capacity: at least the encoded length, which is what remains of
- * the input in the worst case — use od_json_remaining), NUL-terminated
+ * the input in the worst case — use od_json_remaining), NUL-terminated.  A decoded string never
+ * holds a NUL of its own: a raw one is a control character and \u0000 is refused.
  * @return 0 if successful with *len set, -1 if not (error set)
  */
 int od_json_string(od_json_t *j, char *out, size_t *len);
+/**
+ * reads a string without copying it when it needs no decoding (no escapes; UTF-8 is checked in
+ * place): *s then points into the input, not NUL-terminated, and *used is 0.  A string with
+ * escapes is decoded into scratch as od_json_string does (same capacity rule), and *used is
+ * what it took there (its length + 1).
+ * @return 0 if successful, -1 if not (error set)
+ */
+int od_json_span(od_json_t *j, const char **s, size_t *len, char *scratch, size_t *used);
 /**
  * reads a number; *is_int says it had no fraction or exponent, and then *ival holds it
  * @return 0 if successful, -1 if not (error set: bad syntax, integer beyond int64, overflow)

@@ -38,8 +38,9 @@ struct od_order {
     const char **items;
     size_t nitems;
     double amount;
-    int priority; /* 1 high, 2 medium, 3 low; the rules' route hook may change it, under the
-                   * results store's lock */
+    int priority;     /* 1 high, 2 medium, 3 low; the rules' route hook may change it, under the
+                       * results store's lock */
+    uint32_t id_hash; /* the id's hash, for the results store's index (set when it claims the id) */
     uint64_t created_wall_ns;
     uint64_t enqueued_ns; /* od_now_ns at acceptance */
     uint64_t flow_id;     /* links the trace's enqueue and dequeue */

@@ -145,11 +145,15 @@ od_submit_result_t od_pool_submit(od_pool_t *p, od_order_t *o, od_order_receipt_
 {
     od_submit_result_t rc = OD_SUBMIT_QUEUED;
     od_results_lock(p->results);
-    if (o->id[0] != '\0' && od_results_find_locked(p->results, o->id) != NULL) {
-        od_results_unlock(p->results);
-        return OD_SUBMIT_DUPLICATE;
+    int generated = o->id[0] == '\0';
+    if (generated) od_order_make_id(o);
+    while (od_results_claim_locked(p->results, o) != 0) {
+        if (!generated) {
+            od_results_unlock(p->results);
+            return OD_SUBMIT_DUPLICATE;
+        }
+        od_order_make_id(o); /* a client chose the id we made: make another */
     }
-    if (o->id[0] == '\0') od_order_make_id(o);
     o->state = OD_STATE_QUEUED;
     o->enqueued_ns = od_now_ns();
     o->flow_id = (uint64_t)(uintptr_t)o ^ o->enqueued_ns;

@@ -53,13 +53,25 @@ void od_results_unlock(od_results_t *r)
     od_mutex_unlock(&r->lock);
 }
 
-od_order_t *od_results_find_locked(od_results_t *r, const char *id)
+static od_order_t *find(od_results_t *r, const char *id, uint32_t h)
 {
-    for (od_order_t *o = r->buckets[od_hash_str(id) & (r->nbuckets - 1)]; o; o = o->hash_next)
-        if (strcmp(o->id, id) == 0) return o;
+    for (od_order_t *o = r->buckets[h & (r->nbuckets - 1)]; o; o = o->hash_next)
+        if (o->id_hash == h && strcmp(o->id, id) == 0) return o;
     return NULL;
 }
 
+od_order_t *od_results_find_locked(od_results_t *r, const char *id)
+{
+    return find(r, id, (uint32_t)od_hash_str(id));
+}
+
+int od_results_claim_locked(od_results_t *r, od_order_t *o)
+{
+    o->id_hash = (uint32_t)od_hash_str(o->id);
+    return find(r, o->id, o->id_hash) == NULL ? 0 : -1;
+}
+
+/* the stored hashes move the orders without reading their ids */
 static void grow(od_results_t *r)
 {
     size_t n = r->nbuckets * 2;
@@ -68,7 +80,7 @@ static void grow(od_results_t *r)
         od_order_t *o = r->buckets[i];
         while (o) {
             od_order_t *next = o->hash_next;
-            size_t j = od_hash_str(o->id) & (n - 1);
+            size_t j = o->id_hash & (n - 1);
             o->hash_next = b[j];
             b[j] = o;
             o = next;
@@ -82,7 +94,7 @@ static void grow(od_results_t *r)
 void od_results_add_locked(od_results_t *r, od_order_t *o)
 {
     if (r->count >= r->nbuckets) grow(r);
-    size_t i = od_hash_str(o->id) & (r->nbuckets - 1);
+    size_t i = o->id_hash & (r->nbuckets - 1);
     o->hash_next = r->buckets[i];
     r->buckets[i] = o;
     r->count++;
@@ -90,7 +102,7 @@ void od_results_add_locked(od_results_t *r, od_order_t *o)
 
 static void unlink_hash(od_results_t *r, od_order_t *o)
 {
-    od_order_t **pp = &r->buckets[od_hash_str(o->id) & (r->nbuckets - 1)];
+    od_order_t **pp = &r->buckets[o->id_hash & (r->nbuckets - 1)];
     while (*pp && *pp != o)
         pp = &(*pp)->hash_next;
     OD_ASSERT(*pp == o);

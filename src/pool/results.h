@@ -29,7 +29,10 @@ void od_results_unlock(od_results_t *r);
 /* The following need the lock held. */
 /** @return the order with this id, or NULL */
 od_order_t *od_results_find_locked(od_results_t *r, const char *id);
-/** adds an order (its id must be unknown) */
+/** hashes o's id for the index (o->id_hash) and looks for another order with it
+ *  @return 0 if the id is free, -1 if an order already has it */
+int od_results_claim_locked(od_results_t *r, od_order_t *o);
+/** adds an order, claimed with od_results_claim_locked under this same hold of the lock */
 void od_results_add_locked(od_results_t *r, od_order_t *o);
 /** removes and frees an order that was never queued (a refused submit) */
 void od_results_remove_locked(od_results_t *r, od_order_t *o);

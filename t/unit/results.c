@@ -17,8 +17,13 @@ int main(void)
     od_results_lock(r);
     for (int i = 0; i < 5000; i++) { /* grows the index several times */
         snprintf(id, sizeof(id), "q%d", i);
-        od_results_add_locked(r, mk(id));
+        od_order_t *o = mk(id);
+        if (od_results_claim_locked(r, o) != 0) ok(0, "claim %s", id);
+        od_results_add_locked(r, o);
     }
+    od_order_t *dup = mk("q42");
+    ok(od_results_claim_locked(r, dup) == -1, "a known id cannot be claimed again");
+    od_order_free(dup);
     od_results_unlock(r);
     is_int(od_results_count(r), 5000, "5000 stored");
     od_results_lock(r);
@@ -51,7 +56,9 @@ int main(void)
     r = od_results_create(1);
     od_results_lock(r);
     od_order_t *a = mk("a"), *b = mk("b");
+    od_results_claim_locked(r, a);
     od_results_add_locked(r, a);
+    od_results_claim_locked(r, b);
     od_results_add_locked(r, b);
     ok(od_results_retire_locked(r, a) == NULL, "retire within results_kept evicts nothing");
     od_order_t *ev = od_results_retire_locked(r, b);
@@ -68,6 +75,7 @@ int main(void)
     r = od_results_create(0);
     od_results_lock(r);
     od_order_t *o = mk("z");
+    od_results_claim_locked(r, o);
     od_results_add_locked(r, o);
     o->state = OD_STATE_FAILED;
     od_results_finish_locked(r, o);
