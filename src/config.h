@@ -21,6 +21,14 @@ typedef struct od_listen {
     int port;
 } od_listen_t;
 
+#define OD_BUCKETS_MAX 100 /* bounds of one /metrics histogram */
+
+/* a /metrics histogram's upper bounds, in seconds, ascending (the +Inf bucket is implied) */
+typedef struct od_buckets {
+    double le[OD_BUCKETS_MAX];
+    size_t n;
+} od_buckets_t;
+
 typedef struct od_config {
     char *path; /* the YAML file it came from */
     od_listen_t listen;
@@ -48,6 +56,10 @@ typedef struct od_config {
         uint64_t keep_files;
         uint64_t keep_bytes;
     } profiling;
+    struct {
+        od_buckets_t processing; /* orderd_processing_seconds */
+        od_buckets_t queue_wait; /* orderd_queue_wait_seconds */
+    } metrics;
     char **scenarios; /* owned array of owned strings */
     size_t nscenarios;
     od_pool_config_t pool; /* from pool_files.script */

@@ -72,6 +72,8 @@ is $r->{status}, 202, 'application/json with charset accepted';
 # 413 too large
 $r = $s->post_json('/orders', '{"notes":"' . ('x' x 70000) . '"}');
 is $r->{status}, 413, 'a body over max_body_bytes: 413';
+like $r->{headers}{'content-type'}, qr{^application/json}, '... as JSON, though h2o refuses it';
+like json_decode($r->{content})->{error}, qr/max_body_bytes \(65536 bytes\)/, '... naming the limit';
 
 # 422 a field invalid
 $r = $s->post_json('/orders', order(amount => -1));
@@ -84,9 +86,14 @@ is json_decode($r->{content})->{field}, 'colour', '... naming it';
 # /stats with the seed's names and ours
 my $st = $s->get_json('/stats');
 for my $k (qw(total_processed success_count error_count average_process_time_ms active_workers queue_length
-              uptime_seconds accepted rejected queue_capacity queue_by_priority in_flight processing_time_ms)) {
+              uptime_seconds accepted rejected queue_capacity queue_by_priority in_flight processing_time_ms
+              busy_workers queue_wait_ms)) {
     ok exists $st->{$k}, "/stats has $k";
 }
+is $st->{active_workers}, $st->{workers}, 'active_workers is the worker count, as in the Go seed';
+cmp_ok $st->{busy_workers}, '<=', $st->{workers}, 'busy_workers: at most the workers';
+is $st->{busy_workers}, $st->{in_flight}, '... the orders in flight';
+ok exists $st->{queue_wait_ms}{p99}, 'queue-wait percentiles';
 is $st->{accepted}, 7, 'accepted counts the 202s';
 ok exists $st->{processing_time_ms}{p99}, 'processing-time percentiles';
 
@@ -105,8 +112,10 @@ like $r->{headers}{'content-type'}, qr{^text/plain}, 'Prometheus text';
 like $r->{content}, qr/^orderd_orders_accepted_total 7$/m, 'accepted counter';
 like $r->{content}, qr/^orderd_queue_depth\{priority="1"\} \d+$/m, 'queue depth by priority';
 like $r->{content}, qr/^orderd_processing_seconds_bucket\{le="\+Inf"\} \d+$/m, 'processing histogram';
-like $r->{content}, qr/^orderd_http_requests_total\{route="POST \/orders",code="202"\} \d+$/m, 'requests by route and code';
-like $r->{content}, qr/^orderd_http_requests_total\{route="POST \/orders",code="422"\} 2$/m, '... including refusals';
+like $r->{content}, qr/^orderd_http_requests_total\{method="POST",route="\/orders",code="202"\} 7$/m, 'requests by method, route and code';
+like $r->{content}, qr/^orderd_http_requests_total\{method="POST",route="\/orders",code="422"\} 2$/m, '... including refusals';
+like $r->{content}, qr/^orderd_http_requests_total\{method="POST",route="\/orders",code="413"\} 1$/m, '... and the 413 h2o answered';
+like $r->{content}, qr/^orderd_http_requests_total\{method="GET",route="\/orders\/\{id\}",code="200"\} \d+$/m, 'a route template';
 like $r->{content}, qr/^orderd_resident_memory_bytes \d+$/m, 'memory';
 
 # 404 and 405 with Allow
@@ -121,6 +130,13 @@ is $r->{status}, 405, 'DELETE /health: 405';
 like $r->{headers}{allow}, qr/GET/, '... Allow lists GET';
 $r = $s->request('PUT', '/orders/first-1', 'x');
 is $r->{status}, 405, 'PUT /orders/{id}: 405';
+is $r->{headers}{allow}, 'GET, HEAD', '... Allow: GET, HEAD';
+$r = $s->request('PUT', '/orders', 'x');
+is $r->{status}, 405, 'PUT /orders: 405';
+$r = $s->get('/metrics');
+like $r->{content}, qr/^orderd_http_requests_total\{method="PUT",route="\/orders",code="405"\} 1$/m, 'a PUT counted as PUT on /orders';
+like $r->{content}, qr/^orderd_http_requests_total\{method="PUT",route="\/orders\/\{id\}",code="405"\} 1$/m, '... and on /orders/{id}';
+like $r->{content}, qr/^orderd_http_requests_total\{method="GET",route="other",code="404"\} 1$/m, 'an unknown path: route="other"';
 
 # still serving after all of that
 is $s->get('/health')->{status}, 200, 'still healthy';

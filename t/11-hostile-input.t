@@ -39,6 +39,7 @@ for my $c (@cases) {
 }
 my $r = $s->post_json('/orders', '{"notes":"' . ('x' x 100000) . '"}');
 is $r->{status}, 413, 'oversized body: 413';
+ok json_decode($r->{content})->{error}, '... with a JSON error (h2o refuses it, orderd words it)';
 
 # raw sockets: broken HTTP
 sub raw {
@@ -66,6 +67,22 @@ is $s->get('/health')->{status}, 200, '... and the server still serves';
 my $body = Orderd::json_encode(order(id => 'chunked-1'));
 my $chunked = sprintf("POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", length $body, $body);
 like raw($chunked), qr/^HTTP\/1\.1 202/, 'a chunked body is accepted';
+# the answers h2o writes itself, in orderd's JSON: a broken chunked body, a broken
+# Content-Length, an unknown Expect
+my $post = "POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+for my $c (["broken chunked encoding", "Transfer-Encoding: chunked\r\n\r\nzz\r\n", 400, qr/chunked/],
+           ["unknown transfer encoding", "Transfer-Encoding: gzip\r\n\r\n", 400, qr/transfer-encoding/],
+           ["broken Content-Length", "Content-Length: 12x\r\n\r\n", 400, qr/content-length/],
+           ["unknown Expect", "Expect: 200-ok\r\nContent-Length: 2\r\n\r\n{}", 417, qr/expectation/]) {
+    my ($name, $rest, $want, $says) = @$c;
+    my $resp = raw($post . $rest);
+    my ($st) = $resp =~ /^HTTP\/1\.1 (\d{3})/;
+    is $st, $want, "$name: $want";
+    like $resp, qr/^content-type: application\/json/mi, '... as JSON';
+    my ($b) = $resp =~ /\r\n\r\n(.*)\z/s;
+    my $j = eval { json_decode($b) };
+    like $j && $j->{error}, $says, "... saying what is wrong" or diag $resp;
+}
 # many bad requests on one keep-alive connection
 my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $s->port) or die;
 my $ok = 0;

@@ -52,10 +52,12 @@ is $s->post_json('/orders', $over)->{status}, 413, 'one byte more: 413';
 
 my ($r, $dt) = raw($post . "Content-Length: 10000000000\r\n\r\n{\"customer\":");
 is status($r), 413, 'a 10 GB Content-Length: 413';
+like $r, qr/\r\n\r\n\{"error":"the request body is larger than http\.max_body_bytes \(1024 bytes\)"\}\n\z/, '  with orderd\'s JSON error';
 cmp_ok $dt, '<', 2, '  at once, without waiting for the body';
 
 ($r) = raw($post . "Transfer-Encoding: chunked\r\n\r\n" . ("200\r\n" . ('x' x 512) . "\r\n") x 4 . "0\r\n\r\n");
 is status($r), 413, 'a chunked body growing past the limit: 413';
+like $r, qr/^content-type: application\/json\r$/mi, '  as JSON';
 
 ($r) = raw("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " . ('a' x 1_000_000) . "\r\n\r\n");
 ok status($r) == 400 || status($r) == 431 || $r eq '', 'a 1 MB header: refused (' . (status($r) || 'closed') . ')';

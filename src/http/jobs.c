@@ -26,10 +26,10 @@ struct od_job {
     h2o_multithread_receiver_t *owner; /* the receiver of the loop that owns the request */
     h2o_req_t *req;                    /* loop thread only; NULL once the request is gone */
     od_server_t *srv;
-    int refs;    /* atomic: the loop side and the job side */
-    int gone;    /* atomic: the request was disposed */
-    int peer_fd; /* a dup of the client's socket, to notice it leaving; -1 if unknown */
-    int route;
+    int refs;          /* atomic: the loop side and the job side */
+    int gone;          /* atomic: the request was disposed */
+    int peer_fd;       /* a dup of the client's socket, to notice it leaving; -1 if unknown */
+    int route, method; /* the request's labels, for its counters */
     char *query;
     size_t query_len;
     od_job_fn fn;
@@ -106,7 +106,7 @@ static void on_job_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t
         od_job_t *job = H2O_STRUCT_FROM_MEMBER(od_job_t, msg.link, messages->next);
         h2o_linklist_unlink(&job->msg.link);
         if (job->req != NULL) {
-            od_req_t r = {.h = job->req, .srv = job->srv, .route = job->route};
+            od_req_t r = {.h = job->req, .srv = job->srv, .route = job->route, .method = job->method};
             for (size_t i = 0; i < job->nheaders; i++)
                 od_add_header(&r, job->headers[i].name, job->headers[i].value);
             /* the request takes the body's bytes; the type is copied, the job dies first */
@@ -154,6 +154,7 @@ int od_defer(od_req_t *r, od_job_fn fn, void *arg, void (*free_arg)(void *))
     job->srv = r->srv;
     job->refs = 2;
     job->route = r->route;
+    job->method = r->method;
     job->fn = fn;
     job->arg = arg;
     job->free_arg = free_arg;

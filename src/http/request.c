@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/metrics.h"
 #include "http/server.h"
 
 /* --- responses ------------------------------------------------------------------------------- */
@@ -73,7 +74,7 @@ static void send_body(od_req_t *r, int status, const char *content_type, char *b
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type,
                        strlen(content_type));
     req->res.content_length = len;
-    od_stats_http(r->srv->stats, (od_route_id_t)r->route, status);
+    od_http_count(r->route, r->method, status);
     h2o_start_response(req, &generator);
     h2o_iovec_t buf = h2o_iovec_init(body, len);
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")))

@@ -29,7 +29,8 @@ typedef struct od_req {
     size_t path_len;
     const char *query; /* after '?', or NULL; not NUL-terminated */
     size_t query_len;
-    int route; /* od_route_id_t, for the request counters */
+    int route;  /* the route's label (router.h), for the request counters */
+    int method; /* od_method_index (router.h), for the request counters */
 } od_req_t;
 
 /**
@@ -39,6 +40,11 @@ typedef struct od_req {
 int od_query_get(const od_req_t *r, const char *name, char *out, size_t outsz);
 /** od_query_get on a raw query string (without the '?') */
 int od_query_lookup(const char *query, size_t len, const char *name, char *out, size_t outsz);
+/** @return 1 if the request is a HEAD (answered as GET, the body dropped by od_respond...) */
+static inline int od_req_is_head(const od_req_t *r)
+{
+    return h2o_memis(r->h->method.base, r->h->method.len, H2O_STRLIT("HEAD"));
+}
 /** @return 1 if the path equals s */
 int od_path_is(const od_req_t *r, const char *s);
 /** adds a response header (name and value are copied) before od_respond */

@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "pool/pool.h"
 #include "prof/trace.h"
+#include "http/metrics.h"
 #include "http/routes.h"
 #include "http/server.h"
 
@@ -112,6 +113,17 @@ static int get_order(od_req_t *r)
 
 /* --- GET /stats, /health ---------------------------------------------------------------- */
 
+/* "key":{"p50":...,"max":...}, in ms, and a comma */
+static void percentiles(od_body_t *j, const char *key, const od_hist_t *h)
+{
+    od_body_printf(j,
+                   "\"%s\":{\"p50\":%.3f,\"p90\":%.3f,\"p95\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f},",
+                   key, od_hist_percentile(h, 50) / 1000.0, od_hist_percentile(h, 90) / 1000.0,
+                   od_hist_percentile(h, 95) / 1000.0, od_hist_percentile(h, 99) / 1000.0,
+                   od_hist_percentile(h, 99.9) / 1000.0, (h->total ? h->max : 0) / 1000.0);
+}
+
+/* the Go seed's fields first, with its meanings (active_workers: the worker count) */
 static int get_stats(od_req_t *r)
 {
     od_server_t *srv = r->srv;
@@ -123,13 +135,14 @@ static int get_stats(od_req_t *r)
     uint64_t processed = od_stats_get(&st->processed);
     od_body_t j;
     od_body_init(&j, r, 1024);
-    od_body_printf(&j,
-                   "{\"total_processed\":%llu,\"success_count\":%llu,\"error_count\":%llu,"
-                   "\"average_process_time_ms\":%.3f,\"active_workers\":%d,\"queue_length\":%zu,"
-                   "\"uptime_seconds\":%.3f,",
-                   (unsigned long long)processed, (unsigned long long)od_stats_get(&st->success),
-                   (unsigned long long)od_stats_get(&st->errors), od_hist_mean(h) / 1000.0, snap.active,
-                   snap.queue_length, (double)(od_now_ns() - st->start_ns) / 1e9);
+    od_body_printf(
+        &j,
+        "{\"total_processed\":%llu,\"success_count\":%llu,\"error_count\":%llu,"
+        "\"average_process_time_ms\":%.3f,\"active_workers\":%d,\"busy_workers\":%d,\"queue_length\":%zu,"
+        "\"uptime_seconds\":%.3f,",
+        (unsigned long long)processed, (unsigned long long)od_stats_get(&st->success),
+        (unsigned long long)od_stats_get(&st->errors), od_hist_mean(h) / 1000.0, snap.workers, snap.active,
+        snap.queue_length, (double)(od_now_ns() - st->start_ns) / 1e9);
     od_body_printf(
         &j,
         "\"accepted\":%llu,\"rejected\":%llu,\"rejected_queue_full\":%llu,\"rejected_draining\":%llu,"
@@ -140,14 +153,11 @@ static int get_stats(od_req_t *r)
         (unsigned long long)od_stats_get(&st->rejected_draining), snap.capacity, snap.by_priority[0],
         snap.by_priority[1], snap.by_priority[2], snap.active, snap.workers, snap.draining ? "true" : "false",
         (unsigned long long)snap.starvation_picks);
-    od_body_printf(
-        &j,
-        "\"processing_time_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p95\":%.3f,\"p99\":%.3f,\"p999\":%.3f,"
-        "\"max\":%.3f},\"results_stored\":%zu,\"rss_bytes\":%llu}",
-        od_hist_percentile(h, 50) / 1000.0, od_hist_percentile(h, 90) / 1000.0,
-        od_hist_percentile(h, 95) / 1000.0, od_hist_percentile(h, 99) / 1000.0,
-        od_hist_percentile(h, 99.9) / 1000.0, (h->total ? h->max : 0) / 1000.0,
-        od_results_count(srv->results), (unsigned long long)od_rss_bytes());
+    percentiles(&j, "processing_time_ms", h);
+    od_stats_wait_copy(st, h);
+    percentiles(&j, "queue_wait_ms", h);
+    od_body_printf(&j, "\"results_stored\":%zu,\"rss_bytes\":%llu}", od_results_count(srv->results),
+                   (unsigned long long)od_rss_bytes());
     od_hist_destroy(h);
     return od_respond_body_json(r, 200, &j);
 }
@@ -171,89 +181,6 @@ static int get_health(od_req_t *r)
                    now, healthy ? "true" : "false", snap.queue_length, snap.capacity, snap.workers,
                    snap.draining ? "true" : "false");
     return od_respond_body_json(r, healthy ? 200 : 503, &j);
-}
-
-/* --- GET /metrics (Prometheus text exposition 0.0.4) ----------------------------------------- */
-
-uint64_t od_alloc_bytes(void) __attribute__((weak));
-
-static int get_metrics(od_req_t *r)
-{
-    od_server_t *srv = r->srv;
-    od_stats_t *st = srv->stats;
-    od_pool_snapshot_t snap;
-    od_pool_snapshot(srv->pool, &snap);
-    od_body_t m;
-    od_body_init(&m, r, 8192);
-#define COUNTER(name, help, v)                                                                               \
-    od_body_printf(&m, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,                 \
-                   (unsigned long long)(v))
-#define GAUGE(name, help, fmt, v)                                                                            \
-    od_body_printf(&m, "# HELP %s %s\n# TYPE %s gauge\n%s " fmt "\n", name, help, name, name, v)
-    COUNTER("orderd_orders_accepted_total", "Orders accepted into the queue (answered 202).",
-            od_stats_get(&st->accepted));
-    od_body_puts(&m, "# HELP orderd_orders_rejected_total Orders refused with 503, by reason.\n"
-                     "# TYPE orderd_orders_rejected_total counter\n");
-    od_body_printf(&m, "orderd_orders_rejected_total{reason=\"queue_full\"} %llu\n",
-                   (unsigned long long)od_stats_get(&st->rejected_full));
-    od_body_printf(&m, "orderd_orders_rejected_total{reason=\"draining\"} %llu\n",
-                   (unsigned long long)od_stats_get(&st->rejected_draining));
-    od_body_puts(&m, "# HELP orderd_orders_processed_total Orders processed, by outcome.\n"
-                     "# TYPE orderd_orders_processed_total counter\n");
-    od_body_printf(&m, "orderd_orders_processed_total{outcome=\"success\"} %llu\n",
-                   (unsigned long long)od_stats_get(&st->success));
-    od_body_printf(&m, "orderd_orders_processed_total{outcome=\"error\"} %llu\n",
-                   (unsigned long long)od_stats_get(&st->errors));
-    od_body_puts(
-        &m, "# HELP orderd_queue_depth Orders waiting, by priority lane.\n# TYPE orderd_queue_depth gauge\n");
-    for (int i = 0; i < 3; i++)
-        od_body_printf(&m, "orderd_queue_depth{priority=\"%d\"} %zu\n", i + 1, snap.by_priority[i]);
-    GAUGE("orderd_queue_capacity", "Queue capacity, all lanes.", "%zu", snap.capacity);
-    GAUGE("orderd_in_flight", "Orders being processed by a worker.", "%d", snap.active);
-    GAUGE("orderd_workers", "Worker threads.", "%d", snap.workers);
-
-    od_hist_t *h = od_hist_create();
-    od_stats_hist_copy(st, h);
-    static const double bounds_ms[] = {1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
-    od_body_puts(&m, "# HELP orderd_processing_seconds Time from a worker taking an order to its outcome.\n"
-                     "# TYPE orderd_processing_seconds histogram\n");
-    size_t idx = 0;
-    uint64_t cum = 0;
-    for (size_t b = 0; b < OD_ARRAY_SIZE(bounds_ms); b++) {
-        uint64_t limit_us = (uint64_t)(bounds_ms[b] * 1000);
-        while (idx < h->ncounts && od_hist_value_at(idx) <= limit_us)
-            cum += h->counts[idx++];
-        od_body_printf(&m, "orderd_processing_seconds_bucket{le=\"%g\"} %llu\n", bounds_ms[b] / 1000.0,
-                       (unsigned long long)cum);
-    }
-    od_body_printf(&m, "orderd_processing_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)h->total);
-    od_body_printf(&m, "orderd_processing_seconds_sum %.6f\norderd_processing_seconds_count %llu\n",
-                   h->sum / 1e6, (unsigned long long)h->total);
-    od_hist_destroy(h);
-
-    od_body_puts(&m, "# HELP orderd_http_requests_total HTTP requests answered, by route and status code.\n"
-                     "# TYPE orderd_http_requests_total counter\n");
-    for (int rt = 0; rt < OD_ROUTE_COUNT; rt++)
-        for (int c = 0; c <= OD_STATS_CODES; c++) {
-            uint64_t v = od_stats_get(&st->http[rt][c]);
-            if (v == 0) continue;
-            char code[8];
-            if (c < OD_STATS_CODES)
-                snprintf(code, sizeof(code), "%d", od_stats_codes[c]);
-            else
-                strcpy(code, "other");
-            od_body_printf(&m, "orderd_http_requests_total{route=\"%s\",code=\"%s\"} %llu\n",
-                           od_route_name((od_route_id_t)rt), code, (unsigned long long)v);
-        }
-    GAUGE("orderd_resident_memory_bytes", "Resident set size.", "%llu", (unsigned long long)od_rss_bytes());
-    if (od_alloc_bytes)
-        GAUGE("orderd_allocated_bytes", "Bytes allocated and in use (tcmalloc).", "%llu",
-              (unsigned long long)od_alloc_bytes());
-    GAUGE("orderd_uptime_seconds", "Seconds since start.", "%.3f",
-          (double)(od_now_ns() - st->start_ns) / 1e9);
-#undef COUNTER
-#undef GAUGE
-    return od_respond_body(r, 200, "text/plain; version=0.0.4; charset=utf-8", &m);
 }
 
 /* --- scenarios ------------------------------------------------------------------------------ */
@@ -314,10 +241,10 @@ static int post_scenario(od_req_t *r)
 void od_routes_register(void)
 {
     od_route_add("/orders", OD_POST, 0, OD_ROUTE_ORDERS_POST, post_order);
-    od_route_add("/orders/", OD_GET | OD_HEAD, OD_ROUTE_PREFIX, OD_ROUTE_ORDERS_GET, get_order);
-    od_route_add("/stats", OD_GET | OD_HEAD, 0, OD_ROUTE_STATS, get_stats);
-    od_route_add("/health", OD_GET | OD_HEAD, 0, OD_ROUTE_HEALTH, get_health);
-    od_route_add("/metrics", OD_GET | OD_HEAD, 0, OD_ROUTE_METRICS, get_metrics);
-    od_route_add("/scenarios", OD_GET | OD_HEAD, 0, OD_ROUTE_SCENARIOS, get_scenarios);
+    od_route_add("/orders/", OD_GET, OD_ROUTE_PREFIX, OD_ROUTE_ORDERS_GET, get_order);
+    od_route_add("/stats", OD_GET, 0, OD_ROUTE_STATS, get_stats);
+    od_route_add("/health", OD_GET, 0, OD_ROUTE_HEALTH, get_health);
+    od_route_add("/metrics", OD_GET, 0, OD_ROUTE_METRICS, od_metrics_get);
+    od_route_add("/scenarios", OD_GET, 0, OD_ROUTE_SCENARIOS, get_scenarios);
     od_route_add("/scenarios/", OD_POST, OD_ROUTE_PREFIX, OD_ROUTE_SCENARIOS, post_scenario);
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "http/fallback.h"
 #include "prof/threads.h"
 
 /* --- loop threads --------------------------------------------------------------------------- */
@@ -144,6 +145,7 @@ int od_server_start(od_server_t *srv)
         h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pathconf = h2o_config_register_path(host, "/", 0);
     od_router_attach(pathconf, srv, fd_prof >= 0 ? cfg->profiling.listen.port : 0);
+    od_fallback_attach(host, srv); /* h2o's own error answers in orderd's JSON */
 
     int n = cfg->http.threads;
     threads = od_calloc((size_t)n, sizeof(*threads));

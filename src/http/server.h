@@ -3,13 +3,15 @@
  * the listeners and h2o event loops (one per `http.threads`, each accepting on its own dup of
  * the one listening socket, and on the profiling listener's when there is one).
  *
- * The HTTP layer (src/http/) is six modules; this header includes the first three's headers
+ * The HTTP layer (src/http/) is eight modules; this header includes the first three's headers
  * for the handlers:
  *   router.h          the route table and dispatch (404, 405, the profiling listener and token)
  *   request.h         what a handler reads of a request and how it answers (od_respond...,
  *                     od_body_t: a body in the request's pool)
  *   jobs.h            deferred jobs: blocking work off the event loop
- *   routes.h          the order API, /stats, /metrics, /scenarios (registered by main)
+ *   routes.h          the order API, /stats, /scenarios (registered by main)
+ *   metrics.h         /metrics (Prometheus) and the request counters by route, method, code
+ *   fallback.h        orderd's JSON on the errors h2o answers itself (413, 400, 417)
  *   scenario_state.h  which scenarios are running (od_server_t.scenario_state; the schedule
  *                     reads it too)
  *   server.h          this: the state and the loops

@@ -70,6 +70,7 @@ static od_order_t *next_order(od_pool_t *p)
 static void process(od_pool_t *p, worker_t *w, od_stage_ctx_t *ctx, od_order_t *o)
 {
     uint64_t start = od_now_ns();
+    uint64_t queue_ns = start - o->enqueued_ns; /* o is not to be touched after it retires */
     if (od_trace_active()) od_trace_flow_end(o->flow_id, o->id);
 
     od_results_lock(p->results);
@@ -96,7 +97,7 @@ static void process(od_pool_t *p, worker_t *w, od_stage_ctx_t *ctx, od_order_t *
     od_results_unlock(p->results);
     od_results_free_evicted(evicted); /* outside the lock: the other workers and submits need it */
 
-    od_stats_processed(p->stats, out.ok, end - start);
+    od_stats_processed(p->stats, out.ok, end - start, queue_ns);
     __atomic_sub_fetch(&p->active, 1, __ATOMIC_RELAXED);
 }
 

@@ -1,10 +1,11 @@
 /*
- * stats — the server's counters and processing-time histogram, read by GET /stats,
- * GET /health, GET /metrics, the shutdown summary and the profiling schedule's snapshot.
+ * stats — the pool's counters and its two histograms (processing time, queue wait), read by
+ * GET /stats, GET /health, GET /metrics, the shutdown summary and the profiling schedule's
+ * snapshot.  (The HTTP request counters are the HTTP layer's: http/metrics.h.)
  *
  * Counters are relaxed atomics (exact totals; a reader may see one a moment before
- * another).  The processing-time histogram is guarded by the "stats" mutex.  HTTP request
- * counts by route and status are atomics in a fixed table.
+ * another).  Both histograms are guarded by the "stats" mutex, taken once per processed
+ * order (on a worker, never on an event loop's request path).
  */
 #ifndef OD_STATS_H
 #define OD_STATS_H
@@ -14,6 +15,8 @@
 #include "base/hist.h"
 #include "prof/lockprof.h"
 
+/* a route's group, as od_route_add's callers name it (the metrics label is the route's
+ * template: http/router.h) */
 typedef enum od_route_id {
     OD_ROUTE_ORDERS_POST,
     OD_ROUTE_ORDERS_GET,
@@ -26,15 +29,13 @@ typedef enum od_route_id {
     OD_ROUTE_COUNT
 } od_route_id_t;
 
-#define OD_STATS_CODES 12 /* the codes counted: od_stats_codes in stats.c; one more column, "other" */
-
 typedef struct od_stats {
     uint64_t start_ns;
     uint64_t accepted, rejected, processed, success, errors;
     uint64_t rejected_full, rejected_draining;
-    od_mutex_t lock;      /* guards proc_hist */
+    od_mutex_t lock;      /* guards proc_hist and wait_hist */
     od_hist_t *proc_hist; /* processing time, µs */
-    uint64_t http[OD_ROUTE_COUNT][OD_STATS_CODES + 1];
+    od_hist_t *wait_hist; /* queue wait (acceptance to a worker taking it), µs */
 } od_stats_t;
 
 void od_stats_init(od_stats_t *s);
@@ -47,14 +48,11 @@ static inline uint64_t od_stats_get(const uint64_t *counter)
 {
     return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
-/** records one processed order: its outcome and processing time */
-void od_stats_processed(od_stats_t *s, int ok, uint64_t processing_ns);
-/** counts an HTTP answer */
-void od_stats_http(od_stats_t *s, od_route_id_t route, int status);
+/** records one processed order: its outcome, processing time and time spent queued */
+void od_stats_processed(od_stats_t *s, int ok, uint64_t processing_ns, uint64_t queue_ns);
 /** copies the processing histogram (into a histogram from od_hist_create) */
 void od_stats_hist_copy(od_stats_t *s, od_hist_t *out);
-const char *od_route_name(od_route_id_t r);
-/** the status codes counted, in column order (OD_STATS_CODES entries; the last column is "other") */
-extern const int od_stats_codes[OD_STATS_CODES];
+/** copies the queue-wait histogram (into a histogram from od_hist_create) */
+void od_stats_wait_copy(od_stats_t *s, od_hist_t *out);
 
 #endif

@@ -294,11 +294,33 @@ static void capture_job(od_job_t *job, void *arg)
     od_buf_dispose(&err);
 }
 
+/* HEAD: the status and headers capture_job would answer, without taking anything */
+static int capture_head(od_req_t *r, const cap_job_t *c)
+{
+    int text = c->fmt == OD_FMT_TEXT, gc = c->kind == OD_CAP_GC, trace = c->kind == OD_CAP_TRACE;
+    int dump = c->debug >= 2 && c->kind == OD_CAP_GOROUTINES;
+    const char *ct = trace || (gc && !text) ? "application/json"
+                     : gc || dump           ? TEXT_PLAIN
+                                            : od_prof_format_content_type(c->fmt);
+    const char *ext = trace || (gc && !text) ? "json"
+                      : gc || dump           ? "txt"
+                                             : od_prof_format_ext(c->fmt, (od_prof_kind_t)c->kind);
+    od_add_header(r, "X-Content-Type-Options", "nosniff");
+    if (!(gc || (!trace && (text || c->fmt == OD_FMT_SVG)) || c->debug != 0) && c->fam != FAM_GPERF) {
+        char name[96], disp[128];
+        download_name(c, ext, name, sizeof(name));
+        snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", name);
+        od_add_header(r, "Content-Disposition", disp);
+    }
+    return od_respond(r, 200, ct, "", 0);
+}
+
 /* checks the one-at-a-time rule early (the job checks again) and starts the job */
 static int start_capture(od_req_t *r, const cap_job_t *c)
 {
     if ((c->kind == OD_CAP_CPU && od_cpu_busy()) || (c->kind == OD_CAP_TRACE && od_trace_running()))
         return fail(r, c->fam, 409, NULL, "%s", busy_message(c->kind));
+    if (od_req_is_head(r)) return capture_head(r, c); /* a HEAD starts no capture */
     cap_job_t *j = od_malloc(sizeof(*j));
     *j = *c;
     if (od_defer(r, capture_job, j, free) != 0) {
