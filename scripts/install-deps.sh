@@ -20,6 +20,7 @@ pkgs=(
   python3 python3-jinja2
   clang-format
   chromium
+  prometheus
 )
 
 missing=()

@@ -90,6 +90,55 @@ int main(void)
     bad("listen: 127.0.0.1:8080\nbogus: 1\n", "c.yaml:2:1: unknown key \"bogus\"", "unknown top-level key");
     bad("http:\n  threads: 2\n  thread: 3\n", "c.yaml:3:3: unknown key \"http.thread\"",
         "unknown nested key");
+    /* metrics: histogram buckets */
+    {
+        od_config_t m;
+        od_config_defaults(&m);
+        int asc = m.metrics.processing.n > 10 && m.metrics.queue_wait.n > 10;
+        for (size_t i = 1; i < m.metrics.processing.n; i++)
+            asc &= m.metrics.processing.le[i] > m.metrics.processing.le[i - 1];
+        for (size_t i = 1; i < m.metrics.queue_wait.n; i++)
+            asc &= m.metrics.queue_wait.le[i] > m.metrics.queue_wait.le[i - 1];
+        ok(asc && m.metrics.processing.le[0] > 0 && m.metrics.queue_wait.le[0] > 0,
+           "default buckets: more than 10 each, positive, strictly ascending");
+        od_config_dispose(&m);
+        const char *e = load("metrics:\n  processing_buckets: [0.001, 0.01, 0.1]\n"
+                             "  queue_wait_buckets: [1e-5, 0.5]\n",
+                             &m);
+        ok(e == NULL && m.metrics.processing.n == 3 && m.metrics.processing.le[1] == 0.01 &&
+               m.metrics.queue_wait.n == 2 && m.metrics.queue_wait.le[0] == 1e-5,
+           "metrics buckets set in the YAML");
+        od_config_dispose(&m);
+        e = load("metrics:\n  processing_buckets: [0.001, 0.001]\n", &m);
+        ok(e && m.metrics.processing.n > 3, "a bad list changes nothing (the defaults stay)");
+        od_config_dispose(&m);
+        od_buf_t many = OD_BUF_INIT;
+        od_buf_puts(&many, "metrics:\n  queue_wait_buckets: [");
+        for (int i = 1; i <= OD_BUCKETS_MAX + 1; i++)
+            od_buf_printf(&many, "%s%d", i > 1 ? ", " : "", i);
+        od_buf_puts(&many, "]\n");
+        bad(many.base, "c.yaml:2:23: metrics.queue_wait_buckets must list 1 to 100 bounds, got 101",
+            "too many buckets");
+        od_buf_dispose(&many);
+    }
+    bad("metrics:\n  processing_buckets: [0.001, 0.01, 0.005]\n",
+        "c.yaml:2:37: metrics.processing_buckets must be strictly ascending: 0.005 follows 0.01",
+        "buckets descending");
+    bad("metrics:\n  processing_buckets: [0.001, -1]\n",
+        "c.yaml:2:31: metrics.processing_buckets: each bound must be a number of seconds above 0",
+        "a negative bound");
+    bad("metrics:\n  processing_buckets: [0.001, fast]\n",
+        "c.yaml:2:31: metrics.processing_buckets: each bound", "a bound that is not a number");
+    bad("metrics:\n  processing_buckets: [\"0.1\"]\n", "c.yaml:2:24: metrics.processing_buckets: each bound",
+        "a quoted bound");
+    bad("metrics:\n  processing_buckets: []\n", "c.yaml:2:23: metrics.processing_buckets must list 1 to 100",
+        "no buckets");
+    bad("metrics:\n  processing_buckets: 0.1\n", "c.yaml:2:23: metrics.processing_buckets must be a list",
+        "a scalar");
+    bad("metrics:\n  processing_buckets: [[0.1]]\n",
+        "c.yaml:2:24: metrics.processing_buckets must be a list of numbers", "a nested list");
+    bad("metrics:\n  buckets: [0.1]\n", "c.yaml:2:3: unknown key \"metrics.buckets\"",
+        "an unknown metrics key");
     bad("http:\n  threads: two\n", "c.yaml:2:12: http.threads must be a whole number", "wrong type");
     bad("http:\n  threads: 0\n", "http.threads must be from 1 to 64", "out of range");
     bad("http:\n  threads: \"2\"\n", "http.threads must be a whole number", "quoted number");
