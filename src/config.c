@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,21 +147,26 @@ static int get_listen(ctx_t *x, const yaml_node_t *n, const char *key, od_listen
 /* --- the key table --- */
 
 /* The default buckets resolve the bundled scenarios (histogram_quantile(0.99) within 10 % of
- * /stats' p99 under each): about 10 % apart where orders spend their time (processing takes
- * a few to a few tens of ms; a queue wait, from microseconds under light load to seconds in
- * a burst), coarser beyond. */
-#define OD_PROCESSING_BUCKETS                                                                                \
-    {0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009, 0.01,  0.011,                    \
-     0.012,  0.013, 0.014, 0.015, 0.016, 0.018, 0.02,  0.022, 0.024, 0.026, 0.028, 0.03,                     \
-     0.032,  0.034, 0.036, 0.038, 0.04,  0.043, 0.046, 0.05,  0.055, 0.06,  0.065, 0.07,                     \
-     0.08,   0.09,  0.1,   0.125, 0.15,  0.2,   0.25,  0.5,   1,     2.5,   5,     10},                      \
-        48
-#define OD_QUEUE_WAIT_BUCKETS                                                                                \
-    {0.00001, 0.00002, 0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075,                  \
-     0.01,    0.0125,  0.015,   0.02,   0.025,  0.03,   0.04,  0.05,  0.06,  0.075, 0.1,                     \
-     0.125,   0.15,    0.2,     0.25,   0.3,    0.4,    0.5,   0.6,   0.75,  1,     1.25,                    \
-     1.5,     2,       2.5,     3,      4,      5,      7.5,   10,    30},                                   \
-        42
+ * /stats' p99 under each: t/17-metrics-buckets.t): 24 bounds a decade, 10^(1/24) (10 %)
+ * apart, over the range the workload spans (processing: a fraction of a ms on a bare pool to
+ * a second under a burst; a queue wait: 0.1 ms when idle to seconds in a burst), with a few
+ * coarse ones either side.  The estimate and the truth share a bucket, so they differ by at
+ * most its width. */
+static void fine_buckets(od_buckets_t *b, const double *below, size_t nbelow, double lo, double hi,
+                         const double *above, size_t nabove)
+{
+    b->n = 0;
+    for (size_t i = 0; i < nbelow; i++)
+        b->le[b->n++] = below[i];
+    for (int k = (int)floor(24 * log10(lo)); k <= (int)floor(24 * log10(hi)); k++) {
+        double v = pow(10, k / 24.0), scale = pow(10, floor(log10(v)) - 2); /* 3 significant digits */
+        v = round(v / scale) * scale;
+        if (b->n == 0 || v > b->le[b->n - 1] * 1.0001) b->le[b->n++] = v;
+    }
+    for (size_t i = 0; i < nabove; i++)
+        b->le[b->n++] = above[i];
+    OD_ASSERT(b->n <= OD_BUCKETS_MAX);
+}
 
 typedef void (*apply_fn)(ctx_t *x, const yaml_node_t *n, const char *key);
 
@@ -437,9 +443,10 @@ void od_config_defaults(od_config_t *c)
     c->profiling.output_dir = od_strdup("profiles");
     c->profiling.keep_files = 200;
     c->profiling.keep_bytes = 256ull << 20;
-    static const od_buckets_t processing = {OD_PROCESSING_BUCKETS}, queue_wait = {OD_QUEUE_WAIT_BUCKETS};
-    c->metrics.processing = processing;
-    c->metrics.queue_wait = queue_wait;
+    static const double proc_below[] = {0.0001}, proc_above[] = {5, 10};
+    static const double wait_below[] = {0.00001, 0.000025, 0.00005}, wait_above[] = {10, 30};
+    fine_buckets(&c->metrics.processing, proc_below, 1, 0.00025, 2.5, proc_above, 2);
+    fine_buckets(&c->metrics.queue_wait, wait_below, 3, 0.0001, 5, wait_above, 2);
     static const char *const defaults[] = {"lua/scenarios/normal.lua", "lua/scenarios/high.lua",
                                            "lua/scenarios/burst.lua"};
     c->nscenarios = OD_ARRAY_SIZE(defaults);

@@ -21,7 +21,7 @@ typedef struct od_listen {
     int port;
 } od_listen_t;
 
-#define OD_BUCKETS_MAX 100 /* bounds of one /metrics histogram */
+#define OD_BUCKETS_MAX 128 /* bounds of one /metrics histogram */
 
 /* a /metrics histogram's upper bounds, in seconds, ascending (the +Inf bucket is implied) */
 typedef struct od_buckets {

@@ -117,7 +117,7 @@ int main(void)
         for (int i = 1; i <= OD_BUCKETS_MAX + 1; i++)
             od_buf_printf(&many, "%s%d", i > 1 ? ", " : "", i);
         od_buf_puts(&many, "]\n");
-        bad(many.base, "c.yaml:2:23: metrics.queue_wait_buckets must list 1 to 100 bounds, got 101",
+        bad(many.base, "c.yaml:2:23: metrics.queue_wait_buckets must list 1 to 128 bounds, got 129",
             "too many buckets");
         od_buf_dispose(&many);
     }
@@ -131,7 +131,7 @@ int main(void)
         "c.yaml:2:31: metrics.processing_buckets: each bound", "a bound that is not a number");
     bad("metrics:\n  processing_buckets: [\"0.1\"]\n", "c.yaml:2:24: metrics.processing_buckets: each bound",
         "a quoted bound");
-    bad("metrics:\n  processing_buckets: []\n", "c.yaml:2:23: metrics.processing_buckets must list 1 to 100",
+    bad("metrics:\n  processing_buckets: []\n", "c.yaml:2:23: metrics.processing_buckets must list 1 to 128",
         "no buckets");
     bad("metrics:\n  processing_buckets: 0.1\n", "c.yaml:2:23: metrics.processing_buckets must be a list",
         "a scalar");
