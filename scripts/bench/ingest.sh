@@ -50,7 +50,7 @@ for i in $(seq "$ROUNDS"); do
 done
 ratio=$(median < "$tmp/ratios")
 # every request must have been a real 202 (no 409s from reused ids, no 503s)
-codes=$(curl -s "http://127.0.0.1:$port_o/metrics" | grep '^orderd_http_requests_total{route="POST /orders"' | grep -v 'code="202"' || true)
+codes=$(curl -s "http://127.0.0.1:$port_o/metrics" | grep '^orderd_http_requests_total{method="POST",route="/orders"' | grep -v 'code="202"' || true)
 [ -z "$codes" ] || { echo "ingest: orderd answered something other than 202: $codes" >&2; exit 1; }
 cpu_ratio=$(median < "$tmp/cpu")
 # bytes per queued order: RSS growth over the orders now waiting (one sleeping worker)

@@ -83,7 +83,7 @@ run() {
   if echo "$out" | grep -q 'Non-2xx'; then
     echo "profiling bench: non-2xx answers from the $1 server:" >&2
     echo "$out" >&2
-    curl -s "http://127.0.0.1:$port/metrics" | grep 'orders_rejected\|route="POST /orders"' >&2
+    curl -s "http://127.0.0.1:$port/metrics" | grep 'orders_rejected\|method="POST",route="/orders"' >&2
     exit 1
   fi
   echo "$out" | awk -v ticks=$((t1 - t0)) '/^Requests\/sec/ {rps = $2} / requests in / {n = $1} END {print rps, n, ticks}'
