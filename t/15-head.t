@@ -57,12 +57,26 @@ for my $p ('/debug/pprof/profile?seconds=20', '/profile/cpu?seconds=20', '/pprof
     is $st, 200, "HEAD $p: 200";
     cmp_ok $dt, '<', 10, sprintf('... at once (%.2f s; the window is 20 s)', $dt);
     is $body, '', '... no body';
+    ok !defined header($head, 'content-length'), '... no Content-Length (unknown until the capture is made)';
     ok header($head, 'content-type'), '... a Content-Type (' . (header($head, 'content-type') // 'none') . ')';
     my $pj = $s->get_json('/profile');
     ok !$pj->{cpu_busy} && !$pj->{trace_running}, '... and no profile or trace running after it';
 }
 my ($st, $head) = raw('HEAD', '/debug/pprof/profile?seconds=20');
 like header($head, 'content-disposition') // '', qr/filename="profile"/, 'HEAD of a Go CPU profile: its download name';
+# the connection stays usable after a HEAD without a length
+{
+    my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $s->port, Timeout => 10) or die;
+    print $c "HEAD /debug/pprof/profile?seconds=20 HTTP/1.1\r\nHost: x\r\n\r\n"
+           . "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    my $resp = '';
+    local $SIG{ALRM} = sub { die "timeout\n" };
+    alarm 10;
+    eval { while (sysread($c, my $buf, 65536)) { $resp .= $buf } };
+    alarm 0;
+    like $resp, qr/^HTTP\/1\.1 200 .*\r\n\r\nHTTP\/1\.1 200 .*"status":"healthy"/s,
+        'a HEAD of a capture, then a GET on the same connection: both answered';
+}
 ($st) = raw('HEAD', '/debug/pprof/profile?seconds=100000');
 is $st, 400, 'a HEAD with a bad parameter: the 400 a GET gets';
 ($st) = raw('HEAD', '/debug/pprof/nosuch');

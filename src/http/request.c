@@ -73,14 +73,21 @@ static void send_body(od_req_t *r, int status, const char *content_type, char *b
     if (content_type)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type,
                        strlen(content_type));
-    req->res.content_length = len;
+    req->res.content_length = len; /* SIZE_MAX: none (od_respond_head) */
     od_http_count(r->route, r->method, status);
     h2o_start_response(req, &generator);
-    h2o_iovec_t buf = h2o_iovec_init(body, len);
+    h2o_iovec_t buf = h2o_iovec_init(body, len == SIZE_MAX ? 0 : len);
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")))
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
     else
         h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+}
+
+int od_respond_head(od_req_t *r, int status, const char *content_type)
+{
+    OD_ASSERT(od_req_is_head(r)); /* a GET without a length would have to close to end */
+    send_body(r, status, content_type, NULL, SIZE_MAX);
+    return 0;
 }
 
 int od_respond(od_req_t *r, int status, const char *content_type, const void *body, size_t len)

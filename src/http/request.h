@@ -59,6 +59,11 @@ int od_respond(od_req_t *r, int status, const char *content_type, const void *bo
 int od_respond_buf(od_req_t *r, int status, const char *content_type, od_buf_t *body);
 /** sends `json` (a JSON document) and a newline, taking its bytes as od_respond_buf does */
 int od_respond_json(od_req_t *r, int status, od_buf_t *json);
+/**
+ * answers a HEAD whose GET would send a body made only then (a capture): the status and
+ * headers, without Content-Length (RFC 9110 lets a HEAD omit it), and no capture; returns 0
+ */
+int od_respond_head(od_req_t *r, int status, const char *content_type);
 /** sends {"error": message, "field": field} (field omitted when NULL or "") */
 int od_respond_error(od_req_t *r, int status, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

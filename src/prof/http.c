@@ -312,7 +312,7 @@ static int capture_head(od_req_t *r, const cap_job_t *c)
         snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", name);
         od_add_header(r, "Content-Disposition", disp);
     }
-    return od_respond(r, 200, ct, "", 0);
+    return od_respond_head(r, 200, ct);
 }
 
 /* checks the one-at-a-time rule early (the job checks again) and starts the job */
