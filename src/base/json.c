@@ -270,11 +270,7 @@ int od_json__span_slow(od_json_t *j, const char **s, size_t *len, char *scratch,
     if (j->p == j->end || *j->p != '"') return od_json_fail(j, "string expected");
     const unsigned char *p = (const unsigned char *)j->p + 1, *end = (const unsigned char *)j->end;
     for (;;) {
-        while (end - p >= 4 && od_json__plain[p[0]] && od_json__plain[p[1]] && od_json__plain[p[2]] &&
-               od_json__plain[p[3]])
-            p += 4;
-        while (p < end && od_json__plain[*p])
-            p++;
+        p = od_json__plain_run(p, end);
         if (p == end || *p != '"') {
             if (p < end && *p >= 0x80) {
                 size_t n = utf8_len(p, end);
