@@ -6,7 +6,7 @@
  *   legacy  gperftools' formats with the memory map appended: the CPU profile's raw bytes,
  *           heap_v2 for the heap, "--- contention:" for block/mutex, "threadz" counts for
  *           threads — readable by google-pprof
- *   text    human-readable, like Go's debug=1
+ *   text    human-readable, Go's debug=1 (runtime/pprof's headers; idle profiler threads folded)
  *   folded  one "root;caller;leaf N" line per stack (the default sample type)
  *   svg     a flame graph that opens in a browser
  *

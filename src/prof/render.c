@@ -241,7 +241,9 @@ static void put_folded_profiler(const od_profile_t *p, const size_t *idx, od_buf
     od_buf_dispose(&states);
 }
 
-int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
+/* The text form; `fold_idle`: the idle profiler threads as one group (format=text), or each
+ * group with its stack, as Go lists every goroutine (debug=1) */
+static int text(const od_profile_t *p, od_buf_t *out, od_buf_t *err, int fold_idle)
 {
     od_profile_prefetch_symbols(p);
     od_legacy_lines_t lines;
@@ -249,8 +251,9 @@ int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
     if (use_lines && od_legacy_lines_init(&lines, p, err) != 0) return -1;
 
     if (use_lines) {
+        od_legacy_lines_go(&lines);
         od_legacy_lines_header(&lines, out);
-        /* the contention header says "ms since reset"; a heap delta says its window here */
+        /* the contention header says its window; a heap delta says it here */
         if (p->kind == OD_PROF_HEAP && p->duration_ns)
             od_buf_printf(out, "# duration: %.3f s\n", (double)p->duration_ns / 1e9);
     } else if (p->kind == OD_PROF_THREADS) {
@@ -281,7 +284,7 @@ int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
     size_t *idx = sorted_samples(p);
     for (size_t k = 0; k < p->nsamples; k++) {
         const od_prof_sample_t *s = &p->samples[idx[k]];
-        if (idle_profiler(p, s)) continue; /* folded below */
+        if (fold_idle && idle_profiler(p, s)) continue; /* folded below */
         if (use_lines) {
             if (od_legacy_lines_sample(&lines, idx[k], out) != 0) continue;
         } else if (p->kind == OD_PROF_THREADS) {
@@ -297,9 +300,85 @@ int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
         put_frames(p, s, out);
         od_buf_putc(out, '\n');
     }
-    put_folded_profiler(p, idx, out);
+    if (fold_idle) put_folded_profiler(p, idx, out);
     free(idx);
     return 0;
+}
+
+int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
+{
+    return text(p, out, err, 1);
+}
+
+int od_render_go_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
+{
+    return text(p, out, err, 0);
+}
+
+/* --- goroutine?debug=2 ------------------------------------------------------------------------- */
+
+/* splits the comma-separated label `key` of s into at most n pointers into `copy` (caller
+ * frees *copy) */
+static size_t split_label(const od_prof_sample_t *s, const char *key, char **copy, const char **parts,
+                          size_t n)
+{
+    *copy = NULL;
+    const char *v = label_of(s, key);
+    if (v == NULL) return 0;
+    *copy = od_strdup(v);
+    size_t k = 0;
+    for (char *q = *copy, *save = NULL, *tok; k < n && (tok = strtok_r(q, ",", &save)) != NULL; q = NULL)
+        parts[k++] = tok;
+    return k;
+}
+
+/* One thread's stack as Go's traceback prints a goroutine's: "func()" and
+ * "\tfile:line +0xOFF" for the real function at each PC, "func(...)" and "\tfile:line" for
+ * the frames inlined into it (innermost first, as Go lists them). */
+static void put_traceback(const od_prof_sample_t *s, od_buf_t *out)
+{
+    for (size_t f = 0; f < s->npcs; f++) {
+        od_sym_t sym;
+        uintptr_t pc = s->pcs[f];
+        od_symbolize(od_sym_lookup_pc(pc, f, 0), &sym);
+        if (sym.nframes == 0) {
+            fname_t n;
+            unknown_name(&n, &sym, od_sym_lookup_pc(pc, f, 0));
+            od_buf_printf(out, "%s()\n\t?:0\n", n.s);
+            continue;
+        }
+        for (size_t k = 0; k < sym.nframes; k++) {
+            const od_sym_frame_t *fr = &sym.frames[k];
+            int real = k + 1 == sym.nframes;
+            od_buf_printf(out, "%s(%s)\n\t%s:%d", fr->func[0] ? fr->func : "?", real ? "" : "...",
+                          fr->file[0] ? fr->file : "?", fr->file[0] ? fr->line : 0);
+            if (real && sym.symbol_addr)
+                od_buf_printf(out, " +0x%llx", (unsigned long long)(pc - sym.symbol_addr));
+            od_buf_putc(out, '\n');
+        }
+    }
+}
+
+void od_render_goroutine_dump(const od_profile_t *p, od_buf_t *out)
+{
+    od_profile_prefetch_symbols(p);
+    int no = 0;
+    for (size_t i = 0; i < p->nsamples; i++) {
+        const od_prof_sample_t *s = &p->samples[i];
+        char *names_copy, *states_copy;
+        const char *names[OD_THREADS_MAX], *states[OD_THREADS_MAX];
+        size_t nn = split_label(s, "threads", &names_copy, names, OD_THREADS_MAX);
+        size_t ns = split_label(s, "state", &states_copy, states, OD_THREADS_MAX);
+        size_t count = nn ? nn : (size_t)(p->ntypes && s->values[0] > 0 ? s->values[0] : 1);
+        for (size_t t = 0; t < count; t++) {
+            od_buf_printf(out, "# thread: %s\ngoroutine %d [%s]:\n", t < nn ? names[t] : "unnamed", ++no,
+                          t < ns ? states[t] : "unknown");
+            put_traceback(s, out);
+            od_buf_putc(out, '\n');
+        }
+        free(names_copy);
+        free(states_copy);
+    }
 }
 
 /* --- folded ---------------------------------------------------------------------------------- */

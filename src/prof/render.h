@@ -4,7 +4,8 @@
  *
  *   text    one block per sample, heaviest first: the values and PCs in the grammar of the
  *           legacy format for the kind ("N: M [N: M] @ ...", "DELAY COUNT @ ...",
- *           "N @ ..." under "goroutine profile: total N" for threads), the labels as
+ *           "N @ ..." under "goroutine profile: total N" for threads; contention under
+ *           runtime/pprof's "--- contention:" / "--- mutex:" headers), the labels as
  *           "# key: value" lines (thread names and states), then one
  *           "#\t0xPC\tfunc+0xoff\tfile:line" line per frame, inlined frames included; in
  *           the threads profile, the groups of idle profiler threads (label profiler=yes,
@@ -26,6 +27,12 @@
 int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err);
 int od_render_folded(const od_profile_t *p, od_buf_t *out, od_buf_t *err);
 int od_render_svg(const od_profile_t *p, od_buf_t *out, od_buf_t *err);
+/** Go's debug=1 text: the text form with every group listed (idle profiler threads too) */
+int od_render_go_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err);
+
+/** appends Go's goroutine?debug=2 dump of a threads profile: per thread, a "# thread: NAME"
+ *  comment, then "goroutine N [STATE]:" and its traceback as Go prints one */
+void od_render_goroutine_dump(const od_profile_t *p, od_buf_t *out);
 
 /** index of the default sample type (p->default_type, else the last type); -1 if none */
 int od_render_default_type(const od_profile_t *p);

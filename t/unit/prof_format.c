@@ -17,6 +17,7 @@
 #include <math.h>
 
 #include "prof/format.h"
+#include "prof/render.h"
 #include "prof/legacy.h"
 #include "prof/pprof.h"
 #include "prof/symbolize.h"
@@ -413,6 +414,49 @@ static void test_text(void)
     od_buf_dispose(&err);
 }
 
+/* Go's debug=1 and debug=2 forms: runtime/pprof's contention headers, the traceback layout */
+static void test_go_text(void)
+{
+    od_buf_t out = OD_BUF_INIT, err = OD_BUF_INIT;
+    ok(od_render_go_text(&profiles[OD_PROF_MUTEX], &out, &err) == 0, "go text mutex: written");
+    ok(strncmp(out.base, "--- mutex:\ncycles/second=1000000000\nsampling period=4\n# duration: 5.000 s\n",
+               71) == 0,
+       "go text mutex: Go's header, the window as a comment");
+    ok(strstr(out.base, "ms since reset") == NULL && strstr(out.base, "\n20000000 2 @ 0x") != NULL,
+       "go text mutex: no gperftools line; values divided by the sampling period");
+    od_buf_reset(&out);
+    od_render_go_text(&profiles[OD_PROF_BLOCK], &out, &err);
+    ok(strncmp(out.base, "--- contention:\ncycles/second=1000000000\n# duration", 51) == 0,
+       "go text block: Go's header, no sampling period");
+    ok(strstr(out.base, "\n80000000 8 @ 0x") != NULL && strstr(out.base, "\n20000000 4 @ 0x") != NULL,
+       "go text block: whole values");
+    od_buf_reset(&out);
+    od_render_text(&profiles[OD_PROF_MUTEX], &out, &err);
+    ok(strncmp(out.base, "--- mutex:\ncycles/second=1000000000\n", 36) == 0,
+       "format=text mutex: the same header");
+
+    od_profile_t t;
+    od_profile_init(&t, OD_PROF_THREADS);
+    od_profile_add_type(&t, "goroutine", "count");
+    od_prof_sample_t *s = od_profile_add(&t, st_inl.pcs, st_inl.n, (int64_t[]){2});
+    od_profile_label_str(s, "threads", "worker-0,worker-1");
+    od_profile_label_str(s, "state", "waiting for order,running");
+    od_buf_reset(&out);
+    od_render_goroutine_dump(&t, &out);
+    ok(strncmp(out.base, "# thread: worker-0\ngoroutine 1 [waiting for order]:\nplanted_inline_leaf(...)\n\t",
+               76) == 0,
+       "debug=2: the thread as a comment, Go's goroutine line, an inlined frame as name(...)");
+    ok(strstr(out.base, "\n# thread: worker-1\ngoroutine 2 [running]:\n") != NULL,
+       "debug=2: each thread on its own");
+    const char *real = strstr(out.base, "\nplanted_inliner_fn()\n\t");
+    const char *eol = real ? strchr(real + 24, '\n') : NULL;
+    ok(real && eol && strstr(real, " +0x") && strstr(real, " +0x") < eol && strstr(real, "prof_format.c:"),
+       "debug=2: the real function as name() with file:line +0xOFF");
+    od_profile_dispose(&t);
+    od_buf_dispose(&out);
+    od_buf_dispose(&err);
+}
+
 static void test_folded(void)
 {
     for (int k = 0; k < 5; k++) {
@@ -720,6 +764,7 @@ int main(int argc, char **argv)
     test_pprof_bytes();
     test_legacy_bytes();
     test_text();
+    test_go_text();
     test_folded();
     test_svg();
     test_go_pprof();
