@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -504,6 +505,32 @@ static void test_svg(void)
        "svg title: kind, type, total");
     ok(strstr(out.base, "<title>planted_hotspot_fn (700.00 ms, 58.33%)</title>") != NULL, "svg tooltip");
     ok(strstr(out.base, "planted_inline_leaf") != NULL, "svg has inlined frames");
+    ok(strstr(out.base, "id=\"search\"") && strstr(out.base, "id=\"unzoom\"") &&
+           strstr(out.base, "id=\"matched\"") && strstr(out.base, "ctrlKey"),
+       "svg: search (button, Ctrl-F, matched share) and reset zoom");
+
+    /* code without symbols is named as the pprof names it: the vDSO's ELF header, "[vdso]" */
+    uintptr_t vdso = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
+    if (vdso) {
+        od_profile_t v;
+        od_profile_init(&v, OD_PROF_THREADS);
+        od_profile_add_type(&v, "goroutine", "count");
+        uintptr_t pcs[2] = {vdso + 0x11, st_a.pcs[0]};
+        od_profile_add(&v, pcs, 2, (int64_t[]){1});
+        od_buf_reset(&out);
+        od_prof_write(&v, OD_FMT_FOLDED, &out, &err);
+        ok(strstr(out.base, ";[vdso] 1\n") != NULL && strstr(out.base, "vdso:") == NULL,
+           "folded: the vDSO's unknown code as [vdso], no PID (%s)", out.base);
+        od_buf_reset(&out);
+        od_prof_write(&v, OD_FMT_SVG, &out, &err);
+        ok(strstr(out.base, "data-n=\"[vdso]\"") != NULL && strstr(out.base, "vdso:") == NULL, "svg: [vdso]");
+        od_buf_reset(&out);
+        od_prof_write(&v, OD_FMT_TEXT, &out, &err);
+        ok(strstr(out.base, "\t[vdso]+0x10\n") != NULL, "text: [vdso]+0xOFF");
+        od_profile_dispose(&v);
+    } else {
+        skip(3, "no vDSO");
+    }
     /* an empty profile is still a valid document */
     od_profile_t empty;
     od_profile_init(&empty, OD_PROF_MUTEX);
