@@ -105,7 +105,11 @@ is_deeply(\@bad, [], 'no frame named "[vdso: PID]" or "module+0xOFF"');
 {
     open my $m, '<', '/proc/' . $s->pid . '/maps' or die "maps: $!";
     my %mapped;
-    while (<$m>) { $mapped{ $1 =~ /^\[/ ? $1 : "[$1]" } = 1 if m{^\S+ \S*x\S* .*?(?:\S*/)?(\S+)$} }
+    while (<$m>) {
+        next unless m{^\S+ \S*x\S* .*?(?:\S*/)?(\S+)$};
+        my $name = $1;
+        $mapped{ $name =~ /^\[/ ? $name : "[$name]" } = 1;
+    }
     my @unmapped = grep { /^\[/ && !$mapped{$_} } map { $_->{n} } @frames;
     is_deeply(\@unmapped, [], 'every "[module]" frame is the base name of an executable mapping')
         or diag(join ' ', sort keys %mapped);
