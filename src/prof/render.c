@@ -310,6 +310,9 @@ static int text(const od_profile_t *p, od_buf_t *out, od_buf_t *err, int fold_id
         if (use_lines) {
             if (od_legacy_lines_sample(&lines, idx[k], out) != 0) continue;
         } else if (p->kind == OD_PROF_THREADS) {
+            /* Go's readers want an address on a count line: threads that did not answer in
+             * time (state "... (no stack)") are a comment there */
+            if (!fold_idle && s->npcs == 0) od_buf_puts(out, "# ");
             od_buf_printf(out, "%lld", (long long)(p->ntypes ? s->values[0] : 0));
             put_pcs(s, out);
         } else {

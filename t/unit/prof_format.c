@@ -442,6 +442,11 @@ static void test_go_text(void)
     od_prof_sample_t *s = od_profile_add(&t, st_inl.pcs, st_inl.n, (int64_t[]){2});
     od_profile_label_str(s, "threads", "worker-0,worker-1");
     od_profile_label_str(s, "state", "waiting for order,running");
+    od_profile_add(&t, NULL, 0, (int64_t[]){1}); /* a thread that did not answer */
+    od_buf_reset(&out);
+    od_render_go_text(&t, &out, &err);
+    ok(strstr(out.base, "\n# 1 @\n") != NULL && strstr(out.base, "\n2 @ 0x") != NULL,
+       "go text threads: a group without a stack is a comment (Go's readers want an address)");
     od_buf_reset(&out);
     od_render_goroutine_dump(&t, &out);
     ok(strncmp(out.base, "# thread: worker-0\ngoroutine 1 [waiting for order]:\nplanted_inline_leaf(...)\n\t",
