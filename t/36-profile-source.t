@@ -51,7 +51,10 @@ my $legacy = fetch('/profile/cpu?seconds=2&format=legacy', 'cpu.prof');
 kill "TERM", $load;
 waitpid $load, 0;
 
-# The loop's call of the fraud score: the hot source line of od_stage_price
+# od_stage_price's body in pipeline.c, and its hot line's text.  Which of its lines carries the
+# samples depends on the build's line table (-O2 puts them on the call of the fraud score,
+# the sanitizers' -O1 elsewhere in the loop), so any line of the body will do.
+my $body = qr/(?:10[1-9]|11\d|12[0-2])/;
 my $hot = qr/score \+= price_fraud_score\(o, 2000\);/;
 
 # Runs `go tool pprof -http` on FILE, from the source tree (the binary's DWARF names files
@@ -83,49 +86,54 @@ sub source_page {
     return ($r->{status}, $text, $html);
 }
 
-# a line of the source page: "NNN  flat  cum  source..."; returns its cum column
+# the cum column of the heaviest line of od_stage_price's body on the source page
+# ("NNN  flat  cum  source...")
 sub page_cum {
-    my ($text, $re) = @_;
+    my ($text) = @_;
+    my ($best, $best_ms);
     for (split /\n/, $text) {
-        return $1 if /^\s*\d+\s+\S+\s+(\S+)\s+.*$re/;
+        next unless /^\s*$body\s+\S+\s+(\d+(?:\.\d+)?)(m?s)\s/;
+        my $ms = $1 * ($2 eq 's' ? 1000 : 1);
+        ($best, $best_ms) = ("$1$2", $ms) if !defined $best_ms || $ms > $best_ms;
     }
-    return undef;
+    return $best;
 }
 
 # --- the Source view, with the binary at the mapping's path -----------------------------------
 my ($st, $text, $html) = source_page($cpu);
 is($st, 200, 'go tool pprof -http: /ui/source?f=od_stage_price answers 200') or diag($text);
 like($text, qr/od_stage_price\s*\S*pipeline\.c/, '  a section for od_stage_price in pipeline.c') or diag(substr($text, -3000));
-my $cum = page_cum($text, $hot);
-ok(defined $cum && $cum =~ /^\d+(\.\d+)?m?s$/, "  the fraud-score line carries samples (${\($cum // 'none')})")
-    or diag(substr($text, -3000));
-like($text, qr/\b[0-9a-f]+:\s+CALL price_fraud_score/, '  and its disassembly, from the binary') or diag(substr($text, -3000));
+my $cum = page_cum($text);
+ok(defined $cum, "  its lines carry samples (the heaviest ${\($cum // 'none')})") or diag(substr($text, -3000));
+like($text, qr/^\s*115\s.*$hot/m, '  with their source text') or diag(substr($text, -3000));
+like($text, qr/\b[0-9a-f]+:\s+CALL \S+/, '  and its disassembly, from the binary') or diag(substr($text, -3000));
 
 # --- and without the binary at that path: the profile's own lines ----------------------------
 rename $bin, "$bin.away" or die "rename: $!";
 ($st, $text) = source_page($cpu);
 is($st, 200, 'without the binary: /ui/source?f=od_stage_price answers 200') or diag($text);
-$cum = page_cum($text, $hot);
-ok(defined $cum && $cum =~ /^\d+(\.\d+)?m?s$/, "  the fraud-score line carries samples (${\($cum // 'none')})")
-    or diag(substr($text, -3000));
+$cum = page_cum($text);
+ok(defined $cum, "  its lines carry samples (the heaviest ${\($cum // 'none')})") or diag(substr($text, -3000));
+like($text, qr/^\s*115\s.*$hot/m, '  with their source text') or diag(substr($text, -3000));
 rename "$bin.away", $bin or die "rename: $!";
 
 # --- -list and -disasm --------------------------------------------------------------------------
 my $out = run(60, 'go', 'tool', 'pprof', '-list=^od_stage_price$', $cpu);
 like($out, qr/^ROUTINE =+ od_stage_price in \S*pipeline\.c$/m, 'go tool pprof -list=od_stage_price') or diag($out);
-like($out, qr/^\s+\.\s+\d+(\.\d+)?m?s\s+115:\s+$hot/m, '  the fraud-score line with its samples') or diag($out);
+like($out, qr/^\s+\S+\s+\d+(\.\d+)?m?s\s+$body:\s/m, '  a line of its body with samples') or diag($out);
 $out = run(60, 'go', 'tool', 'pprof', '-disasm=od_stage_price', $cpu);
 like($out, qr/^ROUTINE =+ od_stage_price$/m, 'go tool pprof -disasm=od_stage_price (from the binary)') or diag($out);
-like($out, qr/^\s+\.\s+\d+(\.\d+)?m?s\s+[0-9a-f]+: CALL price_fraud_score\S*\s+;od_stage_price pipeline\.c:115$/m,
-    '  the call of the fraud score with its samples') or diag($out);
+like($out, qr/^\s+\S+\s+\d+(\.\d+)?m?s\s+[0-9a-f]+: .*;od_stage_price pipeline\.c:$body$/m,
+    '  an instruction of its body with samples') or diag($out);
 
 SKIP: {
     skip 'google-pprof is not installed', 2 unless $have_gp;
     $out = run(120, 'google-pprof', '--list=od_stage_price', $bin, $legacy);
-    like($out, qr/^\s+\.\s+\d+\s+115:\s+$hot/m, 'google-pprof --list=od_stage_price BINARY FILE') or diag($out);
+    like($out, qr/^\s+\S+\s+\d+\s+$body:\s/m, 'google-pprof --list=od_stage_price BINARY FILE: a line with samples')
+        or diag($out);
     $out = run(120, 'google-pprof', '--disasm=od_stage_price', $bin, $legacy);
-    like($out, qr/^\s+\.\s+\d+\s+[0-9a-f]+: call\s+[0-9a-f]+ <price_fraud_score/m,
-        'google-pprof --disasm=od_stage_price BINARY FILE: the call with its samples') or diag($out);
+    like($out, qr/^\s+\S+\s+\d+\s+[0-9a-f]+: \S+/m, 'google-pprof --disasm=od_stage_price BINARY FILE: an instruction with samples')
+        or diag($out);
 }
 
 my ($rc, $log) = $s->stop;
