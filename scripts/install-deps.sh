@@ -20,7 +20,11 @@ pkgs=(
   python3 python3-jinja2
   clang-format
   chromium
+  nodejs
 )
+# npm (t/38 installs npm's pprof-format with it): Debian's package, unless the node installed
+# brings its own
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 
 missing=()
 for p in "${pkgs[@]}"; do
