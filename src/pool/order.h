@@ -31,6 +31,7 @@ typedef struct od_order od_order_t;
 struct od_order {
     /* identity, immutable after od_order_parse */
     char id[OD_ORDER_ID_MAX + 1];
+    uint16_t id_tag;      /* 16 more bits of the id's hash, for the index (in the padding after id) */
     const char *customer; /* point into the trailing storage */
     const char *address;
     const char *notes;  /* "" when absent */
@@ -57,7 +58,6 @@ struct od_order {
 
     /* links, owned by the module that uses them */
     od_order_t *queue_next;            /* lanes */
-    od_order_t *hash_next;             /* results store index */
     od_order_t *done_prev, *done_next; /* results store eviction list */
 };
 
