@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -26,6 +27,18 @@ static void arm(od_worker_t *w, uint64_t at)
         .it_value = {.tv_sec = (time_t)(at / 1000000000u), .tv_nsec = (long)(at % 1000000000u)}};
     timerfd_settime(w->tfd, TFD_TIMER_ABSTIME, &its, NULL);
     w->armed = at;
+}
+
+/* Returns the time this thread has spent runnable but waiting for a CPU (0 when the kernel
+ * does not say): the share of a run the generator lost to a busy machine. */
+static uint64_t runq_ns(void)
+{
+    unsigned long long run = 0, wait = 0;
+    FILE *f = fopen("/proc/thread-self/schedstat", "r");
+    if (f == NULL) return 0;
+    if (fscanf(f, "%llu %llu", &run, &wait) != 2) wait = 0;
+    fclose(f);
+    return (uint64_t)wait;
 }
 
 static void *worker_main(void *arg)
@@ -64,7 +77,10 @@ static void *worker_main(void *arg)
     }
     struct epoll_event ev[256];
     int have_pwait2 = 1; /* Linux >= 5.11; else the timerfd */
+    uint64_t spin = run->spin_ns;
     w->next_tick = t0;
+    w->cpu.runq_ns = runq_ns();
+    uint64_t loop_start = od_now_ns();
     for (;;) {
         uint64_t now = od_now_ns();
         uint64_t next = UINT64_MAX;
@@ -83,18 +99,32 @@ static void *worker_main(void *arg)
         int n;
         if (next <= now) {
             n = epoll_wait(w->epfd, ev, (int)OD_ARRAY_SIZE(ev), 0);
-        } else if (have_pwait2) {
-            /* a nanosecond timeout: no timer to arm and read back per arrival */
-            uint64_t d = next - now;
-            struct timespec ts = {.tv_sec = (time_t)(d / 1000000000u), .tv_nsec = (long)(d % 1000000000u)};
-            n = epoll_pwait2(w->epfd, ev, (int)OD_ARRAY_SIZE(ev), &ts, NULL);
-            if (n < 0 && errno == ENOSYS) {
-                have_pwait2 = 0;
-                continue;
-            }
+        } else if (next - now <= spin) {
+            /* the last stretch before an instant: poll without sleeping, since a sleeping
+             * thread wakes tens to hundreds of µs late on a VM; answers are still read
+             * (and timed) as they come */
+            uint64_t t;
+            do {
+                n = epoll_wait(w->epfd, ev, (int)OD_ARRAY_SIZE(ev), 0);
+                t = od_now_ns();
+            } while (n == 0 && t < next);
+            w->cpu.spin_ns += t - now;
         } else {
-            arm(w, next);
-            n = epoll_wait(w->epfd, ev, (int)OD_ARRAY_SIZE(ev), -1);
+            uint64_t d = next - now - spin; /* wake a spin window early */
+            if (have_pwait2) {
+                /* a nanosecond timeout: no timer to arm and read back per arrival */
+                struct timespec ts = {.tv_sec = (time_t)(d / 1000000000u),
+                                      .tv_nsec = (long)(d % 1000000000u)};
+                n = epoll_pwait2(w->epfd, ev, (int)OD_ARRAY_SIZE(ev), &ts, NULL);
+                if (n < 0 && errno == ENOSYS) {
+                    have_pwait2 = 0;
+                    continue;
+                }
+            } else {
+                arm(w, now + d);
+                n = epoll_wait(w->epfd, ev, (int)OD_ARRAY_SIZE(ev), -1);
+            }
+            w->cpu.sleep_ns += od_now_ns() - now;
         }
         for (int i = 0; i < n; i++) {
             if (ev[i].data.ptr == NULL) {
@@ -107,6 +137,9 @@ static void *worker_main(void *arg)
             }
         }
     }
+    w->cpu.wall_ns = od_now_ns() - loop_start;
+    uint64_t rq = runq_ns();
+    w->cpu.runq_ns = rq >= w->cpu.runq_ns ? rq - w->cpu.runq_ns : 0;
     od_worker_publish(w);
     atomic_fetch_add(&run->nfinished, 1);
     return NULL;
@@ -184,9 +217,10 @@ static void scen_dispose(od_scen_t *s)
 }
 
 od_load_run_t *od_load_run_create(const od_scenario_set_t *set, const od_url_t *target, int threads,
-                                  const char *run_id, od_buf_t *err)
+                                  const char *run_id, uint64_t spin_ns, od_buf_t *err)
 {
     od_load_run_t *r = od_calloc(1, sizeof(*r));
+    r->spin_ns = spin_ns;
     r->set = set;
     r->target = *target;
     r->nthreads = threads;
@@ -301,6 +335,22 @@ void od_load_run_result(od_load_run_t *r, size_t i, od_load_stats_t *out, double
         if (s->done_at > s->start && s->done_at - s->start > longest) longest = s->done_at - s->start;
     }
     *elapsed_s = (double)longest / 1e9;
+}
+
+void od_load_run_cpu(od_load_run_t *r, od_load_cpu_t *out)
+{
+    for (int t = 0; t < r->nthreads; t++) {
+        const od_load_cpu_t *c = &r->workers[t].cpu;
+        out->wall_ns += c->wall_ns;
+        out->sleep_ns += c->sleep_ns;
+        out->spin_ns += c->spin_ns;
+        out->runq_ns += c->runq_ns;
+        if (c->wall_ns == 0) continue;
+        uint64_t idle = c->sleep_ns + c->spin_ns;
+        double busy = idle < c->wall_ns ? (double)(c->wall_ns - idle) / (double)c->wall_ns : 0;
+        if (busy > out->busiest) out->busiest = busy;
+    }
+    out->threads += r->nthreads;
 }
 
 const char *od_load_run_script_error(od_load_run_t *r)

@@ -39,13 +39,18 @@ enum { OD_PHASE_WAIT, OD_PHASE_RUN, OD_PHASE_DRAIN, OD_PHASE_DONE };
 /* Defaults when a scenario does not say. */
 #define OD_LOAD_DEFAULT_CONNECTIONS 256u /* open model: the most connections opened */
 
+#define OD_LOAD_DEFAULT_SPIN_NS 200000ull /* see od_load_run_create */
+#define OD_LOAD_MAX_SPIN_NS 10000000ull
+
 /**
  * starts `threads` workers for the set's scenarios against `target`; each loads the file
- * into its own lua_State.  `run_id` is passed to scripts as ctx.run.
+ * into its own lua_State.  `run_id` is passed to scripts as ctx.run.  A worker sleeps until
+ * `spin_ns` (0 to OD_LOAD_MAX_SPIN_NS) before its next instant and polls its sockets
+ * without sleeping for the rest, so that sends leave on time (0: it sleeps to the instant)
  * @return the run, waiting at the gate, or NULL with the errors (file:line) appended to err
  */
 od_load_run_t *od_load_run_create(const od_scenario_set_t *set, const od_url_t *target, int threads,
-                                  const char *run_id, od_buf_t *err);
+                                  const char *run_id, uint64_t spin_ns, od_buf_t *err);
 /** opens the gate: scenario start times count from t0 (a od_now_ns() instant) */
 void od_load_run_go(od_load_run_t *r, uint64_t t0);
 /** asks every worker to end its scenarios now (in-flight requests get one second) */
@@ -70,6 +75,18 @@ void od_load_run_join(od_load_run_t *r);
 /** after join: merges scenario i of every worker into out (initialized by the caller), with
  *  the scenario's timeline (created in out when it has none) */
 void od_load_run_result(od_load_run_t *r, size_t i, od_load_stats_t *out, double *elapsed_s);
+/* Where the workers' time went, summed over the threads (of one run, or of several). */
+typedef struct od_load_cpu {
+    uint64_t wall_ns;  /* from the gate to each worker's end */
+    uint64_t sleep_ns; /* blocked in epoll, waiting for an answer or an instant */
+    uint64_t spin_ns;  /* polling through the spin window before an instant */
+    uint64_t runq_ns;  /* runnable but waiting for a CPU (the machine was busy) */
+    double busiest;    /* the busiest worker's share of its wall time spent working (0..1) */
+    int threads;
+} od_load_cpu_t;
+
+/** after join: adds where the run's workers spent their time to out (zeroed by the caller) */
+void od_load_run_cpu(od_load_run_t *r, od_load_cpu_t *out);
 /** after join: the first error a script raised while running, or NULL */
 const char *od_load_run_script_error(od_load_run_t *r);
 void od_load_run_destroy(od_load_run_t *r);

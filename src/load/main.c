@@ -46,6 +46,8 @@ static const char usage_text[] =
     "  -d DURATION         scale every scenario of each file to fit DURATION (e.g. 10s)\n"
     "  -c CONFIG           the YAML naming the scenarios (default config/orderd.yaml)\n"
     "  -t THREADS          worker threads (default: CPUs, at most 4)\n"
+    "  --spin DURATION     poll without sleeping this long before each send, so that sends\n"
+    "                      leave on time (0 to 10ms; default 200us; 0 = sleep to the instant)\n"
     "  --json FILE         write the report as JSON (schema 1) to FILE\n"
     "  --progress INTERVAL progress line on stderr this often (default 1s; 0 = none)\n"
     "  --profile-dir DIR   where `profile` captures are saved (default: beside --json, else .)\n"
@@ -66,7 +68,7 @@ static void on_sigint(int sig)
 
 typedef struct options {
     const char *url, *config, *json, *profile_dir;
-    uint64_t duration_ns, progress_ns;
+    uint64_t duration_ns, progress_ns, spin_ns;
     int threads, quiet, announce, config_given;
 } options_t;
 
@@ -87,7 +89,10 @@ typedef struct file_run {
     int ran;
 } file_run_t;
 
-static options_t opt = {.config = "config/orderd.yaml", .progress_ns = 1000000000ull, .announce = 1};
+static options_t opt = {.config = "config/orderd.yaml",
+                        .progress_ns = 1000000000ull,
+                        .spin_ns = OD_LOAD_DEFAULT_SPIN_NS,
+                        .announce = 1};
 static json_t *warnings; /* the JSON document's "warnings" array */
 
 static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -118,13 +123,14 @@ static void usage_error(const char *fmt, ...)
 
 static void parse_options(int argc, char **argv)
 {
-    enum { O_JSON = 256, O_PROGRESS, O_QUIET, O_PROFILE_DIR, O_NO_ANNOUNCE };
+    enum { O_JSON = 256, O_PROGRESS, O_QUIET, O_PROFILE_DIR, O_NO_ANNOUNCE, O_SPIN };
     static const struct option longopts[] = {
         {"json", required_argument, NULL, O_JSON},
         {"progress", required_argument, NULL, O_PROGRESS},
         {"quiet", no_argument, NULL, O_QUIET},
         {"profile-dir", required_argument, NULL, O_PROFILE_DIR},
         {"no-announce", no_argument, NULL, O_NO_ANNOUNCE},
+        {"spin", required_argument, NULL, O_SPIN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -168,6 +174,11 @@ static void parse_options(int argc, char **argv)
             break;
         case O_NO_ANNOUNCE:
             opt.announce = 0;
+            break;
+        case O_SPIN:
+            if (od_parse_duration(optarg, &opt.spin_ns) != 0 || opt.spin_ns > OD_LOAD_MAX_SPIN_NS)
+                usage_error("--spin %s: the spin window must be a duration from 0 to 10ms (e.g. 200us)",
+                            optarg);
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -272,7 +283,7 @@ static int run_file(file_run_t *fr, const char *run_id, const char *cdir)
     od_scenario_set_t *set = fr->set;
     size_t n = od_scenario_set_count(set);
     od_buf_t err = OD_BUF_INIT;
-    od_load_run_t *run = od_load_run_create(set, &fr->url, opt.threads, run_id, &err);
+    od_load_run_t *run = od_load_run_create(set, &fr->url, opt.threads, run_id, opt.spin_ns, &err);
     if (run == NULL) {
         fprintf(stderr, "orderload: %s\n", err.base ? err.base : "cannot start");
         od_buf_dispose(&err);

@@ -89,6 +89,7 @@ struct worker {
     const char *static_req; /* the script's, when it has one */
     size_t static_len;
     int wants_response; /* the script has response(): keep heads and bodies */
+    od_load_cpu_t cpu;  /* where the loop's time went (busiest unused): read after join */
     pthread_mutex_t pub_lock;
 };
 
@@ -96,6 +97,7 @@ struct od_load_run {
     const od_scenario_set_t *set;
     od_url_t target;
     int nthreads;
+    uint64_t spin_ns;
     char *run_id;
     od_worker_t *workers;
     pthread_mutex_t gate_lock;
