@@ -192,6 +192,7 @@ static void arrival(od_scen_t *s, uint64_t intended, uint64_t seq, uint64_t now)
     } else if (s->bl_len < s->bl_cap) {
         s->bl[(s->bl_head + s->bl_len) % s->bl_cap] = (od_pending_t){intended, seq};
         s->bl_len++;
+        s->st.c.queued++;
     } else {
         s->st.c.dropped++;
     }

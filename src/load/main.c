@@ -22,6 +22,7 @@
 #include "load/report.h"
 #include "load/report_json.h"
 #include "load/resolve.h"
+#include "load/selfcheck.h"
 #include "load/stats.h"
 #include "base/log.h"
 #include "scenario/scenario.h"
@@ -93,7 +94,8 @@ static options_t opt = {.config = "config/orderd.yaml",
                         .progress_ns = 1000000000ull,
                         .spin_ns = OD_LOAD_DEFAULT_SPIN_NS,
                         .announce = 1};
-static json_t *warnings; /* the JSON document's "warnings" array */
+static json_t *warnings;      /* the JSON document's "warnings" array */
+static od_load_cpu_t cpu_all; /* where the workers' time went, over every file's run */
 
 static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void warn(const char *fmt, ...)
@@ -426,6 +428,7 @@ static int run_file(file_run_t *fr, const char *run_id, const char *cdir)
                  "(waiting for a free connection, or the generator could not keep up)",
                  r->name, (unsigned long long)c->late);
     }
+    od_load_run_cpu(run, &cpu_all);
     free(started);
     free(ended);
     od_hist_destroy(pr.interval);
@@ -499,7 +502,7 @@ static void print_thresholds(file_run_t *frs, size_t nf, int only_failures)
 }
 
 static int write_json(const char *path, file_run_t *frs, size_t nf, const od_load_result_t *grand, int ok,
-                      const char *run_id, uint64_t started_wall)
+                      const char *run_id, uint64_t started_wall, const od_selfcheck_t *verdict)
 {
     char when[32];
     od_format_time(started_wall, when);
@@ -573,6 +576,7 @@ static int write_json(const char *path, file_run_t *frs, size_t nf, const od_loa
     json_object_set_new(doc, "profiles", profiles);
     if (warnings == NULL) warnings = json_array();
     json_object_set(doc, "warnings", warnings);
+    json_object_set_new(doc, "self_check", od_selfcheck_json(verdict));
     int rc = od_json_write_file(path, doc);
     json_decref(doc);
     return rc;
@@ -680,30 +684,49 @@ int main(int argc, char **argv)
     grand.target_rate = span > 0 ? open_sched / span : 0;
     grand.achieved_rate = span > 0 ? (double)grand.st.c.sent / span : 0;
 
+    double cpu =
+        (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+        (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) /
+            1e6;
+    od_selfcheck_scen_t *checked = od_calloc(nscen ? nscen : 1, sizeof(*checked));
+    size_t nchecked = 0;
+    for (size_t f = 0; f < nf; f++)
+        for (size_t i = 0; frs[f].ran && i < od_scenario_set_count(frs[f].set); i++) {
+            const od_scenario_t *sc = od_scenario_set_get(frs[f].set, i);
+            uint32_t conns = sc->connections || sc->executor == OD_EXEC_CONSTANT_CONCURRENCY
+                                 ? sc->connections
+                                 : OD_LOAD_DEFAULT_CONNECTIONS;
+            checked[nchecked++] = (od_selfcheck_scen_t){&frs[f].results[i], conns};
+        }
+    od_selfcheck_t verdict;
+    od_selfcheck_eval(&verdict, checked, nchecked, &cpu_all, cpu, opt.spin_ns, opt.threads);
+    free(checked);
     if (!opt.quiet) {
         print_text(frs, nf, &grand, nscen);
         print_thresholds(frs, nf, 0);
-        double cpu =
-            (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
-            (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
-                     ru0.ru_stime.tv_usec) /
-                1e6;
-        if (grand.st.c.sent)
-            printf("orderload used %.2f s of CPU: %.1f us per request\n", cpu,
-                   cpu * 1e6 / (double)grand.st.c.sent);
+        if (grand.st.c.sent) {
+            char spin[24];
+            od_fmt_us(spin, (double)opt.spin_ns / 1e3);
+            printf("orderload used %.2f s of CPU: %.1f us per request (%.2f s of it spinning, --spin %s)\n",
+                   cpu, cpu * 1e6 / (double)grand.st.c.sent, verdict.spin_s, spin);
+        }
+        if (nchecked) od_selfcheck_print(stdout, &verdict);
     } else {
         print_thresholds(frs, nf, 1);
+        if (!verdict.ok) od_selfcheck_print(stderr, &verdict);
     }
 
     int unreachable = rc == 0 && grand.st.c.completed == 0 && connect_errors > 0;
     if (unreachable) fprintf(stderr, "orderload: the target never answered: every connection was refused\n");
     int ok = rc == 0 && !th_failed && !script_error && !unreachable;
     if (opt.json && (rc == 0 || nscen > 0)) {
-        if (write_json(opt.json, frs, nf, &grand, ok, run_id, started_wall) != 0 && rc == 0) rc = EXIT_USAGE;
+        if (write_json(opt.json, frs, nf, &grand, ok, run_id, started_wall, &verdict) != 0 && rc == 0)
+            rc = EXIT_USAGE;
     }
     if (rc == 0)
         rc = script_error ? EXIT_USAGE : unreachable ? EXIT_UNREACHABLE : th_failed ? EXIT_THRESHOLD : 0;
     od_load_result_dispose(&grand);
+    od_selfcheck_dispose(&verdict);
 
 out:
 
