@@ -53,6 +53,7 @@ static void assign(od_scen_t *s, od_conn_t *c, uint64_t intended, uint64_t seq, 
     c->intended = intended;
     c->seq = seq;
     c->sent_at = now;
+    w->last_sent = now;
     c->deadline = now + s->sc->timeout_ns;
     od_resp_reset(&c->resp);
     if (strncmp(c->out, "HEAD ", 5) == 0) c->resp.no_body = 1;

@@ -85,10 +85,12 @@ static void *worker_main(void *arg)
         uint64_t now = od_now_ns();
         uint64_t next = UINT64_MAX;
         int active = 0;
+        uint32_t busy = 0;
         for (size_t i = 0; i < w->nscens; i++) {
             uint64_t t = od_scen_step(&w->scens[i], now);
             if (t < next) next = t;
             active += w->scens[i].phase != OD_PHASE_DONE;
+            busy += w->scens[i].busy;
         }
         if (now >= w->next_tick) {
             od_worker_tick(w, now);
@@ -96,18 +98,19 @@ static void *worker_main(void *arg)
         }
         if (!active) break;
         if (w->next_tick < next) next = w->next_tick;
+        uint64_t answer_by = busy ? w->last_sent + spin : 0; /* an answer is polled for this long */
         int n;
         if (next <= now) {
             n = epoll_wait(w->epfd, ev, (int)OD_ARRAY_SIZE(ev), 0);
-        } else if (next - now <= spin) {
-            /* the last stretch before an instant: poll without sleeping, since a sleeping
-             * thread wakes tens to hundreds of µs late on a VM; answers are still read
-             * (and timed) as they come */
+        } else if (next - now <= spin || now < answer_by) {
+            /* the last stretch before an instant, or the first one after a send: poll without
+             * sleeping, since a sleeping thread wakes tens to hundreds of µs late on a VM, and
+             * that lateness would be in the send delay or in the service time */
             uint64_t t;
             do {
                 n = epoll_wait(w->epfd, ev, (int)OD_ARRAY_SIZE(ev), 0);
                 t = od_now_ns();
-            } while (n == 0 && t < next);
+            } while (n == 0 && t < next && (next - t <= spin || t < answer_by));
             w->cpu.spin_ns += t - now;
         } else {
             uint64_t d = next - now - spin; /* wake a spin window early */

@@ -89,6 +89,7 @@ struct worker {
     const char *static_req; /* the script's, when it has one */
     size_t static_len;
     int wants_response; /* the script has response(): keep heads and bodies */
+    uint64_t last_sent; /* when the latest request was handed to a connection */
     od_load_cpu_t cpu;  /* where the loop's time went (busiest unused): read after join */
     pthread_mutex_t pub_lock;
 };

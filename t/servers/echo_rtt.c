@@ -4,7 +4,7 @@
  * waits for an answer (one small message, then blocking until the echo is back).
  *
  *   build/echo_rtt -l PORT                        echo every byte back on 127.0.0.1:PORT
- *   build/echo_rtt -c PORT [-r RATE] [-d SECONDS] [-n CONNECTIONS]
+ *   build/echo_rtt -c PORT [-r RATE] [-d SECONDS] [-n CONNECTIONS] [-s SPIN_US]
  *                                                  round trips at RATE per second (default
  *                                                  1000, 2 s, 1 connection; several take
  *                                                  turns), then prints
@@ -12,8 +12,9 @@
  *
  * The server is one thread per connection, blocking: nothing between the two sockets but
  * the kernel.  The client sleeps until each intended instant (an absolute
- * clock_nanosleep), writes 64 bytes and reads them back; the round trip counts from the
- * write, so the client's own lateness is not in it.  Built by the Makefile as
+ * clock_nanosleep), writes 64 bytes and reads them back, polling for the first SPIN_US
+ * (default 0) as orderload polls for an answer through its spin window, then blocking; the
+ * round trip counts from the write, so the client's own lateness is not in it.  Built by the Makefile as
  * build/echo_rtt with the C library alone.
  */
 #include <arpa/inet.h>
@@ -90,7 +91,7 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int ping(unsigned short port, double rate, double secs, int nconn)
+static int ping(unsigned short port, double rate, double secs, int nconn, uint64_t spin_ns)
 {
     int *fds = calloc((size_t)nconn, sizeof(int));
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -118,8 +119,9 @@ static int ping(unsigned short port, double rate, double secs, int nconn)
         uint64_t sent = now_ns();
         if (write(fd, msg, sizeof(msg)) != (ssize_t)sizeof(msg)) return 1;
         for (size_t got = 0; got < sizeof(back);) {
-            ssize_t r = read(fd, back + got, sizeof(back) - got);
-            if (r < 0 && errno == EINTR) continue;
+            int poll = now_ns() - sent < spin_ns;
+            ssize_t r = recv(fd, back + got, sizeof(back) - got, poll ? MSG_DONTWAIT : 0);
+            if (r < 0 && (errno == EINTR || (poll && errno == EAGAIN))) continue;
             if (r <= 0) return 1;
             got += (size_t)r;
         }
@@ -135,15 +137,16 @@ static int ping(unsigned short port, double rate, double secs, int nconn)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: echo_rtt -l PORT | echo_rtt -c PORT [-r RATE] [-d SECONDS] [-n CONNECTIONS]\n"
-               "  a loopback echo and its round-trip time (the benchmark's calibration)\n");
+    fprintf(
+        f, "usage: echo_rtt -l PORT | echo_rtt -c PORT [-r RATE] [-d SECONDS] [-n CONNECTIONS] [-s SPIN_US]\n"
+           "  a loopback echo and its round-trip time (the benchmark's calibration)\n");
 }
 
 int main(int argc, char **argv)
 {
     int listen_port = 0, connect_port = 0, nconn = 1, opt;
-    double rate = 1000, secs = 2;
-    while ((opt = getopt(argc, argv, "l:c:r:d:n:h")) != -1) {
+    double rate = 1000, secs = 2, spin_us = 0;
+    while ((opt = getopt(argc, argv, "l:c:r:d:n:s:h")) != -1) {
         switch (opt) {
         case 'l':
             listen_port = atoi(optarg);
@@ -160,6 +163,9 @@ int main(int argc, char **argv)
         case 'n':
             nconn = atoi(optarg);
             break;
+        case 's':
+            spin_us = atof(optarg);
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -171,8 +177,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (listen_port > 0 && listen_port < 65536 && !connect_port) return serve((unsigned short)listen_port);
     if (connect_port > 0 && connect_port < 65536 && !listen_port && rate > 0 && rate <= 1e6 && secs > 0 &&
-        secs <= 3600 && nconn >= 1 && nconn <= 1024)
-        return ping((unsigned short)connect_port, rate, secs, nconn);
+        secs <= 3600 && nconn >= 1 && nconn <= 1024 && spin_us >= 0 && spin_us <= 1e6)
+        return ping((unsigned short)connect_port, rate, secs, nconn, (uint64_t)(spin_us * 1e3));
     usage(stderr);
     return 2;
 }
