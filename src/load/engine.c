@@ -90,7 +90,7 @@ static void *worker_main(void *arg)
             uint64_t t = od_scen_step(&w->scens[i], now);
             if (t < next) next = t;
             active += w->scens[i].phase != OD_PHASE_DONE;
-            busy += w->scens[i].busy;
+            if (!w->scens[i].closed_model) busy += w->scens[i].busy; /* no instants to keep there */
         }
         if (now >= w->next_tick) {
             od_worker_tick(w, now);
