@@ -83,14 +83,16 @@ static void *worker_main(void *arg)
     uint64_t loop_start = od_now_ns();
     for (;;) {
         uint64_t now = od_now_ns();
-        uint64_t next = UINT64_MAX;
+        uint64_t next = UINT64_MAX, instant = UINT64_MAX; /* instant: the next one to keep */
         int active = 0;
         uint32_t busy = 0;
         for (size_t i = 0; i < w->nscens; i++) {
             uint64_t t = od_scen_step(&w->scens[i], now);
             if (t < next) next = t;
             active += w->scens[i].phase != OD_PHASE_DONE;
-            if (!w->scens[i].closed_model) busy += w->scens[i].busy; /* no instants to keep there */
+            if (w->scens[i].closed_model) continue; /* no instants to keep there */
+            busy += w->scens[i].busy;
+            if (t < instant) instant = t;
         }
         if (now >= w->next_tick) {
             od_worker_tick(w, now);
@@ -102,7 +104,7 @@ static void *worker_main(void *arg)
         int n;
         if (next <= now) {
             n = epoll_wait(w->epfd, ev, (int)OD_ARRAY_SIZE(ev), 0);
-        } else if (next - now <= spin || now < answer_by) {
+        } else if (instant - now <= spin || now < answer_by) {
             /* the last stretch before an instant, or the first one after a send: poll without
              * sleeping, since a sleeping thread wakes tens to hundreds of µs late on a VM, and
              * that lateness would be in the send delay or in the service time */
@@ -110,10 +112,11 @@ static void *worker_main(void *arg)
             do {
                 n = epoll_wait(w->epfd, ev, (int)OD_ARRAY_SIZE(ev), 0);
                 t = od_now_ns();
-            } while (n == 0 && t < next && (next - t <= spin || t < answer_by));
+            } while (n == 0 && t < next && (instant - t <= spin || t < answer_by));
             w->cpu.spin_ns += t - now;
         } else {
-            uint64_t d = next - now - spin; /* wake a spin window early */
+            /* wake a spin window before the instant (the tick needs no precision) */
+            uint64_t d = (instant - spin < next ? instant - spin : next) - now;
             if (have_pwait2) {
                 /* a nanosecond timeout: no timer to arm and read back per arrival */
                 struct timespec ts = {.tv_sec = (time_t)(d / 1000000000u),
