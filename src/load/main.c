@@ -47,8 +47,9 @@ static const char usage_text[] =
     "  -d DURATION         scale every scenario of each file to fit DURATION (e.g. 10s)\n"
     "  -c CONFIG           the YAML naming the scenarios (default config/orderd.yaml)\n"
     "  -t THREADS          worker threads (default: CPUs, at most 4)\n"
-    "  --spin DURATION     poll without sleeping this long before each send, so that sends\n"
-    "                      leave on time (0 to 10ms; default 200us; 0 = sleep to the instant)\n"
+    "  --spin DURATION     poll instead of sleeping this long before each send, and after it\n"
+    "                      while its answer is awaited, so that a late wake-up is in no time\n"
+    "                      measured (0 to 10ms; default 300us; 0 = sleep to the instant)\n"
     "  --json FILE         write the report as JSON (schema 1) to FILE\n"
     "  --progress INTERVAL progress line on stderr this often (default 1s; 0 = none)\n"
     "  --profile-dir DIR   where `profile` captures are saved (default: beside --json, else .)\n"
@@ -179,7 +180,7 @@ static void parse_options(int argc, char **argv)
             break;
         case O_SPIN:
             if (od_parse_duration(optarg, &opt.spin_ns) != 0 || opt.spin_ns > OD_LOAD_MAX_SPIN_NS)
-                usage_error("--spin %s: the spin window must be a duration from 0 to 10ms (e.g. 200us)",
+                usage_error("--spin %s: the spin window must be a duration from 0 to 10ms (e.g. 300us)",
                             optarg);
             break;
         case 'h':
