@@ -134,7 +134,7 @@ ok($s->{latency_us}{p50} >= $s->{service_time_us}{p50}, 'latency (from the inten
 my $v = $j->{self_check};
 ok($v && defined $v->{ok}, 'the JSON has a self_check verdict');
 my @vkeys = qw(ok scenario send_delay_p99_us latency_p99_us send_delay_share share_limit busiest_thread busy_limit
-               threads spin_us cpu_s spin_s runq_s problems advice);
+               threads spin_us cpu_s spin_s runq_s spin_off_s problems advice);
 ok($v && !(grep { !exists $v->{$_} } @vkeys), 'self_check has its fields');
 is($v->{scenario}, 'fast', '... naming the scenario judged');
 is($v->{send_delay_p99_us}, $s->{send_delay_us}{p99}, '... with the scenario\'s send delay p99');

@@ -80,11 +80,12 @@ void od_load_run_join(od_load_run_t *r);
 void od_load_run_result(od_load_run_t *r, size_t i, od_load_stats_t *out, double *elapsed_s);
 /* Where the workers' time went, summed over the threads (of one run, or of several). */
 typedef struct od_load_cpu {
-    uint64_t wall_ns;  /* from the gate to each worker's end */
-    uint64_t sleep_ns; /* blocked in epoll, waiting for an answer or an instant */
-    uint64_t spin_ns;  /* polling through the spin window before an instant */
-    uint64_t runq_ns;  /* runnable but waiting for a CPU (the machine was busy) */
-    double busiest;    /* the busiest worker's share of its wall time spent working (0..1) */
+    uint64_t wall_ns;   /* from the gate to each worker's end */
+    uint64_t sleep_ns;  /* blocked in epoll, waiting for an answer or an instant */
+    uint64_t spin_ns;   /* polling through the spin window before an instant */
+    uint64_t runq_ns;   /* runnable but waiting for a CPU (the machine was busy) */
+    uint64_t unspun_ns; /* sleeping to each instant, the spin window set aside: the CPU was shared */
+    double busiest;     /* the busiest worker's share of its wall time spent working (0..1) */
     int threads;
 } od_load_cpu_t;
 

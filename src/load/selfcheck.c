@@ -35,6 +35,7 @@ void od_selfcheck_eval(od_selfcheck_t *out, const od_selfcheck_scen_t *scens, si
     out->cpu_s = cpu_s;
     out->spin_s = (double)cpu->spin_ns / 1e9;
     out->runq_s = (double)cpu->runq_ns / 1e9;
+    out->spin_off_s = (double)cpu->unspun_ns / 1e9;
     out->spin_ns = spin_ns;
     out->threads = threads;
     double runq_share = cpu->wall_ns ? (double)cpu->runq_ns / (double)cpu->wall_ns : 0;
@@ -153,6 +154,7 @@ json_t *od_selfcheck_json(const od_selfcheck_t *sc)
     json_object_set_new(o, "cpu_s", od_json_fixed("%.3f", sc->cpu_s));
     json_object_set_new(o, "spin_s", od_json_fixed("%.3f", sc->spin_s));
     json_object_set_new(o, "runq_s", od_json_fixed("%.3f", sc->runq_s));
+    json_object_set_new(o, "spin_off_s", od_json_fixed("%.3f", sc->spin_off_s));
     json_object_set_new(o, "problems", strings(sc->problems, sc->nproblems));
     json_object_set_new(o, "advice", strings(sc->advice, sc->nadvice));
     return o;

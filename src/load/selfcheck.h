@@ -40,6 +40,7 @@ typedef struct od_selfcheck {
     double share, send_delay_p99_us, latency_p99_us;
     double busiest;               /* the busiest worker thread's working share */
     double cpu_s, spin_s, runq_s; /* the process's CPU, of it spinning; time waiting for a CPU */
+    double spin_off_s;            /* time the workers slept to each instant: their CPU was shared */
     uint64_t spin_ns;
     int threads;
     char **problems, **advice; /* owned, NULL-terminated lists of sentences */
