@@ -62,6 +62,46 @@ static uint64_t spin_window(od_worker_t *w, uint64_t now, uint64_t spin, uint64_
     return now < w->spin_back_at ? 0 : spin;
 }
 
+/*
+ * Waits for socket events until `next` (at most): polls without sleeping through the last
+ * `spin` before `instant` (the next arrival to keep) and until `answer_by` (the first stretch
+ * after a send), sleeps otherwise, waking a spin window before the instant.  A sleeping
+ * thread wakes tens to hundreds of µs late on a VM, and that lateness would be in the send
+ * delay or in the service time.  Accounts the time spun and slept in w->cpu.
+ * Returns the number of events in ev (0 when the time came first, -1 on error).
+ */
+static int wait_events(od_worker_t *w, struct epoll_event *ev, int nev, uint64_t now, uint64_t next,
+                       uint64_t instant, uint64_t spin, uint64_t answer_by, int *have_pwait2)
+{
+    int n;
+    if (next <= now) return epoll_wait(w->epfd, ev, nev, 0);
+    if (instant - now <= spin || now < answer_by) {
+        uint64_t t;
+        do {
+            n = epoll_wait(w->epfd, ev, nev, 0);
+            t = od_now_ns();
+        } while (n == 0 && t < next && (instant - t <= spin || t < answer_by));
+        w->cpu.spin_ns += t - now;
+        return n;
+    }
+    /* the tick needs no precision: only the instant gets a spin window */
+    uint64_t d = (instant - spin < next ? instant - spin : next) - now;
+    if (*have_pwait2) {
+        /* a nanosecond timeout: no timer to arm and read back per arrival */
+        struct timespec ts = {.tv_sec = (time_t)(d / 1000000000u), .tv_nsec = (long)(d % 1000000000u)};
+        n = epoll_pwait2(w->epfd, ev, nev, &ts, NULL);
+        if (n < 0 && errno == ENOSYS) {
+            *have_pwait2 = 0; /* Linux < 5.11: the timerfd from now on */
+            return 0;
+        }
+    } else {
+        arm(w, now + d);
+        n = epoll_wait(w->epfd, ev, nev, -1);
+    }
+    w->cpu.sleep_ns += od_now_ns() - now;
+    return n;
+}
+
 static void *worker_main(void *arg)
 {
     od_worker_t *w = arg;
@@ -128,37 +168,7 @@ static void *worker_main(void *arg)
         if (!active) break;
         if (w->next_tick < next) next = w->next_tick;
         uint64_t answer_by = busy ? w->last_sent + spin : 0; /* an answer is polled for this long */
-        int n;
-        if (next <= now) {
-            n = epoll_wait(w->epfd, ev, (int)OD_ARRAY_SIZE(ev), 0);
-        } else if (instant - now <= spin || now < answer_by) {
-            /* the last stretch before an instant, or the first one after a send: poll without
-             * sleeping, since a sleeping thread wakes tens to hundreds of µs late on a VM, and
-             * that lateness would be in the send delay or in the service time */
-            uint64_t t;
-            do {
-                n = epoll_wait(w->epfd, ev, (int)OD_ARRAY_SIZE(ev), 0);
-                t = od_now_ns();
-            } while (n == 0 && t < next && (instant - t <= spin || t < answer_by));
-            w->cpu.spin_ns += t - now;
-        } else {
-            /* wake a spin window before the instant (the tick needs no precision) */
-            uint64_t d = (instant - spin < next ? instant - spin : next) - now;
-            if (have_pwait2) {
-                /* a nanosecond timeout: no timer to arm and read back per arrival */
-                struct timespec ts = {.tv_sec = (time_t)(d / 1000000000u),
-                                      .tv_nsec = (long)(d % 1000000000u)};
-                n = epoll_pwait2(w->epfd, ev, (int)OD_ARRAY_SIZE(ev), &ts, NULL);
-                if (n < 0 && errno == ENOSYS) {
-                    have_pwait2 = 0;
-                    continue;
-                }
-            } else {
-                arm(w, now + d);
-                n = epoll_wait(w->epfd, ev, (int)OD_ARRAY_SIZE(ev), -1);
-            }
-            w->cpu.sleep_ns += od_now_ns() - now;
-        }
+        int n = wait_events(w, ev, (int)OD_ARRAY_SIZE(ev), now, next, instant, spin, answer_by, &have_pwait2);
         for (int i = 0; i < n; i++) {
             if (ev[i].data.ptr == NULL) {
                 uint64_t expirations;
