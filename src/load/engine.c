@@ -43,22 +43,23 @@ static uint64_t runq_ns(int fd)
 }
 
 /*
- * Once a tick (`span` long, `spun` of it spinning): a thread that spins through nearly every
- * gap (high rates) is always runnable, and when another task shares its CPU the scheduler
- * takes whole slices (milliseconds) from it, where a thread that sleeps is let back in at
- * once.  So when such a thread waited for its CPU more than 1/CONTENDED of the last tick, it
- * sleeps to each instant for SPIN_BACKOFF_NS, then tries spinning again.  (Measured under
- * contention: at 10 000/s spinning made the send delay p50 3-5x worse than sleeping; at 100
- * and 1000/s, spinning a part of each gap, it still beat sleeping.)
+ * Once a tick (`span` long): a spinning thread is always runnable, so when another task wants
+ * its CPU (the server under test, when they share the machine) the two trade whole scheduler
+ * slices (milliseconds): the spin would slow what it measures and lose the instants it keeps.
+ * A thread that sleeps is let back in at once.  So when the thread waited for its CPU more
+ * than 1/CONTENDED of the last tick, it sleeps to each instant for SPIN_BACKOFF_NS, then
+ * tries spinning again.  (Measured with the CPU shared: at 10 000/s a spinning thread sent
+ * 3-5x later than a sleeping one, and a Perl server beside two spinning threads at 2000/s fell
+ * a fifth behind.)
  */
 #define CONTENDED 50 /* 2 % of a tick */
 #define SPIN_BACKOFF_NS 1000000000ull
-static uint64_t spin_window(od_worker_t *w, uint64_t now, uint64_t spin, uint64_t span, uint64_t spun)
+static uint64_t spin_window(od_worker_t *w, uint64_t now, uint64_t spin, uint64_t span)
 {
     uint64_t rq = runq_ns(w->schedstat_fd);
     uint64_t waited = rq > w->runq_last ? rq - w->runq_last : 0;
     w->runq_last = rq;
-    if (spin && spun > span / 10 * 8 && waited > span / CONTENDED) w->spin_back_at = now + SPIN_BACKOFF_NS;
+    if (spin && span && waited > span / CONTENDED) w->spin_back_at = now + SPIN_BACKOFF_NS;
     return now < w->spin_back_at ? 0 : spin;
 }
 
@@ -142,7 +143,7 @@ static void *worker_main(void *arg)
     w->schedstat_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
     w->next_tick = t0;
     w->cpu.runq_ns = w->runq_last = runq_ns(w->schedstat_fd);
-    uint64_t loop_start = od_now_ns(), tick_at = 0, spun_at_tick = 0;
+    uint64_t loop_start = od_now_ns(), tick_at = 0;
     for (;;) {
         uint64_t now = od_now_ns();
         uint64_t next = UINT64_MAX, instant = UINT64_MAX; /* instant: the next one to keep */
@@ -159,9 +160,7 @@ static void *worker_main(void *arg)
         if (now >= w->next_tick) {
             od_worker_tick(w, now);
             if (spin == 0 && run->spin_ns && tick_at) w->cpu.unspun_ns += now - tick_at; /* that tick slept */
-            spin =
-                spin_window(w, now, run->spin_ns, tick_at ? now - tick_at : 0, w->cpu.spin_ns - spun_at_tick);
-            spun_at_tick = w->cpu.spin_ns;
+            spin = spin_window(w, now, run->spin_ns, tick_at ? now - tick_at : 0);
             tick_at = now;
             w->next_tick = now + TICK_NS;
         }
