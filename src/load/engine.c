@@ -43,23 +43,26 @@ static uint64_t runq_ns(int fd)
 }
 
 /*
- * Once a tick (`span` long): a spinning thread is always runnable, so when another task wants
- * its CPU (the server under test, when they share the machine) the two trade whole scheduler
- * slices (milliseconds): the spin would slow what it measures and lose the instants it keeps.
- * A thread that sleeps is let back in at once.  So when the thread waited for its CPU more
- * than 1/CONTENDED of the last tick, it sleeps to each instant for SPIN_BACKOFF_NS, then
- * tries spinning again.  (Measured with the CPU shared: at 10 000/s a spinning thread sent
- * 3-5x later than a sleeping one, and a Perl server beside two spinning threads at 2000/s fell
- * a fifth behind.)
+ * Once a tick (`span` long, `spun` of it spinning): a thread that spins much of its time is
+ * nearly always runnable, so when another task wants its CPU (the server under test, when
+ * they share the machine) the two trade whole scheduler slices (milliseconds): the spin slows
+ * what it measures and loses the instants it keeps, where a thread that sleeps is let back
+ * in at once.  So when a thread that spun over 1/BUSY_SPIN of the last tick waited for its
+ * CPU more than 1/CONTENDED of it, it sleeps to each instant for SPIN_BACKOFF_NS, then
+ * tries spinning again.  Measured with the CPU shared: at 100/s (a few % spinning) the spin
+ * still sent 100x closer to the instant than sleeping; at 10 000/s (all of it) 3-5x later,
+ * and a Perl server beside two threads spinning half of 2000/s fell a fifth behind.
  */
+#define BUSY_SPIN 4  /* a quarter of a tick */
 #define CONTENDED 50 /* 2 % of a tick */
 #define SPIN_BACKOFF_NS 1000000000ull
-static uint64_t spin_window(od_worker_t *w, uint64_t now, uint64_t spin, uint64_t span)
+static uint64_t spin_window(od_worker_t *w, uint64_t now, uint64_t spin, uint64_t span, uint64_t spun)
 {
     uint64_t rq = runq_ns(w->schedstat_fd);
     uint64_t waited = rq > w->runq_last ? rq - w->runq_last : 0;
     w->runq_last = rq;
-    if (spin && span && waited > span / CONTENDED) w->spin_back_at = now + SPIN_BACKOFF_NS;
+    if (spin && span && spun > span / BUSY_SPIN && waited > span / CONTENDED)
+        w->spin_back_at = now + SPIN_BACKOFF_NS;
     return now < w->spin_back_at ? 0 : spin;
 }
 
@@ -143,7 +146,7 @@ static void *worker_main(void *arg)
     w->schedstat_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
     w->next_tick = t0;
     w->cpu.runq_ns = w->runq_last = runq_ns(w->schedstat_fd);
-    uint64_t loop_start = od_now_ns(), tick_at = 0;
+    uint64_t loop_start = od_now_ns(), tick_at = 0, spun_at_tick = 0;
     for (;;) {
         uint64_t now = od_now_ns();
         uint64_t next = UINT64_MAX, instant = UINT64_MAX; /* instant: the next one to keep */
@@ -160,7 +163,9 @@ static void *worker_main(void *arg)
         if (now >= w->next_tick) {
             od_worker_tick(w, now);
             if (spin == 0 && run->spin_ns && tick_at) w->cpu.unspun_ns += now - tick_at; /* that tick slept */
-            spin = spin_window(w, now, run->spin_ns, tick_at ? now - tick_at : 0);
+            spin =
+                spin_window(w, now, run->spin_ns, tick_at ? now - tick_at : 0, w->cpu.spin_ns - spun_at_tick);
+            spun_at_tick = w->cpu.spin_ns;
             tick_at = now;
             w->next_tick = now + TICK_NS;
         }

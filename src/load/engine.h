@@ -18,7 +18,8 @@
  * Timing: a worker sleeps in epoll until a spin window before its next open-model instant
  * and polls its sockets without sleeping for the rest, and for the window after each send
  * while answers are awaited, so that neither a send nor an answer waits for a late wake-up;
- * a worker whose CPU another task wants sleeps instead for a while (engine.c).  Each worker counts where its
+ * a worker that spins much of its time on a CPU another task wants sleeps instead for a
+ * while (engine.c).  Each worker counts where its
  * time went (od_load_cpu_t) for the self-check.
  *
  * Threading: od_load_run_create starts the threads; each builds its Lua state by running the
