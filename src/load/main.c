@@ -708,7 +708,7 @@ int main(int argc, char **argv)
         if (grand.st.c.sent) {
             char spin[24];
             od_fmt_us(spin, (double)opt.spin_ns / 1e3);
-            printf("orderload used %.2f s of CPU: %.1f us per request (%.2f s of it spinning, --spin %s)\n",
+            printf("orderload used %.2f s of CPU: %.1f us per request (its threads spun %.2f s, --spin %s)\n",
                    cpu, cpu * 1e6 / (double)grand.st.c.sent, verdict.spin_s, spin);
         }
         if (nchecked) od_selfcheck_print(stdout, &verdict);
