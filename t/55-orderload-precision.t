@@ -69,21 +69,21 @@ ok($j && $j->{self_check}{spin_s} == 0, 'and never spins: it has no instants to 
 SKIP: {
     skip 'wrk is not installed', 1 unless grep { -x "$_/wrk" } split /:/, $ENV{PATH};
     skip 'throughput of an instrumented build', 1 if Orderd::sanitizer_build();
-    # alternating rounds, the median of the rounds' ratios: the machine is shared.  The
-    # benchmark's goal is 1.3x (pinned, 5 s rounds); here, unpinned 1 s rounds beside other
-    # work, at least as fast (a closed model that polled its answers one at a time made 0.7x).
+    # alternating rounds, the best of each: other work on a shared machine only ever takes
+    # throughput away, so each tool's best round is the one least disturbed.  The benchmark's
+    # goal is 1.3x (pinned, 5 s rounds); here, unpinned 1 s rounds beside other work, at least
+    # as fast (a closed model that polled its answers one at a time made 0.7x).
     my $cf = scenario('max', "max = { executor = 'constant-concurrency', connections = 32, duration = '1s' }");
-    my @ratio;
+    my (@wrk, @ol);
     for (1 .. 5) {
         my $w = `wrk -t 1 -c 32 -d 1s $url/ 2>/dev/null`;
-        $w = $w =~ /^Requests\/sec:\s+([\d.]+)/m ? $1 : 0;
+        push @wrk, $w =~ /^Requests\/sec:\s+([\d.]+)/m ? $1 : 0;
         my (undef, $cj) = run_json($cf);
-        my $o = $cj ? $cj->{scenarios}{max}{rate}{achieved} : 0;
-        push @ratio, $w > 0 ? $o / $w : 0;
+        push @ol, $cj ? $cj->{scenarios}{max}{rate}{achieved} : 0;
     }
-    my $med = (sort { $a <=> $b } @ratio)[2];
-    ok($med >= 1.0, sprintf('closed model: orderload/wrk throughput %.2f >= 1 (median of 5 rounds: %s)', $med,
-        join(' ', map { sprintf '%.2f', $_ } @ratio)));
+    my ($w, $o) = map { (sort { $b <=> $a } @$_)[0] } \@wrk, \@ol;
+    ok($w > 0 && $o >= $w, sprintf('closed model: orderload/wrk throughput %.2f >= 1 (best of 5 rounds each: %.0f and %.0f req/s)',
+        $w ? $o / $w : 0, $o, $w));
 }
 
 done_testing();

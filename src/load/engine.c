@@ -49,12 +49,13 @@ static uint64_t runq_ns(int fd)
  * what it measures and loses the instants it keeps, where a thread that sleeps is let back
  * in at once.  So when a thread that spun over 1/BUSY_SPIN of the last tick waited for its
  * CPU more than 1/CONTENDED of it, it sleeps to each instant for SPIN_BACKOFF_NS, then
- * tries spinning again.  Measured with the CPU shared: at 100/s (a few % spinning) the spin
- * still sent 100x closer to the instant than sleeping; at 10 000/s (all of it) 3-5x later,
- * and a Perl server beside two threads spinning half of 2000/s fell a fifth behind.
+ * tries spinning again.  Measured with the CPU shared: at 100 and 1000/s (a few % to half of
+ * the time spinning) the spin still sent 50-100x closer to the instant than sleeping; at
+ * 10 000/s (all of it) 3-5x later, and a Perl server beside two threads spinning through
+ * 2000/s fell a fifth behind.
  */
-#define BUSY_SPIN 4  /* a quarter of a tick */
-#define CONTENDED 50 /* 2 % of a tick */
+#define BUSY_SPIN 2  /* half of a tick */
+#define CONTENDED 20 /* 5 % of a tick */
 #define SPIN_BACKOFF_NS 1000000000ull
 static uint64_t spin_window(od_worker_t *w, uint64_t now, uint64_t spin, uint64_t span, uint64_t spun)
 {
