@@ -93,7 +93,7 @@ LIB_A         := $(B)/liborderd.a
 
 UNIT_SRC  := $(sort $(wildcard t/unit/*.c))
 UNIT_BIN  := $(UNIT_SRC:t/unit/%.c=$(B)/t/%)
-TOOLS     := $(B)/hello_h2o
+TOOLS     := $(B)/hello_h2o $(B)/echo_rtt
 
 .PHONY: all test bench clean deps test-asan test-tsan fuzz fuzz-bin unit integration soak format format-check
 all: $(B)/orderd $(B)/orderload $(TOOLS) $(UNIT_BIN)
@@ -109,6 +109,9 @@ $(B)/orderload: $(ORDERLOAD_OBJ)
 
 $(B)/hello_h2o: $(B)/obj/t/servers/hello_h2o.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(HELLO_LIBS)
+
+$(B)/echo_rtt: $(B)/obj/t/servers/echo_rtt.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lpthread
 
 $(LIB_A): $(LIB_OBJ)
 	@rm -f $@

@@ -21,7 +21,11 @@ pkgs=(
   clang-format
   chromium
   prometheus
+  nodejs
 )
+# npm (t/38 installs npm's pprof-format with it): Debian's package, unless the node installed
+# brings its own
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -44,6 +44,8 @@ def inline_flame(svg_text, ident):
     s = re.sub(r"<\?xml[^>]*\?>", "", svg_text)
     s = re.sub(r"<!DOCTYPE[^>]*>", "", s)
     s = re.sub(r"<script.*?</script>", "", s, flags=re.S)
+    # its search and zoom controls need that script: dropped with it
+    s = re.sub(r'<text id="(?:search|unzoom|matched|details)"[^>]*>.*?</text>\n?', "", s, flags=re.S)
 
     def scope(m):
         rules = []

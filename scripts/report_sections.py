@@ -88,7 +88,7 @@ def load_section(run, load, scen, ths, summary):
     lanes = _lanes(run, load, segments, t_start) if t_start else []
     out = dict(chart=latency_chart(segments, 1180, 300, lanes, "Latency per second and requests sent per second"), rows=[],
                thresholds=ths, failed=any(not t.get("ok") for t in ths), rc=meta.get("orderload_rc", "?"),
-               warnings=load.get("warnings") or [], scenarios=[])
+               warnings=load.get("warnings") or [], scenarios=[], self_check=load.get("self_check"))
     summary.append("")
     summary.append("load (orderload %s, exit %s):" % ("lua/scenarios/demo.lua = all.lua + captures", meta.get("orderload_rc", "?")))
     for name, s in scen + [("total", load.get("total") or {})]:
@@ -106,6 +106,10 @@ def load_section(run, load, scen, ths, summary):
     for t in ths:
         if not t.get("ok"):
             summary.append("  threshold failed: %s (value %s)" % (t["expr"], t.get("value")))
+    v = load.get("self_check")
+    if v:  # orderload's verdict on its own figures
+        summary.append("  self-check: %s" % ("ok, the figures measure the server" if v.get("ok") else
+                                             "WARNING: " + "; ".join((v.get("problems") or []) + (v.get("advice") or []))))
     for name, s in scen:
         seg = dict(name=name, start=0, span=s.get("duration_s", 0), points=s.get("timeline") or [])
         c = s.get("counts", {})

@@ -193,8 +193,19 @@ like($r->{headers}{'content-type'}, qr{^text/plain}, 'allocs?debug=1 is text') u
 $r = $s->get('/debug/pprof/goroutine?debug=1');
 like($r->{content}, qr/goroutine profile: total \d+/, 'goroutine?debug=1: Go\'s header');
 $r = $s->get('/debug/pprof/goroutine?debug=2');
-like($r->{content}, qr/^goroutine \d+ \[[^\]]+\]: thread "worker-\d+"$/m, 'goroutine?debug=2: every thread on its own');
-like($r->{content}, qr/^worker_main\(\.\.\.\)\n\t\S+pool\.c:\d+/m, '  with symbolized frames, file and line');
+like($r->{content}, qr/^# thread: worker-\d+\ngoroutine \d+ \[[^\]]+\]:$/m,
+    'goroutine?debug=2: every thread on its own, Go\'s "goroutine N [state]:", the name in a comment');
+unlike($r->{content}, qr/^goroutine .*\]:./m, '  nothing after Go\'s goroutine line');
+like($r->{content}, qr/^worker_main\(\)\n\t\S+pool\.c:\d+ \+0x[0-9a-f]+$/m,
+    '  a real function as Go prints one: name(), then file:line +0xOFF');
+like($r->{content}, qr/^\w+\(\.\.\.\)\n\t\S+\.c:\d+$/m, '  an inlined one: name(...), file:line alone');
+for my $k (qw(block mutex)) {
+    $r = $s->get("/debug/pprof/$k?debug=1");
+    my $head = $k eq 'block' ? qr/\A--- contention:\ncycles\/second=1000000000\n(?!sampling)/
+                             : qr/\A--- mutex:\ncycles\/second=1000000000\nsampling period=\d+\n/;
+    like($r->{content}, $head, "$k?debug=1: runtime/pprof's header") or diag(substr($r->{content}, 0, 300));
+    unlike($r->{content}, qr/ms since reset|cycles\/second = /, '  and no gperftools line');
+}
 $r = $s->get('/debug/pprof/trace?seconds=1');
 is($r->{status}, 200, 'the trace by Go\'s path');
 ok(json_decode($r->{content}), '  is JSON');

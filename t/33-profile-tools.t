@@ -5,6 +5,7 @@
 #   google-pprof --text http://HOST/pprof/{heap,contention,growth}
 #   go tool pprof -top http://HOST/debug/pprof/profile?seconds=2
 #   go tool pprof -top http://HOST/debug/pprof/heap
+#   go tool pprof -top http://HOST/debug/pprof/{block,mutex,goroutine}?debug=1 (Go's text forms)
 #   go tool pprof -top BINARY FILE (legacy CPU, symbolized from the binary)
 #   go tool pprof -comments FILE: the CPU engine (perf_event where allowed) and its rate
 use strict;
@@ -82,7 +83,7 @@ SKIP: {
 }
 
 SKIP: {
-    skip 'go is not installed', 7 unless $have_go;
+    skip 'go is not installed', 13 unless $have_go;
     my $out = run(60, 'go', 'tool', 'pprof', '-top', "$base/debug/pprof/profile?seconds=2");
     like($out, qr/^Type: cpu$/m, 'go tool pprof -top URL/debug/pprof/profile?seconds=2') or diag($out);
     ok(in_top(3, $price, go_names($out)), '  names the pricing stage') or diag($out);
@@ -95,6 +96,14 @@ SKIP: {
     $out = run(60, 'go', 'tool', 'pprof', '-top', "$base/debug/pprof/block");
     ok(in_top(2, qr/^od_stage_pay/, go_names($out)), 'go tool pprof -top URL/debug/pprof/block names od_stage_pay')
         or diag($out);
+    # Go's text forms (debug=1), symbolized by go tool pprof through /debug/pprof/symbol
+    for my $t (['block', qr/^od_stage_pay/, 'delay'], ['mutex', qr/^(inventory_take|od_stage_reserve)/, 'delay'],
+               ['goroutine', qr/^(__GI___clock_nanosleep|od_sleep_ns|od_block_sleep_ns|od_stage_pay)/, 'goroutine']) {
+        my ($k, $re, $type) = @$t;
+        $out = run(60, 'go', 'tool', 'pprof', '-top', "$base/debug/pprof/$k?debug=1");
+        like($out, qr/^Type: $type$/m, "go tool pprof -top URL/debug/pprof/$k?debug=1 reads Go's text form") or diag($out);
+        ok(in_top(3, $re, go_names($out)), "  and names $re") or diag($out);
+    }
     SKIP: {
         skip 'no legacy CPU profile', 2 unless -s "$tmp/cpu.prof";
         $out = run(60, 'go', 'tool', 'pprof', '-top', $bin, "$tmp/cpu.prof");

@@ -168,10 +168,11 @@ for my $kind ($san ? qw(block mutex) : qw(heap block mutex)) {
     like($t, qr/^Time: \d{4}-/m, '  with its time') or diag($t);
 }
 
-# the text forms say it too: the contention header's "ms since reset", a heap delta's comment
+# the text forms say it too, in a comment Go's readers skip: under Go's contention header, and a
+# heap delta's
 my $txt = $http->get("$base/profile/mutex?seconds=2&format=text")->{content} // '';
-ok($txt =~ /^ms since reset = (\d+)$/m && $1 >= 2000 && $1 < 3500, "mutex text form: ms since reset = ${\($1 // '?')}")
-    or diag(substr($txt, 0, 500));
+ok($txt =~ /\A--- mutex:\n(?:[^#\n]*\n)*# duration: ([\d.]+) s$/m && $1 >= 2 && $1 < 3.5,
+    "mutex text form: # duration: ${\($1 // '?')} s") or diag(substr($txt, 0, 500));
 SKIP: {
     skip 'no heap profile in sanitizer builds', 1 if $san;
     $txt = $http->get("$base/profile/memory?seconds=2&format=text")->{content} // '';
@@ -188,11 +189,16 @@ my $text = $http->get("$base/debug/pprof/mutex?debug=1")->{content} // '';
 like($text, qr/^# lock: inventory$/m, 'text form: "# lock: inventory"') or diag(substr($text, 0, 2000));
 
 # --- profiler threads -----------------------------------------------------------------------
-$text = $http->get("$base/debug/pprof/goroutine?debug=1")->{content} // '';
+$text = $http->get("$base/profile/goroutines?format=text")->{content} // '';
 like($text, qr/^# threads: prof-job-\d+$/m, 'the capturing job thread is prof-job-N') or diag($text);
-like($text, qr/^\d+ \@ prof-\* \x{d7}?\S*\d+ waiting$/mu, 'idle profiler threads folded into one line')
+like($text, qr/^\d+ \@ prof-\* \x{d7}?\S*\d+ waiting$/mu, 'format=text: idle profiler threads folded into one line')
     or diag($text);
 like($text, qr/^\d+ \@ prof-\*.*\n# threads: [^\n]*prof-symbolize/m, '  the symbolizer thread among them') or diag($text);
+# Go's debug=1 lists every goroutine: the idle profiler threads too, each group with its stack
+$text = $http->get("$base/debug/pprof/goroutine?debug=1")->{content} // '';
+unlike($text, qr/prof-\* /, 'debug=1: nothing folded') or diag($text);
+like($text, qr/^\d+ \@( 0x[0-9a-f]+)+\n# threads: [^\n]*prof-symbolize[^\n]*\n(?:# [^\t][^\n]*\n)*#\t0x/m,
+    '  the symbolizer thread with its stack') or diag($text);
 $tags = run(60, 'go', 'tool', 'pprof', '-tags', $h1);
 like($tags, qr/^\s*profiler: Total.*\n\s+\S+ \(\s*[\d.]+%\): yes$/m, 'pprof -tags: profiler = yes') or diag($tags);
 

@@ -2,7 +2,8 @@
 # orderload's open model, checked from the server's side: a rate of 2000/s for 5 s is
 # counted by a server written here (total within 1 %, each second within 5 %, the span 5 s);
 # and a 1 s stall of build/hello_h2o (SIGSTOP/SIGCONT) during a 1000/s run shows in the
-# latency p99 and max, because latency counts from each request's intended start.
+# latency p99 and max, because latency counts from each request's intended start (and the
+# self-check says the arrivals that waited for a connection were late).
 use strict;
 use warnings;
 use lib 't/lib';
@@ -118,5 +119,12 @@ is($s->{counts}{completed}, 4000, 'every request of the stalled run completed');
 is($s->{counts}{dropped}, 0, 'none dropped: the backlog held the arrivals during the stall');
 ok($s->{counts}{late} > 100, "arrivals that waited for a connection are counted late ($s->{counts}{late})");
 ok($s->{send_delay_us}{max} > 300_000, 'and their send delay shows the wait');
+# the self-check: those waits are the generator's lateness too, and more connections cure it
+my $v = $j->{self_check};
+ok($v && !$v->{ok} && $v->{scenario} eq 'stall', 'the self-check warns about the stalled scenario');
+ok($v && (grep { /stall: \d+ arrivals waited for a free connection: raise its connections \(now 256\)/ } @{ $v->{advice} }),
+    '... and says to raise its connections') or diag(explain($v));
+like((orderload_output())[1], qr/self-check: WARNING.*what to change: stall: \d+ arrivals waited/s,
+    '--quiet still prints the warning on stderr');
 
 done_testing();

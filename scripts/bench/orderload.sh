@@ -1,48 +1,65 @@
 #!/bin/bash
-# orderload benchmark: ratios measured in one run against build/hello_h2o (bare libh2o).
+# orderload benchmark: ratios measured in one run against build/hello_h2o (bare libh2o), with
+# the server on CPU 0 and the client on CPU 1 (lib.sh).
 #
-#   scripts/bench/orderload.sh [BUILD_DIR]        (default build; BENCH_SECONDS=5, BENCH_CONNECTIONS=32,
-#                                                  BENCH_THREADS=1, BENCH_ROUNDS=3)
+#   scripts/bench/orderload.sh [BUILD_DIR]      (default build; BENCH_SECONDS=5, BENCH_CONNECTIONS=32,
+#                                                BENCH_THREADS=1, BENCH_ROUNDS=3,
+#                                                BENCH_PRECISION_CONNECTIONS="8 32",
+#                                                BENCH_PRECISION_SECONDS=4, BENCH_SPIN=orderload's default)
 #
 #  1. closed-model throughput of orderload ÷ wrk's, same server, same connections, same
-#     client threads (goal >= 0.90); BENCH_ROUNDS alternating rounds (default 3), medians
+#     client threads (goal >= 1.3); BENCH_ROUNDS alternating rounds, medians
 #  2. CPU time per request of each (orderload's from getrusage, wrk's from bash's `time`)
-#  3. rate accuracy at 100, 1000 and 10000 requests/s: requests sent ÷ scheduled over the
-#     window (goal within 1 %), with the p99 send delay and the late count
+#  3. precision at 100, 1000 and 10000 requests/s, with orderload's spin window and without
+#     (--spin 0): send delay, latency and service time p50/p99 against the floor, the
+#     loopback round trip of a trivial echo (build/echo_rtt) measured in the same round at
+#     the same rate; the share (latency p50 - service p50) / latency p50 (goal <= 0.1); rate
+#     accuracy, sent / scheduled over the window (goal within 1 %); CPU per request and the
+#     share of it spent spinning; how many rounds the self-check passed; how long the worker
+#     waited for its CPU (what else ran on it: the goals hold on a quiet machine).  Medians
+#     of BENCH_ROUNDS rounds.
 #
-# Only 127.0.0.1; every run is bounded in time.  It starts one hello_h2o and stops only that.
+# Only 127.0.0.1; every run is bounded in time.  It starts one hello_h2o and one echo_rtt and
+# stops only those.
 set -euo pipefail
 
 B=${1:-build}
 SECS=${BENCH_SECONDS:-5}
 CONNS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-1}
-for bin in "$B/orderload" "$B/hello_h2o"; do
+ROUNDS=${BENCH_ROUNDS:-3}
+PCONNS=${BENCH_PRECISION_CONNECTIONS:-8 32}
+PSECS=${BENCH_PRECISION_SECONDS:-4}
+for bin in "$B/orderload" "$B/hello_h2o" "$B/echo_rtt"; do
     [ -x "$bin" ] || { echo "orderload.sh: $bin is not built (make all)" >&2; exit 2; }
 done
 command -v wrk >/dev/null || { echo "orderload.sh: wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
-tmp=$(mktemp -d)
-server=
-cleanup() {
-    if [ -n "$server" ]; then kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+# the spin window orderload uses by default (its --help says), unless BENCH_SPIN names one
+SPIN=${BENCH_SPIN:-$("$B/orderload" --help | sed -n 's/.*default \([0-9.]*[mu]*s\).*0 = sleep.*/\1/p')}
+spin_us=$(perl -e '$_ = shift; /^([\d.]+)(us|ms|s)$/ or die "orderload.sh: cannot read the spin window $_\n";
+    print $1 * {us => 1, ms => 1e3, s => 1e6}->{$2}' "$SPIN")
 
-port=$(perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1", LocalPort => 0) or die; print $s->sockport')
-"$B/hello_h2o" -p "$port" -t 1 >/dev/null &
-server=$!
-for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.05
-done
+port=$(free_port)
+"${pin_server[@]}" "$B/hello_h2o" -p "$port" -t 1 >/dev/null &
+pids+=($!)
+eport=$(free_port)
+"${pin_server[@]}" "$B/echo_rtt" -l "$eport" >/dev/null &
+pids+=($!)
 url="http://127.0.0.1:$port/"
+wait_http "$url"
 
-# a JSON field by path, e.g. json FILE scenarios.max.rate.achieved
-json() {
+# fields of an orderload --json document, space-separated: the scenario `r`'s send delay,
+# latency and service p50 and p99, sent, late, dropped, the self-check's ok (1/0),
+# the CPU and spinning seconds, the seconds the workers waited for a CPU
+figures() {
     perl -MJSON::PP -e 'local $/; open my $f, "<", $ARGV[0] or die; my $j = decode_json(<$f>);
-        for my $k (split /\./, $ARGV[1]) { $j = $j->{$k} } print defined $j ? $j : "null"' "$1" "$2"
+        my ($s) = values %{ $j->{scenarios} }; my $v = $j->{self_check};
+        print join(" ", (map { my $h = $s->{$_}; ($h->{p50}, $h->{p99}) } qw(send_delay_us latency_us service_time_us)),
+            $s->{counts}{sent}, $s->{counts}{late}, $s->{counts}{dropped},
+            $v->{ok} ? 1 : 0, $v->{cpu_s}, $v->{spin_s}, $v->{runq_s}), "\n"' "$1"
 }
 
 cat >"$tmp/closed.lua" <<EOF
@@ -50,51 +67,78 @@ return { scenarios = { max = { executor = "constant-concurrency", connections = 
 EOF
 
 # warm the server up
-wrk -t "$THREADS" -c "$CONNS" -d 1s "$url" >/dev/null
+"${pin_client[@]}" wrk -t "$THREADS" -c "$CONNS" -d 1s "$url" >/dev/null
 
 # 1 + 2: closed-model throughput and CPU per request.  The machine may be shared: wrk and
 # orderload alternate for ROUNDS rounds and each one's median round counts.
-ROUNDS=${BENCH_ROUNDS:-3}
 TIMEFORMAT='%U %S'
 : >"$tmp/wrk.rounds"
 : >"$tmp/ol.rounds"
 for round in $(seq "$ROUNDS"); do
-    { time wrk -t "$THREADS" -c "$CONNS" -d "${SECS}s" "$url" >"$tmp/wrk.txt"; } 2>"$tmp/wrk.time"
+    { time "${pin_client[@]}" wrk -t "$THREADS" -c "$CONNS" -d "${SECS}s" "$url" >"$tmp/wrk.txt"; } 2>"$tmp/wrk.time"
     rps=$(awk '/^Requests\/sec:/ { print $2 }' "$tmp/wrk.txt")
     n=$(awk '/requests in/ { print $1 }' "$tmp/wrk.txt")
     awk -v r="$rps" -v n="$n" '{ printf "%s %.3f\n", r, ($1 + $2) * 1e6 / n }' "$tmp/wrk.time" >>"$tmp/wrk.rounds"
 
-    "$B/orderload" -t "$THREADS" -u "$url" --no-announce --progress 0 --json "$tmp/closed.json" "$tmp/closed.lua" >"$tmp/closed.txt"
-    rps=$(json "$tmp/closed.json" scenarios.max.rate.achieved)
-    us=$(awk '/us per request/ { print $(NF-3) }' "$tmp/closed.txt")
+    "${pin_client[@]}" "$B/orderload" -t "$THREADS" -u "$url" --no-announce --progress 0 --json "$tmp/closed.json" \
+        "$tmp/closed.lua" >"$tmp/closed.txt"
+    rps=$(perl -MJSON::PP -e 'local $/; open my $f, "<", $ARGV[0] or die; print decode_json(<$f>)->{scenarios}{max}{rate}{achieved}' "$tmp/closed.json")
+    us=$(sed -n 's/.* \([0-9.]*\) us per request.*/\1/p' "$tmp/closed.txt")
     echo "$rps $us" >>"$tmp/ol.rounds"
 done
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 wrk_rps=$(cut -d' ' -f1 "$tmp/wrk.rounds" | median)
 wrk_us=$(cut -d' ' -f2 "$tmp/wrk.rounds" | median)
 ol_rps=$(cut -d' ' -f1 "$tmp/ol.rounds" | median)
 ol_us=$(cut -d' ' -f2 "$tmp/ol.rounds" | median)
 
-echo "orderload benchmark against bare h2o (hello_h2o, 1 server thread), $THREADS client thread(s), $CONNS connections, ${SECS}s runs"
-awk -v w="$wrk_rps" -v o="$ol_rps" -v r="$ROUNDS" 'BEGIN { printf "  closed-model throughput  orderload/wrk = %.3f   (medians of %d alternating rounds: orderload %.0f req/s, wrk %.0f req/s; goal >= 0.90)\n", o / w, r, o, w }'
+echo "orderload benchmark against bare h2o (hello_h2o, 1 server thread${pin_server:+ on CPU 0}), $THREADS client thread(s)${pin_client:+ on CPU 1}"
+awk -v w="$wrk_rps" -v o="$ol_rps" -v r="$ROUNDS" -v c="$CONNS" -v s="$SECS" 'BEGIN { printf "  closed-model throughput  orderload/wrk = %.3f   (medians of %d alternating %ss rounds, %d connections: orderload %.0f req/s, wrk %.0f req/s; goal >= 1.3)\n", o / w, r, s, c, o, w }'
 echo "    rounds (req/s): wrk $(cut -d' ' -f1 "$tmp/wrk.rounds" | tr '\n' ' ')| orderload $(cut -d' ' -f1 "$tmp/ol.rounds" | tr '\n' ' ')"
 awk -v wu="$wrk_us" -v ou="$ol_us" 'BEGIN { printf "  CPU per request          orderload %.2f us, wrk %.2f us   (orderload/wrk = %.2f)\n", ou, wu, ou / wu }'
 
-# 3: rate accuracy
-for rate in 100 1000 10000; do
-    cat >"$tmp/rate.lua" <<EOF
-return { scenarios = { r = { executor = "constant-arrival-rate", rate = $rate, duration = "${SECS}s" } } }
+# 3: precision against the echo floor, with the spin window and without
+echo "  precision: send delay, latency and service time p50/p99 (us) against the floor, the echo round trip measured in the same round"
+echo "  (medians of $ROUNDS rounds of ${PSECS}s; goals: send delay <= 10/30 us, (lat-svc)/lat p50 <= 0.1, achieved/target within 1 %)"
+printf '  %5s %5s %6s %15s %15s %15s %15s %9s %10s %8s %10s %6s %5s %6s\n' rate conns spin "send delay" latency service "floor (echo)" \
+    "lat/floor" "(lat-svc)" "ach/tgt" "CPU/req" "spin" check "waited"
+for conns in $PCONNS; do
+    for rate in 100 1000 10000; do
+        cat >"$tmp/rate.lua" <<EOF
+return { scenarios = { r = { executor = "constant-arrival-rate", rate = $rate, duration = "${PSECS}s", connections = $conns } } }
 EOF
-    "$B/orderload" -t "$THREADS" -u "$url" --no-announce --progress 0 --json "$tmp/rate.json" "$tmp/rate.lua" >"$tmp/rate.txt" 2>"$tmp/rate.err" || true
-    sent=$(json "$tmp/rate.json" scenarios.r.counts.sent)
-    completed=$(json "$tmp/rate.json" scenarios.r.counts.completed)
-    late=$(json "$tmp/rate.json" scenarios.r.counts.late)
-    dropped=$(json "$tmp/rate.json" scenarios.r.counts.dropped)
-    sd99=$(json "$tmp/rate.json" scenarios.r.send_delay_us.p99)
-    lat99=$(json "$tmp/rate.json" scenarios.r.latency_us.p99)
-    us=$(awk '/us per request/ { print $(NF-3) }' "$tmp/rate.txt")
-    awk -v r="$rate" -v s="$SECS" -v sent="$sent" -v c="$completed" -v late="$late" -v d="$dropped" \
-        -v sd="$sd99" -v l="$lat99" -v us="$us" 'BEGIN {
-        printf "  rate %5d/s  achieved/target = %.4f  completed/target = %.4f  late %d  dropped %d  p99 send delay %dus  p99 latency %dus  CPU %.1f us/request\n",
-            r, sent / (r * s), c / (r * s), late, d, sd, l, us }'
+        : >"$tmp/floor.rounds"
+        : >"$tmp/on.rounds"
+        : >"$tmp/off.rounds"
+        for round in $(seq "$ROUNDS"); do
+            # the floor at this rate, then orderload with its spin window and without
+            "${pin_client[@]}" "$B/echo_rtt" -c "$eport" -r "$rate" -d "$(awk -v s="$PSECS" 'BEGIN { print s / 2 }')" \
+                -s "$spin_us" | awk '{ print $3, $5 }' >>"$tmp/floor.rounds"
+            for mode in on off; do
+                spin=$SPIN
+                [ "$mode" = off ] && spin=0
+                "${pin_client[@]}" "$B/orderload" -t "$THREADS" -u "$url" --no-announce --progress 0 --spin "$spin" \
+                    --json "$tmp/rate.json" "$tmp/rate.lua" >/dev/null 2>"$tmp/rate.err" || true
+                echo "$(figures "$tmp/rate.json") $(tail -1 "$tmp/floor.rounds")" >>"$tmp/$mode.rounds"
+            done
+        done
+        f50=$(cut -d' ' -f1 "$tmp/floor.rounds" | median)
+        f99=$(cut -d' ' -f2 "$tmp/floor.rounds" | median)
+        for mode in on off; do
+            spin=$SPIN
+            [ "$mode" = off ] && spin=0
+            # per round: the shares and rates, then the median of each column
+            awk -v rate="$rate" -v s="$PSECS" '{ # sd50 sd99 l50 l99 s50 s99 sent late dropped ok cpu spin runq f50 f99
+                printf "%s %s %s %s %s %s %.6f %.6f %.6f %.2f %.4f %d %s %.4f\n", $1, $2, $3, $4, $5, $6,
+                    ($3 > 0 ? ($3 - $5) / $3 : 0), ($14 > 0 ? $3 / $14 : 0), $7 / (rate * s),
+                    ($7 > 0 ? $11 * 1e6 / $7 : 0), ($11 > 0 ? ($12 < $11 ? $12 / $11 : 1) : 0), $10, $9, $13 / s }' "$tmp/$mode.rounds" >"$tmp/$mode.cols"
+            col() { cut -d' ' -f"$1" "$tmp/$mode.cols" | median; }
+            passed=$(awk '{ n += $12 } END { print n + 0 }' "$tmp/$mode.cols")
+            printf '  %5d %5d %6s %7s / %-5s %7s / %-5s %7s / %-5s %7s / %-5s %9.2f %10.3f %8.4f %8.1fus %5.0f%% %d/%d %5.1f%%\n' \
+                "$rate" "$conns" "$spin" "$(col 1)" "$(col 2)" "$(col 3)" "$(col 4)" "$(col 5)" "$(col 6)" "$f50" "$f99" \
+                "$(col 8)" "$(col 7)" "$(col 9)" "$(col 10)" "$(awk -v v="$(col 11)" 'BEGIN { print v * 100 }')" "$passed" "$ROUNDS" \
+                "$(awk -v v="$(col 14)" 'BEGIN { print v * 100 }')"
+        done
+    done
 done
+echo "  (lat/floor: latency p50 / echo p50; (lat-svc): (latency p50 - service p50) / latency p50; spin: the share of orderload's CPU spent spinning;"
+echo "   check: rounds the self-check passed; waited: the share of the run orderload's worker waited for its CPU, other work on it)"

@@ -39,26 +39,6 @@ size_t od_json_remaining(const od_json_t *j)
     return (size_t)(j->end - j->p);
 }
 
-od_json_type_t od_json__type(char c)
-{
-    switch (c) {
-    case '{':
-        return OD_JSON_OBJECT;
-    case '[':
-        return OD_JSON_ARRAY;
-    case '"':
-        return OD_JSON_STRING;
-    case 't':
-        return OD_JSON_TRUE;
-    case 'f':
-        return OD_JSON_FALSE;
-    case 'n':
-        return OD_JSON_NULL;
-    default:
-        return (c == '-' || (c >= '0' && c <= '9')) ? OD_JSON_NUMBER : OD_JSON_NONE;
-    }
-}
-
 int od_json__expected(od_json_t *j, char c)
 {
     char msg[48];
@@ -136,7 +116,7 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
 }
 
 /* the bytes a string's plain run copies as they are: printable ASCII but '"' and '\\' */
-static const unsigned char plain[256] = {
+const unsigned char od_json__plain[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
@@ -159,7 +139,7 @@ int od_json_string(od_json_t *j, char *out, size_t *len)
          * alias *j, and most runs are a few bytes, shorter than a memcpy call) */
         const unsigned char *p = (const unsigned char *)j->p;
         char *dst = out + o;
-        while (p < (const unsigned char *)end && plain[*p])
+        while (p < (const unsigned char *)end && od_json__plain[*p])
             *dst++ = (char)*p++;
         o = (size_t)(dst - out);
         j->p = (const char *)p;
@@ -284,16 +264,13 @@ static int fast_number(const char *s, const char *q, int integral, double *val, 
     return 0;
 }
 
-int od_json_span(od_json_t *j, const char **s, size_t *len, char *scratch, size_t *used)
+int od_json__span_slow(od_json_t *j, const char **s, size_t *len, char *scratch, size_t *used)
 {
     od_json__ws(j);
     if (j->p == j->end || *j->p != '"') return od_json_fail(j, "string expected");
     const unsigned char *p = (const unsigned char *)j->p + 1, *end = (const unsigned char *)j->end;
     for (;;) {
-        while (end - p >= 4 && plain[p[0]] && plain[p[1]] && plain[p[2]] && plain[p[3]])
-            p += 4;
-        while (p < end && plain[*p])
-            p++;
+        p = od_json__plain_run(p, end);
         if (p == end || *p != '"') {
             if (p < end && *p >= 0x80) {
                 size_t n = utf8_len(p, end);

@@ -13,6 +13,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define OD_JSON_MAX_DEPTH 64
 
@@ -44,7 +47,27 @@ static inline void od_json__ws(od_json_t *j)
         p++;
     j->p = p;
 }
-od_json_type_t od_json__type(char c);
+static inline od_json_type_t od_json__type(char c)
+{
+    switch (c) {
+    case '{':
+        return OD_JSON_OBJECT;
+    case '[':
+        return OD_JSON_ARRAY;
+    case '"':
+        return OD_JSON_STRING;
+    case 't':
+        return OD_JSON_TRUE;
+    case 'f':
+        return OD_JSON_FALSE;
+    case 'n':
+        return OD_JSON_NULL;
+    default:
+        return (c == '-' || (c >= '0' && c <= '9')) ? OD_JSON_NUMBER : OD_JSON_NONE;
+    }
+}
+extern const unsigned char od_json__plain[256]; /* printable ASCII but '"' and '\\' */
+int od_json__span_slow(od_json_t *j, const char **s, size_t *len, char *scratch, size_t *used);
 int od_json__expected(od_json_t *j, char c);
 
 /** skips white space; @return the type of the value that starts here (by its first byte) */
@@ -83,7 +106,45 @@ int od_json_string(od_json_t *j, char *out, size_t *len);
  * what it took there (its length + 1).
  * @return 0 if successful, -1 if not (error set)
  */
-int od_json_span(od_json_t *j, const char **s, size_t *len, char *scratch, size_t *used);
+/* the first byte from q on that a plain run stops at (a quote, a backslash, a control byte or
+ * one from 0x80 up), or end */
+static inline const unsigned char *od_json__plain_run(const unsigned char *q, const unsigned char *end)
+{
+#ifdef __SSE2__
+    /* 16 bytes a step: as signed chars, control bytes and those from 0x80 up are all below
+     * 0x20, so one comparison finds both; the quote and backslash by equality */
+    while (end - q >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+        __m128i stop = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+            _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+        int m = _mm_movemask_epi8(stop);
+        if (m != 0) return q + __builtin_ctz((unsigned)m);
+        q += 16;
+    }
+#endif
+    while (q < end && od_json__plain[*q])
+        q++;
+    return q;
+}
+
+static inline int od_json_span(od_json_t *j, const char **s, size_t *len, char *scratch, size_t *used)
+{
+    /* inline for the common string, plain ASCII: the rest is od_json__span_slow's */
+    od_json__ws(j);
+    const unsigned char *p = (const unsigned char *)j->p, *end = (const unsigned char *)j->end;
+    if (p < end && *p == '"') {
+        const unsigned char *q = od_json__plain_run(p + 1, end);
+        if (q < end && *q == '"') {
+            *s = (const char *)p + 1;
+            *len = (size_t)(q - p - 1);
+            *used = 0;
+            j->p = (const char *)q + 1;
+            return 0;
+        }
+    }
+    return od_json__span_slow(j, s, len, scratch, used);
+}
 /**
  * reads a number; *is_int says it had no fraction or exponent, and then *ival holds it
  * @return 0 if successful, -1 if not (error set: bad syntax, integer beyond int64, overflow)

@@ -53,6 +53,7 @@ static void assign(od_scen_t *s, od_conn_t *c, uint64_t intended, uint64_t seq, 
     c->intended = intended;
     c->seq = seq;
     c->sent_at = now;
+    w->last_sent = now;
     c->deadline = now + s->sc->timeout_ns;
     od_resp_reset(&c->resp);
     if (strncmp(c->out, "HEAD ", 5) == 0) c->resp.no_body = 1;
@@ -192,6 +193,7 @@ static void arrival(od_scen_t *s, uint64_t intended, uint64_t seq, uint64_t now)
     } else if (s->bl_len < s->bl_cap) {
         s->bl[(s->bl_head + s->bl_len) % s->bl_cap] = (od_pending_t){intended, seq};
         s->bl_len++;
+        s->st.c.queued++;
     } else {
         s->st.c.dropped++;
     }

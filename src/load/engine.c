@@ -7,8 +7,10 @@
 #include "load/engine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -26,6 +28,83 @@ static void arm(od_worker_t *w, uint64_t at)
         .it_value = {.tv_sec = (time_t)(at / 1000000000u), .tv_nsec = (long)(at % 1000000000u)}};
     timerfd_settime(w->tfd, TFD_TIMER_ABSTIME, &its, NULL);
     w->armed = at;
+}
+
+/* Returns the time this thread has spent runnable but waiting for a CPU, from its
+ * /proc/thread-self/schedstat opened as fd (0 when the kernel does not say). */
+static uint64_t runq_ns(int fd)
+{
+    char text[128];
+    ssize_t n = fd >= 0 ? pread(fd, text, sizeof(text) - 1, 0) : -1;
+    if (n <= 0) return 0;
+    text[n] = '\0';
+    unsigned long long run = 0, wait = 0;
+    return sscanf(text, "%llu %llu", &run, &wait) == 2 ? (uint64_t)wait : 0;
+}
+
+/*
+ * Once a tick (`span` long, `spun` of it spinning): a thread that spins much of its time is
+ * nearly always runnable, so when another task wants its CPU (the server under test, when
+ * they share the machine) the two trade whole scheduler slices (milliseconds): the spin slows
+ * what it measures and loses the instants it keeps, where a thread that sleeps is let back
+ * in at once.  So when a thread that spun over 1/BUSY_SPIN of the last tick waited for its
+ * CPU more than 1/CONTENDED of it, it sleeps to each instant for SPIN_BACKOFF_NS, then
+ * tries spinning again.  Measured with the CPU shared: at 100 and 1000/s (a few % to half of
+ * the time spinning) the spin still sent 50-100x closer to the instant than sleeping; at
+ * 10 000/s (all of it) 3-5x later, and a Perl server beside two threads spinning through
+ * 2000/s fell a fifth behind.
+ */
+#define BUSY_SPIN 2  /* half of a tick */
+#define CONTENDED 20 /* 5 % of a tick */
+#define SPIN_BACKOFF_NS 1000000000ull
+static uint64_t spin_window(od_worker_t *w, uint64_t now, uint64_t spin, uint64_t span, uint64_t spun)
+{
+    uint64_t rq = runq_ns(w->schedstat_fd);
+    uint64_t waited = rq > w->runq_last ? rq - w->runq_last : 0;
+    w->runq_last = rq;
+    if (spin && span && spun > span / BUSY_SPIN && waited > span / CONTENDED)
+        w->spin_back_at = now + SPIN_BACKOFF_NS;
+    return now < w->spin_back_at ? 0 : spin;
+}
+
+/*
+ * Waits for socket events until `next` (at most): polls without sleeping through the last
+ * `spin` before `instant` (the next arrival to keep) and until `answer_by` (the first stretch
+ * after a send), sleeps otherwise, waking a spin window before the instant.  A sleeping
+ * thread wakes tens to hundreds of µs late on a VM, and that lateness would be in the send
+ * delay or in the service time.  Accounts the time spun and slept in w->cpu.
+ * Returns the number of events in ev (0 when the time came first, -1 on error).
+ */
+static int wait_events(od_worker_t *w, struct epoll_event *ev, int nev, uint64_t now, uint64_t next,
+                       uint64_t instant, uint64_t spin, uint64_t answer_by, int *have_pwait2)
+{
+    int n;
+    if (next <= now) return epoll_wait(w->epfd, ev, nev, 0);
+    if (instant - now <= spin || now < answer_by) {
+        uint64_t t;
+        do {
+            n = epoll_wait(w->epfd, ev, nev, 0);
+            t = od_now_ns();
+        } while (n == 0 && t < next && (instant - t <= spin || t < answer_by));
+        w->cpu.spin_ns += t - now;
+        return n;
+    }
+    /* the tick needs no precision: only the instant gets a spin window */
+    uint64_t d = (instant - spin < next ? instant - spin : next) - now;
+    if (*have_pwait2) {
+        /* a nanosecond timeout: no timer to arm and read back per arrival */
+        struct timespec ts = {.tv_sec = (time_t)(d / 1000000000u), .tv_nsec = (long)(d % 1000000000u)};
+        n = epoll_pwait2(w->epfd, ev, nev, &ts, NULL);
+        if (n < 0 && errno == ENOSYS) {
+            *have_pwait2 = 0; /* Linux < 5.11: the timerfd from now on */
+            return 0;
+        }
+    } else {
+        arm(w, now + d);
+        n = epoll_wait(w->epfd, ev, nev, -1);
+    }
+    w->cpu.sleep_ns += od_now_ns() - now;
+    return n;
 }
 
 static void *worker_main(void *arg)
@@ -64,38 +143,37 @@ static void *worker_main(void *arg)
     }
     struct epoll_event ev[256];
     int have_pwait2 = 1; /* Linux >= 5.11; else the timerfd */
+    uint64_t spin = run->spin_ns;
+    w->schedstat_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
     w->next_tick = t0;
+    w->cpu.runq_ns = w->runq_last = runq_ns(w->schedstat_fd);
+    uint64_t loop_start = od_now_ns(), tick_at = 0, spun_at_tick = 0;
     for (;;) {
         uint64_t now = od_now_ns();
-        uint64_t next = UINT64_MAX;
+        uint64_t next = UINT64_MAX, instant = UINT64_MAX; /* instant: the next one to keep */
         int active = 0;
+        uint32_t busy = 0;
         for (size_t i = 0; i < w->nscens; i++) {
             uint64_t t = od_scen_step(&w->scens[i], now);
             if (t < next) next = t;
             active += w->scens[i].phase != OD_PHASE_DONE;
+            if (w->scens[i].closed_model) continue; /* no instants to keep there */
+            busy += w->scens[i].busy;
+            if (t < instant) instant = t;
         }
         if (now >= w->next_tick) {
             od_worker_tick(w, now);
+            if (spin == 0 && run->spin_ns && tick_at) w->cpu.unspun_ns += now - tick_at; /* that tick slept */
+            spin =
+                spin_window(w, now, run->spin_ns, tick_at ? now - tick_at : 0, w->cpu.spin_ns - spun_at_tick);
+            spun_at_tick = w->cpu.spin_ns;
+            tick_at = now;
             w->next_tick = now + TICK_NS;
         }
         if (!active) break;
         if (w->next_tick < next) next = w->next_tick;
-        int n;
-        if (next <= now) {
-            n = epoll_wait(w->epfd, ev, (int)OD_ARRAY_SIZE(ev), 0);
-        } else if (have_pwait2) {
-            /* a nanosecond timeout: no timer to arm and read back per arrival */
-            uint64_t d = next - now;
-            struct timespec ts = {.tv_sec = (time_t)(d / 1000000000u), .tv_nsec = (long)(d % 1000000000u)};
-            n = epoll_pwait2(w->epfd, ev, (int)OD_ARRAY_SIZE(ev), &ts, NULL);
-            if (n < 0 && errno == ENOSYS) {
-                have_pwait2 = 0;
-                continue;
-            }
-        } else {
-            arm(w, next);
-            n = epoll_wait(w->epfd, ev, (int)OD_ARRAY_SIZE(ev), -1);
-        }
+        uint64_t answer_by = busy ? w->last_sent + spin : 0; /* an answer is polled for this long */
+        int n = wait_events(w, ev, (int)OD_ARRAY_SIZE(ev), now, next, instant, spin, answer_by, &have_pwait2);
         for (int i = 0; i < n; i++) {
             if (ev[i].data.ptr == NULL) {
                 uint64_t expirations;
@@ -107,6 +185,10 @@ static void *worker_main(void *arg)
             }
         }
     }
+    w->cpu.wall_ns = od_now_ns() - loop_start;
+    uint64_t rq = runq_ns(w->schedstat_fd);
+    w->cpu.runq_ns = rq >= w->cpu.runq_ns ? rq - w->cpu.runq_ns : 0;
+    if (w->schedstat_fd >= 0) close(w->schedstat_fd);
     od_worker_publish(w);
     atomic_fetch_add(&run->nfinished, 1);
     return NULL;
@@ -184,9 +266,10 @@ static void scen_dispose(od_scen_t *s)
 }
 
 od_load_run_t *od_load_run_create(const od_scenario_set_t *set, const od_url_t *target, int threads,
-                                  const char *run_id, od_buf_t *err)
+                                  const char *run_id, uint64_t spin_ns, od_buf_t *err)
 {
     od_load_run_t *r = od_calloc(1, sizeof(*r));
+    r->spin_ns = spin_ns;
     r->set = set;
     r->target = *target;
     r->nthreads = threads;
@@ -301,6 +384,23 @@ void od_load_run_result(od_load_run_t *r, size_t i, od_load_stats_t *out, double
         if (s->done_at > s->start && s->done_at - s->start > longest) longest = s->done_at - s->start;
     }
     *elapsed_s = (double)longest / 1e9;
+}
+
+void od_load_run_cpu(od_load_run_t *r, od_load_cpu_t *out)
+{
+    for (int t = 0; t < r->nthreads; t++) {
+        const od_load_cpu_t *c = &r->workers[t].cpu;
+        out->wall_ns += c->wall_ns;
+        out->sleep_ns += c->sleep_ns;
+        out->spin_ns += c->spin_ns;
+        out->runq_ns += c->runq_ns;
+        out->unspun_ns += c->unspun_ns;
+        if (c->wall_ns == 0) continue;
+        uint64_t idle = c->sleep_ns + c->spin_ns;
+        double busy = idle < c->wall_ns ? (double)(c->wall_ns - idle) / (double)c->wall_ns : 0;
+        if (busy > out->busiest) out->busiest = busy;
+    }
+    out->threads += r->nthreads;
 }
 
 const char *od_load_run_script_error(od_load_run_t *r)

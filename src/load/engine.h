@@ -15,6 +15,13 @@
  * the backlog finish within the scenario's timeout, then what is left counts as timed out
  * or dropped.
  *
+ * Timing: a worker sleeps in epoll until a spin window before its next open-model instant
+ * and polls its sockets without sleeping for the rest, and for the window after each send
+ * while answers are awaited, so that neither a send nor an answer waits for a late wake-up;
+ * a worker that spins much of its time on a CPU another task wants sleeps instead for a
+ * while (engine.c).  Each worker counts where its
+ * time went (od_load_cpu_t) for the self-check.
+ *
  * Threading: od_load_run_create starts the threads; each builds its Lua state by running the
  * scenario file (od_script_create, script.h, as wrk does) and waits at a gate;
  * od_load_run_go opens the gate.  While the run goes, the main thread reads per-scenario
@@ -39,13 +46,21 @@ enum { OD_PHASE_WAIT, OD_PHASE_RUN, OD_PHASE_DRAIN, OD_PHASE_DONE };
 /* Defaults when a scenario does not say. */
 #define OD_LOAD_DEFAULT_CONNECTIONS 256u /* open model: the most connections opened */
 
+/* The default spin window, measured on the project's VMs: a thread sleeping 0.7 or 9.7 ms in
+ * epoll_pwait2 woke 65-127 µs late at p50 and 99-258 µs at p95; the tail beyond (0.4-2.5 ms)
+ * was other work on its CPU, which no window short of the gap would cover. */
+#define OD_LOAD_DEFAULT_SPIN_NS 300000ull
+#define OD_LOAD_MAX_SPIN_NS 10000000ull
+
 /**
  * starts `threads` workers for the set's scenarios against `target`; each loads the file
- * into its own lua_State.  `run_id` is passed to scripts as ctx.run.
+ * into its own lua_State.  `run_id` is passed to scripts as ctx.run.  A worker sleeps until
+ * `spin_ns` (0 to OD_LOAD_MAX_SPIN_NS) before its next instant and polls its sockets
+ * without sleeping for the rest, so that sends leave on time (0: it sleeps to the instant)
  * @return the run, waiting at the gate, or NULL with the errors (file:line) appended to err
  */
 od_load_run_t *od_load_run_create(const od_scenario_set_t *set, const od_url_t *target, int threads,
-                                  const char *run_id, od_buf_t *err);
+                                  const char *run_id, uint64_t spin_ns, od_buf_t *err);
 /** opens the gate: scenario start times count from t0 (a od_now_ns() instant) */
 void od_load_run_go(od_load_run_t *r, uint64_t t0);
 /** asks every worker to end its scenarios now (in-flight requests get one second) */
@@ -70,6 +85,19 @@ void od_load_run_join(od_load_run_t *r);
 /** after join: merges scenario i of every worker into out (initialized by the caller), with
  *  the scenario's timeline (created in out when it has none) */
 void od_load_run_result(od_load_run_t *r, size_t i, od_load_stats_t *out, double *elapsed_s);
+/* Where the workers' time went, summed over the threads (of one run, or of several). */
+typedef struct od_load_cpu {
+    uint64_t wall_ns;   /* from the gate to each worker's end */
+    uint64_t sleep_ns;  /* blocked in epoll, waiting for an answer or an instant */
+    uint64_t spin_ns;   /* polling through the spin window before an instant */
+    uint64_t runq_ns;   /* runnable but waiting for a CPU (the machine was busy) */
+    uint64_t unspun_ns; /* sleeping to each instant, the spin window set aside: the CPU was shared */
+    double busiest;     /* the busiest worker's share of its wall time spent working (0..1) */
+    int threads;
+} od_load_cpu_t;
+
+/** after join: adds where the run's workers spent their time to out (zeroed by the caller) */
+void od_load_run_cpu(od_load_run_t *r, od_load_cpu_t *out);
 /** after join: the first error a script raised while running, or NULL */
 const char *od_load_run_script_error(od_load_run_t *r);
 void od_load_run_destroy(od_load_run_t *r);

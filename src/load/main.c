@@ -22,6 +22,7 @@
 #include "load/report.h"
 #include "load/report_json.h"
 #include "load/resolve.h"
+#include "load/selfcheck.h"
 #include "load/stats.h"
 #include "base/log.h"
 #include "scenario/scenario.h"
@@ -46,6 +47,9 @@ static const char usage_text[] =
     "  -d DURATION         scale every scenario of each file to fit DURATION (e.g. 10s)\n"
     "  -c CONFIG           the YAML naming the scenarios (default config/orderd.yaml)\n"
     "  -t THREADS          worker threads (default: CPUs, at most 4)\n"
+    "  --spin DURATION     poll instead of sleeping this long before each send, and after it\n"
+    "                      while its answer is awaited, so that a late wake-up is in no time\n"
+    "                      measured (0 to 10ms; default 300us; 0 = sleep to the instant)\n"
     "  --json FILE         write the report as JSON (schema 1) to FILE\n"
     "  --progress INTERVAL progress line on stderr this often (default 1s; 0 = none)\n"
     "  --profile-dir DIR   where `profile` captures are saved (default: beside --json, else .)\n"
@@ -66,7 +70,7 @@ static void on_sigint(int sig)
 
 typedef struct options {
     const char *url, *config, *json, *profile_dir;
-    uint64_t duration_ns, progress_ns;
+    uint64_t duration_ns, progress_ns, spin_ns;
     int threads, quiet, announce, config_given;
 } options_t;
 
@@ -87,8 +91,12 @@ typedef struct file_run {
     int ran;
 } file_run_t;
 
-static options_t opt = {.config = "config/orderd.yaml", .progress_ns = 1000000000ull, .announce = 1};
-static json_t *warnings; /* the JSON document's "warnings" array */
+static options_t opt = {.config = "config/orderd.yaml",
+                        .progress_ns = 1000000000ull,
+                        .spin_ns = OD_LOAD_DEFAULT_SPIN_NS,
+                        .announce = 1};
+static json_t *warnings;      /* the JSON document's "warnings" array */
+static od_load_cpu_t cpu_all; /* where the workers' time went, over every file's run */
 
 static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void warn(const char *fmt, ...)
@@ -118,13 +126,14 @@ static void usage_error(const char *fmt, ...)
 
 static void parse_options(int argc, char **argv)
 {
-    enum { O_JSON = 256, O_PROGRESS, O_QUIET, O_PROFILE_DIR, O_NO_ANNOUNCE };
+    enum { O_JSON = 256, O_PROGRESS, O_QUIET, O_PROFILE_DIR, O_NO_ANNOUNCE, O_SPIN };
     static const struct option longopts[] = {
         {"json", required_argument, NULL, O_JSON},
         {"progress", required_argument, NULL, O_PROGRESS},
         {"quiet", no_argument, NULL, O_QUIET},
         {"profile-dir", required_argument, NULL, O_PROFILE_DIR},
         {"no-announce", no_argument, NULL, O_NO_ANNOUNCE},
+        {"spin", required_argument, NULL, O_SPIN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -168,6 +177,11 @@ static void parse_options(int argc, char **argv)
             break;
         case O_NO_ANNOUNCE:
             opt.announce = 0;
+            break;
+        case O_SPIN:
+            if (od_parse_duration(optarg, &opt.spin_ns) != 0 || opt.spin_ns > OD_LOAD_MAX_SPIN_NS)
+                usage_error("--spin %s: the spin window must be a duration from 0 to 10ms (e.g. 300us)",
+                            optarg);
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -272,7 +286,7 @@ static int run_file(file_run_t *fr, const char *run_id, const char *cdir)
     od_scenario_set_t *set = fr->set;
     size_t n = od_scenario_set_count(set);
     od_buf_t err = OD_BUF_INIT;
-    od_load_run_t *run = od_load_run_create(set, &fr->url, opt.threads, run_id, &err);
+    od_load_run_t *run = od_load_run_create(set, &fr->url, opt.threads, run_id, opt.spin_ns, &err);
     if (run == NULL) {
         fprintf(stderr, "orderload: %s\n", err.base ? err.base : "cannot start");
         od_buf_dispose(&err);
@@ -415,6 +429,7 @@ static int run_file(file_run_t *fr, const char *run_id, const char *cdir)
                  "(waiting for a free connection, or the generator could not keep up)",
                  r->name, (unsigned long long)c->late);
     }
+    od_load_run_cpu(run, &cpu_all);
     free(started);
     free(ended);
     od_hist_destroy(pr.interval);
@@ -488,7 +503,7 @@ static void print_thresholds(file_run_t *frs, size_t nf, int only_failures)
 }
 
 static int write_json(const char *path, file_run_t *frs, size_t nf, const od_load_result_t *grand, int ok,
-                      const char *run_id, uint64_t started_wall)
+                      const char *run_id, uint64_t started_wall, const od_selfcheck_t *verdict)
 {
     char when[32];
     od_format_time(started_wall, when);
@@ -562,6 +577,7 @@ static int write_json(const char *path, file_run_t *frs, size_t nf, const od_loa
     json_object_set_new(doc, "profiles", profiles);
     if (warnings == NULL) warnings = json_array();
     json_object_set(doc, "warnings", warnings);
+    json_object_set_new(doc, "self_check", od_selfcheck_json(verdict));
     int rc = od_json_write_file(path, doc);
     json_decref(doc);
     return rc;
@@ -669,30 +685,49 @@ int main(int argc, char **argv)
     grand.target_rate = span > 0 ? open_sched / span : 0;
     grand.achieved_rate = span > 0 ? (double)grand.st.c.sent / span : 0;
 
+    double cpu =
+        (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+        (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) /
+            1e6;
+    od_selfcheck_scen_t *checked = od_calloc(nscen ? nscen : 1, sizeof(*checked));
+    size_t nchecked = 0;
+    for (size_t f = 0; f < nf; f++)
+        for (size_t i = 0; frs[f].ran && i < od_scenario_set_count(frs[f].set); i++) {
+            const od_scenario_t *sc = od_scenario_set_get(frs[f].set, i);
+            uint32_t conns = sc->connections || sc->executor == OD_EXEC_CONSTANT_CONCURRENCY
+                                 ? sc->connections
+                                 : OD_LOAD_DEFAULT_CONNECTIONS;
+            checked[nchecked++] = (od_selfcheck_scen_t){&frs[f].results[i], conns};
+        }
+    od_selfcheck_t verdict;
+    od_selfcheck_eval(&verdict, checked, nchecked, &cpu_all, cpu, opt.spin_ns, opt.threads);
+    free(checked);
     if (!opt.quiet) {
         print_text(frs, nf, &grand, nscen);
         print_thresholds(frs, nf, 0);
-        double cpu =
-            (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
-            (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
-                     ru0.ru_stime.tv_usec) /
-                1e6;
-        if (grand.st.c.sent)
-            printf("orderload used %.2f s of CPU: %.1f us per request\n", cpu,
-                   cpu * 1e6 / (double)grand.st.c.sent);
+        if (grand.st.c.sent) {
+            char spin[24];
+            od_fmt_us(spin, (double)opt.spin_ns / 1e3);
+            printf("orderload used %.2f s of CPU: %.1f us per request (its threads spun %.2f s, --spin %s)\n",
+                   cpu, cpu * 1e6 / (double)grand.st.c.sent, verdict.spin_s, spin);
+        }
+        if (nchecked) od_selfcheck_print(stdout, &verdict);
     } else {
         print_thresholds(frs, nf, 1);
+        if (!verdict.ok) od_selfcheck_print(stderr, &verdict);
     }
 
     int unreachable = rc == 0 && grand.st.c.completed == 0 && connect_errors > 0;
     if (unreachable) fprintf(stderr, "orderload: the target never answered: every connection was refused\n");
     int ok = rc == 0 && !th_failed && !script_error && !unreachable;
     if (opt.json && (rc == 0 || nscen > 0)) {
-        if (write_json(opt.json, frs, nf, &grand, ok, run_id, started_wall) != 0 && rc == 0) rc = EXIT_USAGE;
+        if (write_json(opt.json, frs, nf, &grand, ok, run_id, started_wall, &verdict) != 0 && rc == 0)
+            rc = EXIT_USAGE;
     }
     if (rc == 0)
         rc = script_error ? EXIT_USAGE : unreachable ? EXIT_UNREACHABLE : th_failed ? EXIT_THRESHOLD : 0;
     od_load_result_dispose(&grand);
+    od_selfcheck_dispose(&verdict);
 
 out:
 

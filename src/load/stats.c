@@ -34,6 +34,7 @@ void od_load_counts_add(od_load_counts_t *dst, const od_load_counts_t *src)
     dst->completed += src->completed;
     dst->late += src->late;
     dst->dropped += src->dropped;
+    dst->queued += src->queued;
     for (int i = 0; i < OD_ERR_KINDS; i++)
         dst->errors[i] += src->errors[i];
     for (size_t i = 0; i < OD_ARRAY_SIZE(dst->status); i++)

@@ -40,6 +40,7 @@ extern const char *const od_err_names[OD_ERR_KINDS];
 
 typedef struct od_load_counts {
     uint64_t scheduled, sent, completed, late, dropped;
+    uint64_t queued; /* arrivals that waited in the backlog for a free connection */
     uint64_t errors[OD_ERR_KINDS];
     uint64_t status[600]; /* by status code; codes outside 100..599 count at index 0 */
 } od_load_counts_t;

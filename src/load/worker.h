@@ -88,7 +88,11 @@ struct worker {
     od_buf_t scratch;       /* a request being built */
     const char *static_req; /* the script's, when it has one */
     size_t static_len;
-    int wants_response; /* the script has response(): keep heads and bodies */
+    int wants_response;               /* the script has response(): keep heads and bodies */
+    uint64_t last_sent;               /* when the latest request was handed to a connection */
+    int schedstat_fd;                 /* this thread's /proc/thread-self/schedstat, or -1 */
+    uint64_t runq_last, spin_back_at; /* see engine.c's spin_window */
+    od_load_cpu_t cpu;                /* where the loop's time went (busiest unused): read after join */
     pthread_mutex_t pub_lock;
 };
 
@@ -96,6 +100,7 @@ struct od_load_run {
     const od_scenario_set_t *set;
     od_url_t target;
     int nthreads;
+    uint64_t spin_ns;
     char *run_id;
     od_worker_t *workers;
     pthread_mutex_t gate_lock;

@@ -31,6 +31,7 @@ typedef struct od_order od_order_t;
 struct od_order {
     /* identity, immutable after od_order_parse */
     char id[OD_ORDER_ID_MAX + 1];
+    uint16_t id_tag;      /* 16 more bits of the id's hash, for the index (in the padding after id) */
     const char *customer; /* point into the trailing storage */
     const char *address;
     const char *notes;  /* "" when absent */
@@ -43,13 +44,13 @@ struct od_order {
     uint32_t id_hash; /* the id's hash, for the results store's index (set when it claims the id) */
     uint64_t created_wall_ns;
     uint64_t enqueued_ns; /* od_now_ns at acceptance */
-    uint64_t flow_id;     /* links the trace's enqueue and dequeue */
 
     /* lifecycle, under the results store's lock */
     od_order_state_t state;
+    int worker_id; /* beside state: the two ints share 8 bytes (an order is ~300 bytes, queued by the million)
+                    */
     const char *outcome; /* static: "priority_processing", "expedited", "processing" */
     char *message;       /* owned: result or error text */
-    int worker_id;
     uint64_t queue_ns, processing_ns;
     uint64_t processed_wall_ns;
     void *record; /* owned: what the record stage allocated (freed with the order) */
@@ -57,9 +58,14 @@ struct od_order {
 
     /* links, owned by the module that uses them */
     od_order_t *queue_next;            /* lanes */
-    od_order_t *hash_next;             /* results store index */
     od_order_t *done_prev, *done_next; /* results store eviction list */
 };
+
+/** links the trace's enqueue and dequeue of o (from fields it keeps, so not stored) */
+static inline uint64_t od_order_flow_id(const od_order_t *o)
+{
+    return (uint64_t)(uintptr_t)o ^ o->enqueued_ns;
+}
 
 /** why a body was refused: the HTTP status (400, 422) and the message/field for the JSON */
 typedef struct od_order_error {

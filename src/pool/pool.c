@@ -71,7 +71,7 @@ static void process(od_pool_t *p, worker_t *w, od_stage_ctx_t *ctx, od_order_t *
 {
     uint64_t start = od_now_ns();
     uint64_t queue_ns = start - o->enqueued_ns; /* o is not to be touched after it retires */
-    if (od_trace_active()) od_trace_flow_end(o->flow_id, o->id);
+    if (od_trace_active()) od_trace_flow_end(od_order_flow_id(o), o->id);
 
     od_results_lock(p->results);
     o->state = OD_STATE_PROCESSING;
@@ -157,7 +157,6 @@ od_submit_result_t od_pool_submit(od_pool_t *p, od_order_t *o, od_order_receipt_
     }
     o->state = OD_STATE_QUEUED;
     o->enqueued_ns = od_now_ns();
-    o->flow_id = (uint64_t)(uintptr_t)o ^ o->enqueued_ns;
 
     od_mutex_lock(&p->qlock);
     if (p->draining)
@@ -165,7 +164,7 @@ od_submit_result_t od_pool_submit(od_pool_t *p, od_order_t *o, od_order_receipt_
     else if (od_lanes_push(&p->lanes, o) != 0)
         rc = OD_SUBMIT_FULL;
     if (rc == OD_SUBMIT_QUEUED) {
-        if (od_trace_active()) od_trace_flow_begin(o->flow_id, o->id);
+        if (od_trace_active()) od_trace_flow_begin(od_order_flow_id(o), o->id);
         pthread_cond_signal(&p->nonempty);
     }
     od_mutex_unlock(&p->qlock);

@@ -8,9 +8,10 @@
  *
  * Locking: one od_mutex "results" guards the index, the eviction list and every order's
  * lifecycle fields.  Lock order: results before the queue (lanes).  Every worker and the HTTP
- * thread take it for each order, so nothing slow runs under it: the index is sized at creation
- * for results_kept orders (no rehash on the hot path), and the workers free evicted orders after
- * releasing it (od_results_retire_locked, then od_results_free_evicted).
+ * thread take it for each order, so nothing slow runs under it: the index (open addressing,
+ * see results.c) is sized at creation for results_kept orders and a queue's worth more, and the
+ * workers free evicted orders after releasing it (od_results_retire_locked, then
+ * od_results_free_evicted).
  */
 #ifndef OD_RESULTS_H
 #define OD_RESULTS_H

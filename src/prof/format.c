@@ -8,6 +8,7 @@
 
 #include "prof/legacy.h"
 #include "prof/pprof.h"
+#include "prof/flame.h"
 #include "prof/render.h"
 
 static const struct {
@@ -85,7 +86,7 @@ int od_prof_write(const od_profile_t *p, od_prof_format_t fmt, od_buf_t *out, od
     case OD_FMT_FOLDED:
         return od_render_folded(p, out, err);
     case OD_FMT_SVG:
-        return od_render_svg(p, out, err);
+        return od_flame_svg(p, out, err);
     }
     od_buf_printf(err, "unknown profile format %d", (int)fmt);
     return -1;

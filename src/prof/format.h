@@ -6,9 +6,9 @@
  *   legacy  gperftools' formats with the memory map appended: the CPU profile's raw bytes,
  *           heap_v2 for the heap, "--- contention:" for block/mutex, "threadz" counts for
  *           threads — readable by google-pprof
- *   text    human-readable, like Go's debug=1
+ *   text    human-readable, Go's debug=1 (runtime/pprof's headers; idle profiler threads folded)
  *   folded  one "root;caller;leaf N" line per stack (the default sample type)
- *   svg     a flame graph that opens in a browser
+ *   svg     a flame graph that opens in a browser (zoom, search; flame.h)
  *
  * What the writers assume of a profile (collectors fill it this way):
  *   - values are what a user should see, already unsampled (as Go writes profile.proto);
@@ -18,7 +18,7 @@
  *     sample is the exact interrupted PC (gperftools' convention, which pprof follows)
  *   - thread samples carry string labels "threads" (names, comma-separated) and "state"
  *   - p->default_type names the default sample type; NULL means the last one
- * Writers: format.c dispatches to pprof.c, legacy.c and render.c (text, folded, svg), all
+ * Writers: format.c dispatches to pprof.c, legacy.c, render.c (text, folded) and flame.c (svg), all
  * symbolizing through symbolize.h.
  *
  * Thread-safe (symbolization is cached behind a lock).

@@ -19,6 +19,7 @@
 #include "prof/cpu.h"
 #include "prof/heap.h"
 #include "prof/lockprof.h"
+#include "prof/render.h"
 #include "prof/symbolize.h"
 #include "prof/threads.h"
 #include "prof/trace.h"
@@ -164,62 +165,6 @@ static int job_gone(void *job)
     return od_job_cancelled(job);
 }
 
-/* splits the comma-separated label `key` of s into at most n pointers into `copy` */
-static size_t split_label(const od_prof_sample_t *s, const char *key, char **copy, const char **parts,
-                          size_t n)
-{
-    *copy = NULL;
-    for (size_t l = 0; l < s->nlabels; l++)
-        if (s->labels[l].str && strcmp(s->labels[l].key, key) == 0) *copy = od_strdup(s->labels[l].str);
-    if (*copy == NULL) return 0;
-    size_t k = 0;
-    for (char *p = *copy, *save = NULL, *tok; k < n && (tok = strtok_r(p, ",", &save)) != NULL; p = NULL)
-        parts[k++] = tok;
-    return k;
-}
-
-/* Go's goroutine?debug=2: every thread on its own, with its state and symbolized stack */
-static void thread_dump(const od_profile_t *p, od_buf_t *out)
-{
-    od_profile_prefetch_symbols(p);
-    int no = 0;
-    for (size_t i = 0; i < p->nsamples; i++) {
-        const od_prof_sample_t *s = &p->samples[i];
-        char *names_copy, *states_copy;
-        const char *names[OD_THREADS_MAX], *states[OD_THREADS_MAX];
-        size_t nn = split_label(s, "threads", &names_copy, names, OD_THREADS_MAX);
-        size_t ns = split_label(s, "state", &states_copy, states, OD_THREADS_MAX);
-        size_t count = nn ? nn : (size_t)(s->values[0] > 0 ? s->values[0] : 1);
-        for (size_t t = 0; t < count; t++) {
-            od_buf_printf(out, "goroutine %d [%s]: thread \"%s\"\n", ++no, t < ns ? states[t] : "unknown",
-                          t < nn ? names[t] : "unnamed");
-            for (size_t f = 0; f < s->npcs; f++) {
-                od_sym_t sym;
-                uintptr_t pc = s->pcs[f];
-                od_symbolize(od_sym_lookup_pc(pc, f, 0), &sym);
-                if (sym.nframes == 0) {
-                    od_buf_printf(out, "0x%" PRIxPTR "\n\t%s\n", pc, sym.module[0] ? sym.module : "?");
-                    continue;
-                }
-                for (size_t k = 0; k < sym.nframes; k++) {
-                    const od_sym_frame_t *fr = &sym.frames[k];
-                    od_buf_printf(out, "%s(...)\n", fr->func[0] ? fr->func : "?");
-                    if (fr->file[0])
-                        od_buf_printf(out, "\t%s:%d", fr->file, fr->line);
-                    else
-                        od_buf_printf(out, "\t%s", sym.module[0] ? sym.module : "?");
-                    if (k + 1 == sym.nframes && sym.symbol_addr)
-                        od_buf_printf(out, " +0x%" PRIxPTR, pc - sym.symbol_addr);
-                    od_buf_putc(out, '\n');
-                }
-            }
-            od_buf_putc(out, '\n');
-        }
-        free(names_copy);
-        free(states_copy);
-    }
-}
-
 /* orderd-cpu-20260101-120000.pb.gz */
 static void download_name(const cap_job_t *c, const char *ext, char *out, size_t outsz)
 {
@@ -259,8 +204,11 @@ static void capture_job(od_job_t *job, void *arg)
         }
         if (rc == 0) {
             if (c->allocs) p.default_type = "alloc_space";
-            if (c->debug >= 2 && c->kind == OD_CAP_GOROUTINES) {
-                thread_dump(&p, &out);
+            if (c->debug != 0) { /* Go's text forms */
+                if (c->debug >= 2 && c->kind == OD_CAP_GOROUTINES)
+                    od_render_goroutine_dump(&p, &out);
+                else
+                    rc = od_render_go_text(&p, &out, &err);
                 ext = "txt";
                 ct = TEXT_PLAIN;
             } else {

@@ -129,6 +129,13 @@ static void heap_pairs(const od_legacy_lines_t *l, const int64_t *v, int64_t out
     heap_raw(l->rate, an, ab, &out[2], &out[3]);
 }
 
+void od_legacy_lines_go(od_legacy_lines_t *l)
+{
+    if (l->kind != OD_PROF_BLOCK && l->kind != OD_PROF_MUTEX) return;
+    l->go = 1;
+    if (l->kind == OD_PROF_BLOCK) l->divisor = 1; /* the readers then take a period of 1 */
+}
+
 void od_legacy_lines_header(const od_legacy_lines_t *l, od_buf_t *out)
 {
     const od_profile_t *p = l->p;
@@ -141,6 +148,14 @@ void od_legacy_lines_header(const od_legacy_lines_t *l, od_buf_t *out)
         }
         od_buf_printf(out, "heap profile: %lld: %lld [%lld: %lld] @ heap_v2/%lld\n", (long long)t[0],
                       (long long)t[1], (long long)t[2], (long long)t[3], (long long)l->rate);
+        return;
+    }
+    if (l->go) {
+        /* Go's runtime/pprof: no "ms since reset" (readers skip the comment) */
+        od_buf_printf(out, "--- %s:\n", l->kind == OD_PROF_MUTEX ? "mutex" : "contention");
+        od_buf_puts(out, "cycles/second=1000000000\n");
+        if (l->kind == OD_PROF_MUTEX) od_buf_printf(out, "sampling period=%lld\n", (long long)l->divisor);
+        if (p->duration_ns) od_buf_printf(out, "# duration: %.3f s\n", (double)p->duration_ns / 1e9);
         return;
     }
     od_buf_puts(out, "--- contention:\n");

@@ -55,10 +55,16 @@ typedef struct od_legacy_lines {
     int count_i, delay_i;                   /* contention: value indices */
     int64_t rate;                           /* heap sampling rate (1 = unsampled) */
     int64_t divisor;                        /* contention: the sampling period written */
+    int go;                                 /* contention: Go's debug=1 header (od_legacy_lines_go) */
 } od_legacy_lines_t;
 
 /** @return 0 if p is a heap or contention profile with usable sample types, -1 if not */
 int od_legacy_lines_init(od_legacy_lines_t *l, const od_profile_t *p, od_buf_t *err);
+/** switches l to the contention header Go's runtime/pprof writes for debug=1 (block:
+ *  "--- contention:" and "cycles/second=N"; mutex: "--- mutex:", "cycles/second=N",
+ *  "sampling period=N"), with a "# duration: S s" comment for a window; block has no
+ *  sampling period there, so its values are written whole */
+void od_legacy_lines_go(od_legacy_lines_t *l);
 /** appends the header line(s), each ending in "\n" */
 void od_legacy_lines_header(const od_legacy_lines_t *l, od_buf_t *out);
 /** appends sample i's line without the newline; @return 0 if written, -1 if the sample is

@@ -15,6 +15,7 @@
  */
 #include "prof/pprof.h"
 
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,11 +117,48 @@ static od_map_entry_t *id_entry(od_map_t *m, const uint64_t *k, size_t n)
 enum { MAP_FUNCS = 1, MAP_FILES = 2, MAP_LINES = 4, MAP_INLINE = 8 };
 
 typedef struct mapping {
-    uint64_t start, limit, offset;
-    char *file; /* owned */
+    uint64_t start, limit, offset; /* as the process maps it */
+    uint64_t bias;                 /* subtracted from its addresses in the profile (see below) */
+    char *file;                    /* owned */
     uint64_t id;
     unsigned has; /* MAP_* */
 } mapping_t;
+
+/* dl_iterate_phdr callback: the load bias of the object whose PT_LOAD segments hold the
+ * address in *arg (written back there; left alone when none does) */
+static int bias_of(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    uint64_t *addr = arg;
+    for (size_t i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uint64_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && *addr >= lo && *addr < lo + ph->p_memsz) {
+            *addr = info->dlpi_addr;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The main binary's addresses are written as the binary links them (runtime address minus
+ * the PIE load bias), its mapping likewise: the profile reads as if orderd were loaded where
+ * it links, which every reader handles.  Go's `go tool pprof` takes object addresses to be
+ * runtime ones ("no support for shared libraries"): with the runtime addresses of a PIE it
+ * disassembles the wrong range and its Source view and -disasm come out empty whenever the
+ * binary is at the mapping's path.  With link addresses they match `objdump -d orderd` too.
+ * Libraries keep their runtime addresses: rebased, they would overlap one another. */
+static void set_main_bias(mapping_t *m, size_t n)
+{
+    char exe[4096];
+    ssize_t elen = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n == 0 || elen <= 0) return;
+    exe[elen] = '\0';
+    if (strcmp(m[0].file, exe) != 0) return;
+    uint64_t a = m[0].start;
+    if (dl_iterate_phdr(bias_of, &a) == 0 || a > m[0].start) return;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(m[i].file, exe) == 0) m[i].bias = a;
+}
 
 /* Parses the executable entries of a /proc/self/maps text; the main binary goes first. */
 static mapping_t *parse_maps(const char *text, size_t *count)
@@ -155,6 +193,7 @@ static mapping_t *parse_maps(const char *text, size_t *count)
         v[n].limit = limit;
         v[n].offset = offset;
         v[n].file = od_strdup(path);
+        v[n].bias = 0;
         v[n].id = 0;
         v[n].has = 0;
         if (exe[0] && strcmp(path, exe) == 0 && n > 0 && strcmp(v[0].file, exe) != 0) {
@@ -224,7 +263,7 @@ static uint64_t location_id(enc_t *e, uint64_t addr)
     od_buf_t *m = &e->tmp;
     pb_uint(m, 1, id);
     pb_uint(m, 2, map ? map->id : 0);
-    pb_uint(m, 3, addr);
+    pb_uint(m, 3, addr - (map ? map->bias : 0));
     size_t nlines = 0;
     for (size_t i = 0; i < sym.nframes; i++) { /* innermost first, the caller last */
         if (fids[i] == 0) continue;
@@ -263,6 +302,7 @@ int od_pprof_encode(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
     }
     od_legacy_append_maps(&maps_text);
     e.maps = parse_maps(maps_text.base, &e.nmaps);
+    set_main_bias(e.maps, e.nmaps);
 
     for (size_t t = 0; t < p->ntypes; t++)
         value_type(&e, &head, 1, p->types[t].type, p->types[t].unit);
@@ -303,8 +343,8 @@ int od_pprof_encode(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
         od_buf_t bid = OD_BUF_INIT;
         if (e.maps[i].file[0] == '/') od_symbolize_build_id((uintptr_t)e.maps[i].start, &bid);
         pb_uint(m, 1, e.maps[i].id);
-        pb_uint(m, 2, e.maps[i].start);
-        pb_uint(m, 3, e.maps[i].limit);
+        pb_uint(m, 2, e.maps[i].start - e.maps[i].bias);
+        pb_uint(m, 3, e.maps[i].limit - e.maps[i].bias);
         pb_uint(m, 4, e.maps[i].offset);
         pb_int(m, 5, str_id(&e.strs, e.maps[i].file));
         pb_int(m, 6, str_id(&e.strs, bid.base ? bid.base : ""));

@@ -14,7 +14,10 @@
  * comments.
  *
  * Address convention (as pprof's own legacy readers): PCs are return addresses and are looked
- * up at pc - 1, except the leaf of a CPU sample, which is the exact interrupted PC.
+ * up at pc - 1, except the leaf of a CPU sample, which is the exact interrupted PC.  The main
+ * binary's locations and mapping are written at its link addresses (runtime minus the PIE
+ * load bias), as `objdump -d orderd` shows them: Go's pprof reads object files as if loaded
+ * there, and its Source view and -disasm need that.  Libraries keep runtime addresses.
  *
  * Threading: thread-safe (symbolization is serialized inside symbolize.c); the profile is
  * only read.

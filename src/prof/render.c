@@ -23,7 +23,7 @@ int od_render_default_type(const od_profile_t *p)
     return (int)p->ntypes - 1;
 }
 
-static const char *kind_name(od_prof_kind_t k)
+const char *od_render_kind_name(od_prof_kind_t k)
 {
     switch (k) {
     case OD_PROF_CPU:
@@ -53,12 +53,34 @@ static const char *base_name(const char *path)
     return s ? s + 1 : path;
 }
 
-/* The name of an unknown PC: "module+0xoff" when the module is known, else "0xPC". */
+/* A module's name as the pprof's mapping gives it: the file's base name, and "[vdso]" for the
+ * vDSO, which libdw calls "[vdso: PID]" */
+static const char *module_name(const char *module)
+{
+    return strncmp(module, "[vdso", 5) == 0 ? "[vdso]" : base_name(module);
+}
+
+/* The name of an unknown PC in the text forms: "module+0xoff" when the module is known, else
+ * "0xPC". */
 static void unknown_name(fname_t *f, const od_sym_t *sym, uintptr_t pc)
 {
     if (sym->module[0])
-        snprintf(f->own, sizeof(f->own), "%s+0x%llx", base_name(sym->module),
+        snprintf(f->own, sizeof(f->own), "%s+0x%llx", module_name(sym->module),
                  (unsigned long long)(pc - sym->module_base));
+    else
+        snprintf(f->own, sizeof(f->own), "0x%llx", (unsigned long long)pc);
+    f->s = f->own;
+}
+
+/* ... and in the folded stacks and the flame graph, the name pprof gives such a frame:
+ * "[module]" ("[vdso]", "[libz.so.1]"), else "0xPC" */
+static void unknown_frame(fname_t *f, const od_sym_t *sym, uintptr_t pc)
+{
+    const char *m = sym->module[0] ? module_name(sym->module) : NULL;
+    if (m && m[0] == '[')
+        snprintf(f->own, sizeof(f->own), "%s", m);
+    else if (m)
+        snprintf(f->own, sizeof(f->own), "[%s]", m);
     else
         snprintf(f->own, sizeof(f->own), "0x%llx", (unsigned long long)pc);
     f->s = f->own;
@@ -75,14 +97,14 @@ static size_t stack_names(const od_profile_t *p, const od_prof_sample_t *s, fnam
         od_sym_t sym;
         od_symbolize(pc, &sym);
         if (sym.nframes == 0) {
-            if (n < MAX_NAMES) unknown_name(&out[n++], &sym, pc);
+            if (n < MAX_NAMES) unknown_frame(&out[n++], &sym, pc);
             continue;
         }
         for (size_t k = sym.nframes; k-- > 0 && n < MAX_NAMES;) {
             if (sym.frames[k].func[0])
                 out[n++].s = sym.frames[k].func;
             else
-                unknown_name(&out[n++], &sym, pc);
+                unknown_frame(&out[n++], &sym, pc);
         }
     }
     return n;
@@ -90,7 +112,7 @@ static size_t stack_names(const od_profile_t *p, const od_prof_sample_t *s, fnam
 
 /* --- value formatting ------------------------------------------------------------------------ */
 
-static void put_value(od_buf_t *b, int64_t v, const char *unit)
+void od_render_value(od_buf_t *b, int64_t v, const char *unit)
 {
     double d = (double)v;
     if (unit && strcmp(unit, "nanoseconds") == 0) {
@@ -241,7 +263,9 @@ static void put_folded_profiler(const od_profile_t *p, const size_t *idx, od_buf
     od_buf_dispose(&states);
 }
 
-int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
+/* The text form; `fold_idle`: the idle profiler threads as one group (format=text), or each
+ * group with its stack, as Go lists every goroutine (debug=1) */
+static int text(const od_profile_t *p, od_buf_t *out, od_buf_t *err, int fold_idle)
 {
     od_profile_prefetch_symbols(p);
     od_legacy_lines_t lines;
@@ -249,8 +273,9 @@ int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
     if (use_lines && od_legacy_lines_init(&lines, p, err) != 0) return -1;
 
     if (use_lines) {
+        od_legacy_lines_go(&lines);
         od_legacy_lines_header(&lines, out);
-        /* the contention header says "ms since reset"; a heap delta says its window here */
+        /* the contention header says its window; a heap delta says it here */
         if (p->kind == OD_PROF_HEAP && p->duration_ns)
             od_buf_printf(out, "# duration: %.3f s\n", (double)p->duration_ns / 1e9);
     } else if (p->kind == OD_PROF_THREADS) {
@@ -259,7 +284,7 @@ int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
             total += p->ntypes ? p->samples[i].values[0] : 0;
         od_buf_printf(out, "goroutine profile: total %lld\n", (long long)total);
     } else {
-        od_buf_printf(out, "--- %s profile:", kind_name(p->kind));
+        od_buf_printf(out, "--- %s profile:", od_render_kind_name(p->kind));
         for (size_t t = 0; t < p->ntypes; t++)
             od_buf_printf(out, " %s/%s", p->types[t].type, p->types[t].unit);
         od_buf_puts(out, "\n# total:");
@@ -268,7 +293,7 @@ int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
             for (size_t i = 0; i < p->nsamples; i++)
                 sum += p->samples[i].values[t];
             od_buf_putc(out, ' ');
-            put_value(out, sum, p->types[t].unit);
+            od_render_value(out, sum, p->types[t].unit);
         }
         od_buf_putc(out, '\n');
         if (p->period_type.type)
@@ -281,10 +306,13 @@ int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
     size_t *idx = sorted_samples(p);
     for (size_t k = 0; k < p->nsamples; k++) {
         const od_prof_sample_t *s = &p->samples[idx[k]];
-        if (idle_profiler(p, s)) continue; /* folded below */
+        if (fold_idle && idle_profiler(p, s)) continue; /* folded below */
         if (use_lines) {
             if (od_legacy_lines_sample(&lines, idx[k], out) != 0) continue;
         } else if (p->kind == OD_PROF_THREADS) {
+            /* Go's readers want an address on a count line: threads that did not answer in
+             * time (state "... (no stack)") are a comment there */
+            if (!fold_idle && s->npcs == 0) od_buf_puts(out, "# ");
             od_buf_printf(out, "%lld", (long long)(p->ntypes ? s->values[0] : 0));
             put_pcs(s, out);
         } else {
@@ -297,9 +325,85 @@ int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
         put_frames(p, s, out);
         od_buf_putc(out, '\n');
     }
-    put_folded_profiler(p, idx, out);
+    if (fold_idle) put_folded_profiler(p, idx, out);
     free(idx);
     return 0;
+}
+
+int od_render_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
+{
+    return text(p, out, err, 1);
+}
+
+int od_render_go_text(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
+{
+    return text(p, out, err, 0);
+}
+
+/* --- goroutine?debug=2 ------------------------------------------------------------------------- */
+
+/* splits the comma-separated label `key` of s into at most n pointers into `copy` (caller
+ * frees *copy) */
+static size_t split_label(const od_prof_sample_t *s, const char *key, char **copy, const char **parts,
+                          size_t n)
+{
+    *copy = NULL;
+    const char *v = label_of(s, key);
+    if (v == NULL) return 0;
+    *copy = od_strdup(v);
+    size_t k = 0;
+    for (char *q = *copy, *save = NULL, *tok; k < n && (tok = strtok_r(q, ",", &save)) != NULL; q = NULL)
+        parts[k++] = tok;
+    return k;
+}
+
+/* One thread's stack as Go's traceback prints a goroutine's: "func()" and
+ * "\tfile:line +0xOFF" for the real function at each PC, "func(...)" and "\tfile:line" for
+ * the frames inlined into it (innermost first, as Go lists them). */
+static void put_traceback(const od_prof_sample_t *s, od_buf_t *out)
+{
+    for (size_t f = 0; f < s->npcs; f++) {
+        od_sym_t sym;
+        uintptr_t pc = s->pcs[f];
+        od_symbolize(od_sym_lookup_pc(pc, f, 0), &sym);
+        if (sym.nframes == 0) {
+            fname_t n;
+            unknown_name(&n, &sym, od_sym_lookup_pc(pc, f, 0));
+            od_buf_printf(out, "%s()\n\t?:0\n", n.s);
+            continue;
+        }
+        for (size_t k = 0; k < sym.nframes; k++) {
+            const od_sym_frame_t *fr = &sym.frames[k];
+            int real = k + 1 == sym.nframes;
+            od_buf_printf(out, "%s(%s)\n\t%s:%d", fr->func[0] ? fr->func : "?", real ? "" : "...",
+                          fr->file[0] ? fr->file : "?", fr->file[0] ? fr->line : 0);
+            if (real && sym.symbol_addr)
+                od_buf_printf(out, " +0x%llx", (unsigned long long)(pc - sym.symbol_addr));
+            od_buf_putc(out, '\n');
+        }
+    }
+}
+
+void od_render_goroutine_dump(const od_profile_t *p, od_buf_t *out)
+{
+    od_profile_prefetch_symbols(p);
+    int no = 0;
+    for (size_t i = 0; i < p->nsamples; i++) {
+        const od_prof_sample_t *s = &p->samples[i];
+        char *names_copy, *states_copy;
+        const char *names[OD_THREADS_MAX], *states[OD_THREADS_MAX];
+        size_t nn = split_label(s, "threads", &names_copy, names, OD_THREADS_MAX);
+        size_t ns = split_label(s, "state", &states_copy, states, OD_THREADS_MAX);
+        size_t count = nn ? nn : (size_t)(p->ntypes && s->values[0] > 0 ? s->values[0] : 1);
+        for (size_t t = 0; t < count; t++) {
+            od_buf_printf(out, "# thread: %s\ngoroutine %d [%s]:\n", t < nn ? names[t] : "unnamed", ++no,
+                          t < ns ? states[t] : "unknown");
+            put_traceback(s, out);
+            od_buf_putc(out, '\n');
+        }
+        free(names_copy);
+        free(states_copy);
+    }
 }
 
 /* --- folded ---------------------------------------------------------------------------------- */
@@ -362,210 +466,5 @@ int od_render_folded(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
         od_buf_printf(out, "%s %lld\n", v[i]->key, (long long)v[i]->value.num);
     free(v);
     od_map_dispose(&m);
-    return 0;
-}
-
-/* --- SVG flame graph ------------------------------------------------------------------------- */
-
-typedef struct node {
-    char *name; /* owned */
-    int64_t value;
-    struct node *child, *next;
-} node_t;
-
-static node_t *node_new(const char *name, size_t len)
-{
-    node_t *n = od_calloc(1, sizeof(*n));
-    n->name = od_strndup(name, len);
-    return n;
-}
-
-static void node_free(node_t *n)
-{
-    while (n) {
-        node_t *next = n->next;
-        node_free(n->child);
-        free(n->name);
-        free(n);
-        n = next;
-    }
-}
-
-/* Adds a folded stack ("a;b;c") with its value under root; returns its depth. */
-static int tree_add(node_t *root, const char *stack, int64_t v)
-{
-    int depth = 0;
-    root->value += v;
-    node_t *cur = root;
-    for (const char *s = stack; *s;) {
-        size_t len = strcspn(s, ";");
-        node_t *c = cur->child;
-        while (c && (strlen(c->name) != len || memcmp(c->name, s, len) != 0))
-            c = c->next;
-        if (c == NULL) {
-            c = node_new(s, len);
-            c->next = cur->child;
-            cur->child = c;
-        }
-        c->value += v;
-        cur = c;
-        depth++;
-        s += len + (s[len] == ';');
-    }
-    return depth;
-}
-
-enum { SVG_W = 1200, SVG_PAD = 10, FRAME_H = 16, TOP = 56, BOTTOM = 30, CHAR_W = 7 };
-
-typedef struct svgctx {
-    od_buf_t *out;
-    int64_t total;
-    const char *unit;
-    int max_depth;
-    double scale; /* pixels per value unit */
-    double height;
-} svgctx_t;
-
-static int cmp_node(const void *a, const void *b)
-{
-    return strcmp((*(node_t *const *)a)->name, (*(node_t *const *)b)->name);
-}
-
-static void warm_colour(const char *name, int *r, int *g, int *b)
-{
-    /* started from the basis the old copies used, so that a frame keeps the colour it had */
-    uint64_t h = od_hash_add(1469598103934665603ull, name, strlen(name));
-    *r = 205 + (int)(h % 50);
-    *g = (int)((h >> 8) % 230);
-    *b = (int)((h >> 16) % 55);
-}
-
-static void svg_frame(svgctx_t *c, const node_t *n, int64_t x, int depth)
-{
-    double px = SVG_PAD + (double)x * c->scale, pw = (double)n->value * c->scale;
-    if (pw < 0.1) return; /* too narrow to see: skip it and its children */
-    double y = c->height - BOTTOM - (depth + 1) * FRAME_H;
-    int r, g, b;
-    if (depth == 0)
-        r = 240, g = 150, b = 40;
-    else
-        warm_colour(n->name, &r, &g, &b);
-    od_buf_t *o = c->out;
-    od_buf_printf(o, "<g class=\"f\" data-x=\"%.9f\" data-w=\"%.9f\" data-n=\"", (double)x / (double)c->total,
-                  (double)n->value / (double)c->total);
-    od_buf_xml(o, n->name, 4096);
-    od_buf_puts(o, "\"><title>");
-    od_buf_xml(o, n->name, 4096);
-    od_buf_puts(o, " (");
-    put_value(o, n->value, c->unit);
-    od_buf_printf(o, ", %.2f%%)</title>", 100.0 * (double)n->value / (double)c->total);
-    od_buf_printf(
-        o,
-        "<rect x=\"%.2f\" y=\"%.0f\" width=\"%.2f\" height=\"%d\" fill=\"rgb(%d,%d,%d)\" rx=\"2\" ry=\"2\"/>",
-        px, y, pw, FRAME_H - 1, r, g, b);
-    od_buf_printf(o, "<text x=\"%.2f\" y=\"%.0f\">", px + 3, y + 11.5);
-    int chars = (int)((pw - 6) / CHAR_W);
-    size_t len = strlen(n->name);
-    if (chars >= 3) {
-        if (len <= (size_t)chars) {
-            od_buf_xml(o, n->name, len);
-        } else {
-            od_buf_xml(o, n->name, (size_t)chars - 2);
-            od_buf_puts(o, "..");
-        }
-    }
-    od_buf_puts(o, "</text></g>\n");
-
-    size_t nc = 0;
-    for (const node_t *ch = n->child; ch; ch = ch->next)
-        nc++;
-    if (nc == 0) return;
-    const node_t **kids = od_malloc(nc * sizeof(*kids));
-    nc = 0;
-    for (const node_t *ch = n->child; ch; ch = ch->next)
-        kids[nc++] = ch;
-    qsort(kids, nc, sizeof(*kids), cmp_node);
-    int64_t cx = x;
-    for (size_t i = 0; i < nc; i++) {
-        svg_frame(c, kids[i], cx, depth + 1);
-        cx += kids[i]->value;
-    }
-    free(kids);
-}
-
-/* Click a frame to zoom into it; click the root ("all") to zoom out. */
-static const char zoom_js[] =
-    "var W=1200,P=10,CW=7;\n"
-    "function fit(n,w){var c=Math.floor((w-6)/CW);if(c<3)return '';"
-    "return n.length<=c?n:n.substr(0,c-2)+'..';}\n"
-    "function zoom(g){var zx=+g.getAttribute('data-x'),zw=+g.getAttribute('data-w');"
-    "var fs=document.querySelectorAll('g.f');"
-    "for(var i=0;i<fs.length;i++){var f=fs[i],x=+f.getAttribute('data-x'),w=+f.getAttribute('data-w');"
-    "var a=Math.max(x,zx),b=Math.min(x+w,zx+zw);"
-    "if(b-a<=1e-12){f.style.display='none';continue;}f.style.display='';"
-    "var px=P+(a-zx)/zw*(W-2*P),pw=(b-a)/zw*(W-2*P);"
-    "var r=f.getElementsByTagName('rect')[0],t=f.getElementsByTagName('text')[0];"
-    "r.setAttribute('x',px);r.setAttribute('width',pw);t.setAttribute('x',px+3);"
-    "t.textContent=fit(f.getAttribute('data-n'),pw);}}\n"
-    "document.documentElement.addEventListener('click',function(e){var g=e.target;"
-    "while(g&&!(g.getAttribute&&g.getAttribute('class')==='f'))g=g.parentNode;if(g)zoom(g);});\n";
-
-int od_render_svg(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
-{
-    od_profile_prefetch_symbols(p);
-    int t = od_render_default_type(p);
-    if (t < 0) {
-        od_buf_puts(err, "svg: profile has no sample types");
-        return -1;
-    }
-    od_map_t m = OD_MAP_INIT;
-    size_t n;
-    od_map_entry_t **v = fold(p, &m, &n);
-    node_t *root = node_new("all", 3);
-    int max_depth = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i]->value.num <= 0) continue; /* a flame graph has no room for negative values */
-        int d = tree_add(root, v[i]->key, v[i]->value.num);
-        if (d > max_depth) max_depth = d;
-    }
-    free(v);
-    od_map_dispose(&m);
-
-    svgctx_t c = {out, root->value, p->types[t].unit, max_depth, 0, 0};
-    c.height = TOP + (max_depth + 1) * FRAME_H + BOTTOM;
-    c.scale = root->value > 0 ? (double)(SVG_W - 2 * SVG_PAD) / (double)root->value : 0;
-
-    od_buf_puts(out, "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n");
-    od_buf_printf(out,
-                  "<svg version=\"1.1\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" "
-                  "viewBox=\"0 0 %d %.0f\">\n",
-                  SVG_W, c.height, SVG_W, c.height);
-    od_buf_puts(
-        out,
-        "<style>text{font-family:Verdana,sans-serif;font-size:12px;fill:#000}"
-        "g.f{cursor:pointer}g.f:hover rect{stroke:#000;stroke-width:0.5}"
-        ".t{font-size:17px;text-anchor:middle}.s{font-size:12px;text-anchor:middle;fill:#555}</style>\n");
-    od_buf_puts(out, "<script type=\"text/ecmascript\"><![CDATA[\n");
-    od_buf_puts(out, zoom_js);
-    od_buf_puts(out, "]]></script>\n");
-    od_buf_printf(out, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%.0f\" fill=\"#f8f8f0\"/>\n", SVG_W,
-                  c.height);
-    od_buf_printf(out, "<text class=\"t\" x=\"%d\" y=\"24\">", SVG_W / 2);
-    od_buf_printf(out, "%s profile: ", kind_name(p->kind));
-    od_buf_xml(out, p->types[t].type ? p->types[t].type : "?", 200);
-    od_buf_puts(out, " (");
-    od_buf_xml(out, p->types[t].unit ? p->types[t].unit : "?", 200);
-    od_buf_puts(out, "), total ");
-    put_value(out, root->value, p->types[t].unit);
-    od_buf_puts(out, "</text>\n");
-    od_buf_printf(out, "<text class=\"s\" x=\"%d\" y=\"44\">", SVG_W / 2);
-    if (root->value > 0)
-        od_buf_printf(out, "%zu stacks; click a frame to zoom, the bottom bar to reset", n);
-    else
-        od_buf_puts(out, "no samples");
-    od_buf_puts(out, "</text>\n");
-    if (root->value > 0) svg_frame(&c, root, 0, 0);
-    od_buf_puts(out, "</svg>\n");
-    node_free(root);
     return 0;
 }

@@ -179,9 +179,58 @@ static void spans(void)
     }
 }
 
+/* every length 0..40 and every position of one stopping byte in it, with and without bytes
+ * after the closing quote: the 16-byte scan and the byte loop agree at each boundary */
+static void boundaries(void)
+{
+    static const struct {
+        const char *bytes; /* what is put at the position */
+        int ok;            /* decodes (in place or escaped) */
+    } stops[] = {{"\\n", 1}, {"\xc3\xa9", 1}, {"\x01", 0}, {"\x1f", 0}, {"\x80", 0}, {"\x7f", 1}};
+    int bad = 0;
+    char in[128], scratch[128], want[128], where[96] = "";
+    for (int n = 0; n <= 40; n++)
+        for (int k = -1; k < n; k++)
+            for (size_t si = 0; si < sizeof(stops) / sizeof(stops[0]); si++)
+                for (int tail = 0; tail < 2; tail++) {
+                    size_t w = 0, wl = 0;
+                    in[w++] = '"';
+                    for (int i = 0; i < n; i++) {
+                        if (i == k) {
+                            size_t bl = strlen(stops[si].bytes);
+                            memcpy(in + w, stops[si].bytes, bl);
+                            w += bl;
+                            if (strcmp(stops[si].bytes, "\\n") == 0)
+                                want[wl++] = '\n';
+                            else
+                                memcpy(want + wl, stops[si].bytes, bl), wl += bl;
+                        } else {
+                            in[w++] = want[wl++] = (char)('a' + i % 26);
+                        }
+                    }
+                    in[w++] = '"';
+                    if (tail) memcpy(in + w, ", \"more\": 12345678901234567890", 31), w += 31;
+                    od_json_t j;
+                    od_json_init(&j, in, w);
+                    const char *sp;
+                    size_t len, used;
+                    int rc = od_json_span(&j, &sp, &len, scratch, &used);
+                    int expect_ok = k < 0 || stops[si].ok;
+                    int good = expect_ok ? rc == 0 && len == wl && memcmp(sp, want, wl) == 0 &&
+                                               j.p == in + (w - (tail ? 31 : 0))
+                                         : rc != 0;
+                    if (!good && !bad++)
+                        snprintf(where, sizeof(where), "length %d, stop %zu at %d, tail %d: rc %d", n, si, k,
+                                 tail, rc);
+                }
+    ok(bad == 0, "spans of every length 0..40 with a stopping byte at every position (%d wrong%s%s)", bad,
+       bad ? ": " : "", where);
+}
+
 int main(void)
 {
     spans();
+    boundaries();
     numbers();
     strings();
     done_testing();

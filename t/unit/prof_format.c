@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include <math.h>
 
 #include "prof/format.h"
+#include "prof/render.h"
 #include "prof/legacy.h"
 #include "prof/pprof.h"
 #include "prof/symbolize.h"
@@ -413,6 +415,54 @@ static void test_text(void)
     od_buf_dispose(&err);
 }
 
+/* Go's debug=1 and debug=2 forms: runtime/pprof's contention headers, the traceback layout */
+static void test_go_text(void)
+{
+    od_buf_t out = OD_BUF_INIT, err = OD_BUF_INIT;
+    ok(od_render_go_text(&profiles[OD_PROF_MUTEX], &out, &err) == 0, "go text mutex: written");
+    ok(strncmp(out.base, "--- mutex:\ncycles/second=1000000000\nsampling period=4\n# duration: 5.000 s\n",
+               71) == 0,
+       "go text mutex: Go's header, the window as a comment");
+    ok(strstr(out.base, "ms since reset") == NULL && strstr(out.base, "\n20000000 2 @ 0x") != NULL,
+       "go text mutex: no gperftools line; values divided by the sampling period");
+    od_buf_reset(&out);
+    od_render_go_text(&profiles[OD_PROF_BLOCK], &out, &err);
+    ok(strncmp(out.base, "--- contention:\ncycles/second=1000000000\n# duration", 51) == 0,
+       "go text block: Go's header, no sampling period");
+    ok(strstr(out.base, "\n80000000 8 @ 0x") != NULL && strstr(out.base, "\n20000000 4 @ 0x") != NULL,
+       "go text block: whole values");
+    od_buf_reset(&out);
+    od_render_text(&profiles[OD_PROF_MUTEX], &out, &err);
+    ok(strncmp(out.base, "--- mutex:\ncycles/second=1000000000\n", 36) == 0,
+       "format=text mutex: the same header");
+
+    od_profile_t t;
+    od_profile_init(&t, OD_PROF_THREADS);
+    od_profile_add_type(&t, "goroutine", "count");
+    od_prof_sample_t *s = od_profile_add(&t, st_inl.pcs, st_inl.n, (int64_t[]){2});
+    od_profile_label_str(s, "threads", "worker-0,worker-1");
+    od_profile_label_str(s, "state", "waiting for order,running");
+    od_profile_add(&t, NULL, 0, (int64_t[]){1}); /* a thread that did not answer */
+    od_buf_reset(&out);
+    od_render_go_text(&t, &out, &err);
+    ok(strstr(out.base, "\n# 1 @\n") != NULL && strstr(out.base, "\n2 @ 0x") != NULL,
+       "go text threads: a group without a stack is a comment (Go's readers want an address)");
+    od_buf_reset(&out);
+    od_render_goroutine_dump(&t, &out);
+    ok(strncmp(out.base, "# thread: worker-0\ngoroutine 1 [waiting for order]:\nplanted_inline_leaf(...)\n\t",
+               76) == 0,
+       "debug=2: the thread as a comment, Go's goroutine line, an inlined frame as name(...)");
+    ok(strstr(out.base, "\n# thread: worker-1\ngoroutine 2 [running]:\n") != NULL,
+       "debug=2: each thread on its own");
+    const char *real = strstr(out.base, "\nplanted_inliner_fn()\n\t");
+    const char *eol = real ? strchr(real + 24, '\n') : NULL;
+    ok(real && eol && strstr(real, " +0x") && strstr(real, " +0x") < eol && strstr(real, "prof_format.c:"),
+       "debug=2: the real function as name() with file:line +0xOFF");
+    od_profile_dispose(&t);
+    od_buf_dispose(&out);
+    od_buf_dispose(&err);
+}
+
 static void test_folded(void)
 {
     for (int k = 0; k < 5; k++) {
@@ -460,6 +510,32 @@ static void test_svg(void)
        "svg title: kind, type, total");
     ok(strstr(out.base, "<title>planted_hotspot_fn (700.00 ms, 58.33%)</title>") != NULL, "svg tooltip");
     ok(strstr(out.base, "planted_inline_leaf") != NULL, "svg has inlined frames");
+    ok(strstr(out.base, "id=\"search\"") && strstr(out.base, "id=\"unzoom\"") &&
+           strstr(out.base, "id=\"matched\"") && strstr(out.base, "ctrlKey"),
+       "svg: search (button, Ctrl-F, matched share) and reset zoom");
+
+    /* code without symbols is named as the pprof names it: the vDSO's ELF header, "[vdso]" */
+    uintptr_t vdso = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
+    if (vdso) {
+        od_profile_t v;
+        od_profile_init(&v, OD_PROF_THREADS);
+        od_profile_add_type(&v, "goroutine", "count");
+        uintptr_t pcs[2] = {vdso + 0x11, st_a.pcs[0]};
+        od_profile_add(&v, pcs, 2, (int64_t[]){1});
+        od_buf_reset(&out);
+        od_prof_write(&v, OD_FMT_FOLDED, &out, &err);
+        ok(strstr(out.base, ";[vdso] 1\n") != NULL && strstr(out.base, "vdso:") == NULL,
+           "folded: the vDSO's unknown code as [vdso], no PID (%s)", out.base);
+        od_buf_reset(&out);
+        od_prof_write(&v, OD_FMT_SVG, &out, &err);
+        ok(strstr(out.base, "data-n=\"[vdso]\"") != NULL && strstr(out.base, "vdso:") == NULL, "svg: [vdso]");
+        od_buf_reset(&out);
+        od_prof_write(&v, OD_FMT_TEXT, &out, &err);
+        ok(strstr(out.base, "\t[vdso]+0x10\n") != NULL, "text: [vdso]+0xOFF");
+        od_profile_dispose(&v);
+    } else {
+        skip(3, "no vDSO");
+    }
     /* an empty profile is still a valid document */
     od_profile_t empty;
     od_profile_init(&empty, OD_PROF_MUTEX);
@@ -720,6 +796,7 @@ int main(int argc, char **argv)
     test_pprof_bytes();
     test_legacy_bytes();
     test_text();
+    test_go_text();
     test_folded();
     test_svg();
     test_go_pprof();

@@ -82,5 +82,47 @@ int main(void)
     ok(od_results_find_locked(r, "z") == NULL, "results_kept 0 evicts at once");
     od_results_unlock(r);
     od_results_destroy(r);
+
+    /* the index against a plain list: 40000 random adds and removes around a thousand live
+     * orders (half the slots of the smallest index: long clusters, wrapping at the end),
+     * every id checked after each step of the first 2000 and at intervals after */
+    enum { N = 1500 };
+    static od_order_t *live[N];
+    static char ids[N][16];
+    r = od_results_create(0);
+    od_results_lock(r);
+    unsigned seed = 12345, wrong = 0, steps = 0;
+    for (int i = 0; i < N; i++)
+        snprintf(ids[i], sizeof(ids[i]), "k%d", i);
+    for (int step = 0; step < 40000; step++) {
+        seed = seed * 1103515245u + 12345u;
+        int i = (int)((seed >> 8) % N);
+        if (live[i] == NULL) {
+            od_order_t *fresh = mk(ids[i]);
+            if (od_results_claim_locked(r, fresh) != 0) wrong++;
+            od_results_add_locked(r, fresh);
+            live[i] = fresh;
+        } else {
+            od_order_t *twin = mk(ids[i]);
+            if (od_results_claim_locked(r, twin) != -1) wrong++;
+            od_order_free(twin);
+            od_results_remove_locked(r, live[i]);
+            live[i] = NULL;
+        }
+        if (step < 2000 || step % 997 == 0) {
+            steps++;
+            for (int k = 0; k < N; k++)
+                if (od_results_find_locked(r, ids[k]) != live[k]) wrong++;
+        }
+    }
+    od_results_unlock(r);
+    size_t nlive = 0;
+    for (int k = 0; k < N; k++)
+        nlive += live[k] != NULL;
+    is_int(od_results_count(r), nlive, "count matches the live orders after 40000 adds and removes");
+    ok(wrong == 0,
+       "every id found exactly when it is live, and refused as a duplicate then, over %u checks (%u wrong)",
+       steps, wrong);
+    od_results_destroy(r);
     return done_testing();
 }
