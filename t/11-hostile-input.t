@@ -55,7 +55,21 @@ sub raw {
     close $c;
     return $resp;
 }
-like raw("GARBAGE\r\n\r\n"), qr/^HTTP\/1\.1 400/, 'a garbage request line: 400';
+my $garbage = raw("GARBAGE\r\n\r\n");
+like $garbage, qr/^HTTP\/1\.1 400/, 'a garbage request line: 400';
+like $garbage, qr/\r\ncontent-type: application\/json\r\n/i, '... as JSON (h2o writes that answer itself)';
+my ($gbody) = $garbage =~ /\r\n\r\n(.*)\z/s;
+is eval { json_decode($gbody)->{error} }, 'the request is not valid HTTP/1.1 (its request line or headers)',
+   '... with orderd\'s error body';
+my ($glen) = $garbage =~ /content-length: *(\d+)/i;
+is $glen, length($gbody), '... and its length';
+{   # exactly H2O_MAX_REQLEN (8192 + 4096 x 100) bytes of a head that never ends: nothing is
+    # left unread when h2o answers and closes, so the answer is not lost to a reset
+    my $head = "GET / HTTP/1.1\r\nHost: x\r\nX-A: ";
+    local $SIG{PIPE} = 'IGNORE';
+    like raw($head . ('a' x (8192 + 4096 * 100 - length $head))), qr/^HTTP\/1\.1 400 .*\{"error":/s,
+         'a request head at h2o\'s limit, never finished: the JSON 400';
+}
 like raw("GET / HTTP/1.1\r\nHost: x\r\n" . ("X-Big: " . ('a' x 8000) . "\r\n") x 20 . "\r\n"), qr/^HTTP\/1\.1 4\d\d|^$/,
      'oversized headers refused (4xx or closed)';
 # a body shorter than its Content-Length, then the client leaves

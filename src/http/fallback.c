@@ -1,5 +1,6 @@
 #include "http/fallback.h"
 
+#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -83,4 +84,56 @@ void od_fallback_attach(h2o_hostconf_t *hostconf, od_server_t *srv)
     filter_t *f = (filter_t *)h2o_create_filter(&hostconf->fallback_path, sizeof(*f));
     f->super.on_setup_ostream = on_setup_ostream;
     f->srv = srv;
+}
+
+/* --- the answer to a request h2o cannot parse ------------------------------------------------ */
+
+#if !defined(H2O_VERSION_MAJOR) || H2O_VERSION_MAJOR != 2 || H2O_VERSION_MINOR != 2
+#error                                                                                                       \
+    "h2o_socket_write's interposition is written against h2o 2.2's HTTP/1 layer (lib/http1.c send_bad_request)"
+#endif
+
+/* h2o 2.2's send_bad_request, byte for byte, and what orderd sends instead */
+static const char h2o_bad_request[] = "HTTP/1.1 400 Bad Request\r\n"
+                                      "Content-Type: text/plain; charset=utf-8\r\n"
+                                      "Connection: close\r\n"
+                                      "Content-Length: 11\r\n"
+                                      "\r\n"
+                                      "Bad Request";
+#define JSON_BAD_REQUEST_BODY                                                                                \
+    "{\"error\":\"the request is not valid HTTP/1.1 (its request line or headers)\"}\n"
+static const char json_bad_request[] = "HTTP/1.1 400 Bad Request\r\n"
+                                       "Content-Type: application/json\r\n"
+                                       "Connection: close\r\n"
+                                       "Content-Length: 76\r\n"
+                                       "\r\n" JSON_BAD_REQUEST_BODY;
+_Static_assert(sizeof(JSON_BAD_REQUEST_BODY) - 1 == 76, "Content-Length of the JSON 400");
+
+typedef void (*socket_write_fn)(h2o_socket_t *, h2o_iovec_t *, size_t, h2o_socket_cb);
+
+/*
+ * libh2o calls h2o_socket_write through its PLT, so this definition in the executable is the
+ * one every write reaches: it swaps h2o's fixed text 400 (a request line or headers it cannot
+ * parse, or a head over H2O_MAX_REQLEN, answered before any request exists, so no filter sees
+ * it) for orderd's JSON form, counts it, and passes every write on to libh2o's own.  Any other
+ * write costs one comparison of its length.
+ */
+void h2o_socket_write(h2o_socket_t *sock, h2o_iovec_t *bufs, size_t bufcnt, h2o_socket_cb cb)
+{
+    static socket_write_fn next;
+    socket_write_fn fn = __atomic_load_n(&next, __ATOMIC_ACQUIRE);
+    if (fn == NULL) {
+        fn = (socket_write_fn)dlsym(RTLD_NEXT, "h2o_socket_write");
+        OD_ASSERT(fn != NULL && fn != h2o_socket_write);
+        __atomic_store_n(&next, fn, __ATOMIC_RELEASE);
+    }
+    h2o_iovec_t json;
+    if (bufcnt == 1 && bufs[0].len == sizeof(h2o_bad_request) - 1 &&
+        memcmp(bufs[0].base, h2o_bad_request, bufs[0].len) == 0) {
+        json =
+            h2o_iovec_init(json_bad_request, sizeof(json_bad_request) - 1); /* static: outlives the write */
+        bufs = &json;
+        od_http_count(od_route_label_other(), OD_METHOD_COUNT - 1, 400);
+    }
+    fn(sock, bufs, bufcnt, cb);
 }

@@ -6,9 +6,10 @@
  * handler has seen the request); a filter there swaps the body for {"error": ...}, keeps the
  * status and h2o's closing of the connection, and counts the answer like any other.
  *
- * Not covered: a request h2o cannot parse at all (a broken request line or a head over
- * H2O_MAX_REQLEN) is answered by h2o's HTTP/1 layer with fixed bytes written straight to the
- * socket ("400 Bad Request"), which no filter sees.
+ * A request h2o cannot parse at all (a broken request line or a head over H2O_MAX_REQLEN) is
+ * answered by h2o's HTTP/1 layer with fixed bytes written straight to the socket, which no
+ * filter sees: orderd's own h2o_socket_write, which libh2o's calls reach first, swaps those
+ * exact bytes for the JSON form (see fallback.c).
  *
  * Threading: attached on the main thread before the server starts; the filter runs on the
  * loop thread of the request.
