@@ -40,7 +40,8 @@ sub buckets {
 
 for my $sc (@scenarios) {
     my $s = Orderd->start(workers => do { local $/; open my $f, '<', 'lua/workers.lua' or die; <$f> });
-    my $out = `$b/orderload -u http://127.0.0.1:@{[$s->port]} -d ${secs}s --quiet --no-announce --progress 0 $sc 2>&1`;
+    # the scenarios' profile captures go to the server's scratch directory, not the tree
+    my $out = `$b/orderload -u http://127.0.0.1:@{[$s->port]} -d ${secs}s --quiet --no-announce --progress 0 --profile-dir @{[$s->dir]} $sc 2>&1`;
     my $rc = $? >> 8;
     ok $rc == 0 || $rc == 99, "$sc: orderload ran (exit $rc)" or diag $out;
     my $st = $s->get_json('/stats');
