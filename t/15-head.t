@@ -34,7 +34,8 @@ my @stable = ('/orders/head-1', '/scenarios', '/profile', '/debug/pprof/', '/deb
               '/pprof/symbol', '/debug/pprof/symbol', '/profiles', '/debug/pprof', '/orders/nope');
 # pages that change (counters, clocks): status and type
 my @moving = ('/stats', '/health', '/metrics', '/debug/pprof/goroutine?debug=1');
-push @moving, '/debug/pprof/heap?debug=1' unless Orderd::sanitizer_build(); # no tcmalloc there: no heap profile
+# no tcmalloc in the sanitizer builds: the heap profile's GET is a 500 there, and so is its HEAD
+if (Orderd::sanitizer_build()) { push @stable, '/debug/pprof/heap?debug=1' } else { push @moving, '/debug/pprof/heap?debug=1' }
 for my $p (@stable, @moving) {
     my ($gs, $gh, $gb) = raw('GET', $p);
     my ($hs, $hh, $hb) = raw('HEAD', $p);
@@ -50,7 +51,8 @@ for my $p (@stable, @moving) {
 
 # a HEAD on a capture starts none
 for my $p ('/debug/pprof/profile?seconds=20', '/profile/cpu?seconds=20', '/pprof/profile?seconds=20',
-           '/debug/pprof/trace?seconds=20', '/profile/trace?seconds=20', '/debug/pprof/heap?seconds=20') {
+           '/debug/pprof/trace?seconds=20', '/profile/trace?seconds=20',
+           Orderd::sanitizer_build() ? () : '/debug/pprof/heap?seconds=20') {
     my $t0 = time;
     my ($st, $head, $body) = raw('HEAD', $p);
     my $dt = time - $t0;
@@ -97,5 +99,20 @@ like $m, qr/^orderd_http_requests_total\{method="HEAD",route="\/debug\/pprof\/\{
 
 is $s->get('/health')->{status}, 200, 'still serving';
 my ($rc, $log) = $s->stop;
+is $rc, 0, 'clean exit' or diag $log;
+
+# heap profiling off (heap_sample_bytes 0): the GET is a 500, and the HEAD says the same
+$s = Orderd->start(yaml => "profiling:\n  schedule: \"\"\n  heap_sample_bytes: 0\n");
+for my $p ('/debug/pprof/heap?debug=1', '/debug/pprof/heap', '/profile/memory', '/debug/pprof/heap?seconds=20') {
+    my ($gs, $gh, $gb) = raw('GET', $p);
+    my ($hs, $hh, $hb) = raw('HEAD', $p);
+    is $gs, 500, "heap profiling off: GET $p: 500";
+    is $hs, $gs, '... HEAD: the same status';
+    is header($hh, 'content-type'), header($gh, 'content-type'), '... the same Content-Type';
+    is header($hh, 'content-length'), header($gh, 'content-length'), '... the same Content-Length';
+    is $hb, '', '... and no body';
+}
+like((raw('GET', '/profile/memory'))[2], qr/heap profiling (is off|is unavailable)/, '... and the GET says why');
+($rc, $log) = $s->stop;
 is $rc, 0, 'clean exit' or diag $log;
 done_testing;

@@ -17,6 +17,15 @@
 
 #include "base/hashmap.h"
 
+#define HEAP_OFF                                                                                             \
+    "heap profiling is off: profiling.heap_sample_bytes is 0 (TCMALLOC_SAMPLE_PARAMETER was unset or 0 "     \
+    "when orderd started), so tcmalloc samples no allocations"
+#define HEAP_NONE                                                                                            \
+    "heap profiling is unavailable in sanitizer builds (compiled with OD_NO_TCMALLOC: the sanitizer "        \
+    "replaces malloc, so there is no tcmalloc to sample the heap)"
+#define GROWTH_NONE                                                                                          \
+    "heap growth profile is unavailable in sanitizer builds (compiled with OD_NO_TCMALLOC: no tcmalloc)"
+
 #define HEAP_DEPTH 28       /* frames kept per stack, after tcmalloc's own (see heap.h) */
 #define ALLOC_SLOTS 4096    /* the allocation sampler's table; a power of two */
 #define ALLOC_MAX_USED 3072 /* load limit of that table */
@@ -436,9 +445,21 @@ static uint64_t add_alloc_table(acc_t *a)
     return dropped;
 }
 
+int od_heap_available(int growth, od_buf_t *why)
+{
+    /* tcmalloc read its sample period from the environment at load, which the re-exec set */
+    const char *s = getenv("TCMALLOC_SAMPLE_PARAMETER");
+    if (!growth && (s == NULL || strtol(s, NULL, 10) <= 0)) {
+        od_buf_puts(why, HEAP_OFF);
+        return 0;
+    }
+    return 1;
+}
+
 int od_heap_profile(od_profile_t *out, od_buf_t *err)
 {
     od_profile_init(out, OD_PROF_HEAP);
+    if (!od_heap_available(0, err)) return -1;
     size_t len;
     char *text = od_heap_shim_sample(&len);
     if (text == NULL) {
@@ -456,8 +477,7 @@ int od_heap_profile(od_profile_t *out, od_buf_t *err)
         goto done;
     }
     if (period == 0) {
-        od_buf_puts(err, "heap profiling is off: profiling.heap_sample_bytes is 0 (TCMALLOC_SAMPLE_PARAMETER "
-                         "was unset or 0 when orderd started), so tcmalloc samples no allocations");
+        od_buf_puts(err, HEAP_OFF);
         goto done;
     }
     heap_types(out, period);
@@ -515,19 +535,23 @@ done:
 
 #else /* OD_NO_TCMALLOC: the sanitizer owns malloc */
 
+int od_heap_available(int growth, od_buf_t *why)
+{
+    od_buf_puts(why, growth ? GROWTH_NONE : HEAP_NONE);
+    return 0;
+}
+
 int od_heap_profile(od_profile_t *out, od_buf_t *err)
 {
     od_profile_init(out, OD_PROF_HEAP);
-    od_buf_puts(err, "heap profiling is unavailable in sanitizer builds (compiled with OD_NO_TCMALLOC: the "
-                     "sanitizer replaces malloc, so there is no tcmalloc to sample the heap)");
+    od_heap_available(0, err);
     return -1;
 }
 
 int od_heap_growth(od_profile_t *out, od_buf_t *err)
 {
     od_profile_init(out, OD_PROF_HEAP);
-    od_buf_puts(err, "heap growth profile is unavailable in sanitizer builds (compiled with OD_NO_TCMALLOC: "
-                     "no tcmalloc)");
+    od_heap_available(1, err);
     return -1;
 }
 

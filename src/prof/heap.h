@@ -78,6 +78,14 @@ extern "C" {
 int od_heap_profile(od_profile_t *out, od_buf_t *err);
 
 /**
+ * whether a heap profile (growth 0) or a growth profile (growth 1) can be taken, without
+ * taking one: not in a build without tcmalloc, and a heap profile not when tcmalloc samples
+ * nothing (heap_sample_bytes 0).  A HEAD answers from this what the GET would.
+ * @return 1 if it can, 0 if not with the reason (the GET's message) appended to why
+ */
+int od_heap_available(int growth, od_buf_t *why);
+
+/**
  * takes tcmalloc's heap growth profile (for /pprof/growth): one sample per stack that grew
  * the page heap, every growth recorded (not sampled; works whatever heap_sample_bytes is).
  * Same four types, all carrying the growth (objects = growth events, space = bytes), period

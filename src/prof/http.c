@@ -245,6 +245,15 @@ static void capture_job(od_job_t *job, void *arg)
 /* HEAD: the status and headers capture_job would answer, without taking anything */
 static int capture_head(od_req_t *r, const cap_job_t *c)
 {
+    if (c->kind == OD_CAP_MEMORY) { /* the answer the GET would give when there is no heap profile */
+        od_buf_t why = OD_BUF_INIT;
+        int rc = -1;
+        if (!od_heap_available(c->growth, &why))
+            rc = fail(r, c->fam, 500, NULL, "cannot take the %s profile: %s", od_capture_kind_name(c->kind),
+                      why.base);
+        od_buf_dispose(&why);
+        if (rc != -1) return rc;
+    }
     int text = c->fmt == OD_FMT_TEXT, gc = c->kind == OD_CAP_GC, trace = c->kind == OD_CAP_TRACE;
     int dump = c->debug >= 2 && c->kind == OD_CAP_GOROUTINES;
     const char *ct = trace || (gc && !text) ? "application/json"
