@@ -23,14 +23,9 @@ int od_json_fail(od_json_t *j, const char *msg)
     return -1;
 }
 
-static void ws(od_json_t *j)
-{
-    od_json__ws(j);
-}
-
 int od_json_at_end(od_json_t *j)
 {
-    ws(j);
+    od_json__ws(j);
     return j->p == j->end;
 }
 
@@ -129,20 +124,17 @@ const unsigned char od_json__plain[256] = {
 
 int od_json_string(od_json_t *j, char *out, size_t *len)
 {
-    ws(j);
+    od_json__ws(j);
     if (j->p == j->end || *j->p != '"') return od_json_fail(j, "string expected");
     j->p++;
     size_t o = 0;
     const char *end = j->end;
     while (j->p < end) {
-        /* the plain run, copied as it is scanned (local cursors: the stores to out could
-         * alias *j, and most runs are a few bytes, shorter than a memcpy call) */
-        const unsigned char *p = (const unsigned char *)j->p;
-        char *dst = out + o;
-        while (p < (const unsigned char *)end && od_json__plain[*p])
-            *dst++ = (char)*p++;
-        o = (size_t)(dst - out);
-        j->p = (const char *)p;
+        /* the plain run, found as od_json_span finds it, copied as it is */
+        const char *run = j->p;
+        j->p = (const char *)od_json__plain_run((const unsigned char *)run, (const unsigned char *)end);
+        memcpy(out + o, run, (size_t)(j->p - run));
+        o += (size_t)(j->p - run);
         if (j->p == end) break;
         unsigned char c = (unsigned char)*j->p;
         if (c == '"') {
@@ -295,7 +287,7 @@ int od_json__span_slow(od_json_t *j, const char **s, size_t *len, char *scratch,
 
 int od_json_number(od_json_t *j, double *val, int *is_int, int64_t *ival)
 {
-    ws(j);
+    od_json__ws(j);
     const char *s = j->p, *q = s;
     if (q < j->end && *q == '-') q++;
     if (q == j->end || !(*q >= '0' && *q <= '9')) return od_json_fail(j, "invalid number");
@@ -361,7 +353,7 @@ int od_json_number(od_json_t *j, double *val, int *is_int, int64_t *ival)
 
 int od_json_literal(od_json_t *j)
 {
-    ws(j);
+    od_json__ws(j);
     static const char *const lits[] = {"true", "false", "null"};
     for (int i = 0; i < 3; i++) {
         size_t n = strlen(lits[i]);
@@ -376,7 +368,7 @@ int od_json_literal(od_json_t *j)
 /* strings skipped without a caller's buffer: validated in chunks through a small one */
 static int skip_string(od_json_t *j)
 {
-    ws(j);
+    od_json__ws(j);
     if (j->p == j->end || *j->p != '"') return od_json_fail(j, "string expected");
     /* decode into a scratch buffer sized by the string's encoded length */
     const char *q = j->p + 1;
