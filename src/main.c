@@ -9,7 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "config.h"
+#include "drain.h"
+#include "handover.h"
+#include "reload.h"
 #include "scenario/scenario.h"
 #include "base/heap_pages.h"
 #include "base/log.h"
@@ -45,7 +49,8 @@ static void usage(FILE *fp)
                 "  -h, --help         print this help and exit\n"
                 "\n"
                 "SIGTERM or SIGINT stops accepting orders (503), drains the queue, finishes the orders\n"
-                "in flight, prints a summary and exits 0.\n");
+                "in flight, prints a summary and exits 0.  SIGHUP reloads the config; SIGUSR2 hands\n"
+                "over to a new orderd on the same sockets.\n");
 }
 
 /* checks what the config file alone cannot: scripts, scenarios, exposure */
@@ -68,54 +73,44 @@ static void check_all(od_config_t *cfg, od_buf_t *errors, od_scenario_set_t ***s
     }
 }
 
-/* Blocks the stop signals before any thread starts, so that every thread inherits the mask
- * and only main's sigwait takes them; a write to a closed socket is an error, not a signal. */
-static sigset_t block_stop_signals(void)
+/* Blocks the signals main's loop takes before any thread starts, so that every thread
+ * inherits the mask and only main's sigwait takes them; a write to a closed socket is an
+ * error, not a signal. */
+static sigset_t block_signals(void)
 {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGQUIT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     return set;
 }
 
-/* after the stop signal `sig`: no new orders (503), finish the queue and the orders in
- * flight, print the summary; returns the exit status (1 if orders were lost) */
-static int drain(od_server_t *srv, int sig)
-{
-    od_pool_snapshot_t snap;
-    od_pool_snapshot(srv->pool, &snap);
-    od_info("%s: draining %zu queued and %d in-flight orders; new orders get 503", strsignal(sig),
-            snap.queue_length, snap.active);
-    od_pool_drain(srv->pool);
-
-    od_stats_t *st = srv->stats;
-    uint64_t accepted = od_stats_get(&st->accepted), processed = od_stats_get(&st->processed);
-    uint64_t ok = od_stats_get(&st->success), errors = od_stats_get(&st->errors);
-    fprintf(stderr,
-            "orderd: summary: accepted=%llu processed=%llu success=%llu errors=%llu rejected=%llu "
-            "uptime=%.1fs %s\n",
-            (unsigned long long)accepted, (unsigned long long)processed, (unsigned long long)ok,
-            (unsigned long long)errors, (unsigned long long)od_stats_get(&st->rejected),
-            (double)(od_now_ns() - st->start_ns) / 1e9,
-            accepted == processed && processed == ok + errors ? "(nothing lost)" : "(MISMATCH: orders lost)");
-    return accepted == processed ? 0 : 1;
-}
-
-/* config -> server -> pool: the pool runs first, the server feeds it until a stop signal,
- * then the pool drains while the server still answers (503 for new orders); returns the exit
+/* config -> server -> pool: the pool runs first, the server feeds it; main's thread then
+ * takes the signals — SIGHUP reloads, SIGUSR2 hands over — until a stop signal, after which
+ * the pool drains while the server still answers (503 for new orders); returns the exit
  * status (0 after a clean drain, 1 if something could not start or orders were lost).  The
- * threads started earlier (the profiling schedule's) block the stop signals themselves. */
-static int serve(od_server_t *srv)
+ * threads started earlier (the profiling schedule's) block these signals themselves. */
+static int serve(od_app_t *app)
 {
-    sigset_t stop = block_stop_signals();
-    if (od_pool_start(srv->pool) != 0) return 1;
-    if (od_server_start(srv) != 0) return 1; /* od_pool_destroy joins the idle workers */
+    sigset_t signals = block_signals();
+    if (od_pool_start(app->pool) != 0) return 1;
+    if (od_server_start(app->srv) != 0) return 1; /* od_pool_destroy joins the idle workers */
     int sig = 0;
-    sigwait(&stop, &sig);
-    int rc = drain(srv, sig);
+    for (;;) {
+        if (sigwait(&signals, &sig) != 0) continue;
+        if (sig == SIGHUP)
+            od_reload(app);
+        else if (sig == SIGUSR2)
+            od_handover_begin(app);
+        else
+            break;
+    }
+    int rc = od_drain(app, sig, &signals);
     od_server_stop();
     return rc;
 }
@@ -233,9 +228,19 @@ int main(int argc, char **argv)
     od_routes_register();
     od_prof_http_register();
     od_schedule_http_register();
-    od_schedule_t *sched = od_schedule_start(&cfg, pool, &stats, scenarios); /* NULL: no schedule */
-    rc = serve(&srv);
-    od_schedule_stop(sched);
+    od_app_t app = {.config_path = config_path,
+                    .argc = argc,
+                    .argv = argv,
+                    .cfg = &cfg,
+                    .sets = sets,
+                    .srv = &srv,
+                    .pool = pool,
+                    .results = results,
+                    .stats = &stats,
+                    .scenarios = scenarios};
+    app.sched = od_schedule_start(&cfg, pool, &stats, scenarios); /* NULL: no schedule */
+    rc = serve(&app);
+    od_schedule_stop(app.sched);
 
 out: /* every exit releases what it holds, so the ASan build's leak check stays meaningful */
     od_pool_destroy(pool);
