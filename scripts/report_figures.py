@@ -167,11 +167,19 @@ def compute(run, tops, extra, profile_status, capture_seconds):
     if not os.path.isabs(workers_path):
         workers_path = os.path.join(run.root, workers_path)
     wl = _read(workers_path)
+    # the workers table as the run recorded it (settings.json: a generated workers.lua sets its
+    # values after the original's, so the text alone would say the original's)
+    recorded = (_read_json(os.path.join(run.dir, "settings.json")) or {}).get("workers") or {}
+
+    def knob(key, default):
+        v = recorded.get(key)
+        return v if isinstance(v, (int, float)) and not isinstance(v, bool) else lua_number(wl, key.split(".")[-1], default)
+
     fig = {"thresholds": th}
     # the knobs as the run's workers.lua set them (the C defaults where it leaves one out)
-    fig["knobs"] = dict(workers=stats.get("workers") or lua_number(wl, "workers", 4), stripes=lua_number(wl, "stripes", 4),
-                        hold_us=lua_number(wl, "hold_us", 200), work_us=lua_number(wl, "work_us", 2000),
-                        ms_per_priority=lua_number(wl, "ms_per_priority", 10), alloc_bytes=lua_number(wl, "alloc_bytes", 8192))
+    fig["knobs"] = dict(workers=stats.get("workers") or knob("workers", 4), stripes=knob("reserve.stripes", 4),
+                        hold_us=knob("reserve.hold_us", 200), work_us=knob("price.work_us", 2000),
+                        ms_per_priority=knob("pay.ms_per_priority", 10), alloc_bytes=knob("record.alloc_bytes", 8192))
 
     # CPU: the stage's share of the samples, and the engine that took them
     share, cum = row_cum(tops.get("cpu"), "od_stage_price")
@@ -185,7 +193,7 @@ def compute(run, tops, extra, profile_status, capture_seconds):
     share, cum = row_cum(mtop, "inventory_take")
     total, dim = header_total(mtop)
     window = header_duration_s(mtop) or capture_seconds.get("mutex")
-    workers = stats.get("workers") or lua_number(wl, "workers", 4)
+    workers = stats.get("workers") or knob("workers", 4)
     wait_s = total / 1e9 if dim == "ns" and total is not None else None
     wait_pct = 100.0 * wait_s / (workers * window) if wait_s is not None and window and workers else None
     fig["mutex"] = dict(fn="inventory_take", share=share, cum=cum, wait_s=wait_s, window_s=window, workers=workers,
@@ -214,8 +222,8 @@ def compute(run, tops, extra, profile_status, capture_seconds):
     top_site = top_flat_site(mem)
     share, cum = row_cum(mem, "od_stage_record")
     held = parse_qty(cum)[0] if cum else 0.0
-    alloc = lua_number(wl, "alloc_bytes", 8192)
-    leak = lua_number(wl, "leak_bytes", 0)
+    alloc = knob("record.alloc_bytes", 8192)
+    leak = knob("record.leak_bytes", 0)
     kept = _int(cfg.get("pool.results_kept"), 10000)
     records = min(stats.get("success_count") or 0, kept)
     explained = records * alloc

@@ -14,7 +14,9 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-usage: scripts/start_profiling.sh [--quick] [--out DIR] [--keep-running] [--help]
+usage: scripts/start_profiling.sh [--quick] [--out DIR] [--keep-running]
+                                  [--config FILE] [--workers FILE] [--set KEY=VALUE]...
+                                  [--base RUN_DIR] [--help]
 
 Runs the profiling demo: installs missing Debian packages, builds, starts build/orderd with
 config/orderd.yaml (on 127.0.0.1:8080, or on a free port if 8080 is taken), drives it with
@@ -22,31 +24,86 @@ lua/scenarios/all.lua's three scenarios through build/orderload while every kind
 is captured (cpu, memory, goroutines, block, mutex, trace, gc), stops the server and writes
 an HTML report with flame graphs, top tables, load charts and the commands to dig further.
 
-  --quick         the whole story in about a minute (the scenarios scaled to 45 s)
-  --out DIR       write the run there (default profiles/run-YYYYmmdd-HHMMSS)
-  --keep-running  leave the server up afterwards (prints its PID and how to stop it)
-  -h, --help      this text
+  --quick           the whole story in about a minute (the scenarios scaled to 45 s)
+  --out DIR         write the run there (default profiles/run-YYYYmmdd-HHMMSS)
+  --keep-running    leave the server up afterwards (prints its PID and how to stop it)
+  -h, --help        this text
+
+Trying other settings (no tracked file is edited: the run directory gets config.yaml, and
+workers.lua when a pool knob is set, and the server runs from those copies):
+  --config FILE     start from this YAML instead of config/orderd.yaml
+  --workers FILE    use this workers script instead of the one the YAML names (pool.script)
+  --set KEY=VALUE   repeatable; a key of the YAML (listen, http.*, pool.*, profiling.*,
+                    metrics.*, scenarios: e.g. profiling.cpu_hz=250) or of the table the
+                    workers script returns (e.g. reserve.stripes=1, price.work_us=0,
+                    workers=8, record.leak_bytes=65536).  Checked with orderd --check before
+                    the server starts: an unknown key or a wrong-typed value exits 2, naming it.
+  --base RUN_DIR    compare this run with an earlier one (a directory this script wrote): the
+                    report adds, per profile kind, a differential flame graph
+                    (profiles/KIND-diff.svg: red grew, blue shrank), go tool pprof -diff_base
+                    tables, latency overlays, the settings that differ and a verdict per
+                    planted problem; the summary prints the verdicts.
+Each run records its effective settings in RUN_DIR/settings.json, so any run can be a base.
+Paths are taken from the directory you run the script in.
+
+  scripts/start_profiling.sh --quick --out /tmp/one
+  scripts/start_profiling.sh --quick --set reserve.stripes=16 --base /tmp/one
 EOF
 }
 
 quick=0
 out=""
 keep=0
+base=""
+config=""
+workers=""
+sets=()
+# an option's value (exit 2 when there is none)
+need() { [ "$2" -ge 2 ] || { echo "start_profiling.sh: $1 needs a value" >&2; usage >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=1 ;;
     --keep-running) keep=1 ;;
-    --out)
-        [ $# -ge 2 ] || { echo "start_profiling.sh: --out needs a directory" >&2; usage >&2; exit 2; }
-        out=$2
-        shift
-        ;;
+    --out) need "$1" $#; out=$2; shift ;;
     --out=*) out=${1#--out=} ;;
+    --base) need "$1" $#; base=$2; shift ;;
+    --base=*) base=${1#--base=} ;;
+    --config) need "$1" $#; config=$2; shift ;;
+    --config=*) config=${1#--config=} ;;
+    --workers) need "$1" $#; workers=$2; shift ;;
+    --workers=*) workers=${1#--workers=} ;;
+    --set) need "$1" $#; sets+=("$2"); shift ;;
+    --set=*) sets+=("${1#--set=}") ;;
     -h | --help) usage; exit 0 ;;
     *) echo "start_profiling.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
     shift
 done
+
+# the paths as given, from the caller's directory (the script then works from the project root)
+abs() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "$1" ;; esac; }
+usage_error() { printf 'start_profiling.sh: %s\n' "$*" >&2; exit 2; }
+[ -z "$out" ] || out=$(abs "$out")
+if [ -n "$config" ]; then
+    [ -f "$config" ] && [ -r "$config" ] || usage_error "--config $config: no such readable file"
+    config=$(abs "$config")
+fi
+if [ -n "$workers" ]; then
+    [ -f "$workers" ] && [ -r "$workers" ] || usage_error "--workers $workers: no such readable file"
+    workers=$(abs "$workers")
+fi
+for kv in ${sets[@]+"${sets[@]}"}; do
+    case "$kv" in
+    ?*=*) ;;
+    *) usage_error "--set $kv: expected KEY=VALUE (e.g. reserve.stripes=1, profiling.cpu_hz=250)" ;;
+    esac
+done
+if [ -n "$base" ]; then
+    [ -d "$base" ] || usage_error "--base $base: no such directory"
+    [ -f "$base/run.json" ] && [ -d "$base/profiles" ] ||
+        usage_error "--base $base: not a run directory (no run.json and profiles/ in it: give a directory scripts/start_profiling.sh wrote)"
+    base=$(cd "$base" && pwd)
+fi
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -55,6 +112,8 @@ step=0
 say() { step=$((step + 1)); printf '\n[%d] %s  (%ds)\n' "$step" "$*" "$(($(date +%s) - T0))"; }
 info() { printf '    %s\n' "$*"; }
 die() { printf 'start_profiling.sh: %s\n' "$*" >&2; exit 1; }
+# a path as a user types it: relative to the project root when under it
+shown() { case "$1" in "$ROOT"/*) printf '%s' "${1#"$ROOT"/}" ;; *) printf '%s' "$1" ;; esac; }
 
 # ---- install and build ---------------------------------------------------------------------
 say "installing what is missing (scripts/install-deps.sh)"
@@ -68,10 +127,38 @@ if [ -z "$out" ]; then
     n=1
     while [ -e "$out" ]; do out="profiles/run-$(date +%Y%m%d-%H%M%S)-$n"; n=$((n + 1)); done
 fi
+made_out=0
+[ -e "$out" ] || made_out=1
 mkdir -p "$out" || die "cannot create $out"
 RUN=$(cd "$out" && pwd)
+if [ "$RUN" = "$base" ]; then
+    [ "$made_out" = 0 ] || rmdir "$RUN"
+    usage_error "--base $base is this run's own directory (--out): give an earlier run"
+fi
 mkdir -p "$RUN/profiles" "$RUN/scheduled"
 [ -w "$RUN" ] || die "$RUN is not writable"
+
+# ---- the settings: the config this run tries, checked before anything starts -------------------
+# Debian's python3 when there is one (a python3 earlier in PATH may be a slow wrapper)
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+SRC_CONFIG=${config:-$ROOT/config/orderd.yaml}
+say "checking the settings: $(shown "$SRC_CONFIG")${workers:+ with $(shown "$workers")}${sets[*]:+, ${#sets[@]} --set}"
+prep=(--root "$ROOT" --run "$RUN" --orderd build/orderd --config "$SRC_CONFIG")
+[ -z "$workers" ] || prep+=(--workers "$workers")
+for kv in ${sets[@]+"${sets[@]}"}; do prep+=(--set "$kv"); done
+set +e
+"$PY" scripts/report_settings.py prepare "${prep[@]}"
+prep_rc=$?
+set -e
+if [ "$prep_rc" != 0 ]; then
+    # nothing started: the run directory this script made goes again
+    if [ "$made_out" = 1 ]; then rm -rf "$RUN"; else rm -rf "$RUN/config.yaml" "$RUN/workers.lua" "$RUN/settings.json"; fi
+    [ "$prep_rc" = 2 ] && exit 2
+    die "preparing the settings failed"
+fi
+info "the tried config: $RUN/config.yaml; the effective settings: $RUN/settings.json"
+[ -z "$base" ] || info "the base to compare with: $base"
 
 # ---- helpers ---------------------------------------------------------------------------------
 # GET URL into FILE; exit status 0 for a 2xx answer (perl's HTTP::Tiny: curl is not among the
@@ -100,8 +187,8 @@ free_port() {
 }
 
 # ---- the server ------------------------------------------------------------------------------
-CONFIG=config/orderd.yaml
-want=$(sed -n 's/^listen:[[:space:]]*\([^[:space:]#]*\).*/\1/p' "$CONFIG" | head -1)
+CONFIG=$(shown "$SRC_CONFIG") # what the run is compared with: the config it started from
+want=$(sed -n 's/^listen:[[:space:]]*\([^[:space:]#]*\).*/\1/p' "$RUN/config.yaml" | head -1)
 want=${want:-127.0.0.1:8080}
 want_port=${want##*:}
 PID=""
@@ -119,12 +206,12 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# writes the run config: the default one with `listen` (and profiling.output_dir, so that the
+# writes the run config: the tried one (config.yaml) with `listen` (and profiling.output_dir, so that the
 # server's own scheduled captures land in the run directory) changed; nothing else
 write_config() {
     sed -e "s|^listen:[[:space:]]*[^[:space:]#]*|listen: 127.0.0.1:$1|" \
         -e "s|^\([[:space:]]*output_dir:\)[[:space:]]*[^[:space:]#]*|\1 $RUN/scheduled|" \
-        "$CONFIG" >"$RUN/orderd.yaml"
+        "$RUN/config.yaml" >"$RUN/orderd.yaml"
     grep -q "^listen: 127.0.0.1:$1" "$RUN/orderd.yaml" || printf 'listen: 127.0.0.1:%s\n' "$1" >>"$RUN/orderd.yaml"
 }
 
@@ -258,11 +345,9 @@ cat >"$RUN/run.json" <<EOF
  "span_s":$span,"url":"$URL","port":$PORT,"port_note":"$port_note","config":"$CONFIG",
  "pid":$PID,"server":"$server_state","orderload_rc":$load_rc,"root":"$ROOT",
  "commit":"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)",
- "version":"$("$RUN/orderd" --version 2>/dev/null | head -1)","seconds":$(($(date +%s) - T0))}
+ "version":"$("$RUN/orderd" --version 2>/dev/null | head -1)","seconds":$(($(date +%s) - T0)),
+ "base":"$base"}
 EOF
-# Debian's python3 when there is one (a python3 earlier in PATH may be a slow wrapper)
-PY=python3
-[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 "$PY" scripts/report.py "$RUN" || die "the report generator failed"
 # profiles/latest: the newest run of the default location, so that commands need no run name
 if [ "$(dirname "$RUN")" = "$ROOT/profiles" ]; then
