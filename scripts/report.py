@@ -23,6 +23,7 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import report_compare as RC  # noqa: E402
 import report_figures as RF  # noqa: E402
 import report_sections as RS  # noqa: E402
 from report_figures import trace_summary  # noqa: E402
@@ -87,6 +88,9 @@ def main():
     fig["quick"] = bool(meta.get("quick"))
     tc = found["goroutines"]
     fig["threads"] = dict(workers=tc["nworkers"], server=tc["nthreads"], busy=tc["busy"], profiler=tc["nprofiler"])
+    # this run against its base (--base): its lines go last in the summary, the verdicts with them
+    compare_lines = []
+    cmp = RC.compare(run, fig, compare_lines)
     RF.write_json(os.path.join(run.dir, "summary.json"), fig)
     kn = fig["knobs"]
     scen = sorted((load.get("scenarios") or {}).items(), key=lambda kv: kv[1].get("start_time_s", 0))
@@ -103,6 +107,9 @@ def main():
     context["schedule"] = RS.schedule_section(run)
     context["stats"] = RS.stats_section(run, summary)
     context["files"] = RS.files_section(run)
+    if cmp:
+        cmp["href"] = os.path.relpath(os.path.join(cmp["dir"], "index.html"), run.dir)
+    context["cmp"], context["same"] = cmp, RC.SAME
     html = render(context)
     with open(os.path.join(run.dir, "index.html"), "w") as f:
         f.write(html)
@@ -116,7 +123,7 @@ def main():
              "profiles: %s" % run.prof,
              "explore:  go tool pprof -http=: %s" % run.shown(run.p("cpu.pb.gz")),
              "trace:    ui.perfetto.dev -> Open trace file -> %s" % run.shown(run.p("trace.json"))]
-    text = "\n".join(head + summary + files) + "\n"
+    text = "\n".join(head + summary + compare_lines + files) + "\n"
     with open(os.path.join(run.dir, "summary.txt"), "w") as f:
         f.write(text)
     sys.stdout.write("\n" + text)

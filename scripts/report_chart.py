@@ -111,3 +111,54 @@ def latency_chart(segments, width, height, lanes=None, title=None):
         c["lanes"].append(dict(label=label, y=y, rects=rects))
         y += lane_h
     return c
+
+
+def overlay_chart(series, width, height, title=None, categories=None):
+    """several latency lines on one log axis, e.g. this run's against its base's: series is
+    [{label, cls, points: [(x, us)]}], x in seconds from the run's start, or an index into
+    categories (["p50", "p90", ...]) for a percentile chart.  Returns the shapes to draw."""
+    ml, mr, mt, mb = 62, 20, 24 if title else 12, 28
+    pw, ph = width - ml - mr, height - mt - mb
+    vals = [y for s in series for _, y in s["points"] if y and y > 0]
+    lo = 10 ** math.floor(math.log10(min(vals))) if vals else 100
+    hi_raw = max(vals) if vals else 1000
+    hi = next(v for v in log_ticks(lo, hi_raw * 10) if v >= hi_raw)
+    if hi <= lo:
+        hi = lo * 10
+    if categories:
+        n = len(categories)
+
+        def X(x):
+            return ml + pw * (x + 0.5) / n
+    else:
+        xmax = max([x for s in series for x, _ in s["points"]] + [1])
+
+        def X(x):
+            return ml + pw * x / xmax
+
+    def Y(v):
+        return mt + ph - ph * (math.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+
+    c = dict(width=width, height=height, title=title, ml=ml, mt=mt, pw=pw, ph=ph, shapes=[], legend=[])
+    c["yticks"] = [dict(y=Y(v), v=v) for v in log_ticks(lo, hi)]
+    if categories:
+        c["xticks"] = [dict(x=X(i), label=name) for i, name in enumerate(categories)]
+    else:
+        step, t, c["xticks"] = nice_step(xmax, 10), 0, []
+        while t <= xmax + 1e-9:
+            c["xticks"].append(dict(x=X(t), label="%ds" % t))
+            t += step
+    for i, s in enumerate(series):
+        pts, run_pts = sorted(s["points"]) + [(None, None)], []
+        for x, y in pts:
+            if y is not None and y > 0:
+                run_pts.append((X(x), Y(y)))
+                c["shapes"].append(dict(shape="dot", cls=s["cls"], x=X(x), y=Y(y), label=s["label"],
+                                        at=categories[x] if categories else "%g s" % x, us=y))
+                continue
+            if run_pts:
+                c["shapes"].append(dict(shape="polyline" if len(run_pts) > 1 else "circle", cls=s["cls"], points=run_pts,
+                                        x=run_pts[0][0], y=run_pts[0][1]))
+            run_pts = []
+        c["legend"].append(dict(x=ml + 10 + 150 * (i % 4), y=mt + 12 + 14 * (i // 4), cls=s["cls"], label=s["label"]))
+    return c
