@@ -88,21 +88,28 @@ def load_section(run, load, scen, ths, summary):
     lanes = _lanes(run, load, segments, t_start) if t_start else []
     out = dict(chart=latency_chart(segments, 1180, 300, lanes, "Latency per second and requests sent per second"), rows=[],
                thresholds=ths, failed=any(not t.get("ok") for t in ths), rc=meta.get("orderload_rc", "?"),
-               warnings=load.get("warnings") or [], scenarios=[], self_check=load.get("self_check"))
+               warnings=load.get("warnings") or [], scenarios=[], self_check=load.get("self_check"), completion=False)
     summary.append("")
     summary.append("load (orderload %s, exit %s):" % ("lua/scenarios/demo.lua = all.lua + captures", meta.get("orderload_rc", "?")))
     for name, s in scen + [("total", load.get("total") or {})]:
         c, r, lat = s.get("counts", {}), s.get("rate", {}), s.get("latency_us", {})
+        # completion latency (accepted -> done or failed), when the scenario followed its orders
+        comp = s.get("completion_us") if isinstance(s.get("completion_us"), dict) else None
+        out["completion"] = out["completion"] or comp is not None
         errs = sum((s.get("errors") or {}).values())
         codes = ", ".join("%s: %d" % (k2, v) for k2, v in sorted((s.get("status_codes") or {}).items()))
         tgt = r.get("target")
         out["rows"].append(dict(name=name, target=tgt, achieved=r.get("achieved", 0), errors=errs, codes=codes,
                                 counts={n: c.get(n, 0) for n in ("scheduled", "sent", "completed", "late", "dropped")},
                                 latency={n: lat.get(n) for n in ("p50", "p90", "p99", "p99.9", "max")},
+                                completion={n: comp.get(n) for n in ("p50", "p99", "max")} if comp else None,
                                 thresholds=[t for t in ths if t.get("scope") == name]))
         summary.append("  %-7s %7s -> %7s  sent %5d  completed %5d  errors %3d  p50 %9s  p99 %9s  max %9s  %s"
                        % (name, "%.1f/s" % tgt if tgt else "-", "%.1f/s" % r.get("achieved", 0), c.get("sent", 0),
                           c.get("completed", 0), errs, fmt_us(lat.get("p50")), fmt_us(lat.get("p99")), fmt_us(lat.get("max")), codes))
+        if comp:
+            summary.append("  %-7s completion (accepted -> finished, %s orders followed): p50 %9s  p99 %9s  max %9s"
+                           % ("", fmt_num(comp.get("count") or 0), fmt_us(comp.get("p50")), fmt_us(comp.get("p99")), fmt_us(comp.get("max"))))
     for t in ths:
         if not t.get("ok"):
             summary.append("  threshold failed: %s (value %s)" % (t["expr"], t.get("value")))

@@ -269,24 +269,19 @@ def differences(base, this):
 
 # ---- prepare: generate, check, map the problems back, record ---------------------------------------
 
-def prepare(run, orderd, config, workers_file, raw_sets, root):
-    sets = [parse_set(s) for s in raw_sets]
-    text = _read(config)
-    if text is None:
-        raise Refused("--config %s: cannot read it" % config)
-    lines = text.splitlines(True)
+def _write(run, name, config_text, sets, workers_file, root):
+    """RUN/NAME (the config with the YAML sets applied) and, when needed, RUN/workers.lua; returns
+    (the config's path, {its line: key}, {workers.lua line: key}, the workers script's source)"""
+    lines = config_text.splitlines(True)
     yaml_lines = {}
     for key, value in [s for s in sets if is_yaml(s[0])]:
         for n in yaml_set(lines, key, value):
             yaml_lines[n] = key
     wsets = [s for s in sets if not is_yaml(s[0])]
-    script_lines = {}
-    source = None
+    script_lines, source = {}, None
     if wsets or workers_file:
-        cfg = yaml_scalars("".join(lines))
-        source = workers_file or cfg.get("pool.script", "lua/workers.lua")
-        src_path = source if os.path.isabs(source) else os.path.join(root, source)
-        wtext = _read(src_path)
+        source = workers_file or yaml_scalars("".join(lines)).get("pool.script", "lua/workers.lua")
+        wtext = _read(source if os.path.isabs(source) else os.path.join(root, source))
         if wtext is None:
             raise Refused("%s: cannot read the workers script" % source)
         gen, script_lines = workers_script(wtext, source, wsets)
@@ -294,42 +289,75 @@ def prepare(run, orderd, config, workers_file, raw_sets, root):
             f.write(gen)
         for n in yaml_set(lines, "pool.script", os.path.join(run, "workers.lua")):
             yaml_lines.setdefault(n, "pool.script")
-    cfg_path = os.path.join(run, "config.yaml")
-    with open(cfg_path, "w") as f:
+    path = os.path.join(run, name)
+    with open(path, "w") as f:
         f.write("".join(lines))
+    return path, yaml_lines, script_lines, source
 
+
+def _named(msg, keys):
+    """the key of keys that an orderd message is about: it opens the message ("reserve.stripes
+    must be a number") or is quoted in it ('unknown key "reserve.bogus"'); the whole key first,
+    then its parents (an unknown section: 'unknown key "zzz"' for zzz.a)"""
+    for depth in range(max([k.count(".") + 1 for k in keys] + [0]), 0, -1):
+        for k in keys:
+            ps = k.split(".")
+            if len(ps) < depth:
+                continue
+            p = ".".join(ps[:depth])
+            if msg.startswith(p + " ") or '"%s"' % p in msg:
+                return k
+    return None
+
+
+def _check(orderd, run, config, cfg_path, yaml_lines, script_lines, source, sets):
+    """orderd --check of cfg_path: [] when it passes, else each problem, named by the --set that
+    caused it where one did (by the line written for it, or the key its message names)"""
     r = subprocess.run([orderd, "--check", "-c", cfg_path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
     out = r.stdout.decode("utf-8", "replace")
-    if r.returncode != 0:
-        problems = []
-        given = dict(sets)
-        for line in out.splitlines():
-            m = WHERE_RE.match(line)
-            if not m:
-                if line.strip() and line.strip() != "ok":
-                    problems.append(line.strip())
-                continue
-            path, ln, msg = m.group(1), int(m.group(2)), m.group(4)
-            key = None
-            if os.path.abspath(path) == cfg_path:
-                key = yaml_lines.get(ln)
-            elif os.path.abspath(path) == os.path.join(run, "workers.lua"):
-                key = script_lines.get(ln)
-            if key is None:  # the message names the key (orderd's pool table errors say "reserve.stripes ...")
-                for k, _ in sets:
-                    ps = k.split(".")
-                    if any(re.search(r'(?<![\w.])"?%s"?(?![\w.])' % re.escape(".".join(ps[:i])), msg) for i in range(len(ps), 0, -1)):
-                        key = k
-                        break
-            if key is not None and key in given:
-                problems.append("--set %s=%s: %s" % (key, given[key], msg))
-            elif os.path.abspath(path) == os.path.join(run, "workers.lua") and source:
-                problems.append("%s:%s: %s" % (source, ln, msg))
-            elif os.path.abspath(path) == cfg_path:
-                problems.append("%s:%s%s: %s" % (config, ln, ":" + m.group(3) if m.group(3) else "", msg))
-            else:
-                problems.append(line)
-        raise Refused("the settings do not pass orderd --check:\n  " + "\n  ".join(problems or [out.strip()]))
+    if r.returncode == 0:
+        return []
+    problems, given, script = [], dict(sets), os.path.join(run, "workers.lua")
+    for line in out.splitlines():
+        m = WHERE_RE.match(line)
+        if not m:
+            if line.strip() and line.strip() != "ok":
+                problems.append(line.strip())
+            continue
+        path, ln, msg = os.path.abspath(m.group(1)), int(m.group(2)), m.group(4)
+        key = yaml_lines.get(ln) if path == cfg_path else script_lines.get(ln) if path == script else None
+        if key is None:
+            key = _named(msg, [k for k, _ in sets])
+        if key is not None and key in given:
+            problems.append("--set %s=%s: %s" % (key, given[key], msg))
+        elif path == script and source:
+            problems.append("%s:%s: %s" % (source, ln, msg))
+        elif path == cfg_path:
+            problems.append("%s:%s%s: %s" % (config, ln, ":" + m.group(3) if m.group(3) else "", msg))
+        else:
+            problems.append(line)
+    return problems or [out.strip() or "orderd --check exited %d" % r.returncode]
+
+
+def prepare(run, orderd, config, workers_file, raw_sets, root):
+    sets = [parse_set(s) for s in raw_sets]
+    text = _read(config)
+    if text is None:
+        raise Refused("--config %s: cannot read it" % config)
+    cfg_path, yaml_lines, script_lines, source = _write(run, "config.yaml", text, sets, workers_file, root)
+    problems = _check(orderd, run, config, cfg_path, yaml_lines, script_lines, source, sets)
+    wsets = [s for s in sets if not is_yaml(s[0])]
+    if problems and wsets and len(wsets) < len(sets):
+        # orderd reads the workers script only once the YAML passes: check it again without the
+        # YAML's --set, so that every refused --set is named at once
+        alone = _write(run, "config-workers.yaml", text, wsets, workers_file, root)
+        try:
+            problems += [p for p in _check(orderd, run, config, *alone, wsets) if p not in problems and p.startswith("--set ")]
+        finally:
+            os.unlink(alone[0])
+            _write(run, "config.yaml", text, sets, workers_file, root)
+    if problems:
+        raise Refused("the settings do not pass orderd --check:\n  " + "\n  ".join(problems))
 
     shown = os.path.relpath(config, root) if not os.path.relpath(config, root).startswith("..") else config
     rec = effective(cfg_path, root, source, ["%s=%s" % kv for kv in sets], shown)
