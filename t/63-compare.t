@@ -71,6 +71,24 @@ my %tracked = map { $_ => slurp($_) } qw(lua/workers.lua config/orderd.yaml);
     ($rc, $out) = script('--quick', '--set', 'reserve.stripes');
     is($rc, 2, '--set without =VALUE: exit 2');
     like($out, qr/--set reserve\.stripes: expected KEY=VALUE/, '... saying what it expects');
+    # --config and --workers files: their own problems are named by file and line
+    open my $w, '>', "$dir/w.lua" or die;
+    print $w "return {\n  workers = \"many\",\n}\n";
+    close $w;
+    ($rc, $out) = script('--quick', '--out', $bad, '--workers', "$dir/w.lua");
+    is($rc, 2, '--workers FILE that does not pass --check: exit 2');
+    like($out, qr/\Q$dir\E\/w\.lua:\d+: workers must be a number/, '... naming the file and the problem');
+    ok(!-e $bad, '... nothing started');
+    (my $yaml = $tracked{'config/orderd.yaml'}) =~ s/^(\s*cpu_hz:)\s*\d+/$1 fast/m or die;
+    open my $y, '>', "$dir/c.yaml" or die;
+    print $y $yaml;
+    close $y;
+    ($rc, $out) = script('--quick', '--out', $bad, '--config', "$dir/c.yaml");
+    is($rc, 2, '--config FILE that does not pass --check: exit 2');
+    like($out, qr/\Q$dir\E\/c\.yaml:\d+:\d+: profiling\.cpu_hz must be a whole number/, '... naming FILE:LINE:COL');
+    ($rc, $out) = script('--quick', '--config', "$dir/none.yaml");
+    is($rc, 2, '--config with no such file: exit 2');
+    like($out, qr/--config \S*none\.yaml: no such readable file/, '... saying so');
     ($rc, $out) = script('--help');
     is($rc, 0, '--help exits 0');
     like($out, qr/^(?=.*^\s+--base RUN_DIR\s+\S)(?=.*^\s+--set KEY=VALUE\s+\S)(?=.*^\s+--config FILE\s+\S)(?=.*^\s+--workers FILE\s+\S)/sm,
