@@ -109,7 +109,7 @@ def main():
     context["files"] = RS.files_section(run)
     if cmp:
         cmp["href"] = os.path.relpath(os.path.join(cmp["dir"], "index.html"), run.dir)
-    context["cmp"], context["same"] = cmp, RC.SAME
+    context["cmp"] = cmp
     html = render(context)
     with open(os.path.join(run.dir, "index.html"), "w") as f:
         f.write(html)
