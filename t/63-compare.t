@@ -18,6 +18,9 @@ use File::Copy qw(copy);
 use FindBin;
 use JSON::PP;
 
+# the verdicts' text (from compare.json) has arrows and x signs
+binmode(Test::More->builder->$_, ':encoding(UTF-8)') for qw(output failure_output todo_output);
+
 plan skip_all => 'the sanitizer suites run other builds; start_profiling.sh runs the normal one' if $ENV{ORDERD_SAN};
 plan skip_all => 'Linux only' unless $^O eq 'linux';
 
