@@ -6,8 +6,9 @@ pprof's profile.proto: only the fields a flame graph needs) into folded stacks, 
 stack (the profile's default sample type: cpu nanoseconds, lock delay, bytes in use, threads).
 The graph is drawn as flamegraph.pl draws its difffolded input: each frame as wide as it is in
 THIS run, coloured by how much it changed from the BASE — red grew, blue shrank, white the same,
-deeper the larger the change against the frame's own size (flamegraph.pl scales against the
-largest change instead, which paints a 3 % drift as deep as a 70-fold one).  Frames that exist only in the base have
+deeper the larger the change against the frame's own size, or 5 % of the profile for a
+smaller frame (flamegraph.pl scales against the largest change instead, which paints a 3 %
+drift as deep as a 70-fold one).  Frames that exist only in the base have
 no width; the graph names the largest of them beneath.  Standard library only.
 """
 import gzip
@@ -156,7 +157,8 @@ def diff_graph(this, base, fmt):
     def walk(name, node, x, depth, path):
         if node[0] <= 0:
             if node[1] > 0:
-                gone.append((node[1], " ← ".join(reversed(path + [name]))))
+                leafward = list(reversed(path + [name]))
+                gone.append((node[1], " ← ".join(leafward[:4]) + (" ← …" if len(leafward) > 4 else "")))
             return
         frames.append((name, node, x, depth))
         cx = x
@@ -169,6 +171,7 @@ def diff_graph(this, base, fmt):
     depth = max([d for _, _, _, d in frames] + [0]) + 1
     height = TOP + depth * FRAME_H + BOTTOM
     pw = WIDTH - 2 * PAD
+    floor = 0.05 * max(root[0], root[1])
     out, red, blue = [], 0, 0
     for name, (tv, bv, _), x, d in frames:
         w = pw * tv / total
@@ -176,8 +179,10 @@ def diff_graph(this, base, fmt):
             continue
         delta = tv - bv
         # how deep: the change against the frame's own size (a frame that doubled is half way,
-        # a new one full), so that noise of a few percent stays pale whatever else changed
-        r = abs(delta) / max(tv, bv)
+        # a new one full), so that noise of a few percent stays pale whatever else changed; a
+        # frame under 5 % of the profile counts as 5 %, so that a few samples coming or going
+        # in a small frame stay pale too
+        r = abs(delta) / max(tv, bv, floor)
         shade = int(round(250 - 230 * r))
         if delta > 0:
             fill, red = "rgb(255,%d,%d)" % (shade, shade), red + 1
