@@ -53,26 +53,6 @@ static void usage(FILE *fp)
                 "over to a new orderd on the same sockets.\n");
 }
 
-/* checks what the config file alone cannot: scripts, scenarios, exposure */
-static void check_all(od_config_t *cfg, od_buf_t *errors, od_scenario_set_t ***sets)
-{
-    od_pool_config_load(&cfg->pool, cfg->pool_files.script, errors);
-    od_rules_check(cfg->pool_files.rules, errors);
-    od_schedule_check(cfg->profiling.schedule, cfg->profiling.max_seconds, errors);
-    *sets = od_calloc(cfg->nscenarios ? cfg->nscenarios : 1, sizeof(**sets));
-    for (size_t i = 0; i < cfg->nscenarios; i++)
-        (*sets)[i] = od_scenario_load(cfg->scenarios[i], errors);
-    if (cfg->profiling.enabled && cfg->profiling.token[0] == '\0') {
-        const od_listen_t *l = cfg->profiling.listen.host ? &cfg->profiling.listen : &cfg->listen;
-        if (!od_listen_is_loopback(l))
-            od_buf_printf(errors,
-                          "%s:1:1: refusing to serve the profiling paths on %s:%d (beyond loopback) without "
-                          "profiling.token; set a token, bind profiling.listen to 127.0.0.1, or set "
-                          "profiling.enabled: false\n",
-                          cfg->path, l->host, l->port);
-    }
-}
-
 /* Blocks the signals main's loop takes before any thread starts, so that every thread
  * inherits the mask and only main's sigwait takes them; a write to a closed socket is an
  * error, not a signal. */
@@ -161,11 +141,7 @@ int main(int argc, char **argv)
     od_pool_t *pool = NULL;
     od_scenario_state_t *scenarios = NULL;
     int rc = 2;
-    if (explicit_config || access(config_path, F_OK) == 0)
-        od_config_load(&cfg, config_path, &errors);
-    else
-        od_warn("no %s here: using the built-in defaults", config_path);
-    if (errors.len == 0) check_all(&cfg, &errors, &sets);
+    od_reload_load(config_path, explicit_config, &cfg, &sets, &errors); /* as a SIGHUP reads it */
 
     if (errors.len) {
         fputs(errors.base, stderr);
@@ -208,7 +184,6 @@ int main(int argc, char **argv)
     od_stats_init(&stats);
     have_stats = 1;
     results = od_results_create(cfg.pool_files.results_kept);
-    cfg.pool.rules_path = cfg.pool_files.rules; /* each worker loads its own rules state */
     if (od_rules_install(cfg.pool_files.rules, &errors) != 0) {
         fputs(errors.base, stderr);
         goto out;
@@ -219,8 +194,6 @@ int main(int argc, char **argv)
                        .pool = pool,
                        .results = results,
                        .stats = &stats,
-                       .scenarios = sets,
-                       .nscenarios = cfg.nscenarios,
                        .scenario_state = scenarios,
                        .argc = argc,
                        .argv = argv,
@@ -241,6 +214,7 @@ int main(int argc, char **argv)
     app.sched = od_schedule_start(&cfg, pool, &stats, scenarios); /* NULL: no schedule */
     rc = serve(&app);
     od_schedule_stop(app.sched);
+    od_reload_dispose(&app);
 
 out: /* every exit releases what it holds, so the ASan build's leak check stays meaningful */
     od_pool_destroy(pool);

@@ -156,8 +156,14 @@ static int get_stats(od_req_t *r)
     percentiles(&j, "processing_time_ms", h);
     od_stats_wait_copy(st, h);
     percentiles(&j, "queue_wait_ms", h);
-    od_body_printf(&j, "\"results_stored\":%zu,\"rss_bytes\":%llu}", od_results_count(srv->results),
-                   (unsigned long long)od_rss_bytes());
+    const od_config_t *cfg = srv->cfg;
+    char loaded[32];
+    od_format_time(cfg->loaded_wall_ns, loaded);
+    od_body_printf(&j,
+                   "\"results_stored\":%zu,\"rss_bytes\":%llu,\"config_generation\":%llu,"
+                   "\"config_loaded_at\":\"%s\"}",
+                   od_results_count(srv->results), (unsigned long long)od_rss_bytes(),
+                   (unsigned long long)cfg->generation, loaded);
     od_hist_destroy(h);
     return od_respond_body_json(r, 200, &j);
 }
@@ -188,11 +194,12 @@ static int get_health(od_req_t *r)
 static int get_scenarios(od_req_t *r)
 {
     od_server_t *srv = r->srv;
+    const od_config_t *cfg = srv->cfg; /* one generation: its sets match its count */
     od_buf_t j = OD_BUF_INIT;
     od_buf_puts(&j, "{\"files\":[");
-    for (size_t i = 0; i < srv->nscenarios; i++) {
+    for (size_t i = 0; i < cfg->nscenarios; i++) {
         if (i) od_buf_putc(&j, ',');
-        od_scenario_set_json(srv->scenarios[i], &j);
+        od_scenario_set_json(cfg->sets[i], &j);
     }
     od_buf_puts(&j, "],\"running\":[");
     char running[OD_SCENARIO_RUNNING_MAX][OD_SCENARIO_NAME_MAX + 1];

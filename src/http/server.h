@@ -20,7 +20,11 @@
  * stops the server (main.c).
  *
  * od_server_t is built by main before the threads start; its pointers are read-only
- * afterwards (the objects behind them do their own locking) and it owns none of them.
+ * afterwards (the objects behind them do their own locking) and it owns none of them —
+ * except cfg, which a reload (reload.h) replaces with a new generation by one atomic store.
+ * A handler reads srv->cfg (an atomic load: a plain mov on x86) and uses what it got for
+ * the rest of its call, never across calls; the generation it got stays valid for long after
+ * (reload.h says how long), and its loaded scenario sets are cfg->sets.
  *
  * Threading: handlers run on their loop's thread and must not block (jobs.h for work that
  * does).  od_server_start and od_server_stop are called by main, once each.
@@ -36,15 +40,11 @@
 #include "http/router.h"
 #include "pool/stats.h"
 
-struct od_scenario_set;
-
-typedef struct od_server { /* typedef also in request.h */
-    const od_config_t *cfg;
+typedef struct od_server {          /* typedef also in request.h */
+    const od_config_t *_Atomic cfg; /* the running generation: see above */
     od_pool_t *pool;
     od_results_t *results;
     od_stats_t *stats;
-    struct od_scenario_set **scenarios; /* loaded from cfg->scenarios */
-    size_t nscenarios;
     struct od_scenario_state *scenario_state; /* which are running (scenario_state.h) */
     int argc;
     char **argv;
