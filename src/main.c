@@ -49,8 +49,12 @@ static void usage(FILE *fp)
                 "  -h, --help         print this help and exit\n"
                 "\n"
                 "SIGTERM or SIGINT stops accepting orders (503), drains the queue, finishes the orders\n"
-                "in flight, prints a summary and exits 0.  SIGHUP reloads the config; SIGUSR2 hands\n"
-                "over to a new orderd on the same sockets.\n");
+                "in flight, prints a summary and exits 0.  SIGHUP reloads the config and every Lua\n"
+                "script it names, checked as --check checks them: on any problem it logs them and keeps\n"
+                "the running config, otherwise it applies what can change live (workers, queue, knobs,\n"
+                "rules, schedule, scenarios, profiling rates) and logs each change; the rest (listeners,\n"
+                "http.threads, ...) is named as needing a hand-over.  SIGUSR2 hands over to a new orderd\n"
+                "on the same sockets.\n");
 }
 
 /* Blocks the signals main's loop takes before any thread starts, so that every thread

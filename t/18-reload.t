@@ -34,9 +34,13 @@ sub yaml {
     my (%o) = @_;
     my $threads = $o{threads} // 1;
     my $schedule = $o{schedule} // '""';
-    return "listen: 127.0.0.1:PORT\nscenarios: []\nhttp:\n  threads: $threads\n"
+    my $scenarios = $o{scenarios} // '[]';
+    my $hz = $o{hz} // 100;
+    my $mf = $o{mutex_fraction} // 1;
+    return "listen: 127.0.0.1:PORT\nscenarios: $scenarios\nhttp:\n  threads: $threads\n"
          . "pool:\n  script: $workers\n  rules: $rules\n  results_kept: 100000\n"
-         . "profiling:\n  schedule: $schedule\n  output_dir: $dir/profiles\n";
+         . "profiling:\n  schedule: $schedule\n  output_dir: $dir/profiles\n  cpu_hz: $hz\n"
+         . "  mutex_fraction: $mf\n";
 }
 
 my $s = Orderd->start(raw_yaml => yaml());
@@ -123,7 +127,11 @@ is finished(customer => 'Mallory', amount => 800)->{state}, 'done', 'before: an 
 # --- a good reload: more workers, a queue smaller than its length, a knob, rules, a schedule --
 put('workers.lua', workers_lua(4, 10, 500));
 put('rules.lua', "return { route = function(order)\n  if order.customer == 'Mallory' then return false, 'mallory is barred' end\nend }\n");
-write_yaml(threads => 2, schedule => $sched);
+my %good = (threads => 2, schedule => $sched, scenarios => '[lua/scenarios/normal.lua]', hz => 50,
+            mutex_fraction => 5);
+is_deeply $s->get_json('/scenarios')->{files}, [], 'before: no scenario files';
+my $engine = $s->get_json('/profile')->{cpu_engine} // '';
+write_yaml(%good);
 my $before = $s->get_json('/stats');
 my $mark = () = answers();
 is reload(), 'ok', 'SIGHUP with a good config: counted ok';
@@ -151,6 +159,17 @@ like $log, qr/reload: pool\.rules: \S+rules\.lua: its text changed$/m, 'the log:
 like $log, qr/reload: profiling\.schedule: "" -> "\S+sched\.lua"$/m, 'the log: profiling.schedule';
 like $log, qr/reload: http\.threads: 1 -> 2 \(needs a hand-over: not applied\)$/m,
     'the log: http.threads needs a hand-over and is not applied';
+like $log, qr/reload: profiling\.mutex_fraction: 1 -> 5$/m, 'the log: profiling.mutex_fraction: 1 -> 5';
+my $files = $s->get_json('/scenarios')->{files} // [];
+is scalar(@$files), 1, 'GET /scenarios: the new scenario file is served' or diag explain $files;
+if ($engine eq 'perf_event') {
+    like $log, qr/reload: profiling\.cpu_hz: 100 -> 50$/m, 'the log: profiling.cpu_hz: 100 -> 50 (perf_event: live)';
+    is $s->get_json('/profile')->{cpu_hz}, 50, 'GET /profile: the perf_event engine samples at 50 Hz now';
+} else {
+    like $log, qr/reload: profiling\.cpu_hz: 100 -> 50 \(the itimer engine read its rate at exec: needs a hand-over/m,
+        'the log: cpu_hz on the itimer engine needs a hand-over';
+    is $s->get_json('/profile')->{cpu_hz}, 100, 'GET /profile: the itimer engine keeps its rate';
+}
 like $log, qr/reload: generation 2 applied \(\d+ changes; schedule restarted\)/, 'the log: generation 2 applied';
 
 # --- fewer workers, the queue back, the schedule's text changed -------------------------------
@@ -181,7 +200,7 @@ my @broken = (
 my $failed = 0;
 for my $b (@broken) {
     my ($name, $break, $where) = @$b;
-    write_yaml(threads => 2, schedule => $sched);
+    write_yaml(%good);
     put('workers.lua', workers_lua(2, 5000, 500));
     put('rules.lua', "return { route = function(order)\n  if order.customer == 'Mallory' then return false, 'mallory is barred' end\nend }\n");
     $break->();
