@@ -48,9 +48,10 @@ static void usage(FILE *fp)
                 "      --version      print the version and exit\n"
                 "  -h, --help         print this help and exit\n"
                 "\n"
-                "SIGTERM or SIGINT stops accepting orders (503), drains the queue, finishes the orders\n"
-                "in flight, prints a summary and exits 0.  SIGHUP reloads the config; SIGUSR2 hands\n"
-                "over to a new orderd on the same sockets.\n");
+                "SIGTERM, SIGINT or SIGQUIT stops accepting orders (503), drains the queue, finishes the\n"
+                "orders in flight, prints a summary and exits 0; while it drains, SIGQUIT abandons the\n"
+                "queue (exit 3, the unprocessed ids written to a file it names).  SIGHUP reloads the\n"
+                "config; SIGUSR2 hands over to a new orderd on the same sockets.\n");
 }
 
 /* checks what the config file alone cannot: scripts, scenarios, exposure */
@@ -100,15 +101,16 @@ static int serve(od_app_t *app)
     sigset_t signals = block_signals();
     if (od_pool_start(app->pool) != 0) return 1;
     if (od_server_start(app->srv) != 0) return 1; /* od_pool_destroy joins the idle workers */
+    od_handover_ready(); /* when a hand-over started this process: the old one stops accepting */
     int sig = 0;
     for (;;) {
         if (sigwait(&signals, &sig) != 0) continue;
         if (sig == SIGHUP)
             od_reload(app);
-        else if (sig == SIGUSR2)
-            od_handover_begin(app);
-        else
+        else if (sig != SIGUSR2)
             break;
+        else if (od_handover_begin(app, &signals) == 0)
+            break; /* handed over: drain (drain.h) with sig SIGUSR2 */
     }
     int rc = od_drain(app, sig, &signals);
     od_server_stop();

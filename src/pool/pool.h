@@ -53,6 +53,11 @@ od_submit_result_t od_pool_submit(od_pool_t *p, od_order_t *o, od_order_receipt_
 void od_pool_drain(od_pool_t *p);
 /** stops accepting without waiting (submit then answers DRAINING) */
 void od_pool_begin_drain(od_pool_t *p);
+/** stops accepting and takes every queued order out of the queue, appending its id and a
+ *  newline to ids for each (SIGQUIT in a drain: the orders in flight still finish; the store
+ *  keeps the taken ones, queued, until it is destroyed)
+ *  @return how many were taken */
+size_t od_pool_abandon(od_pool_t *p, od_buf_t *ids);
 void od_pool_destroy(od_pool_t *p);
 
 typedef struct od_pool_snapshot {
