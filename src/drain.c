@@ -133,6 +133,7 @@ int od_drain(od_app_t *app, int sig, const sigset_t *signals)
         quit = 0;
     }
     od_pool_drain(app->pool); /* joins the workers: the orders in flight have finished */
+    if (sig == SIGUSR2) od_handover_export(app);
 
     uint64_t accepted = od_stats_get(&st->accepted), processed = od_stats_get(&st->processed);
     uint64_t ok = od_stats_get(&st->success), errors = od_stats_get(&st->errors);

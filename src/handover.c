@@ -15,11 +15,14 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "http/predecessor.h"
 #include "http/server.h"
+#include "pool/results.h"
 
 extern char **environ;
 
-static pid_t successor; /* the process that took over; 0 until one did */
+static pid_t successor;             /* the process that took over; 0 until one did */
+static char results_path[PATH_MAX]; /* where this process leaves its orders for it */
 
 pid_t od_handover_successor(void)
 {
@@ -41,20 +44,23 @@ static int exe_path(char *out, size_t size)
 
 /* environ without the hand-over's variables, then `fds` and `ready` (the array is the
  * caller's, to free; its strings are environ's or the caller's) */
-static char **child_env(char *fds, char *ready)
+static char **child_env(char *fds, char *ready, char *results)
 {
     size_t n = 0;
     while (environ[n])
         n++;
-    char **env = od_calloc(n + 3, sizeof(*env));
-    size_t k = 0, fl = strlen(OD_LISTEN_FDS_ENV), rl = strlen(OD_HANDOVER_READY_ENV);
+    char **env = od_calloc(n + 4, sizeof(*env));
+    size_t k = 0, fl = strlen(OD_LISTEN_FDS_ENV), rl = strlen(OD_HANDOVER_READY_ENV),
+           pl = strlen(OD_PREDECESSOR_ENV);
     for (size_t i = 0; i < n; i++) {
         if (strncmp(environ[i], OD_LISTEN_FDS_ENV, fl) == 0 && environ[i][fl] == '=') continue;
         if (strncmp(environ[i], OD_HANDOVER_READY_ENV, rl) == 0 && environ[i][rl] == '=') continue;
+        if (strncmp(environ[i], OD_PREDECESSOR_ENV, pl) == 0 && environ[i][pl] == '=') continue;
         env[k++] = environ[i];
     }
     env[k++] = fds;
     env[k++] = ready;
+    env[k++] = results;
     return env;
 }
 
@@ -80,7 +86,9 @@ static pid_t spawn(od_app_t *app, int ready_fd, const char **why)
     posix_spawn_file_actions_adddup2(&fa, ready_fd, ready_fd);
     char ready[64];
     snprintf(ready, sizeof(ready), "%s=%d", OD_HANDOVER_READY_ENV, ready_fd);
-    char **env = child_env(fds.base, ready);
+    char results[PATH_MAX + 64];
+    snprintf(results, sizeof(results), "%s=%s", OD_PREDECESSOR_ENV, results_path);
+    char **env = child_env(fds.base, ready, results);
 
     /* the new process starts with no signal blocked and SIGPIPE as a fresh process has it */
     posix_spawnattr_t attr;
@@ -189,6 +197,9 @@ int od_handover_begin(od_app_t *app, const sigset_t *signals)
         od_warn("SIGUSR2: refused: this process already handed over to pid %d", (int)successor);
         return -1;
     }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(results_path, sizeof(results_path), "%s/orderd-handover-%d.orders", tmp && *tmp ? tmp : "/tmp",
+             (int)getpid());
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) != 0) {
         od_error("SIGUSR2: hand-over not started: pipe: %s; this process keeps serving", strerror(errno));
@@ -229,4 +240,24 @@ void od_handover_ready(void)
     if (write(fd, "ready\n", 6) != 6)
         od_warn("hand-over: cannot tell the old process this one serves: %s", strerror(errno));
     close(fd);
+}
+
+void od_handover_export(od_app_t *app)
+{
+    if (!successor) return;
+    od_buf_t out = OD_BUF_INIT;
+    size_t n = od_results_export(app->results, &out);
+    char tmp[PATH_MAX + 8];
+    snprintf(tmp, sizeof(tmp), "%s.part", results_path);
+    FILE *f = fopen(tmp, "w");
+    int ok = f != NULL && fwrite(out.base ? out.base : "", 1, out.len, f) == out.len;
+    if (f && fclose(f) != 0) ok = 0;
+    if (ok && rename(tmp, results_path) == 0)
+        od_info("hand-over: %zu orders passed to pid %d for their lookups (%s)", n, (int)successor,
+                results_path);
+    else
+        od_error("hand-over: cannot pass the orders to pid %d (%s: %s): their lookups answer 404 there",
+                 (int)successor, tmp, strerror(errno));
+    if (!ok) unlink(tmp);
+    od_buf_dispose(&out);
 }

@@ -43,6 +43,10 @@ int od_handover_begin(od_app_t *app, const sigset_t *signals);
  *  hand-over) */
 void od_handover_ready(void);
 
+/** after the drain that follows a hand-over: leaves every order this process holds for the
+ *  new one's lookups (http/predecessor.h); logged either way */
+void od_handover_export(od_app_t *app);
+
 /** @return the pid of the process this one handed over to, 0 if none */
 pid_t od_handover_successor(void);
 

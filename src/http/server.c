@@ -13,6 +13,7 @@
 
 #include "base/log.h"
 #include "http/fallback.h"
+#include "http/predecessor.h"
 #include "prof/threads.h"
 
 #define IDLE_AFTER_HANDOVER_MS 1000 /* an idle keep-alive connection is closed after this */
@@ -256,6 +257,7 @@ int od_server_start(od_server_t *srv)
         t->fd_prof = fd_prof < 0 ? -1 : i == 0 ? fd_prof : dup(fd_prof);
     }
     close_unused_inherited();
+    od_predecessor_start(); /* after a hand-over: the old process's orders, once they come */
     for (int i = 0; i < n; i++) {
         int rc = pthread_create(&threads[i].thread, NULL, loop_main, &threads[i]);
         if (rc != 0) od_fatal("cannot start HTTP thread %d: %s", i, strerror(rc));

@@ -3,7 +3,7 @@
  * the listeners and h2o event loops (one per `http.threads`, each accepting on its own dup of
  * the one listening socket, and on the profiling listener's when there is one).
  *
- * The HTTP layer (src/http/) is eight modules; this header includes the first three's headers
+ * The HTTP layer (src/http/) is nine modules; this header includes the first three's headers
  * for the handlers:
  *   router.h          the route table and dispatch (404, 405, the profiling listener and token)
  *   request.h         what a handler reads of a request and how it answers (od_respond...,
@@ -14,6 +14,7 @@
  *   fallback.h        orderd's JSON on the errors h2o answers itself (413, 400, 417)
  *   scenario_state.h  which scenarios are running (od_server_t.scenario_state; the schedule
  *                     reads it too)
+ *   predecessor.h     after a hand-over, GET /orders/{id} of the old process's orders
  *   server.h          this: the state, the listeners (bound, or inherited in a hand-over)
  *                     and the loops
  * The layers run one way: main builds the config, starts the pool, then this server, which
