@@ -17,6 +17,23 @@
 
 #define PROGRESS_NS 1000000000u /* a progress line every second */
 
+static const char *sig_name(int sig)
+{
+    switch (sig) {
+    case SIGTERM:
+        return "SIGTERM";
+    case SIGINT:
+        return "SIGINT";
+    case SIGQUIT:
+        return "SIGQUIT";
+    case SIGHUP:
+        return "SIGHUP";
+    case SIGUSR2:
+        return "SIGUSR2";
+    }
+    return strsignal(sig);
+}
+
 /* the next signal of `signals` within ms milliseconds, 0 if none */
 static int next_signal(const sigset_t *signals, int ms)
 {
@@ -79,10 +96,10 @@ static int finish_connections(const sigset_t *signals)
         }
         int sig = next_signal(signals, 50);
         if (sig == SIGUSR2 || sig == SIGHUP)
-            od_warn("%s: refused: this process handed over to pid %d and is draining", strsignal(sig),
+            od_warn("%s: refused: this process handed over to pid %d and is draining", sig_name(sig),
                     (int)od_handover_successor());
         else if (sig) {
-            od_warn("%s: draining now, without waiting for the %d open connections", strsignal(sig), open);
+            od_warn("%s: draining now, without waiting for the %d open connections", sig_name(sig), open);
             return sig;
         }
     }
@@ -120,7 +137,7 @@ int od_drain(od_app_t *app, int sig, const sigset_t *signals)
             od_info("%s again: %zu queued and %d in flight remain; nothing is lost if you wait. To abandon "
                     "them: kill -QUIT %d (exits 3 once the %d in flight finish, writing the ids of the "
                     "unprocessed orders to %s)",
-                    strsignal(s), snap.queue_length, snap.active, (int)getpid(), snap.active, path);
+                    sig_name(s), snap.queue_length, snap.active, (int)getpid(), snap.active, path);
         } else if (s == SIGQUIT) {
             abandoned = od_pool_abandon(app->pool, &ids);
             quitting = 1;
@@ -128,7 +145,7 @@ int od_drain(od_app_t *app, int sig, const sigset_t *signals)
                     snap.active);
             break;
         } else if (s) {
-            od_warn("%s: refused while draining", strsignal(s));
+            od_warn("%s: refused while draining", sig_name(s));
         }
         quit = 0;
     }
