@@ -137,6 +137,26 @@ LUA
     ok !alive($new_pid), 'the new process stops on SIGTERM';
 }
 
+# --- the new process re-executes itself for the profilers' settings: the sockets survive it -----
+{
+    my $s = Orderd->start(workers => $fast);
+    open my $f, '>>', $s->dir . '/orderd.yaml' or die;
+    print $f "  heap_sample_bytes: 1048576\n";    # under profiling:, the file's last section
+    close $f;
+    kill 'USR2', $s->pid;
+    my ($rc, $log) = $s->stop('ZERO', $san ? 120 : 60);
+    is $rc, 0, 'hand-over to a process with other profiler settings: the old one exits 0';
+    my ($new_pid) = $log =~ /SIGUSR2: hand-over: pid (\d+) serves/;
+    ok $new_pid && alive($new_pid), 'the new one serves' or diag $log;
+    my $env = do { local $/; open my $e, '<', "/proc/$new_pid/environ" or die; <$e> };
+    like $env, qr/(^|\0)TCMALLOC_SAMPLE_PARAMETER=1048576\0/, 'it re-executed itself with the new sampling setting';
+    like $env, qr/(^|\0)OD_PROF_REEXEC=1\0/, '(the re-exec marker is in its exec-time environment)';
+    my $r = HTTP::Tiny->new(timeout => 10)->post($s->base . '/orders',
+        { headers => { 'Content-Type' => 'application/json' }, content => json_encode(order()) });
+    is $r->{status}, 202, 'and answers on the inherited socket';
+    stop_pid($new_pid, $san ? 60 : 30);
+}
+
 # --- a new process that cannot start -----------------------------------------------------------
 {
     my $s = Orderd->start(workers => $fast);

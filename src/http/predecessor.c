@@ -20,6 +20,7 @@
 static od_mutex_t lock;
 static od_map_t orders; /* id -> JSON (malloc'd string), guarded by lock */
 static int pending;     /* atomic: 1 while the file is awaited */
+static int active;      /* set before the loops run: this process was started by a hand-over */
 static char *path;      /* the file; owned by the loader thread once it runs */
 
 static void sleep_ms(int ms)
@@ -79,6 +80,7 @@ void od_predecessor_start(void)
     const char *p = getenv(OD_PREDECESSOR_ENV);
     if (p == NULL || *p == '\0') return;
     path = od_strdup(p);
+    active = 1;
     unsetenv(OD_PREDECESSOR_ENV);
     __atomic_store_n(&pending, 1, __ATOMIC_RELEASE);
     pthread_t t;
@@ -89,6 +91,7 @@ void od_predecessor_start(void)
 
 int od_predecessor_json(const char *id, od_buf_t *out)
 {
+    if (!active) return -1; /* no hand-over started this process: no lock on every 404 */
     int was_pending = __atomic_load_n(&pending, __ATOMIC_ACQUIRE);
     od_mutex_lock(&lock);
     od_map_entry_t *e = orders.count ? od_map_find_str(&orders, id) : NULL;
