@@ -454,6 +454,7 @@ void od_config_defaults(od_config_t *c)
     for (size_t i = 0; i < c->nscenarios; i++)
         c->scenarios[i] = od_strdup(defaults[i]);
     od_pool_config_defaults(&c->pool);
+    c->generation = 1;
 }
 
 int od_config_load(od_config_t *c, const char *path, od_buf_t *errors)

@@ -4,8 +4,11 @@
  * A key left out takes its default.  The pool table (lua/workers.lua) is loaded separately
  * by pool_config (pool_config.h) into od_config_t.pool.
  *
- * Threading: built before any thread starts, read-only afterwards.
- * Ownership: od_config_t owns every string in it; release with od_config_dispose.
+ * Threading: built on main's thread, read-only once published: at startup before any thread
+ * starts, at a reload (reload.h) as a whole new generation that replaces the running one
+ * (the running one is never written).
+ * Ownership: od_config_t owns every string in it; release with od_config_dispose.  `sets` is
+ * borrowed (the app's, reload.h).
  */
 #ifndef OD_CONFIG_H
 #define OD_CONFIG_H
@@ -15,6 +18,8 @@
 
 #include "pool/pool_config.h"
 #include "base/util.h"
+
+struct od_scenario_set;
 
 typedef struct od_listen {
     char *host; /* "127.0.0.1", "::1", "0.0.0.0", "localhost" */
@@ -63,6 +68,12 @@ typedef struct od_config {
     char **scenarios; /* owned array of owned strings */
     size_t nscenarios;
     od_pool_config_t pool; /* from pool_files.script */
+
+    /* not from the YAML: filled by the app's loader (reload.h) */
+    struct od_scenario_set **sets;      /* borrowed: the loaded scenarios[i], nscenarios of them */
+    uint64_t generation;                /* 1 at start, +1 per applied reload */
+    uint64_t loaded_wall_ns;            /* when it was read */
+    uint64_t rules_hash, schedule_hash; /* of pool.rules' and profiling.schedule's text (0: none) */
 } od_config_t;
 
 /** fills c with every default (pool table included) */

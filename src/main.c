@@ -48,29 +48,14 @@ static void usage(FILE *fp)
                 "      --version      print the version and exit\n"
                 "  -h, --help         print this help and exit\n"
                 "\n"
-                "SIGTERM or SIGINT stops accepting orders (503), drains the queue, finishes the orders\n"
-                "in flight, prints a summary and exits 0.  SIGHUP reloads the config; SIGUSR2 hands\n"
-                "over to a new orderd on the same sockets.\n");
-}
-
-/* checks what the config file alone cannot: scripts, scenarios, exposure */
-static void check_all(od_config_t *cfg, od_buf_t *errors, od_scenario_set_t ***sets)
-{
-    od_pool_config_load(&cfg->pool, cfg->pool_files.script, errors);
-    od_rules_check(cfg->pool_files.rules, errors);
-    od_schedule_check(cfg->profiling.schedule, cfg->profiling.max_seconds, errors);
-    *sets = od_calloc(cfg->nscenarios ? cfg->nscenarios : 1, sizeof(**sets));
-    for (size_t i = 0; i < cfg->nscenarios; i++)
-        (*sets)[i] = od_scenario_load(cfg->scenarios[i], errors);
-    if (cfg->profiling.enabled && cfg->profiling.token[0] == '\0') {
-        const od_listen_t *l = cfg->profiling.listen.host ? &cfg->profiling.listen : &cfg->listen;
-        if (!od_listen_is_loopback(l))
-            od_buf_printf(errors,
-                          "%s:1:1: refusing to serve the profiling paths on %s:%d (beyond loopback) without "
-                          "profiling.token; set a token, bind profiling.listen to 127.0.0.1, or set "
-                          "profiling.enabled: false\n",
-                          cfg->path, l->host, l->port);
-    }
+                "SIGTERM, SIGINT or SIGQUIT stops accepting orders (503), drains the queue, finishes the\n"
+                "orders in flight, prints a summary and exits 0; while it drains, SIGQUIT abandons the\n"
+                "queue (exit 3, the unprocessed ids written to a file it names).  SIGHUP reloads the\n"
+                "config and every Lua script it names, checked as --check checks them: on any problem\n"
+                "it logs them and keeps the running config, otherwise it applies what can change live\n"
+                "(workers, queue, knobs, rules, schedule, scenarios, profiling rates) and logs each\n"
+                "change; the rest (listeners, http.threads, ...) is named as needing a hand-over.\n"
+                "SIGUSR2 hands over to a new orderd on the same sockets.\n");
 }
 
 /* Blocks the signals main's loop takes before any thread starts, so that every thread
@@ -100,15 +85,16 @@ static int serve(od_app_t *app)
     sigset_t signals = block_signals();
     if (od_pool_start(app->pool) != 0) return 1;
     if (od_server_start(app->srv) != 0) return 1; /* od_pool_destroy joins the idle workers */
+    od_handover_ready(); /* when a hand-over started this process: the old one stops accepting */
     int sig = 0;
     for (;;) {
         if (sigwait(&signals, &sig) != 0) continue;
         if (sig == SIGHUP)
             od_reload(app);
-        else if (sig == SIGUSR2)
-            od_handover_begin(app);
-        else
+        else if (sig != SIGUSR2)
             break;
+        else if (od_handover_begin(app, &signals) == 0)
+            break; /* handed over: drain (drain.h) with sig SIGUSR2 */
     }
     int rc = od_drain(app, sig, &signals);
     od_server_stop();
@@ -161,11 +147,7 @@ int main(int argc, char **argv)
     od_pool_t *pool = NULL;
     od_scenario_state_t *scenarios = NULL;
     int rc = 2;
-    if (explicit_config || access(config_path, F_OK) == 0)
-        od_config_load(&cfg, config_path, &errors);
-    else
-        od_warn("no %s here: using the built-in defaults", config_path);
-    if (errors.len == 0) check_all(&cfg, &errors, &sets);
+    od_reload_load(config_path, explicit_config, &cfg, &sets, &errors); /* as a SIGHUP reads it */
 
     if (errors.len) {
         fputs(errors.base, stderr);
@@ -208,7 +190,6 @@ int main(int argc, char **argv)
     od_stats_init(&stats);
     have_stats = 1;
     results = od_results_create(cfg.pool_files.results_kept);
-    cfg.pool.rules_path = cfg.pool_files.rules; /* each worker loads its own rules state */
     if (od_rules_install(cfg.pool_files.rules, &errors) != 0) {
         fputs(errors.base, stderr);
         goto out;
@@ -219,8 +200,6 @@ int main(int argc, char **argv)
                        .pool = pool,
                        .results = results,
                        .stats = &stats,
-                       .scenarios = sets,
-                       .nscenarios = cfg.nscenarios,
                        .scenario_state = scenarios,
                        .argc = argc,
                        .argv = argv,
@@ -241,6 +220,7 @@ int main(int argc, char **argv)
     app.sched = od_schedule_start(&cfg, pool, &stats, scenarios); /* NULL: no schedule */
     rc = serve(&app);
     od_schedule_stop(app.sched);
+    od_reload_dispose(&app);
 
 out: /* every exit releases what it holds, so the ASan build's leak check stays meaningful */
     od_pool_destroy(pool);

@@ -186,6 +186,14 @@ int od_metrics_get(od_req_t *r)
     GAUGE("orderd_queue_capacity", "Queue capacity, all lanes.", "%zu", snap.capacity);
     GAUGE("orderd_in_flight", "Orders being processed by a worker (busy workers).", "%d", snap.active);
     GAUGE("orderd_workers", "Worker threads.", "%d", snap.workers);
+    family(&m, "orderd_config_reloads_total", "counter",
+           "SIGHUP reloads, by result (failed: nothing changed).");
+    od_body_printf(&m, "orderd_config_reloads_total{result=\"ok\"} %llu\n",
+                   (unsigned long long)od_stats_get(&st->reloads_ok));
+    od_body_printf(&m, "orderd_config_reloads_total{result=\"failed\"} %llu\n",
+                   (unsigned long long)od_stats_get(&st->reloads_failed));
+    GAUGE("orderd_config_generation", "The running config's generation (1 at start, +1 per applied reload).",
+          "%llu", (unsigned long long)cfg->generation);
 
     od_hist_t *h = od_hist_create();
     od_stats_hist_copy(st, h);

@@ -9,6 +9,7 @@
 #include "prof/trace.h"
 #include "http/metrics.h"
 #include "http/routes.h"
+#include "http/predecessor.h"
 #include "http/server.h"
 
 /* --- POST /orders ------------------------------------------------------------------------- */
@@ -104,7 +105,10 @@ static int get_order(od_req_t *r)
     key[len] = '\0';
     od_buf_t json = OD_BUF_INIT;
     if (od_results_json(r->srv->results, key, &json) != 0) {
+        int old = od_predecessor_json(key, &json); /* after a hand-over: the old process's orders */
+        if (old == 0) return od_respond_json(r, 200, &json);
         od_buf_dispose(&json);
+        if (old == 1 && od_predecessor_defer(r, key) == 0) return 0;
         return od_respond_error(r, 404, "id", "no order \"%s\" (unknown, or evicted from the results kept)",
                                 key);
     }
@@ -156,8 +160,14 @@ static int get_stats(od_req_t *r)
     percentiles(&j, "processing_time_ms", h);
     od_stats_wait_copy(st, h);
     percentiles(&j, "queue_wait_ms", h);
-    od_body_printf(&j, "\"results_stored\":%zu,\"rss_bytes\":%llu}", od_results_count(srv->results),
-                   (unsigned long long)od_rss_bytes());
+    const od_config_t *cfg = srv->cfg;
+    char loaded[32];
+    od_format_time(cfg->loaded_wall_ns, loaded);
+    od_body_printf(&j,
+                   "\"results_stored\":%zu,\"rss_bytes\":%llu,\"config_generation\":%llu,"
+                   "\"config_loaded_at\":\"%s\"}",
+                   od_results_count(srv->results), (unsigned long long)od_rss_bytes(),
+                   (unsigned long long)cfg->generation, loaded);
     od_hist_destroy(h);
     return od_respond_body_json(r, 200, &j);
 }
@@ -188,11 +198,12 @@ static int get_health(od_req_t *r)
 static int get_scenarios(od_req_t *r)
 {
     od_server_t *srv = r->srv;
+    const od_config_t *cfg = srv->cfg; /* one generation: its sets match its count */
     od_buf_t j = OD_BUF_INIT;
     od_buf_puts(&j, "{\"files\":[");
-    for (size_t i = 0; i < srv->nscenarios; i++) {
+    for (size_t i = 0; i < cfg->nscenarios; i++) {
         if (i) od_buf_putc(&j, ',');
-        od_scenario_set_json(srv->scenarios[i], &j);
+        od_scenario_set_json(cfg->sets[i], &j);
     }
     od_buf_puts(&j, "],\"running\":[");
     char running[OD_SCENARIO_RUNNING_MAX][OD_SCENARIO_NAME_MAX + 1];

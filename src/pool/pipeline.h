@@ -10,7 +10,8 @@
  *
  * od_pipeline_run runs them in order for one order on the calling worker thread and sets the
  * outcome (the seed's business rules) or the error.  The inventory is shared by all workers
- * (its stripes are the locks); everything else is per call.
+ * (its stripes are the locks); everything else is per call.  ctx->cfg is the worker's own
+ * copy of the pool table (pool.h: a reload swaps it between orders, never during one).
  */
 #ifndef OD_PIPELINE_H
 #define OD_PIPELINE_H
@@ -24,6 +25,7 @@ typedef struct od_inventory {
     int nstripes;
     int64_t *counts;
     int nskus;
+    int refs; /* the pool's: the workers using it, and the pool while it is current (pool.h) */
 } od_inventory_t;
 
 void od_inventory_init(od_inventory_t *inv, int stripes, int skus);

@@ -20,50 +20,124 @@ typedef struct worker {
     od_pool_t *pool;
     int id;
     pthread_t thread;
-    int started;
+    int started; /* main's thread only: a thread runs, or ran and is not joined yet, in this slot */
+    int exited;  /* under qlock: the thread has left its loop (joining it will not wait) */
 } worker_t;
 
 struct od_pool {
-    od_pool_config_t cfg;
+    od_pool_config_t cfg; /* under qlock: the current generation (workers copy it) */
+    char *rules_path;     /* owned; cfg.rules_path points to it */
+    uint64_t gen;         /* under qlock: +1 per od_pool_reconfigure */
+    od_inventory_t *inv;  /* under qlock: the current inventory (refcounted: inv->refs) */
     od_results_t *results;
     od_stats_t *stats;
-    od_inventory_t inv;
 
-    od_mutex_t qlock; /* guards lanes, draining */
+    od_mutex_t qlock; /* guards lanes, draining, cfg, gen, inv, target, worker_t.exited */
     pthread_cond_t nonempty;
     od_lanes_t lanes;
     int draining;
     int joined;
     int active; /* atomic: workers with an order in hand */
+    int target; /* under qlock: the workers wanted; ids at or above it leave between orders */
 
-    worker_t *workers;
+    worker_t **workers; /* main's thread only: nslots slots, grown, never shrunk */
+    int nslots;
 };
+
+/* what a worker runs with: its own copy of one generation, so the stages read it unlocked */
+typedef struct own {
+    uint64_t gen;
+    od_pool_config_t cfg;
+    char *rules_path; /* owned copy */
+    od_inventory_t *inv;
+} own_t;
+
+static od_inventory_t *inventory_create(int stripes, int skus)
+{
+    od_inventory_t *inv = od_malloc(sizeof(*inv));
+    od_inventory_init(inv, stripes, skus);
+    inv->refs = 1;
+    return inv;
+}
+
+/* drops one reference (under qlock); returns inv when it was the last, for the caller to free
+ * outside the lock, else NULL */
+static od_inventory_t *inventory_unref_locked(od_inventory_t *inv)
+{
+    return inv && --inv->refs == 0 ? inv : NULL;
+}
+
+static void inventory_free(od_inventory_t *inv)
+{
+    if (inv == NULL) return;
+    od_inventory_dispose(inv);
+    free(inv);
+}
+
+static void set_config_locked(od_pool_t *p, const od_pool_config_t *cfg, char *rules_path)
+{
+    p->cfg = *cfg;
+    p->rules_path = rules_path;
+    p->cfg.rules_path = rules_path;
+    p->lanes.capacity = cfg->queue; /* shrinking keeps what is queued: push refuses until below */
+    p->lanes.starve_ns = (uint64_t)cfg->starvation_ms * 1000000u;
+    p->target = cfg->workers;
+    p->gen++;
+}
 
 od_pool_t *od_pool_create(const od_pool_config_t *cfg, od_results_t *results, od_stats_t *stats)
 {
     od_pool_t *p = od_calloc(1, sizeof(*p));
-    p->cfg = *cfg;
     p->results = results;
     p->stats = stats;
-    od_inventory_init(&p->inv, cfg->reserve.stripes, cfg->reserve.skus);
+    p->inv = inventory_create(cfg->reserve.stripes, cfg->reserve.skus);
     od_mutex_init(&p->qlock, "queue");
     od_cond_init(&p->nonempty);
-    od_lanes_init(&p->lanes, cfg->queue, (uint64_t)cfg->starvation_ms * 1000000u);
-    p->workers = od_calloc((size_t)cfg->workers, sizeof(*p->workers));
+    od_lanes_init(&p->lanes, cfg->queue, 0);
+    set_config_locked(p, cfg, od_strdup(cfg->rules_path ? cfg->rules_path : ""));
     return p;
 }
 
-/* takes the next order, waiting while the queue is empty; NULL once drained */
-static od_order_t *next_order(od_pool_t *p)
+/* copies the current generation into w's own (under qlock); returns the inventory it let go
+ * of when that was its last reference (to free outside the lock) */
+static od_inventory_t *adopt_locked(od_pool_t *p, own_t *own)
 {
+    od_inventory_t *dropped = NULL;
+    if (own->inv != p->inv) {
+        dropped = inventory_unref_locked(own->inv);
+        own->inv = p->inv;
+        own->inv->refs++;
+    }
+    own->cfg = p->cfg;
+    free(own->rules_path);
+    own->rules_path = od_strdup(p->rules_path);
+    own->cfg.rules_path = own->rules_path;
+    own->gen = p->gen;
+    return dropped;
+}
+
+/*
+ * takes the next order, waiting while the queue is empty; NULL once drained or once w is
+ * beyond the worker count (it leaves only here, between orders).  A new generation is adopted
+ * on the way: *changed is then set, and the rules must be rebuilt before the order runs.
+ */
+static od_order_t *next_order(od_pool_t *p, worker_t *w, own_t *own, int *changed)
+{
+    od_inventory_t *dropped = NULL;
     od_mutex_lock(&p->qlock);
-    od_order_t *o;
-    while ((o = od_lanes_pop(&p->lanes, od_now_ns())) == NULL && !p->draining) {
+    od_order_t *o = NULL;
+    while (w->id < p->target && (o = od_lanes_pop(&p->lanes, od_now_ns())) == NULL && !p->draining) {
         od_thread_set_state("waiting for order");
         od_cond_wait(&p->nonempty, &p->qlock);
     }
-    if (o) __atomic_add_fetch(&p->active, 1, __ATOMIC_RELAXED);
+    *changed = own->gen != p->gen;
+    if (*changed) dropped = adopt_locked(p, own);
+    if (o)
+        __atomic_add_fetch(&p->active, 1, __ATOMIC_RELAXED);
+    else
+        w->exited = 1;
     od_mutex_unlock(&p->qlock);
+    inventory_free(dropped);
     return o;
 }
 
@@ -101,6 +175,14 @@ static void process(od_pool_t *p, worker_t *w, od_stage_ctx_t *ctx, od_order_t *
     __atomic_sub_fetch(&p->active, 1, __ATOMIC_RELAXED);
 }
 
+/* the worker's own Lua rules state, (re)built on its thread (NULL when no rules) */
+static void build_rules(od_stage_ctx_t *ctx, const own_t *own, int worker_id)
+{
+    od_rules_destroy(ctx->rules);
+    ctx->rules = od_rules_create(own->rules_path, worker_id);
+    ctx->hooks = od_rules_stage_hooks(ctx->rules);
+}
+
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
@@ -108,36 +190,109 @@ static void *worker_main(void *arg)
     char name[32];
     snprintf(name, sizeof(name), "worker-%d", w->id);
     od_thread_register(name);
-    /* the worker's own Lua rules state, built on this thread (NULL when no rules) */
-    od_stage_ctx_t ctx = {.cfg = &p->cfg,
-                          .inv = &p->inv,
-                          .worker_id = w->id,
-                          .rules = od_rules_create(p->cfg.rules_path, w->id)};
-    ctx.hooks = od_rules_stage_hooks(ctx.rules);
+    own_t own = {0};
+    od_mutex_lock(&p->qlock);
+    adopt_locked(p, &own); /* own held no inventory: nothing dropped */
+    od_mutex_unlock(&p->qlock);
+    od_stage_ctx_t ctx = {.cfg = &own.cfg, .inv = own.inv, .worker_id = w->id};
+    build_rules(&ctx, &own, w->id);
 
     od_order_t *o;
-    while ((o = next_order(p)) != NULL) {
+    int changed;
+    while ((o = next_order(p, w, &own, &changed)) != NULL) {
+        if (changed) { /* a reload: between two orders, the new knobs, inventory and rules */
+            ctx.inv = own.inv;
+            build_rules(&ctx, &own, w->id);
+        }
         od_thread_set_state("processing");
         process(p, w, &ctx, o);
     }
     od_rules_destroy(ctx.rules);
+    od_mutex_lock(&p->qlock);
+    od_inventory_t *dropped = inventory_unref_locked(own.inv);
+    od_mutex_unlock(&p->qlock);
+    inventory_free(dropped);
+    free(own.rules_path);
     od_thread_unregister();
     return NULL;
 }
 
+/* the slot for worker id (grown on demand; main's thread only) */
+static worker_t *slot(od_pool_t *p, int id)
+{
+    if (id >= p->nslots) {
+        p->workers = od_realloc(p->workers, (size_t)(id + 1) * sizeof(*p->workers));
+        for (int i = p->nslots; i <= id; i++)
+            p->workers[i] = od_calloc(1, sizeof(worker_t));
+        p->nslots = id + 1;
+    }
+    return p->workers[id];
+}
+
+static int start_worker(od_pool_t *p, int id)
+{
+    worker_t *w = slot(p, id);
+    w->pool = p;
+    w->id = id;
+    w->exited = 0; /* no thread runs in this slot: nobody else reads it */
+    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    if (rc != 0) {
+        od_error("cannot start worker %d: %s", id, strerror(rc));
+        return -1;
+    }
+    w->started = 1;
+    return 0;
+}
+
 int od_pool_start(od_pool_t *p)
 {
-    for (int i = 0; i < p->cfg.workers; i++) {
-        worker_t *w = &p->workers[i];
-        w->pool = p;
-        w->id = i;
-        int rc = pthread_create(&w->thread, NULL, worker_main, w);
-        if (rc != 0) {
-            od_error("cannot start worker %d: %s", i, strerror(rc));
+    for (int i = 0; i < p->cfg.workers; i++)
+        if (start_worker(p, i) != 0) {
             od_pool_drain(p);
             return -1;
         }
-        w->started = 1;
+    return 0;
+}
+
+int od_pool_reconfigure(od_pool_t *p, const od_pool_config_t *cfg)
+{
+    /* built outside the lock; the workers move to it one by one, between orders */
+    od_inventory_t *fresh = NULL, *dropped = NULL;
+    if (cfg->reserve.stripes != p->cfg.reserve.stripes || cfg->reserve.skus != p->cfg.reserve.skus)
+        fresh = inventory_create(cfg->reserve.stripes, cfg->reserve.skus);
+    char *path = od_strdup(cfg->rules_path ? cfg->rules_path : "");
+
+    od_mutex_lock(&p->qlock);
+    if (p->draining) {
+        od_mutex_unlock(&p->qlock);
+        inventory_free(fresh);
+        free(path);
+        return -1;
+    }
+    int before = p->target;
+    char *old_path = p->rules_path; /* the workers copy it under this lock: free it after */
+    if (fresh) {
+        dropped = inventory_unref_locked(p->inv);
+        p->inv = fresh;
+    }
+    set_config_locked(p, cfg, path);
+    /* slots coming back into use: a thread that never left keeps running; one that left is
+     * joined (it is past its loop) and started again */
+    int n = cfg->workers, restart[n > before ? n - before : 1], nrestart = 0;
+    for (int id = before; id < n; id++)
+        if (id >= p->nslots || !p->workers[id]->started || p->workers[id]->exited) restart[nrestart++] = id;
+    pthread_cond_broadcast(&p->nonempty); /* those beyond the new count leave; the rest adopt */
+    od_mutex_unlock(&p->qlock);
+    free(old_path);
+    inventory_free(dropped);
+
+    for (int i = 0; i < nrestart; i++) {
+        int id = restart[i];
+        if (id < p->nslots && p->workers[id]->started) {
+            pthread_join(p->workers[id]->thread, NULL);
+            p->workers[id]->started = 0;
+        }
+        start_worker(p, id); /* logged; the others serve */
     }
     return 0;
 }
@@ -193,8 +348,25 @@ void od_pool_drain(od_pool_t *p)
 {
     od_pool_begin_drain(p);
     if (__atomic_exchange_n(&p->joined, 1, __ATOMIC_ACQ_REL)) return;
-    for (int i = 0; i < p->cfg.workers; i++)
-        if (p->workers[i].started) pthread_join(p->workers[i].thread, NULL);
+    /* every slot: those a smaller worker count let go have left already */
+    for (int i = 0; i < p->nslots; i++)
+        if (p->workers[i]->started) pthread_join(p->workers[i]->thread, NULL);
+}
+
+size_t od_pool_abandon(od_pool_t *p, od_buf_t *ids)
+{
+    size_t n = 0;
+    od_mutex_lock(&p->qlock);
+    p->draining = 1;
+    od_order_t *o;
+    while ((o = od_lanes_pop(&p->lanes, 0)) != NULL) { /* ids are immutable: no results lock */
+        od_buf_puts(ids, o->id);
+        od_buf_puts(ids, "\n");
+        n++;
+    }
+    pthread_cond_broadcast(&p->nonempty);
+    od_mutex_unlock(&p->qlock);
+    return n;
 }
 
 void od_pool_destroy(od_pool_t *p)
@@ -203,8 +375,11 @@ void od_pool_destroy(od_pool_t *p)
     od_pool_drain(p);
     pthread_cond_destroy(&p->nonempty);
     od_mutex_destroy(&p->qlock);
-    od_inventory_dispose(&p->inv);
+    inventory_free(inventory_unref_locked(p->inv)); /* the workers' references are gone */
+    for (int i = 0; i < p->nslots; i++)
+        free(p->workers[i]);
     free(p->workers);
+    free(p->rules_path);
     free(p);
 }
 
@@ -217,7 +392,8 @@ void od_pool_snapshot(od_pool_t *p, od_pool_snapshot_t *out)
         out->by_priority[i] = p->lanes.len[i];
     out->draining = p->draining;
     out->starvation_picks = p->lanes.starvation_picks;
+    out->workers = p->target;
+    out->generation = p->gen;
     od_mutex_unlock(&p->qlock);
-    out->workers = p->cfg.workers;
     out->active = __atomic_load_n(&p->active, __ATOMIC_RELAXED);
 }

@@ -3,8 +3,9 @@
  * starvation guard, and each pipeline stage's knobs), its defaults and its loader.
  *
  * It is plain data, so the layers above the pool (config, main) can hold and fill it
- * without depending on the pool itself.  Built before any thread starts, read-only after;
- * od_pool_config_t owns nothing (rules_path is borrowed from od_config_t).
+ * without depending on the pool itself.  Plain values, copied whole: the pool takes a copy
+ * at create and at each reload (od_pool_reconfigure), and each worker a copy of that;
+ * od_pool_config_t owns nothing (rules_path is borrowed from od_config_t; the pool copies it).
  */
 #ifndef OD_POOL_CONFIG_H
 #define OD_POOL_CONFIG_H

@@ -33,9 +33,10 @@ typedef struct od_stats {
     uint64_t start_ns;
     uint64_t accepted, rejected, processed, success, errors;
     uint64_t rejected_full, rejected_draining;
-    od_mutex_t lock;      /* guards proc_hist and wait_hist */
-    od_hist_t *proc_hist; /* processing time, µs */
-    od_hist_t *wait_hist; /* queue wait (acceptance to a worker taking it), µs */
+    uint64_t reloads_ok, reloads_failed; /* SIGHUP reloads applied and refused (reload.h) */
+    od_mutex_t lock;                     /* guards proc_hist and wait_hist */
+    od_hist_t *proc_hist;                /* processing time, µs */
+    od_hist_t *wait_hist;                /* queue wait (acceptance to a worker taking it), µs */
 } od_stats_t;
 
 void od_stats_init(od_stats_t *s);

@@ -25,9 +25,10 @@ static atomic_int g_busy;
 
 #define HZ_DEFAULT 100 /* libprofiler's kDefaultFrequency */
 
-/* Set by od_cpu_configure before threads start, read-only afterwards. */
+/* Set by od_cpu_configure before threads start, read-only afterwards; the perf_event rate
+ * may change later (od_cpu_set_hz), so it is read atomically. */
 static od_cpu_engine_t g_engine = OD_CPU_ENGINE_ITIMER;
-static int g_perf_hz = HZ_DEFAULT;
+static _Atomic int g_perf_hz = HZ_DEFAULT;
 
 int od_cpu_busy(void)
 {
@@ -187,6 +188,13 @@ int od_cpu_arm(const char **why)
     return od_cpu_perf_arm(g_perf_hz, why); /* od_cpu_configure bounded the rate */
 }
 
+int od_cpu_set_hz(int hz)
+{
+    if (g_engine != OD_CPU_ENGINE_PERF_EVENT || hz < 1 || hz > OD_CPU_PERF_MAX_HZ) return -1;
+    atomic_store(&g_perf_hz, hz); /* the next profile's: a running one keeps the rate it took */
+    return 0;
+}
+
 const char *od_cpu_engine_name(void)
 {
     return od_cpu_engine_label(g_engine);
@@ -233,7 +241,8 @@ int od_cpu_profile(uint64_t duration_ns, int (*cancelled)(void *), void *arg, od
     uint64_t t0 = od_now_ns();
     od_cpu_engine_t e = g_engine;
     if (e == OD_CPU_ENGINE_PERF_EVENT) {
-        rc = od_cpu_perf_run(duration_ns, g_perf_hz, cancelled, arg, out, &was_cancelled, &note, &why);
+        rc = od_cpu_perf_run(duration_ns, atomic_load(&g_perf_hz), cancelled, arg, out, &was_cancelled, &note,
+                             &why);
         if (rc == OD_CPU_REFUSED) {
             static atomic_int warned;
             if (atomic_exchange(&warned, 1) == 0)

@@ -121,6 +121,15 @@ int od_cpu_configure(od_cpu_engine_t choice, int hz);
  */
 int od_cpu_arm(const char **why);
 
+/**
+ * changes the perf_event engine's rate for the profiles that start from now on (a reload's
+ * profiling.cpu_hz).  At a rate other than the one od_cpu_arm armed, a profile opens
+ * per-thread events (slower at context switches, as without arming).  The itimer engine's
+ * rate cannot change: libprofiler read it at exec (a hand-over applies it).  Any thread.
+ * @return 0 if successful, -1 if the engine is itimer or hz is out of range (nothing changed)
+ */
+int od_cpu_set_hz(int hz);
+
 /** @return the engine in use: "perf_event" or "itimer" (static) */
 const char *od_cpu_engine_name(void);
 
