@@ -10,12 +10,16 @@ call graphs with graphviz, a -base diff), and writes
   RUN_DIR/summary.json  every planted problem's figure and verdict (report_figures.py computes
                         them against its THRESHOLDS; t/60 reads them)
   RUN_DIR/analysis/     the go tool pprof outputs the page is made from
+  RUN_DIR/compare.json  with a base run (run.json's "base", start_profiling.sh --base): the
+                        settings that differ and a verdict per planted problem; beside it
+                        profiles/KIND-diff.svg, a differential flame graph per kind
 
 Works on a partial run: what is missing is said, not fatal.  The standard library and Jinja2
 (Debian python3-jinja2).  This file runs the analysis and writes the outputs; beside it:
 report_run.py (the run's files, go tool pprof), report_figures.py (the figures, units, config
 differences), report_sections.py (what each part of the page shows, as data), report_chart.py
-(the charts' geometry), report_page.py (the Jinja2 environment), and templates/ (the markup).
+(the charts' geometry), report_page.py (the Jinja2 environment), report_compare.py and report_diff.py (this run against
+its base), report_settings.py (each run's settings), and templates/ (the markup).
 """
 import os
 import re

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # start_profiling.sh — the one-command profiling demo.
 #
-# Installs what is missing, builds, starts build/orderd with the default config, runs the
+# Installs what is missing, builds, starts build/orderd with the default config (or the one
+# --config, --workers and --set make in the run directory: no tracked file is edited), runs the
 # bundled scenarios (lua/scenarios/demo.lua: all.lua's normal, high and burst, plus the
 # profile captures the report needs) through build/orderload, fetches the end-of-run profiles,
 # stops the server it started (by its PID: SIGTERM, then waits for its drain summary) and
-# writes a report: profiles/run-<timestamp>/index.html.  Never asks a question; never
+# writes a report: profiles/run-<timestamp>/index.html (with --base RUN_DIR, compared with
+# that earlier run: scripts/report_compare.py).  Never asks a question; never
 # signals a process it did not start.  Linux only.
 #
 # Exit: 0 when the run and the report are complete (a failed load threshold is a finding,
@@ -14,7 +16,7 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-usage: scripts/start_profiling.sh [--quick] [--out DIR] [--keep-running]
+usage: scripts/start_profiling.sh [--quick | --seconds N] [--out DIR] [--keep-running]
                                   [--config FILE] [--workers FILE] [--set KEY=VALUE]...
                                   [--base RUN_DIR] [--help]
 
@@ -25,6 +27,7 @@ is captured (cpu, memory, goroutines, block, mutex, trace, gc), stops the server
 an HTML report with flame graphs, top tables, load charts and the commands to dig further.
 
   --quick           the whole story in about a minute (the scenarios scaled to 45 s)
+  --seconds N       the scenarios scaled to N seconds (20..70; --quick is 45, the full run 70)
   --out DIR         write the run there (default profiles/run-YYYYmmdd-HHMMSS)
   --keep-running    leave the server up afterwards (prints its PID and how to stop it)
   -h, --help        this text
@@ -52,6 +55,7 @@ EOF
 }
 
 quick=0
+seconds=""
 out=""
 keep=0
 base=""
@@ -63,6 +67,8 @@ need() { [ "$2" -ge 2 ] || { echo "start_profiling.sh: $1 needs a value" >&2; us
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=1 ;;
+    --seconds) need "$1" $#; seconds=$2; quick=1; shift ;;
+    --seconds=*) seconds=${1#--seconds=}; quick=1 ;;
     --keep-running) keep=1 ;;
     --out) need "$1" $#; out=$2; shift ;;
     --out=*) out=${1#--out=} ;;
@@ -84,6 +90,10 @@ done
 abs() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "$1" ;; esac; }
 usage_error() { printf 'start_profiling.sh: %s\n' "$*" >&2; exit 2; }
 [ -z "$out" ] || out=$(abs "$out")
+if [ -n "$seconds" ]; then
+    case "$seconds" in '' | *[!0-9]*) usage_error "--seconds $seconds: a whole number of seconds (20..70)" ;; esac
+    [ "$seconds" -ge 20 ] && [ "$seconds" -le 70 ] || usage_error "--seconds $seconds: out of range (20..70)"
+fi
 if [ -n "$config" ]; then
     [ -f "$config" ] && [ -r "$config" ] || usage_error "--config $config: no such readable file"
     config=$(abs "$config")
@@ -264,7 +274,7 @@ info "run config $RUN/orderd.yaml = $CONFIG with only these lines changed:"
 diff "$CONFIG" "$RUN/orderd.yaml" | sed -n 's/^> /      /p' || true
 
 # ---- the load and the captures ---------------------------------------------------------------
-if [ "$quick" = 1 ]; then span=45; else span=70; fi
+if [ "$quick" = 1 ]; then span=${seconds:-45}; else span=70; fi
 say "running lua/scenarios/all.lua through build/orderload (normal, high, burst: ${span} s) while profiles are captured"
 info "captures (lua/scenarios/demo.lua): high: cpu x3, trace, heap base; burst: goroutines, mutex, block;"
 info "the server's own schedule (lua/schedule.lua) writes to $RUN/scheduled/"

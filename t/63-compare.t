@@ -8,7 +8,7 @@
 # inventory lock red), go tool pprof -diff_base tables, both runs' latency on one chart, a
 # settings table naming reserve.stripes 16 -> 1 and nothing else, and a lock-contention verdict
 # that grew; the summary prints the verdicts.  Tracked files are never edited.  Completion
-# latency (orderload's follow = true) is shown where load.json has it.  About 2.5 minutes;
+# latency (orderload's follow = true) is shown where load.json has it.  About 1.5 minutes;
 # skipped under the sanitizer suites (the script runs the normal build).
 use strict;
 use warnings;
@@ -92,6 +92,9 @@ my %tracked = map { $_ => slurp($_) } qw(lua/workers.lua config/orderd.yaml);
     ($rc, $out) = script('--quick', '--config', "$dir/none.yaml");
     is($rc, 2, '--config with no such file: exit 2');
     like($out, qr/--config \S*none\.yaml: no such readable file/, '... saying so');
+    ($rc, $out) = script('--seconds', '5');
+    is($rc, 2, '--seconds out of range: exit 2');
+    like($out, qr/--seconds 5: out of range/, '... saying so');
     ($rc, $out) = script('--help');
     is($rc, 0, '--help exits 0');
     like($out, qr/^(?=.*^\s+--base RUN_DIR\s+\S)(?=.*^\s+--set KEY=VALUE\s+\S)(?=.*^\s+--config FILE\s+\S)(?=.*^\s+--workers FILE\s+\S)/sm,
@@ -100,9 +103,11 @@ my %tracked = map { $_ => slurp($_) } qw(lua/workers.lua config/orderd.yaml);
 
 # ---- two runs: the lock spread over 16 stripes, then one stripe against it ---------------------------
 my ($a, $b) = ("$dir/a", "$dir/b");
-my ($rc, $out) = script('--quick', '--out', $a, '--set', 'reserve.stripes=16');
+# --seconds 25: the scenarios scaled to 25 s (the burst's lock-wait window 3 s), enough for the
+# lock waits to differ by far more than their noise, and the test stays short
+my ($rc, $out) = script('--seconds', '25', '--out', $a, '--set', 'reserve.stripes=16');
 is($rc, 0, 'first run (--set reserve.stripes=16) exits 0') or diag($out);
-($rc, $out) = script('--quick', '--out', $b, '--set', 'reserve.stripes=1', '--base', $a);
+($rc, $out) = script('--seconds', '25', '--out', $b, '--set', 'reserve.stripes=1', '--base', $a);
 is($rc, 0, 'second run (--set reserve.stripes=1 --base FIRST) exits 0') or diag($out);
 
 for my $f (keys %tracked) { is(slurp($f), $tracked{$f}, "$f is not edited") }
@@ -136,7 +141,9 @@ my $html = slurp("$b/index.html") // '';
 like($html, qr/id="compare"/, 'the report has a comparison section');
 like($html, qr/go tool pprof -top -diff_base \S*\/a\/profiles\/mutex\.pb\.gz \S*\/b\/profiles\/mutex\.pb\.gz/, '... with the -diff_base command');
 my $dtop = slurp("$b/analysis/mutex-top-diff.txt") // '';
-like($dtop, qr/^\s*[\d.]+m?s\s.*inventory_take/m, 'go tool pprof -diff_base: inventory_take grew (analysis/mutex-top-diff.txt)');
+# a row: flat flat% sum% cum cum% function; inventory_take's cum (what it and its callees waited) grew
+like($dtop, qr/^\s*\S+\s+\S+%\s+\S+%\s+[\d.]+(?:ns|us|µs|ms|s)\s+\S+%\s+inventory_take\b/m,
+     'go tool pprof -diff_base: inventory_take grew (analysis/mutex-top-diff.txt)') or diag($dtop);
 like($html, qr/-diff_base.*<code>inventory_take<\/code>/s, '... and the table is in the report');
 like($html, qr/<code>reserve\.stripes<\/code><\/td><td class="l">workers\.lua<\/td><td class="l">16<\/td><td class="l">1<\/td>/,
      'the settings table: reserve.stripes 16 -> 1');
