@@ -48,13 +48,14 @@ static void usage(FILE *fp)
                 "      --version      print the version and exit\n"
                 "  -h, --help         print this help and exit\n"
                 "\n"
-                "SIGTERM or SIGINT stops accepting orders (503), drains the queue, finishes the orders\n"
-                "in flight, prints a summary and exits 0.  SIGHUP reloads the config and every Lua\n"
-                "script it names, checked as --check checks them: on any problem it logs them and keeps\n"
-                "the running config, otherwise it applies what can change live (workers, queue, knobs,\n"
-                "rules, schedule, scenarios, profiling rates) and logs each change; the rest (listeners,\n"
-                "http.threads, ...) is named as needing a hand-over.  SIGUSR2 hands over to a new orderd\n"
-                "on the same sockets.\n");
+                "SIGTERM, SIGINT or SIGQUIT stops accepting orders (503), drains the queue, finishes the\n"
+                "orders in flight, prints a summary and exits 0; while it drains, SIGQUIT abandons the\n"
+                "queue (exit 3, the unprocessed ids written to a file it names).  SIGHUP reloads the\n"
+                "config and every Lua script it names, checked as --check checks them: on any problem\n"
+                "it logs them and keeps the running config, otherwise it applies what can change live\n"
+                "(workers, queue, knobs, rules, schedule, scenarios, profiling rates) and logs each\n"
+                "change; the rest (listeners, http.threads, ...) is named as needing a hand-over.\n"
+                "SIGUSR2 hands over to a new orderd on the same sockets.\n");
 }
 
 /* Blocks the signals main's loop takes before any thread starts, so that every thread
@@ -84,15 +85,16 @@ static int serve(od_app_t *app)
     sigset_t signals = block_signals();
     if (od_pool_start(app->pool) != 0) return 1;
     if (od_server_start(app->srv) != 0) return 1; /* od_pool_destroy joins the idle workers */
+    od_handover_ready(); /* when a hand-over started this process: the old one stops accepting */
     int sig = 0;
     for (;;) {
         if (sigwait(&signals, &sig) != 0) continue;
         if (sig == SIGHUP)
             od_reload(app);
-        else if (sig == SIGUSR2)
-            od_handover_begin(app);
-        else
+        else if (sig != SIGUSR2)
             break;
+        else if (od_handover_begin(app, &signals) == 0)
+            break; /* handed over: drain (drain.h) with sig SIGUSR2 */
     }
     int rc = od_drain(app, sig, &signals);
     od_server_stop();

@@ -5,7 +5,7 @@ set -uo pipefail
 B=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
 status=0
-for bench in ingest orderload profiling rules fidelity reload; do
+for bench in ingest orderload profiling rules fidelity reload handover; do
   script="$here/$bench.sh"
   [ -x "$script" ] || continue
   echo "== $bench"

@@ -9,6 +9,7 @@
 #include "prof/trace.h"
 #include "http/metrics.h"
 #include "http/routes.h"
+#include "http/predecessor.h"
 #include "http/server.h"
 
 /* --- POST /orders ------------------------------------------------------------------------- */
@@ -104,7 +105,10 @@ static int get_order(od_req_t *r)
     key[len] = '\0';
     od_buf_t json = OD_BUF_INIT;
     if (od_results_json(r->srv->results, key, &json) != 0) {
+        int old = od_predecessor_json(key, &json); /* after a hand-over: the old process's orders */
+        if (old == 0) return od_respond_json(r, 200, &json);
         od_buf_dispose(&json);
+        if (old == 1 && od_predecessor_defer(r, key) == 0) return 0;
         return od_respond_error(r, 404, "id", "no order \"%s\" (unknown, or evicted from the results kept)",
                                 key);
     }

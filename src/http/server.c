@@ -1,6 +1,7 @@
 #include "http/server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,7 +13,10 @@
 
 #include "base/log.h"
 #include "http/fallback.h"
+#include "http/predecessor.h"
 #include "prof/threads.h"
+
+#define IDLE_AFTER_HANDOVER_MS 1000 /* an idle keep-alive connection is closed after this */
 
 /* --- loop threads --------------------------------------------------------------------------- */
 
@@ -24,17 +28,84 @@ typedef struct loop_thread {
     h2o_accept_ctx_t accept_main, accept_prof;
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t job_receiver;
-    int fd_main, fd_prof; /* this thread's copies of the listening sockets */
+    int fd_main, fd_prof;            /* this thread's copies of the listening sockets */
+    h2o_socket_t *ls_main, *ls_prof; /* NULL once closed (od_server_stop_accepting) */
 } loop_thread_t;
 
 static h2o_globalconf_t globalconf;
 static int stopping;           /* atomic: set once by od_server_stop; the loops poll it */
 static loop_thread_t *threads; /* reachable until exit, as the loops it holds are */
 static int nthreads;
+static int stop_accepting; /* atomic: set by od_server_stop_accepting; each loop acts on it */
+static int connections;    /* atomic: client connections open (accepted, not yet closed) */
+static int loops_closed;   /* atomic: loops that closed their listeners */
+static od_listener_fd_t listeners[2];
+static int nlisteners;
 
 /* --- listeners and threads ---------------------------------------------------------------- */
 
+static int bind_listener(const od_listen_t *l);
+
+/* The listening socket named "HOST:PORT" in OD_LISTEN_FDS_ENV ("HOST:PORT=FD;..."), as the
+ * process that handed over passed it; -1 when there is none or it is not a listening socket. */
+static int inherited_listener(const char *name)
+{
+    const char *env = getenv(OD_LISTEN_FDS_ENV);
+    size_t nlen = strlen(name);
+    for (const char *p = env; p && *p; p = strchr(p, ';') ? strchr(p, ';') + 1 : NULL) {
+        if (strncmp(p, name, nlen) != 0 || p[nlen] != '=') continue;
+        char *end;
+        long fd = strtol(p + nlen + 1, &end, 10);
+        int listening = 0;
+        socklen_t sl = sizeof(listening);
+        if (end == p + nlen + 1 || fd < 0 || fd > 65535 ||
+            getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &sl) != 0 || !listening) {
+            od_warn("%s names %s=%.*s, which is not a listening socket: binding instead", OD_LISTEN_FDS_ENV,
+                    name, (int)strcspn(p + nlen + 1, ";"), p + nlen + 1);
+            return -1;
+        }
+        /* non-blocking for the loops; close-on-exec again, now that it arrived */
+        fcntl((int)fd, F_SETFL, fcntl((int)fd, F_GETFL) | O_NONBLOCK);
+        fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+        return (int)fd;
+    }
+    return -1;
+}
+
+/* Closes the inherited sockets this config does not listen on, so that a listener the new
+ * config dropped stops taking connections once the old process closes its copy. */
+static void close_unused_inherited(void)
+{
+    const char *env = getenv(OD_LISTEN_FDS_ENV);
+    for (const char *p = env; p && *p; p = strchr(p, ';') ? strchr(p, ';') + 1 : NULL) {
+        const char *eq = strchr(p, '=');
+        if (eq == NULL) break;
+        int fd = atoi(eq + 1), used = 0;
+        for (int i = 0; i < nlisteners; i++)
+            used |= listeners[i].fd == fd;
+        if (!used && fd > 2) close(fd);
+    }
+    unsetenv(OD_LISTEN_FDS_ENV); /* not for this process's own children */
+}
+
 static int open_listener(const od_listen_t *l)
+{
+    char name[sizeof(listeners[0].name)];
+    snprintf(name, sizeof(name), "%s:%d", l->host, l->port);
+    int fd = inherited_listener(name);
+    if (fd >= 0) {
+        od_info("listening on %s: inherited (fd %d)", name, fd);
+    } else {
+        fd = bind_listener(l);
+        if (fd < 0) return -1;
+    }
+    od_listener_fd_t *ld = &listeners[nlisteners++];
+    snprintf(ld->name, sizeof(ld->name), "%s", name);
+    ld->fd = fd;
+    return fd;
+}
+
+static int bind_listener(const od_listen_t *l)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE},
                     *res;
@@ -60,6 +131,12 @@ static int open_listener(const od_listen_t *l)
     return fd;
 }
 
+static void on_conn_close(void *data)
+{
+    (void)data;
+    __atomic_sub_fetch(&connections, 1, __ATOMIC_RELAXED);
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     if (err != NULL) return;
@@ -67,8 +144,24 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     for (int i = 0; i < 16; i++) { /* a few per wake-up, fairly */
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL) return;
+        __atomic_add_fetch(&connections, 1, __ATOMIC_RELAXED);
+        sock->on_close.cb = on_conn_close; /* HTTP/1 leaves on_close to the socket's owner */
         h2o_accept(actx, sock);
     }
+}
+
+/* On the loop's thread, once stop_accepting is set: closes this loop's listeners (the socket
+ * stays open in the process that took over, whose accept takes every connection from now
+ * on), answers each request that still comes on an open connection with Connection: close,
+ * and closes connections idle for a second instead of the usual request timeout. */
+static void close_listeners(loop_thread_t *t)
+{
+    if (t->ls_main) h2o_socket_close(t->ls_main);
+    if (t->ls_prof) h2o_socket_close(t->ls_prof);
+    t->ls_main = t->ls_prof = NULL;
+    h2o_context_request_shutdown(&t->ctx);
+    if (t->ctx.http1.req_timeout.timeout > IDLE_AFTER_HANDOVER_MS)
+        t->ctx.http1.req_timeout.timeout = IDLE_AFTER_HANDOVER_MS; /* read when the timer runs */
 }
 
 /* Builds the thread's loop, context, job queue and listener sockets on the thread itself: an
@@ -84,14 +177,14 @@ static void loop_setup(loop_thread_t *t)
     t->queue = h2o_multithread_create_queue(t->loop);
     od_jobs_attach(t->queue, &t->job_receiver);
     t->accept_main = (h2o_accept_ctx_t){.ctx = &t->ctx, .hosts = globalconf.hosts};
-    h2o_socket_t *ls = h2o_evloop_socket_create(t->loop, t->fd_main, H2O_SOCKET_FLAG_DONT_READ);
-    ls->data = &t->accept_main;
-    h2o_socket_read_start(ls, on_accept);
+    t->ls_main = h2o_evloop_socket_create(t->loop, t->fd_main, H2O_SOCKET_FLAG_DONT_READ);
+    t->ls_main->data = &t->accept_main;
+    h2o_socket_read_start(t->ls_main, on_accept);
     if (t->fd_prof >= 0) {
         t->accept_prof = t->accept_main;
-        h2o_socket_t *ps = h2o_evloop_socket_create(t->loop, t->fd_prof, H2O_SOCKET_FLAG_DONT_READ);
-        ps->data = &t->accept_prof;
-        h2o_socket_read_start(ps, on_accept);
+        t->ls_prof = h2o_evloop_socket_create(t->loop, t->fd_prof, H2O_SOCKET_FLAG_DONT_READ);
+        t->ls_prof->data = &t->accept_prof;
+        h2o_socket_read_start(t->ls_prof, on_accept);
     }
 }
 
@@ -103,8 +196,15 @@ static void *loop_main(void *arg)
     snprintf(name, sizeof(name), "http-%d", t->idx);
     od_thread_register(name);
     od_thread_set_state("serving");
-    while (!__atomic_load_n(&stopping, __ATOMIC_RELAXED))
+    int closed = 0;
+    while (!__atomic_load_n(&stopping, __ATOMIC_RELAXED)) {
         h2o_evloop_run(t->loop, 200);
+        if (!closed && __atomic_load_n(&stop_accepting, __ATOMIC_ACQUIRE)) {
+            close_listeners(t);
+            closed = 1;
+            __atomic_add_fetch(&loops_closed, 1, __ATOMIC_RELEASE);
+        }
+    }
     od_thread_unregister();
     return NULL;
 }
@@ -156,6 +256,8 @@ int od_server_start(od_server_t *srv)
         t->fd_main = i == 0 ? fd_main : dup(fd_main);
         t->fd_prof = fd_prof < 0 ? -1 : i == 0 ? fd_prof : dup(fd_prof);
     }
+    close_unused_inherited();
+    od_predecessor_start(); /* after a hand-over: the old process's orders, once they come */
     for (int i = 0; i < n; i++) {
         int rc = pthread_create(&threads[i].thread, NULL, loop_main, &threads[i]);
         if (rc != 0) od_fatal("cannot start HTTP thread %d: %s", i, strerror(rc));
@@ -166,6 +268,24 @@ int od_server_start(od_server_t *srv)
         od_info("profiling on http://%s:%d/debug/pprof/", cfg->profiling.listen.host,
                 cfg->profiling.listen.port);
     return 0;
+}
+
+int od_server_listeners(const od_listener_fd_t **out)
+{
+    *out = listeners;
+    return nlisteners;
+}
+
+void od_server_stop_accepting(void)
+{
+    __atomic_store_n(&stop_accepting, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 500 && __atomic_load_n(&loops_closed, __ATOMIC_ACQUIRE) < nthreads; i++)
+        usleep(10000); /* each loop looks at the flag at least every 200 ms */
+}
+
+int od_server_connections(void)
+{
+    return __atomic_load_n(&connections, __ATOMIC_RELAXED);
 }
 
 void od_server_stop(void)

@@ -3,7 +3,7 @@
  * the listeners and h2o event loops (one per `http.threads`, each accepting on its own dup of
  * the one listening socket, and on the profiling listener's when there is one).
  *
- * The HTTP layer (src/http/) is eight modules; this header includes the first three's headers
+ * The HTTP layer (src/http/) is nine modules; this header includes the first three's headers
  * for the handlers:
  *   router.h          the route table and dispatch (404, 405, the profiling listener and token)
  *   request.h         what a handler reads of a request and how it answers (od_respond...,
@@ -14,7 +14,9 @@
  *   fallback.h        orderd's JSON on the errors h2o answers itself (413, 400, 417)
  *   scenario_state.h  which scenarios are running (od_server_t.scenario_state; the schedule
  *                     reads it too)
- *   server.h          this: the state and the loops
+ *   predecessor.h     after a hand-over, GET /orders/{id} of the old process's orders
+ *   server.h          this: the state, the listeners (bound, or inherited in a hand-over)
+ *                     and the loops
  * The layers run one way: main builds the config, starts the pool, then this server, which
  * feeds the pool; at a stop signal main drains the pool while the server still answers, then
  * stops the server (main.c).
@@ -51,6 +53,17 @@ typedef struct od_server {          /* typedef also in request.h */
     uint64_t started_wall_ns;
 } od_server_t;
 
+/* A hand-over (handover.h) passes the listening sockets to the new process in this variable,
+ * "HOST:PORT=FD;..." with HOST:PORT as the config writes them (h2o's start_server passes its
+ * sockets the same way): od_server_start uses an inherited socket instead of binding when
+ * its address is named there, and closes the inherited ones it does not use. */
+#define OD_LISTEN_FDS_ENV "ORDERD_LISTEN_FDS"
+
+typedef struct od_listener_fd {
+    char name[280]; /* "HOST:PORT" */
+    int fd;
+} od_listener_fd_t;
+
 /**
  * binds the listeners (reporting a clear error if it cannot) and starts the loop threads,
  * which serve until od_server_stop.  The caller blocks SIGTERM/SIGINT and ignores SIGPIPE
@@ -58,6 +71,17 @@ typedef struct od_server {          /* typedef also in request.h */
  * @return 0 if successful, -1 if not
  */
 int od_server_start(od_server_t *srv);
+/** the listening sockets (the server owns them; valid after od_server_start) @return how many */
+int od_server_listeners(const od_listener_fd_t **out);
+/**
+ * stops accepting (hand-over): each loop closes its listeners within 200 ms, answers every
+ * request still coming on an open connection with Connection: close, and closes connections
+ * idle for a second; returns once every loop closed its listeners (at most 5 s), so that
+ * od_server_connections counts every connection there will be
+ */
+void od_server_stop_accepting(void);
+/** @return the client connections open now (accepted and not yet closed) */
+int od_server_connections(void);
 /** stops the loop threads and the jobs, and joins the loops (after od_server_start only) */
 void od_server_stop(void);
 

@@ -353,6 +353,22 @@ void od_pool_drain(od_pool_t *p)
         if (p->workers[i]->started) pthread_join(p->workers[i]->thread, NULL);
 }
 
+size_t od_pool_abandon(od_pool_t *p, od_buf_t *ids)
+{
+    size_t n = 0;
+    od_mutex_lock(&p->qlock);
+    p->draining = 1;
+    od_order_t *o;
+    while ((o = od_lanes_pop(&p->lanes, 0)) != NULL) { /* ids are immutable: no results lock */
+        od_buf_puts(ids, o->id);
+        od_buf_puts(ids, "\n");
+        n++;
+    }
+    pthread_cond_broadcast(&p->nonempty);
+    od_mutex_unlock(&p->qlock);
+    return n;
+}
+
 void od_pool_destroy(od_pool_t *p)
 {
     if (p == NULL) return;

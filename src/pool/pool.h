@@ -74,6 +74,11 @@ int od_pool_reconfigure(od_pool_t *p, const od_pool_config_t *cfg);
 void od_pool_drain(od_pool_t *p);
 /** stops accepting without waiting (submit then answers DRAINING) */
 void od_pool_begin_drain(od_pool_t *p);
+/** stops accepting and takes every queued order out of the queue, appending its id and a
+ *  newline to ids for each (SIGQUIT in a drain: the orders in flight still finish; the store
+ *  keeps the taken ones, queued, until it is destroyed)
+ *  @return how many were taken */
+size_t od_pool_abandon(od_pool_t *p, od_buf_t *ids);
 void od_pool_destroy(od_pool_t *p);
 
 typedef struct od_pool_snapshot {

@@ -194,6 +194,23 @@ int od_results_json(od_results_t *r, const char *id, od_buf_t *out)
     return rc;
 }
 
+size_t od_results_export(od_results_t *r, od_buf_t *out)
+{
+    size_t n = 0;
+    od_results_lock(r);
+    for (size_t i = 0; i < r->nslots; i++) {
+        if (!r->slots[i]) continue;
+        od_order_t *o = SLOT_PTR(r->slots[i]);
+        od_buf_puts(out, o->id);
+        od_buf_puts(out, "\t");
+        od_order_json(o, out);
+        od_buf_puts(out, "\n");
+        n++;
+    }
+    od_results_unlock(r);
+    return n;
+}
+
 size_t od_results_count(od_results_t *r)
 {
     od_results_lock(r);

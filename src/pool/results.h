@@ -55,5 +55,8 @@ void od_results_free_evicted(od_order_t *evicted);
  */
 int od_results_json(od_results_t *r, const char *id, od_buf_t *out);
 size_t od_results_count(od_results_t *r);
+/** appends a line "ID<TAB>JSON" for every order the store holds (a hand-over passes them on)
+ *  @return how many */
+size_t od_results_export(od_results_t *r, od_buf_t *out);
 
 #endif
