@@ -1,5 +1,5 @@
--- The worker pool: returned as a table of values (no functions).  orderd reads it once at
--- startup; edit and restart.  Every key is optional; unknown keys are errors.
+-- The worker pool: returned as a table of values (no functions).  orderd reads it at
+-- startup; edit it and send SIGHUP to apply it live.  Every key is optional; unknown keys are errors.
 --
 -- The knobs plant each profile's hotspot.  Under the bundled scenarios the defaults make:
 --   price.work_us     the CPU profile's hotspot (od_stage_price, price_fraud_score)

@@ -192,7 +192,8 @@ static void keep_running(const od_config_t *running, od_config_t *next, const di
 static void same_path_text(const char *key, const char *path_old, const char *path_new, uint64_t h_old,
                            uint64_t h_new, size_t *n, od_buf_t *out)
 {
-    if (strcmp(str_or_empty(path_old), str_or_empty(path_new)) != 0 || h_old == h_new) return;
+    if (str_or_empty(path_new)[0] == '\0' || strcmp(str_or_empty(path_old), path_new) != 0 || h_old == h_new)
+        return;
     od_buf_printf(out, "%s: %s: its text changed\n", key, path_new);
     (*n)++;
 }

@@ -222,9 +222,26 @@ for my $b (@broken) {
 my ($okN, $failedN) = counters();
 is $okN, 2, 'orderd_config_reloads_total{result="ok"} 2';
 is $failedN, $failed, "orderd_config_reloads_total{result=\"failed\"} $failed";
+like $s->get('/metrics')->{content}, qr/^orderd_config_generation 3$/m, '/metrics: orderd_config_generation 3';
 my @after = (answers())[$mark .. $#{[answers()]}];
 cmp_ok scalar(@after), '>', 20, 'the load went on through the broken reloads (' . scalar(@after) . ' orders)';
 is_deeply [grep { $_ ne '202' } @after], [], 'every order posted meanwhile was accepted (202)';
+
+# --- a storm of SIGHUPs: superseded generations are bounded -----------------------------------
+# generation 2 is kept (superseded, within its grace period) and 3 runs: 63 more fill the 64
+# kept, and the next reload is refused rather than keep one more
+put('rules.lua', "return { route = function(order)\n  if order.customer == 'Mallory' then return false, 'mallory is barred' end\nend }\n");
+my ($applied, $result) = (0, '');
+while ($applied < 80) {
+    $result = reload();
+    last if $result ne 'ok';
+    $applied++;
+}
+is $applied, 63, '63 more reloads applied while 64 superseded generations fit';
+is $result, 'failed', 'the next one is refused';
+like $s->log_text, qr/reload: refused: 64 reloads within 60 s .*; still serving generation 66/,
+    'the log says why, and which generation still serves';
+is $s->get_json('/stats')->{config_generation}, 66, 'generation 66 serves';
 
 # --- the end: every accepted order processed, no request failed ------------------------------
 open my $sf, '>', $stop or die; close $sf;

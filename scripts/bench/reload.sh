@@ -97,7 +97,9 @@ steady=$(median <"$tmp/steady")
 during=$(median <"$tmp/reload")
 ok=$(reloads ok)
 failed=$(reloads failed)
-ratio=$(awk -v a="$during" -v b="$steady" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')
+ratio=$(awk -v a="$during" -v b="$steady" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+kill -TERM "$server" && wait "$server" 2>/dev/null || true # its queue is short: a quick drain
+pids=()
 echo "reload: $RATE orders/s, ${SECS}s runs, $ROUNDS rounds: reloads applied $ok, failed $failed; answers other than 2xx: $bad"
 echo "reload: p99 time-to-202 with a SIGHUP every second / steady = $during / $steady us = $ratio (goal <= 1.5)"
 [ "$bad" = 0 ] && [ "${failed:-1}" = 0 ] && [ "${ok:-0}" -gt 0 ] || { echo "reload.sh: requests failed or reloads were refused" >&2; exit 1; }

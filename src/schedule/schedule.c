@@ -449,11 +449,16 @@ od_schedule_t *od_schedule_start(const od_config_t *cfg, od_pool_t *pool, od_sta
     pthread_cond_init(&s->wake, &ca);
     pthread_condattr_destroy(&ca);
 
-    /* the server takes SIGTERM/SIGINT with sigwait: keep them off these threads */
+    /* main takes its signals with sigwait: keep them off these threads (the first scheduler
+     * starts before main blocks them, and a SIGHUP while main is busy reloading would be
+     * delivered here and end the process) */
     sigset_t block, old;
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
+    sigaddset(&block, SIGUSR2);
+    sigaddset(&block, SIGQUIT);
     pthread_sigmask(SIG_BLOCK, &block, &old);
     int rc = pthread_create(&s->thread, NULL, scheduler_main, s);
     pthread_sigmask(SIG_SETMASK, &old, NULL);

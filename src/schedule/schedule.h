@@ -47,8 +47,8 @@ typedef struct od_schedule od_schedule_t;
  * starts the scheduler thread for cfg->profiling (the schedule, output_dir, keep); it reads
  * the pool's and the stats' snapshots and the running scenario (all borrowed: they must
  * outlive od_schedule_stop).
- * Call with the config checked (od_schedule_check); signals SIGTERM and SIGINT stay blocked
- * on its threads.
+ * Call with the config checked (od_schedule_check); the signals main takes (SIGTERM, SIGINT,
+ * SIGHUP, SIGUSR2, SIGQUIT) stay blocked on its threads.  A reload stops it and starts another.
  * @return the scheduler, or NULL when there is nothing to run (profiling disabled, no
  *         schedule) or it cannot start (logged)
  */
