@@ -351,6 +351,29 @@ int od_json_number(od_json_t *j, double *val, int *is_int, int64_t *ival)
     return rc;
 }
 
+/* the string that starts here when it needs no decoding: 1 with [*s, +*n) */
+static int plain_string(od_json_t *j, const char **s, size_t *n)
+{
+    if (od_json_peek(j) != OD_JSON_STRING) return 0;
+    const char *p = j->p + 1;
+    const char *q = (const char *)od_json__plain_run((const unsigned char *)p, (const unsigned char *)j->end);
+    if (q == j->end || *q != '"') return 0;
+    *s = p;
+    *n = (size_t)(q - p);
+    j->p = q + 1;
+    return 1;
+}
+
+int od_json_first_member(const char *s, size_t len, const char *key, const char **val, size_t *vlen)
+{
+    od_json_t j;
+    const char *k;
+    size_t klen, want = strlen(key);
+    od_json_init(&j, s, len);
+    return od_json_accept(&j, '{') && plain_string(&j, &k, &klen) && klen == want &&
+           memcmp(k, key, want) == 0 && od_json_accept(&j, ':') && plain_string(&j, val, vlen);
+}
+
 int od_json_literal(od_json_t *j)
 {
     od_json__ws(j);

@@ -150,6 +150,14 @@ static inline int od_json_span(od_json_t *j, const char **s, size_t *len, char *
  * @return 0 if successful, -1 if not (error set: bad syntax, integer beyond int64, overflow)
  */
 int od_json_number(od_json_t *j, double *val, int *is_int, int64_t *ival);
+/**
+ * the value of `key` when it is the first member of the object `s` holds and both are plain
+ * strings (printable ASCII, no escape), read without walking the rest: a hint for a caller
+ * that wants one field early (orderd prefetches the id's index slot before it parses the
+ * order), not validation; any other input, valid JSON or not, is simply "not found"
+ * @return 1 with [*val, +*vlen) pointing into s, 0 if not found
+ */
+int od_json_first_member(const char *s, size_t len, const char *key, const char **val, size_t *vlen);
 /** consumes true, false or null; @return 0 if successful, -1 if not */
 int od_json_literal(od_json_t *j);
 /** skips any value, validating it, nesting at most OD_JSON_MAX_DEPTH; @return 0 or -1 */

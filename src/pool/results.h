@@ -46,6 +46,10 @@ void od_results_finish_locked(od_results_t *r, od_order_t *o);
 od_order_t *od_results_retire_locked(od_results_t *r, od_order_t *o);
 
 /* Without the lock. */
+/** asks the CPU for the index slot where an order with this id would go, so that the
+ *  duplicate check under the lock finds it in cache: a hint, called before the body is
+ *  parsed; it reads nothing it could fault on and changes nothing */
+void od_results_prefetch(od_results_t *r, const char *id, size_t len);
 /** frees a chain returned by od_results_retire_locked (NULL is fine) */
 void od_results_free_evicted(od_order_t *evicted);
 

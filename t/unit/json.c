@@ -227,8 +227,45 @@ static void boundaries(void)
        bad ? ": " : "", where);
 }
 
+/* the early look at one member: found only as the first member with plain string key and value */
+static void first_member(void)
+{
+    const char *v = NULL;
+    size_t n = 0;
+    const char *in = "{\"id\":\"w-1_a\",\"customer\":\"x\"}";
+    ok(od_json_first_member(in, strlen(in), "id", &v, &n) == 1 && v == in + 7 && n == 5 &&
+           memcmp(v, "w-1_a", 5) == 0,
+       "the first member's value points into the input");
+    in = " {\n \"id\" :  \"a b\" }";
+    ok(od_json_first_member(in, strlen(in), "id", &v, &n) == 1 && n == 3 && memcmp(v, "a b", 3) == 0,
+       "white space anywhere JSON allows it");
+    in = "{\"id\":\"\"}";
+    ok(od_json_first_member(in, strlen(in), "id", &v, &n) == 1 && n == 0, "an empty value is found (empty)");
+    static const char *no[] = {
+        "",                                  /* nothing */
+        "[\"id\",\"x\"]",                    /* not an object */
+        "{\"customer\":\"x\",\"id\":\"y\"}", /* not first */
+        "{\"idx\":\"y\"}",                   /* another key */
+        "{\"i\":\"y\"}",                     /* a prefix of the key */
+        "{\"id\":7}",                        /* not a string */
+        "{\"id\":\"a\\u0041\"}",             /* needs decoding */
+        "{\"id\":\"caf\xc3\xa9\"}",          /* not ASCII */
+        "{\"id\":\"unterminated",            /* cut short */
+        "{\"id\" \"x\"}",                    /* no colon */
+        "{\"\\u0069d\":\"x\"}",              /* the key itself escaped */
+    };
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        ok(od_json_first_member(no[i], strlen(no[i]), "id", &v, &n) == 0, "not found in case %zu", i);
+    in = "{\"id\":\"abcdef\"}";
+    int cut = 0;
+    for (size_t len = 0; len < strlen(in) - 1; len++) /* every prefix that ends before the closing quote */
+        cut += od_json_first_member(in, len, "id", &v, &n) == 1 && len < 14;
+    is_int(cut, 0, "no prefix of the input that cuts the value short is found");
+}
+
 int main(void)
 {
+    first_member();
     spans();
     boundaries();
     numbers();
