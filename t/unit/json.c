@@ -85,6 +85,11 @@ static void numbers(void)
                  {"1e22", 1e22, 0},
                  {"1e23", 1e23, 0},
                  {"5e-324", 5e-324, 0},
+                 {"1e-99999", 0, 0},                                /* underflow is 0, not an error */
+                 {"1234567890123456789", 1234567890123456789.0, 1}, /* 19 digits: strtoll's */
+                 {"-922337203685477580.7e1", -9223372036854775807.0, 0},
+                 {"4.5e-22", 4.5e-22, 0},
+                 {"45e-23", 4.5e-22, 0},
                  {"2.2250738585072011e-308", 2.2250738585072011e-308, 0}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         od_json_t j;
@@ -96,7 +101,8 @@ static void numbers(void)
         ok(rc == 0 && v == cases[i].want && is_int == cases[i].is_int, "%s reads as %.17g (int %d)",
            cases[i].in, v, is_int);
     }
-    const char *refused[] = {"-", "01x", "1.", ".5", "1e", "1e+", "9223372036854775808", "1e400"};
+    const char *refused[] = {"-",     "01x", "1.",   ".5",    "1e", "1e+", "9223372036854775808",
+                             "1e400", "-x",  "1.e5", "1e1001"};
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         od_json_t j;
         od_json_init(&j, refused[i], strlen(refused[i]));
