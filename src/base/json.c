@@ -334,34 +334,6 @@ int od_json_number(od_json_t *j, double *val, int *is_int, int64_t *ival)
     return rc;
 }
 
-static const char *skip_ws(const char *p, const char *end)
-{
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
-/* by hand rather than through the cursor: it runs on every POST, before the real parse */
-int od_json_first_member(const char *s, size_t len, const char *key, const char **val, size_t *vlen)
-{
-    const char *p = skip_ws(s, s + len), *end = s + len;
-    size_t klen = strlen(key);
-    if (p == end || *p != '{') return 0;
-    p = skip_ws(p + 1, end);
-    if ((size_t)(end - p) < klen + 2 || p[0] != '"' || memcmp(p + 1, key, klen) != 0 || p[klen + 1] != '"')
-        return 0;
-    p = skip_ws(p + klen + 2, end);
-    if (p == end || *p != ':') return 0;
-    p = skip_ws(p + 1, end);
-    if (p == end || *p != '"') return 0;
-    const char *q =
-        (const char *)od_json__plain_run((const unsigned char *)p + 1, (const unsigned char *)end);
-    if (q == end || *q != '"') return 0;
-    *val = p + 1;
-    *vlen = (size_t)(q - p - 1);
-    return 1;
-}
-
 int od_json_literal(od_json_t *j)
 {
     od_json__ws(j);

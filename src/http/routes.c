@@ -37,7 +37,8 @@ static int post_order(od_req_t *r)
     size_t len = in ? req->entity.len : 0, pid_len;
     /* the duplicate check's index slot is a cache miss with a long queue: asked for now, it
      * arrives while the body is parsed */
-    if (od_json_first_member(in, len, "id", &pid, &pid_len)) od_results_prefetch(srv->results, pid, pid_len);
+    if (len && od_json_first_member(in, len, "id", &pid, &pid_len))
+        od_results_prefetch(srv->results, pid, pid_len);
     od_order_error_t err;
     od_order_t *o = od_order_parse(in, len, &err);
     if (o == NULL) return od_respond_error(r, err.status, err.field, "%s", err.message);
