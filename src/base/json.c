@@ -213,49 +213,6 @@ int od_json_string(od_json_t *j, char *out, size_t *len)
 static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
                                      1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-/*
- * The number [s, q) (its syntax already checked) without strtod, when that is exact: a
- * mantissa of at most 2^53 and a power of ten of at most 22 are both exact doubles, so one
- * IEEE multiplication or division rounds the result correctly (Clinger's fast path).
- * Integers of up to 18 digits are exact in int64.
- * @return 0 if done, -1 to leave it to strtod/strtoll
- */
-static int fast_number(const char *s, const char *q, int integral, double *val, int64_t *ival)
-{
-    int neg = *s == '-';
-    const char *p = s + neg;
-    uint64_t m = 0;
-    int digits = 0, frac = 0;
-    for (; p < q && *p >= '0' && *p <= '9'; p++, digits++)
-        m = m * 10 + (uint64_t)(*p - '0');
-    if (p < q && *p == '.')
-        for (p++; p < q && *p >= '0' && *p <= '9'; p++, digits++, frac++)
-            m = m * 10 + (uint64_t)(*p - '0');
-    if (digits > 18) return -1; /* m might have wrapped */
-    if (integral) {
-        *ival = neg ? -(int64_t)m : (int64_t)m;
-        *val = (double)*ival;
-        return 0;
-    }
-    int exp10 = -frac;
-    if (p < q) { /* 'e' or 'E', an optional sign, digits */
-        p++;
-        int eneg = *p == '-';
-        if (*p == '-' || *p == '+') p++;
-        int e = 0;
-        for (; p < q; p++) {
-            if (e > 1000) return -1;
-            e = e * 10 + (*p - '0');
-        }
-        exp10 += eneg ? -e : e;
-    }
-    if (m > (UINT64_C(1) << 53) || exp10 > 22 || exp10 < -22) return -1;
-    double v = (double)m;
-    v = exp10 >= 0 ? v * pow10_exact[exp10] : v / pow10_exact[-exp10];
-    *val = neg ? -v : v;
-    return 0;
-}
-
 int od_json__span_slow(od_json_t *j, const char **s, size_t *len, char *scratch, size_t *used)
 {
     od_json__ws(j);
@@ -285,39 +242,65 @@ int od_json__span_slow(od_json_t *j, const char **s, size_t *len, char *scratch,
     return 0;
 }
 
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/*
+ * One pass checks the syntax and gathers the digits.  The value is then computed without
+ * strtod when that is exact: a mantissa of at most 2^53 and a power of ten of at most 22 are
+ * both exact doubles, so one IEEE multiplication or division rounds the result correctly
+ * (Clinger's fast path); integers of up to 18 digits are exact in int64.  Anything else goes
+ * to strtod/strtoll.
+ */
 int od_json_number(od_json_t *j, double *val, int *is_int, int64_t *ival)
 {
     od_json__ws(j);
-    const char *s = j->p, *q = s;
-    if (q < j->end && *q == '-') q++;
-    if (q == j->end || !(*q >= '0' && *q <= '9')) return od_json_fail(j, "invalid number");
+    const char *s = j->p, *q = s, *end = j->end;
+    int neg = q < end && *q == '-';
+    q += neg;
+    if (q == end || !is_digit(*q)) return od_json_fail(j, "invalid number");
+    uint64_t m = 0; /* wraps past 19 digits, and is then not used */
+    int digits = 0, frac = 0, integral = 1;
     if (*q == '0')
-        q++;
+        q++, digits++;
     else
-        while (q < j->end && *q >= '0' && *q <= '9')
-            q++;
-    int integral = 1;
-    if (q < j->end && *q == '.') {
+        for (; q < end && is_digit(*q); q++, digits++)
+            m = m * 10 + (uint64_t)(*q - '0');
+    if (q < end && *q == '.') {
         integral = 0;
         q++;
-        if (q == j->end || !(*q >= '0' && *q <= '9'))
-            return od_json_fail(j, "invalid number: digits expected after '.'");
-        while (q < j->end && *q >= '0' && *q <= '9')
-            q++;
+        if (q == end || !is_digit(*q)) return od_json_fail(j, "invalid number: digits expected after '.'");
+        for (; q < end && is_digit(*q); q++, digits++, frac++)
+            m = m * 10 + (uint64_t)(*q - '0');
     }
-    if (q < j->end && (*q == 'e' || *q == 'E')) {
+    int e = 0, eneg = 0;
+    if (q < end && (*q == 'e' || *q == 'E')) {
         integral = 0;
         q++;
-        if (q < j->end && (*q == '+' || *q == '-')) q++;
-        if (q == j->end || !(*q >= '0' && *q <= '9'))
-            return od_json_fail(j, "invalid number: exponent expected");
-        while (q < j->end && *q >= '0' && *q <= '9')
-            q++;
+        if (q < end && (*q == '+' || *q == '-')) eneg = *q++ == '-';
+        if (q == end || !is_digit(*q)) return od_json_fail(j, "invalid number: exponent expected");
+        for (; q < end && is_digit(*q); q++)
+            if (e <= 1000) e = e * 10 + (*q - '0'); /* past 1000 it only needs to stay large */
     }
-    if (fast_number(s, q, integral, val, ival) == 0) {
-        *is_int = integral;
-        j->p = q;
-        return 0;
+    if (digits <= 18) {
+        if (integral) {
+            *ival = neg ? -(int64_t)m : (int64_t)m;
+            *val = (double)*ival;
+            *is_int = 1;
+            j->p = q;
+            return 0;
+        }
+        int exp10 = (eneg ? -e : e) - frac;
+        if (m <= (UINT64_C(1) << 53) && exp10 <= 22 && exp10 >= -22) {
+            double v = (double)m;
+            v = exp10 >= 0 ? v * pow10_exact[exp10] : v / pow10_exact[-exp10];
+            *val = neg ? -v : v;
+            *is_int = 0;
+            j->p = q;
+            return 0;
+        }
     }
     size_t n = (size_t)(q - s);
     char tmp[64], *buf = tmp;

@@ -313,13 +313,14 @@ od_order_t *od_order_parse(const char *body, size_t len, od_order_error_t *err)
         goto Exit;
     }
 
-    /* one allocation: struct, item pointers, then the strings */
+    /* one allocation: struct, item pointers, then the strings.  malloc, not calloc: the
+     * struct is written whole below and the tail is all copies */
     size_t size = sizeof(*o) + ps.nitems * sizeof(char *) + customer_len + 1 + address_len + 1 + notes_len +
                   1 + items_bytes;
-    o = od_calloc(1, size);
-    char *p = (char *)(o + 1);
-    o->items = (const char **)p;
-    p += ps.nitems * sizeof(char *);
+    o = od_malloc(size);
+    *o = (od_order_t){
+        .status = status_static, .amount = amt, .priority = priority, .worker_id = -1, .nitems = ps.nitems};
+    char *p = (char *)&o->items[ps.nitems];
 #define COPY(dst, src, n)                                                                                    \
     do {                                                                                                     \
         if (n) memcpy(p, (src), (n));                                                                        \
@@ -333,11 +334,6 @@ od_order_t *od_order_parse(const char *body, size_t len, od_order_error_t *err)
     for (size_t i = 0; i < ps.nitems; i++)
         COPY(o->items[i], ps.item[i], ps.item_len[i]);
 #undef COPY
-    o->nitems = ps.nitems;
-    o->status = status_static;
-    o->amount = amt;
-    o->priority = priority;
-    o->worker_id = -1;
     if (id != NULL) memcpy(o->id, id, id_len);
     o->created_wall_ns = od_wall_ns();
 

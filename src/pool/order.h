@@ -28,27 +28,31 @@ typedef enum od_order_state {
 } od_order_state_t;
 
 typedef struct od_order od_order_t;
+/*
+ * Laid out for size: a queue of a million orders is a million allocations of fresh memory,
+ * which the kernel clears first (about 3 ns a byte on this kind of virtual machine), so the
+ * small fields sit in the padding after the id and the item list is the struct's tail.  A
+ * typical order with its strings fits tcmalloc's 288-byte class.
+ */
 struct od_order {
-    /* identity, immutable after od_order_parse */
+    /* identity, immutable after od_order_parse (but priority: see below) */
     char id[OD_ORDER_ID_MAX + 1];
-    uint16_t id_tag;      /* 16 more bits of the id's hash, for the index (in the padding after id) */
-    const char *customer; /* point into the trailing storage */
+    /* four fields in the id's padding; state and worker_id are lifecycle fields (below) */
+    od_order_state_t state : 4;
+    signed int priority : 4; /* 1 high, 2 medium, 3 low; the rules' route hook may change it,
+                              * under the results store's lock */
+    int16_t worker_id;       /* -1 until a worker takes the order (at most 1024 workers) */
+    uint32_t id_hash;        /* the id's hash, for the results store's index (set when it claims the id) */
+    const char *customer;    /* point into the trailing storage */
     const char *address;
     const char *notes;  /* "" when absent */
     const char *status; /* pending|paid|shipped|delivered|cancelled */
-    const char **items;
     size_t nitems;
     double amount;
-    int priority;     /* 1 high, 2 medium, 3 low; the rules' route hook may change it, under the
-                       * results store's lock */
-    uint32_t id_hash; /* the id's hash, for the results store's index (set when it claims the id) */
     uint64_t created_wall_ns;
     uint64_t enqueued_ns; /* od_now_ns at acceptance */
 
-    /* lifecycle, under the results store's lock */
-    od_order_state_t state;
-    int worker_id; /* beside state: the two ints share 8 bytes (an order is ~300 bytes, queued by the million)
-                    */
+    /* lifecycle, under the results store's lock (and state and worker_id above) */
     const char *outcome; /* static: "priority_processing", "expedited", "processing" */
     char *message;       /* owned: result or error text */
     uint64_t queue_ns, processing_ns;
@@ -56,10 +60,18 @@ struct od_order {
     void *record; /* owned: what the record stage allocated (freed with the order) */
     double price; /* what the price stage computed (C stage or the rules' price hook) */
 
-    /* links, owned by the module that uses them */
-    od_order_t *queue_next;            /* lanes */
-    od_order_t *done_prev, *done_next; /* results store eviction list */
+    /* links, owned by the module that uses them: a queued order is never finished, so the
+     * queue's link and the eviction list's forward link share their bytes */
+    union {
+        od_order_t *queue_next; /* lanes */
+        od_order_t *done_next;  /* results store eviction list (and its evicted chain) */
+    };
+    od_order_t *done_prev;
+    const char *items[]; /* nitems SKUs, in the same allocation; the strings follow */
 };
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(sizeof(od_order_t) == 208, "od_order_t grew: see the layout note above");
+#endif
 
 /** links the trace's enqueue and dequeue of o (from fields it keeps, so not stored) */
 static inline uint64_t od_order_flow_id(const od_order_t *o)

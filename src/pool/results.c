@@ -58,17 +58,20 @@ void od_results_unlock(od_results_t *r)
     od_mutex_unlock(&r->lock);
 }
 
-/* the index's bits (id_hash, kept in the order for growth) and the tag's, from one hash */
-static uint32_t tag_of(uint64_t h)
+/* One 32-bit hash of the id (kept in the order as id_hash) gives both the home slot, from
+ * its low bits, and the tag, its top 16: up to 2^16 slots the two are independent, and at 2^20
+ * (half a million orders) 12 bits of the tag still tell apart the ids that share a home, so a
+ * duplicate check reads an order for nothing on fewer than one POST in a thousand. */
+static uint32_t tag_of(uint32_t h)
 {
-    return (uint32_t)(h >> 32) & 0xffff;
+    return h >> 16;
 }
 
-static od_order_t *find(od_results_t *r, const char *id, uint64_t h)
+static od_order_t *find(od_results_t *r, const char *id, uint32_t h)
 {
     size_t mask = r->nslots - 1;
     uint32_t tag = tag_of(h);
-    for (size_t i = (uint32_t)h & mask;; i = (i + 1) & mask) {
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
         uint64_t v = r->slots[i];
         if (v == 0) return NULL;
         if (SLOT_TAG(v) == tag && strcmp(SLOT_PTR(v)->id, id) == 0) return SLOT_PTR(v);
@@ -77,41 +80,63 @@ static od_order_t *find(od_results_t *r, const char *id, uint64_t h)
 
 od_order_t *od_results_find_locked(od_results_t *r, const char *id)
 {
-    return find(r, id, od_hash_str(id));
+    return find(r, id, (uint32_t)od_hash_str(id));
 }
 
 int od_results_claim_locked(od_results_t *r, od_order_t *o)
 {
-    uint64_t h = od_hash_str(o->id);
-    o->id_hash = (uint32_t)h;
-    o->id_tag = (uint16_t)tag_of(h);
-    return find(r, o->id, h) == NULL ? 0 : -1;
+    o->id_hash = (uint32_t)od_hash_str(o->id);
+    return find(r, o->id, o->id_hash) == NULL ? 0 : -1;
 }
 
-static void put(uint64_t *slots, size_t mask, od_order_t *o)
+void od_results_prefetch(od_results_t *r, const char *id, size_t len)
 {
-    size_t i = o->id_hash & mask;
+    /* unlocked, so the table may be swapped meanwhile: the two loads are atomic (a torn pair
+     * only prefetches a useless line), and a prefetch never faults, even on freed memory */
+    uint64_t *slots = __atomic_load_n(&r->slots, __ATOMIC_RELAXED);
+    size_t mask = __atomic_load_n(&r->nslots, __ATOMIC_RELAXED) - 1;
+    uintptr_t at = (uintptr_t)slots + ((uint32_t)od_hash_bytes(id, len) & mask) * sizeof(*slots);
+    __builtin_prefetch((const void *)at);
+}
+
+/* v: the slot's value (the order and its tag); h: the order's id_hash */
+static void put(uint64_t *slots, size_t mask, uint64_t v, uint32_t h)
+{
+    size_t i = h & mask;
     while (slots[i])
         i = (i + 1) & mask;
-    OD_ASSERT(((uintptr_t)o >> 48) == 0);
-    slots[i] = ((uint64_t)o->id_tag << 48) | (uintptr_t)o;
+    slots[i] = v;
 }
+
+static uint64_t slot_of(const od_order_t *o)
+{
+    OD_ASSERT(((uintptr_t)o >> 48) == 0);
+    return ((uint64_t)tag_of(o->id_hash) << 48) | (uintptr_t)o;
+}
+
+/* Rehashing reads every order's id_hash: a cache miss each, with the queue long.  Asking for
+ * the order a few slots ahead lets those misses overlap instead of queueing one by one. */
+#define GROW_AHEAD 8
 
 static void grow(od_results_t *r)
 {
     size_t n = r->nslots * 2;
     uint64_t *s = od_calloc(n, sizeof(*s));
-    for (size_t i = 0; i < r->nslots; i++)
-        if (r->slots[i]) put(s, n - 1, SLOT_PTR(r->slots[i]));
+    for (size_t i = 0; i < r->nslots; i++) {
+        if (i + GROW_AHEAD < r->nslots && r->slots[i + GROW_AHEAD])
+            __builtin_prefetch(&SLOT_PTR(r->slots[i + GROW_AHEAD])->id_hash);
+        uint64_t v = r->slots[i];
+        if (v) put(s, n - 1, v, SLOT_PTR(v)->id_hash);
+    }
     free(r->slots);
-    r->slots = s;
-    r->nslots = n;
+    __atomic_store_n(&r->slots, s, __ATOMIC_RELAXED); /* od_results_prefetch reads them unlocked */
+    __atomic_store_n(&r->nslots, n, __ATOMIC_RELAXED);
 }
 
 void od_results_add_locked(od_results_t *r, od_order_t *o)
 {
     if (2 * (r->count + 1) > r->nslots) grow(r);
-    put(r->slots, r->nslots - 1, o);
+    put(r->slots, r->nslots - 1, slot_of(o), o->id_hash);
     r->count++;
 }
 

@@ -9,9 +9,11 @@
  * Locking: one od_mutex "results" guards the index, the eviction list and every order's
  * lifecycle fields.  Lock order: results before the queue (lanes).  Every worker and the HTTP
  * thread take it for each order, so nothing slow runs under it: the index (open addressing,
- * see results.c) is sized at creation for results_kept orders and a queue's worth more, and the
- * workers free evicted orders after releasing it (od_results_retire_locked, then
- * od_results_free_evicted).
+ * see results.c) starts sized for results_kept orders and 1024 more and doubles as the queue
+ * grows (the rehash reads only the slots and each order's id_hash), and the workers free
+ * evicted orders after releasing it (od_results_retire_locked, then od_results_free_evicted).
+ * One call reads the index without the lock: od_results_prefetch, which only asks the CPU for
+ * a line (its two loads are atomic, as are grow's stores of the new table).
  */
 #ifndef OD_RESULTS_H
 #define OD_RESULTS_H
@@ -46,6 +48,10 @@ void od_results_finish_locked(od_results_t *r, od_order_t *o);
 od_order_t *od_results_retire_locked(od_results_t *r, od_order_t *o);
 
 /* Without the lock. */
+/** asks the CPU for the index slot where an order with this id would go, so that the
+ *  duplicate check under the lock finds it in cache: a hint, called before the body is
+ *  parsed; it reads nothing it could fault on and changes nothing */
+void od_results_prefetch(od_results_t *r, const char *id, size_t len);
 /** frees a chain returned by od_results_retire_locked (NULL is fine) */
 void od_results_free_evicted(od_order_t *evicted);
 

@@ -85,6 +85,11 @@ static void numbers(void)
                  {"1e22", 1e22, 0},
                  {"1e23", 1e23, 0},
                  {"5e-324", 5e-324, 0},
+                 {"1e-99999", 0, 0},                                /* underflow is 0, not an error */
+                 {"1234567890123456789", 1234567890123456789.0, 1}, /* 19 digits: strtoll's */
+                 {"-922337203685477580.7e1", -9223372036854775807.0, 0},
+                 {"4.5e-22", 4.5e-22, 0},
+                 {"45e-23", 4.5e-22, 0},
                  {"2.2250738585072011e-308", 2.2250738585072011e-308, 0}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         od_json_t j;
@@ -96,7 +101,8 @@ static void numbers(void)
         ok(rc == 0 && v == cases[i].want && is_int == cases[i].is_int, "%s reads as %.17g (int %d)",
            cases[i].in, v, is_int);
     }
-    const char *refused[] = {"-", "01x", "1.", ".5", "1e", "1e+", "9223372036854775808", "1e400"};
+    const char *refused[] = {"-",     "01x", "1.",   ".5",    "1e", "1e+", "9223372036854775808",
+                             "1e400", "-x",  "1.e5", "1e1001"};
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         od_json_t j;
         od_json_init(&j, refused[i], strlen(refused[i]));
@@ -227,8 +233,45 @@ static void boundaries(void)
        bad ? ": " : "", where);
 }
 
+/* the early look at one member: found only as the first member with plain string key and value */
+static void first_member(void)
+{
+    const char *v = NULL;
+    size_t n = 0;
+    const char *in = "{\"id\":\"w-1_a\",\"customer\":\"x\"}";
+    ok(od_json_first_member(in, strlen(in), "id", &v, &n) == 1 && v == in + 7 && n == 5 &&
+           memcmp(v, "w-1_a", 5) == 0,
+       "the first member's value points into the input");
+    in = " {\n \"id\" :  \"a b\" }";
+    ok(od_json_first_member(in, strlen(in), "id", &v, &n) == 1 && n == 3 && memcmp(v, "a b", 3) == 0,
+       "white space anywhere JSON allows it");
+    in = "{\"id\":\"\"}";
+    ok(od_json_first_member(in, strlen(in), "id", &v, &n) == 1 && n == 0, "an empty value is found (empty)");
+    static const char *no[] = {
+        "",                                  /* nothing */
+        "[\"id\",\"x\"]",                    /* not an object */
+        "{\"customer\":\"x\",\"id\":\"y\"}", /* not first */
+        "{\"idx\":\"y\"}",                   /* another key */
+        "{\"i\":\"y\"}",                     /* a prefix of the key */
+        "{\"id\":7}",                        /* not a string */
+        "{\"id\":\"a\\u0041\"}",             /* needs decoding */
+        "{\"id\":\"caf\xc3\xa9\"}",          /* not ASCII */
+        "{\"id\":\"unterminated",            /* cut short */
+        "{\"id\" \"x\"}",                    /* no colon */
+        "{\"\\u0069d\":\"x\"}",              /* the key itself escaped */
+    };
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        ok(od_json_first_member(no[i], strlen(no[i]), "id", &v, &n) == 0, "not found in case %zu", i);
+    in = "{\"id\":\"abcdef\"}";
+    int cut = 0;
+    for (size_t len = 0; len < strlen(in) - 1; len++) /* every prefix that ends before the closing quote */
+        cut += od_json_first_member(in, len, "id", &v, &n) == 1 && len < 14;
+    is_int(cut, 0, "no prefix of the input that cuts the value short is found");
+}
+
 int main(void)
 {
+    first_member();
     spans();
     boundaries();
     numbers();

@@ -1,6 +1,9 @@
-/* The results store: find, duplicate detection, eviction of finished orders only. */
+/* The results store: find, duplicate detection, eviction of finished orders only; ids whose
+ * 32-bit hashes collide (same home, same tag) told apart; the unlocked prefetch changes nothing. */
 #include "pool/results.h"
 #include "tap.h"
+
+#include <stdlib.h>
 
 static od_order_t *mk(const char *id)
 {
@@ -8,6 +11,84 @@ static od_order_t *mk(const char *id)
     snprintf(o->id, sizeof(o->id), "%s", id);
     o->customer = o->address = o->notes = o->status = "";
     return o;
+}
+
+typedef struct named {
+    uint32_t h;
+    char id[16];
+} named_t;
+
+static int by_hash(const void *a, const void *b)
+{
+    uint32_t x = ((const named_t *)a)->h, y = ((const named_t *)b)->h;
+    return x < y ? -1 : x > y;
+}
+
+/* two different ids with one 32-bit hash (the index's home bits and tag both come from it):
+ * a birthday search over 300000 random ids finds about ten */
+static int colliding_ids(char *a, char *b)
+{
+    enum { M = 300000 };
+    named_t *v = od_malloc(M * sizeof(*v));
+    uint64_t x = 88172645463325252u;
+    for (int i = 0; i < M; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        snprintf(v[i].id, sizeof(v[i].id), "c%012llx", (unsigned long long)(x & 0xffffffffffffull));
+        v[i].h = (uint32_t)od_hash_str(v[i].id);
+    }
+    qsort(v, M, sizeof(*v), by_hash);
+    int found = 0;
+    for (int i = 1; i < M && !found; i++)
+        if (v[i].h == v[i - 1].h) {
+            strcpy(a, v[i - 1].id);
+            strcpy(b, v[i].id);
+            found = 1;
+        }
+    free(v);
+    return found;
+}
+
+static void collisions_and_prefetch(void)
+{
+    char a[16], b[16];
+    if (!ok(colliding_ids(a, b), "two ids with the same 32-bit hash exist among 300000")) return;
+    od_results_t *r = od_results_create(0);
+    od_results_lock(r);
+    od_order_t *oa = mk(a), *ob = mk(b);
+    ok(od_results_claim_locked(r, oa) == 0, "%s claimed", a);
+    od_results_add_locked(r, oa);
+    ok(od_results_find_locked(r, b) == NULL, "%s (same home, same tag) is not taken for %s", b, a);
+    ok(od_results_claim_locked(r, ob) == 0, "... and can be claimed");
+    od_results_add_locked(r, ob);
+    ok(od_results_find_locked(r, a) == oa && od_results_find_locked(r, b) == ob, "each finds its own order");
+    od_results_remove_locked(r, oa);
+    ok(od_results_find_locked(r, a) == NULL && od_results_find_locked(r, b) == ob,
+       "removing one leaves the other findable");
+    od_results_unlock(r);
+
+    /* the prefetch reads, unlocked, and writes nothing: any id, any length, before and after
+     * the index grows */
+    char ids[3000][12];
+    static const char *odd[] = {"", "x",
+                                "an id that is far longer than any order id could be, and then some more"};
+    for (size_t k = 0; k < OD_ARRAY_SIZE(odd); k++)
+        od_results_prefetch(r, odd[k], strlen(odd[k]));
+    od_results_lock(r);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "p%d", i);
+        od_results_prefetch(r, ids[i], strlen(ids[i]));
+        od_order_t *o = mk(ids[i]);
+        if (od_results_claim_locked(r, o) != 0) ok(0, "claim %s", ids[i]);
+        od_results_add_locked(r, o);
+        od_results_prefetch(r, ids[i], strlen(ids[i]));
+    }
+    int found = 0;
+    for (int i = 0; i < 3000; i++)
+        found += od_results_find_locked(r, ids[i]) != NULL;
+    od_results_unlock(r);
+    is_int(found, 3000, "every order found after prefetches around each claim and growth");
+    is_int(od_results_count(r), 3001, "the count is what was added");
+    od_results_destroy(r);
 }
 
 int main(void)
@@ -124,5 +205,6 @@ int main(void)
        "every id found exactly when it is live, and refused as a duplicate then, over %u checks (%u wrong)",
        steps, wrong);
     od_results_destroy(r);
+    collisions_and_prefetch();
     return done_testing();
 }
