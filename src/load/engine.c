@@ -157,6 +157,8 @@ static void *worker_main(void *arg)
             uint64_t t = od_scen_step(&w->scens[i], now);
             if (t < next) next = t;
             active += w->scens[i].phase != OD_PHASE_DONE;
+            uint64_t polls = od_follow_step(&w->scens[i], now); /* no instant to keep: no spin */
+            if (polls < next) next = polls;
             if (w->scens[i].closed_model) continue; /* no instants to keep there */
             busy += w->scens[i].busy;
             if (t < instant) instant = t;
@@ -175,11 +177,14 @@ static void *worker_main(void *arg)
         uint64_t answer_by = busy ? w->last_sent + spin : 0; /* an answer is polled for this long */
         int n = wait_events(w, ev, (int)OD_ARRAY_SIZE(ev), now, next, instant, spin, answer_by, &have_pwait2);
         for (int i = 0; i < n; i++) {
-            if (ev[i].data.ptr == NULL) {
+            uint64_t tag = ev[i].data.u64;
+            if (tag == 0) {
                 uint64_t expirations;
                 if (read(w->tfd, &expirations, sizeof(expirations)) < 0) { /* spurious: nothing to do */
                 }
                 w->armed = 0;
+            } else if (tag & OD_FOLLOW_TAG) {
+                od_follow_event((void *)(uintptr_t)(tag & ~(uint64_t)OD_FOLLOW_TAG), ev[i].events);
             } else {
                 od_conn_event(ev[i].data.ptr, ev[i].events);
             }
@@ -246,6 +251,11 @@ static void scen_init(od_worker_t *w, od_scen_t *s, const od_scenario_t *sc, siz
     s->st.timeline = od_load_timeline_create(sc->duration_ns + sc->timeout_ns + STOP_GRACE_NS);
     s->ival = od_hist_create();
     s->pub_ival = od_hist_create();
+    if (sc->follow) {
+        s->follow = od_follow_create(s);
+        s->cival = od_hist_create();
+        s->pub_cival = od_hist_create();
+    }
 }
 
 static void scen_dispose(od_scen_t *s)
@@ -263,6 +273,9 @@ static void scen_dispose(od_scen_t *s)
     od_load_stats_dispose(&s->st);
     od_hist_destroy(s->ival);
     od_hist_destroy(s->pub_ival);
+    od_follow_destroy(s->follow);
+    od_hist_destroy(s->cival);
+    od_hist_destroy(s->pub_cival);
 }
 
 od_load_run_t *od_load_run_create(const od_scenario_set_t *set, const od_url_t *target, int threads,
@@ -341,7 +354,8 @@ int od_load_run_finished(od_load_run_t *r)
     return atomic_load(&r->nfinished) >= r->nthreads;
 }
 
-void od_load_run_snapshot(od_load_run_t *r, size_t i, od_load_snapshot_t *snap, od_hist_t *interval)
+void od_load_run_snapshot(od_load_run_t *r, size_t i, od_load_snapshot_t *snap, od_hist_t *interval,
+                          od_hist_t *cinterval)
 {
     memset(snap, 0, sizeof(*snap));
     snap->phase = OD_PHASE_DONE;
@@ -356,6 +370,10 @@ void od_load_run_snapshot(od_load_run_t *r, size_t i, od_load_snapshot_t *snap, 
         if (interval && s->pub_ival->total) {
             od_hist_merge(interval, s->pub_ival);
             od_hist_reset(s->pub_ival);
+        }
+        if (cinterval && s->pub_cival && s->pub_cival->total) {
+            od_hist_merge(cinterval, s->pub_cival);
+            od_hist_reset(s->pub_cival);
         }
         pthread_mutex_unlock(&w->pub_lock);
     }

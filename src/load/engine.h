@@ -13,7 +13,8 @@
  *
  * After a scenario's duration no new arrivals are made; requests in flight and waiting in
  * the backlog finish within the scenario's timeout, then what is left counts as timed out
- * or dropped.
+ * or dropped.  A scenario with follow = true also waits, within the same timeout, for the
+ * orders it follows (follow.c) to be seen done or failed; the rest count as lost.
  *
  * Timing: a worker sleeps in epoll until a spin window before its next open-model instant
  * and polls its sockets without sleeping for the rest, and for the window after each send
@@ -78,8 +79,9 @@ typedef struct od_load_snapshot {
 } od_load_snapshot_t;
 
 /** fills snap for scenario i; merges the latencies recorded since the last call into interval
- *  (when not NULL) */
-void od_load_run_snapshot(od_load_run_t *r, size_t i, od_load_snapshot_t *snap, od_hist_t *interval);
+ *  and the completion latencies of followed orders into cinterval (each when not NULL) */
+void od_load_run_snapshot(od_load_run_t *r, size_t i, od_load_snapshot_t *snap, od_hist_t *interval,
+                          od_hist_t *cinterval);
 
 void od_load_run_join(od_load_run_t *r);
 /** after join: merges scenario i of every worker into out (initialized by the caller), with

@@ -4,6 +4,9 @@
  * interface).  A worker's Lua is its od_script_t (script.h), the one place that touches its
  * lua_State.
  *
+ * A scenario with follow = true also polls each accepted order (follow.c) on connections of
+ * its own, which reach the loop tagged (OD_FOLLOW_TAG).
+ *
  * The flow within a worker runs one way per event: engine.c's loop -> od_scen_step
  * (arrivals due) or od_conn_event (a socket) -> od_scen_complete / od_scen_conn_failed ->
  * od_scen_next_work, which hands the next request to a connection (od_conn_write).
@@ -44,6 +47,8 @@ typedef struct conn {
     size_t in_len, in_cap;
     od_resp_t resp;
     od_buf_t head, body; /* kept only when the script has response() */
+    char loc[256];       /* follow: the 202's Location path (loc_len 0: none usable) */
+    size_t loc_len;
 } od_conn_t;
 
 typedef struct pending {
@@ -65,9 +70,11 @@ struct scen {
     int serving;
     od_load_stats_t st;
     od_hist_t *ival;
+    struct follow *follow; /* follow.c's, when the scenario follows its orders; else NULL */
+    od_hist_t *cival;      /* completion latencies since the last publish (follow only) */
     /* published under worker->pub_lock */
     od_load_counts_t pub_c;
-    od_hist_t *pub_ival;
+    od_hist_t *pub_ival, *pub_cival;
     uint64_t pub_inflight, pub_backlog;
     int pub_phase;
 };
@@ -147,5 +154,28 @@ uint64_t od_scen_step(od_scen_t *s, uint64_t now);
 void od_worker_tick(od_worker_t *w, uint64_t now);
 /** copies every scenario's counts for the main thread, under w->pub_lock */
 void od_worker_publish(od_worker_t *w);
+
+/* ---- following accepted orders (follow.c: its policy is described there) ---------------- */
+
+/* epoll data of a poll connection: its address with this bit set (od_conn_t's have it clear) */
+#define OD_FOLLOW_TAG 1u
+
+struct follow *od_follow_create(od_scen_t *s);
+void od_follow_destroy(struct follow *f);
+/** after c's head is parsed: keeps a 202's Location path in c->loc (loc_len 0: none usable) */
+void od_follow_location(od_conn_t *c);
+/** starts following the order at loc (len 0: lost), its 202 received at `now` */
+void od_follow_add(od_scen_t *s, const char *loc, size_t len, uint64_t now);
+/** sends the polls due; returns when the next one is due (UINT64_MAX: none, or it waits for a
+ *  connection to answer) */
+uint64_t od_follow_step(od_scen_t *s, uint64_t now);
+/** the orders still followed (0 when the scenario does not follow) */
+size_t od_follow_pending(const od_scen_t *s);
+/** handles epoll events on a poll connection (the epoll data without OD_FOLLOW_TAG) */
+void od_follow_event(void *poll, uint32_t ev);
+/** fails the polls past their timeout (each order is polled again later) */
+void od_follow_tick(od_scen_t *s, uint64_t now);
+/** the scenario ends: orders not seen finished count as lost; the connections close */
+void od_follow_finish(od_scen_t *s);
 
 #endif
