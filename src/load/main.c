@@ -47,9 +47,10 @@ static const char usage_text[] =
     "  -d DURATION         scale every scenario of each file to fit DURATION (e.g. 10s)\n"
     "  -c CONFIG           the YAML naming the scenarios (default config/orderd.yaml)\n"
     "  -t THREADS          worker threads (default: CPUs, at most 4)\n"
-    "  --spin DURATION     poll instead of sleeping this long before each send, and after it\n"
-    "                      while its answer is awaited, so that a late wake-up is in no time\n"
-    "                      measured (0 to 10ms; default 300us; 0 = sleep to the instant)\n"
+    "  --spin DURATION     the most a worker polls instead of sleeping before each send, and\n"
+    "                      after it while its answer is awaited: as long as its recent wake-ups\n"
+    "                      were late, so that a late wake-up is in no time measured\n"
+    "                      (0 to 10ms; default 2ms; 0 = sleep to the instant)\n"
     "  --json FILE         write the report as JSON (schema 1) to FILE\n"
     "  --progress INTERVAL progress line on stderr this often (default 1s; 0 = none)\n"
     "  --profile-dir DIR   where `profile` captures are saved (default: beside --json, else .)\n"
@@ -718,10 +719,13 @@ int main(int argc, char **argv)
         print_text(frs, nf, &grand, nscen);
         print_thresholds(frs, nf, 0);
         if (grand.st.c.sent) {
-            char spin[24];
+            char spin[24], win[24];
             od_fmt_us(spin, (double)opt.spin_ns / 1e3);
-            printf("orderload used %.2f s of CPU: %.1f us per request (its threads spun %.2f s, --spin %s)\n",
-                   cpu, cpu * 1e6 / (double)grand.st.c.sent, verdict.spin_s, spin);
+            od_fmt_us(win, verdict.window_us);
+            printf(
+                "orderload used %.2f s of CPU: %.1f us per request (its threads spun %.2f s, a window of %s "
+                "on average, --spin %s)\n",
+                cpu, cpu * 1e6 / (double)grand.st.c.sent, verdict.spin_s, win, spin);
         }
         if (nchecked) od_selfcheck_print(stdout, &verdict);
     } else {

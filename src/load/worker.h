@@ -28,6 +28,7 @@
 
 #define TICK_NS 50000000ull /* timeouts checked and snapshots published this often */
 #define STOP_GRACE_NS 1000000000ull
+#define OD_LATE_RING 256 /* wake-ups remembered to size the spin window: about 1-2 s at 100/s */
 
 typedef struct scen od_scen_t;
 typedef struct worker od_worker_t;
@@ -99,7 +100,10 @@ struct worker {
     uint64_t last_sent;               /* when the latest request was handed to a connection */
     int schedstat_fd;                 /* this thread's /proc/thread-self/schedstat, or -1 */
     uint64_t runq_last, spin_back_at; /* see engine.c's spin_window */
-    od_load_cpu_t cpu;                /* where the loop's time went (busiest unused): read after join */
+    uint32_t late_us[OD_LATE_RING];   /* how late the latest timed sleeps woke (engine.c's adapt) */
+    uint32_t late_n, late_i;
+    uint64_t window_ns; /* the spin window in use: adapted to late_us, at most run->spin_ns */
+    od_load_cpu_t cpu;  /* where the loop's time went (busiest unused): read after join */
     pthread_mutex_t pub_lock;
 };
 
