@@ -83,7 +83,8 @@ static int cmp_u32(const void *a, const void *b)
 }
 
 /*
- * Once a tick: the spin window that covers how late this thread's sleeps woke, their p99
+ * Once a tick: the spin window that covers how late this thread's sleeps woke (less the time
+ * they then waited for a CPU), their p99
  * (over the last OD_LATE_RING) plus a quarter and LATE_MARGIN_NS, at most `max` (--spin).
  * Until MIN_SAMPLES wake-ups are known, `max`.  A fixed window is either too narrow at low
  * rates, where an idle vCPU wakes latest (0.3-1.2 ms p99 send delay at 100/s with 300 µs), or
@@ -144,6 +145,7 @@ static int wait_events(od_worker_t *w, struct epoll_event *ev, int nev, uint64_t
     /* the tick needs no precision: only the instant gets a spin window */
     uint64_t d = (instant - spin < next ? instant - spin : next) - now;
     uint64_t wake_at = now + d;
+    uint64_t rq0 = spin ? runq_ns(w->schedstat_fd) : 0;
     if (*have_pwait2) {
         /* a nanosecond timeout: no timer to arm and read back per arrival */
         struct timespec ts = {.tv_sec = (time_t)(d / 1000000000u), .tv_nsec = (long)(d % 1000000000u)};
@@ -157,7 +159,12 @@ static int wait_events(od_worker_t *w, struct epoll_event *ev, int nev, uint64_t
         n = epoll_wait(w->epfd, ev, nev, -1);
     }
     uint64_t t = od_now_ns();
-    if (n == 0 && *have_pwait2 && t > wake_at) record_late(w, t - wake_at);
+    if (n == 0 && spin && *have_pwait2 && t > wake_at) {
+        /* the wake-up's own lateness: time spent waiting for the CPU once awake is contention,
+         * which spinning does not cover (a spinning thread is preempted as well) */
+        uint64_t rq = runq_ns(w->schedstat_fd), waited = rq > rq0 ? rq - rq0 : 0;
+        record_late(w, t - wake_at > waited ? t - wake_at - waited : 0);
+    }
     w->cpu.sleep_ns += t - now;
     return n;
 }
