@@ -102,8 +102,9 @@ struct worker {
     uint64_t runq_last, spin_back_at; /* see engine.c's spin_window */
     uint32_t late_us[OD_LATE_RING];   /* how late the latest timed sleeps woke (engine.c's adapt) */
     uint32_t late_n, late_i;
-    uint64_t window_ns; /* the spin window in use: adapted to late_us, at most run->spin_ns */
-    od_load_cpu_t cpu;  /* where the loop's time went (busiest unused): read after join */
+    uint64_t window_ns;           /* the spin window in use: adapted to late_us, at most run->spin_ns */
+    uint64_t cur_instant, gap_ns; /* the latest instant to keep, and how far after the one before */
+    od_load_cpu_t cpu;            /* where the loop's time went (busiest unused): read after join */
     pthread_mutex_t pub_lock;
 };
 
