@@ -40,7 +40,7 @@ my $url = "http://127.0.0.1:$port";
 my ($rc, $out, $err) = orderload('--help');
 is($rc, 0, '--help exits 0');
 like($out, qr/-u URL.*-d DURATION.*--spin DURATION.*--json FILE.*--progress INTERVAL.*--quiet/s, '--help lists the options');
-like($out, qr/--spin DURATION.*0 to 10ms; default \d+us/s, '... with the spin window\'s range and default');
+like($out, qr/--spin DURATION.*0 to 10ms; default \d+(us|ms)/s, '... with the spin window\'s range and default');
 for my $bad ('-1us', '10.5ms', '1', 'soon') {
     ($rc, $out, $err) = orderload('--spin', $bad, '-u', $url, 'x');
     is($rc, 2, "--spin $bad is a usage error (2)");
@@ -134,7 +134,7 @@ ok($s->{latency_us}{p50} >= $s->{service_time_us}{p50}, 'latency (from the inten
 my $v = $j->{self_check};
 ok($v && defined $v->{ok}, 'the JSON has a self_check verdict');
 my @vkeys = qw(ok scenario send_delay_p99_us latency_p99_us send_delay_share share_limit busiest_thread busy_limit
-               threads spin_us cpu_s spin_s runq_s spin_off_s problems advice);
+               threads spin_us spin_window_us spin_window_max_us cpu_s spin_s runq_s spin_off_s problems advice);
 ok($v && !(grep { !exists $v->{$_} } @vkeys), 'self_check has its fields');
 is($v->{scenario}, 'fast', '... naming the scenario judged');
 is($v->{send_delay_p99_us}, $s->{send_delay_us}{p99}, '... with the scenario\'s send delay p99');
@@ -144,10 +144,12 @@ is(!!$v->{ok}, !!$pass, 'ok exactly when send delay p99 <= 10 % of latency p99 a
 is(scalar @{ $v->{problems} } == 0, !!$v->{ok}, 'problems are listed exactly when it is not ok');
 ok($v->{ok} || @{ $v->{advice} }, '... each time with what to change');
 ok($v->{busiest_thread} >= 0 && $v->{busiest_thread} <= 1, "the busiest thread's share is a share ($v->{busiest_thread})");
-ok($v->{spin_s} > 0 && $v->{spin_s} < 1.5, "200 sends through a 300us window spun a while, within the run ($v->{spin_s} s)");
+ok($v->{spin_s} > 0 && $v->{spin_s} < 1.5, "200 sends through a window of at most 2ms spun a while, within the run ($v->{spin_s} s)");
+ok($v->{spin_window_us} > 0 && $v->{spin_window_us} <= $v->{spin_window_max_us} && $v->{spin_window_max_us} <= $v->{spin_us},
+   "the adapted window ($v->{spin_window_us} us on average, $v->{spin_window_max_us} at most) is within --spin ($v->{spin_us} us)");
 like($out, $v->{ok} ? qr/^self-check: ok, these figures measure the server/m
                     : qr/^self-check: WARNING, these figures may measure orderload/m, 'stdout says the same verdict');
-like($out, qr/^orderload used [\d.]+ s of CPU: [\d.]+ us per request \(its threads spun [\d.]+ s, --spin 300us\)/m,
+like($out, qr/^orderload used [\d.]+ s of CPU: [\d.]+ us per request \(its threads spun [\d.]+ s, a window of [\d.]+(us|ms) on average, --spin 2\.00ms\)/m,
     'the CPU line says how much of it was spinning');
 is($j->{total}{counts}{completed}, 200, 'total has the same fields');
 

@@ -54,7 +54,7 @@ for my $case ([100, 2], [1000, 2], [10000, 2], [1000, 2, '0']) {
     if (defined $spin) {
         ok($v && $v->{spin_s} == 0 && $v->{spin_us} == 0, '--spin 0 never spins');
     } else {
-        ok($v && $v->{spin_s} > 0 && $v->{spin_us} == 300, "the default 300us window spins ($v->{spin_s} s)");
+        ok($v && $v->{spin_s} > 0 && $v->{spin_us} == 2000, "the default window (at most 2ms) spins ($v->{spin_s} s)");
     }
 }
 

@@ -4,13 +4,14 @@
 #
 #   scripts/bench/orderload.sh [BUILD_DIR]      (default build; BENCH_SECONDS=5, BENCH_CONNECTIONS=32,
 #                                                BENCH_THREADS=1, BENCH_ROUNDS=3,
-#                                                BENCH_PRECISION_CONNECTIONS="8 32",
+#                                                BENCH_PRECISION_CONNECTIONS="1 8 32 64",
 #                                                BENCH_PRECISION_SECONDS=4, BENCH_SPIN=orderload's default)
 #
 #  1. closed-model throughput of orderload ÷ wrk's, same server, same connections, same
 #     client threads (goal >= 1.3); BENCH_ROUNDS alternating rounds, medians
 #  2. CPU time per request of each (orderload's from getrusage, wrk's from bash's `time`)
-#  3. precision at 100, 1000 and 10000 requests/s, with orderload's spin window and without
+#  3. precision at 100, 1000 and 10000 requests/s, with orderload's spin window (adapted to
+#     its wake-ups, at most --spin; the mean window it used is shown) and without
 #     (--spin 0): send delay, latency and service time p50/p99 against the floor, the
 #     loopback round trip of a trivial echo (build/echo_rtt) measured in the same round at
 #     the same rate; the share (latency p50 - service p50) / latency p50 (goal <= 0.1); rate
@@ -28,7 +29,7 @@ SECS=${BENCH_SECONDS:-5}
 CONNS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-1}
 ROUNDS=${BENCH_ROUNDS:-3}
-PCONNS=${BENCH_PRECISION_CONNECTIONS:-8 32}
+PCONNS=${BENCH_PRECISION_CONNECTIONS:-1 8 32 64}
 PSECS=${BENCH_PRECISION_SECONDS:-4}
 for bin in "$B/orderload" "$B/hello_h2o" "$B/echo_rtt"; do
     [ -x "$bin" ] || { echo "orderload.sh: $bin is not built (make all)" >&2; exit 2; }
@@ -53,13 +54,13 @@ wait_http "$url"
 
 # fields of an orderload --json document, space-separated: the scenario `r`'s send delay,
 # latency and service p50 and p99, sent, late, dropped, the self-check's ok (1/0),
-# the CPU and spinning seconds, the seconds the workers waited for a CPU
+# the CPU and spinning seconds, the seconds the workers waited for a CPU, the mean spin window (us)
 figures() {
     perl -MJSON::PP -e 'local $/; open my $f, "<", $ARGV[0] or die; my $j = decode_json(<$f>);
         my ($s) = values %{ $j->{scenarios} }; my $v = $j->{self_check};
         print join(" ", (map { my $h = $s->{$_}; ($h->{p50}, $h->{p99}) } qw(send_delay_us latency_us service_time_us)),
             $s->{counts}{sent}, $s->{counts}{late}, $s->{counts}{dropped},
-            $v->{ok} ? 1 : 0, $v->{cpu_s}, $v->{spin_s}, $v->{runq_s}), "\n"' "$1"
+            $v->{ok} ? 1 : 0, $v->{cpu_s}, $v->{spin_s}, $v->{runq_s}, $v->{spin_window_us} // 0), "\n"' "$1"
 }
 
 cat >"$tmp/closed.lua" <<EOF
@@ -99,7 +100,7 @@ awk -v wu="$wrk_us" -v ou="$ol_us" 'BEGIN { printf "  CPU per request          o
 # 3: precision against the echo floor, with the spin window and without
 echo "  precision: send delay, latency and service time p50/p99 (us) against the floor, the echo round trip measured in the same round"
 echo "  (medians of $ROUNDS rounds of ${PSECS}s; goals: send delay <= 10/30 us, (lat-svc)/lat p50 <= 0.1, achieved/target within 1 %)"
-printf '  %5s %5s %6s %15s %15s %15s %15s %9s %10s %8s %10s %6s %5s %6s\n' rate conns spin "send delay" latency service "floor (echo)" \
+printf '  %5s %5s %6s %7s %15s %15s %15s %15s %9s %10s %8s %10s %6s %5s %6s\n' rate conns spin window "send delay" latency service "floor (echo)" \
     "lat/floor" "(lat-svc)" "ach/tgt" "CPU/req" "spin" check "waited"
 for conns in $PCONNS; do
     for rate in 100 1000 10000; do
@@ -127,18 +128,19 @@ EOF
             spin=$SPIN
             [ "$mode" = off ] && spin=0
             # per round: the shares and rates, then the median of each column
-            awk -v rate="$rate" -v s="$PSECS" '{ # sd50 sd99 l50 l99 s50 s99 sent late dropped ok cpu spin runq f50 f99
-                printf "%s %s %s %s %s %s %.6f %.6f %.6f %.2f %.4f %d %s %.4f\n", $1, $2, $3, $4, $5, $6,
-                    ($3 > 0 ? ($3 - $5) / $3 : 0), ($14 > 0 ? $3 / $14 : 0), $7 / (rate * s),
-                    ($7 > 0 ? $11 * 1e6 / $7 : 0), ($11 > 0 ? ($12 < $11 ? $12 / $11 : 1) : 0), $10, $9, $13 / s }' "$tmp/$mode.rounds" >"$tmp/$mode.cols"
+            awk -v rate="$rate" -v s="$PSECS" '{ # sd50 sd99 l50 l99 s50 s99 sent late dropped ok cpu spin runq window f50 f99
+                printf "%s %s %s %s %s %s %.6f %.6f %.6f %.2f %.4f %d %s %.4f %.0f\n", $1, $2, $3, $4, $5, $6,
+                    ($3 > 0 ? ($3 - $5) / $3 : 0), ($15 > 0 ? $3 / $15 : 0), $7 / (rate * s),
+                    ($7 > 0 ? $11 * 1e6 / $7 : 0), ($11 > 0 ? ($12 < $11 ? $12 / $11 : 1) : 0), $10, $9, $13 / s, $14 }' "$tmp/$mode.rounds" >"$tmp/$mode.cols"
             col() { cut -d' ' -f"$1" "$tmp/$mode.cols" | median; }
             passed=$(awk '{ n += $12 } END { print n + 0 }' "$tmp/$mode.cols")
-            printf '  %5d %5d %6s %7s / %-5s %7s / %-5s %7s / %-5s %7s / %-5s %9.2f %10.3f %8.4f %8.1fus %5.0f%% %d/%d %5.1f%%\n' \
-                "$rate" "$conns" "$spin" "$(col 1)" "$(col 2)" "$(col 3)" "$(col 4)" "$(col 5)" "$(col 6)" "$f50" "$f99" \
+            printf '  %5d %5d %6s %5sus %7s / %-5s %7s / %-5s %7s / %-5s %7s / %-5s %9.2f %10.3f %8.4f %8.1fus %5.0f%% %d/%d %5.1f%%\n' \
+                "$rate" "$conns" "$spin" "$(col 15)" "$(col 1)" "$(col 2)" "$(col 3)" "$(col 4)" "$(col 5)" "$(col 6)" "$f50" "$f99" \
                 "$(col 8)" "$(col 7)" "$(col 9)" "$(col 10)" "$(awk -v v="$(col 11)" 'BEGIN { print v * 100 }')" "$passed" "$ROUNDS" \
                 "$(awk -v v="$(col 14)" 'BEGIN { print v * 100 }')"
         done
     done
 done
-echo "  (lat/floor: latency p50 / echo p50; (lat-svc): (latency p50 - service p50) / latency p50; spin: the share of orderload's CPU spent spinning;"
+echo "  (spin: --spin, the widest window; window: the mean window the worker adapted to its wake-ups;"
+echo "   lat/floor: latency p50 / echo p50; (lat-svc): (latency p50 - service p50) / latency p50; spin: the share of orderload's CPU spent spinning;"
 echo "   check: rounds the self-check passed; waited: the share of the run orderload's worker waited for its CPU, other work on it)"

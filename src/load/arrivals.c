@@ -56,6 +56,7 @@ static void assign(od_scen_t *s, od_conn_t *c, uint64_t intended, uint64_t seq, 
     w->last_sent = now;
     c->deadline = now + s->sc->timeout_ns;
     od_resp_reset(&c->resp);
+    c->loc_len = 0;
     if (strncmp(c->out, "HEAD ", 5) == 0) c->resp.no_body = 1;
     od_buf_reset(&c->body);
     od_buf_reset(&c->head);
@@ -165,6 +166,7 @@ void od_scen_complete(od_conn_t *c, uint64_t now)
     od_tl_record(p, lat ? lat : 1);
     int status = c->resp.status;
     s->st.c.status[status >= 100 && status < 600 ? status : 0]++;
+    if (s->follow && status == 202) od_follow_add(s, c->loc, c->loc_len, now);
     if (status >= 400)
         od_scen_count_error(s, OD_ERR_STATUS, now);
     else if (w->wants_response)
@@ -209,6 +211,10 @@ void od_worker_publish(od_worker_t *w)
             od_hist_merge(s->pub_ival, s->ival);
             od_hist_reset(s->ival);
         }
+        if (s->cival && s->cival->total) {
+            od_hist_merge(s->pub_cival, s->cival);
+            od_hist_reset(s->cival);
+        }
         s->pub_inflight = s->busy;
         s->pub_backlog = s->bl_len;
         s->pub_phase = s->phase;
@@ -226,6 +232,7 @@ static void finish(od_scen_t *s, uint64_t now)
     }
     s->st.c.dropped += s->bl_len;
     s->bl_len = 0;
+    od_follow_finish(s);
     s->phase = OD_PHASE_DONE;
     s->done_at = now;
     od_worker_publish(s->w);
@@ -272,7 +279,7 @@ uint64_t od_scen_step(od_scen_t *s, uint64_t now)
         /* fall through */
     case OD_PHASE_DRAIN:
         if (stop && s->drain_deadline > now + STOP_GRACE_NS) s->drain_deadline = now + STOP_GRACE_NS;
-        if ((s->busy == 0 && s->bl_len == 0) || now >= s->drain_deadline) {
+        if ((s->busy == 0 && s->bl_len == 0 && od_follow_pending(s) == 0) || now >= s->drain_deadline) {
             finish(s, now);
             return UINT64_MAX;
         }
@@ -291,6 +298,7 @@ void od_worker_tick(od_worker_t *w, uint64_t now)
             od_conn_t *c = &s->conns[j];
             if (c->fd >= 0 && c->busy && now >= c->deadline) od_scen_conn_failed(c, OD_ERR_TIMEOUT, now);
         }
+        od_follow_tick(s, now);
         /* closed model: retry connections whose request failed to build, reopen what failed to
          * connect (bounded: each attempt may fail again at once) */
         if (s->closed_model && s->phase == OD_PHASE_RUN) {

@@ -160,6 +160,7 @@ static void on_readable(od_conn_t *c)
         }
         if (was_head && c->resp.state != OD_RESP_HEAD && body)
             od_buf_append(&c->head, c->resp.head, c->resp.head_len);
+        if (was_head && c->resp.state != OD_RESP_HEAD && s->follow) od_follow_location(c);
         if ((size_t)used < c->in_len) memmove(c->in, c->in + used, c->in_len - (size_t)used);
         c->in_len -= (size_t)used;
         if (c->resp.state == OD_RESP_DONE) {

@@ -67,6 +67,60 @@ static uint64_t spin_window(od_worker_t *w, uint64_t now, uint64_t spin, uint64_
     return now < w->spin_back_at ? 0 : spin;
 }
 
+/* Keeps how late a timed sleep woke (ns). */
+static void record_late(od_worker_t *w, uint64_t late_ns)
+{
+    uint64_t us = late_ns / 1000;
+    w->late_us[w->late_i] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+    w->late_i = (w->late_i + 1) % OD_LATE_RING;
+    if (w->late_n < OD_LATE_RING) w->late_n++;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * Once a tick: the spin window that covers how late this thread's sleeps woke (less the time
+ * they then waited for a CPU), their p99
+ * (over the last OD_LATE_RING) plus a quarter and LATE_MARGIN_NS, at most `max` (--spin).
+ * Until MIN_SAMPLES wake-ups are known, `max`.  Measured on the busy 2-core VM: at 1000/s a
+ * window grown to the 1 ms gap spun all the time and, the CPU shared, backed off to sleeping
+ * (send delay p50 50-76 µs) where a third of the gap kept p50 at 1 µs.  A fixed window is either too narrow
+ * at low rates, where an idle vCPU wakes latest (0.3-1.2 ms p99 send delay at 100/s with 300 µs), or wasteful
+ * where wakes are prompt; the spin's CPU is about window ÷ inter-arrival gap.
+ */
+#define LATE_MARGIN_NS 20000ull
+#define MIN_SAMPLES 8
+#define GAP_SHARE 3                   /* the window's most, of the gap between two instants */
+#define SPIN_THROUGH_GAP_NS 250000ull /* closer instants (4000/s a thread): spin through them */
+static uint64_t adapt(od_worker_t *w, uint64_t max)
+{
+    /* a third of the gap between instants at most, where the gap is wide enough to sleep in:
+     * a window over it spins all the time, which a shared CPU then takes away (spin_window) */
+    if (w->gap_ns >= SPIN_THROUGH_GAP_NS && max > w->gap_ns / GAP_SHARE) max = w->gap_ns / GAP_SHARE;
+    if (max == 0 || w->late_n < MIN_SAMPLES) return max;
+    uint32_t v[OD_LATE_RING];
+    memcpy(v, w->late_us, w->late_n * sizeof(v[0]));
+    qsort(v, w->late_n, sizeof(v[0]), cmp_u32);
+    size_t rank = (w->late_n * 99 + 99) / 100; /* 1-based: the p99 (the max below 100 samples) */
+    uint64_t p99 = (uint64_t)v[rank - 1] * 1000;
+    uint64_t win = p99 + p99 / 4 + LATE_MARGIN_NS;
+    return win < max ? win : max;
+}
+
+/*
+ * This close to an instant a spinning worker handles no answers (they wait, level-triggered,
+ * until the send is made): on this VM reading one costs 5-15 µs of system calls (perf: most of
+ * it interrupts re-enabled through the hypervisor), and a batch of them read just before an
+ * instant made the send that late.  Only where instants are GUARD_GAPS guards apart or more
+ * (up to 12 500/s per thread): closer, answers must be read between every two sends.
+ */
+#define SEND_GUARD_NS 20000ull
+#define GUARD_GAPS 4
+
 /*
  * Waits for socket events until `next` (at most): polls without sleeping through the last
  * `spin` before `instant` (the next arrival to keep) and until `answer_by` (the first stretch
@@ -76,13 +130,19 @@ static uint64_t spin_window(od_worker_t *w, uint64_t now, uint64_t spin, uint64_
  * Returns the number of events in ev (0 when the time came first, -1 on error).
  */
 static int wait_events(od_worker_t *w, struct epoll_event *ev, int nev, uint64_t now, uint64_t next,
-                       uint64_t instant, uint64_t spin, uint64_t answer_by, int *have_pwait2)
+                       uint64_t instant, uint64_t spin, uint64_t answer_by, int guard, int *have_pwait2)
 {
     int n;
     if (next <= now) return epoll_wait(w->epfd, ev, nev, 0);
     if (instant - now <= spin || now < answer_by) {
-        uint64_t t;
+        uint64_t t = now;
         do {
+            if (guard && instant > t && instant - t <= SEND_GUARD_NS) { /* the clock only, then send */
+                while (t < instant && t < next)
+                    t = od_now_ns();
+                n = 0;
+                break;
+            }
             n = epoll_wait(w->epfd, ev, nev, 0);
             t = od_now_ns();
         } while (n == 0 && t < next && (instant - t <= spin || t < answer_by));
@@ -91,6 +151,8 @@ static int wait_events(od_worker_t *w, struct epoll_event *ev, int nev, uint64_t
     }
     /* the tick needs no precision: only the instant gets a spin window */
     uint64_t d = (instant - spin < next ? instant - spin : next) - now;
+    uint64_t wake_at = now + d;
+    uint64_t rq0 = spin ? runq_ns(w->schedstat_fd) : 0;
     if (*have_pwait2) {
         /* a nanosecond timeout: no timer to arm and read back per arrival */
         struct timespec ts = {.tv_sec = (time_t)(d / 1000000000u), .tv_nsec = (long)(d % 1000000000u)};
@@ -103,7 +165,14 @@ static int wait_events(od_worker_t *w, struct epoll_event *ev, int nev, uint64_t
         arm(w, now + d);
         n = epoll_wait(w->epfd, ev, nev, -1);
     }
-    w->cpu.sleep_ns += od_now_ns() - now;
+    uint64_t t = od_now_ns();
+    if (n == 0 && spin && *have_pwait2 && t > wake_at) {
+        /* the wake-up's own lateness: time spent waiting for the CPU once awake is contention,
+         * which spinning does not cover (a spinning thread is preempted as well) */
+        uint64_t rq = runq_ns(w->schedstat_fd), waited = rq > rq0 ? rq - rq0 : 0;
+        record_late(w, t - wake_at > waited ? t - wake_at - waited : 0);
+    }
+    w->cpu.sleep_ns += t - now;
     return n;
 }
 
@@ -157,15 +226,25 @@ static void *worker_main(void *arg)
             uint64_t t = od_scen_step(&w->scens[i], now);
             if (t < next) next = t;
             active += w->scens[i].phase != OD_PHASE_DONE;
+            uint64_t polls = od_follow_step(&w->scens[i], now); /* no instant to keep: no spin */
+            if (polls < next) next = polls;
             if (w->scens[i].closed_model) continue; /* no instants to keep there */
             busy += w->scens[i].busy;
             if (t < instant) instant = t;
         }
+        if (instant != UINT64_MAX && instant != w->cur_instant) { /* the gap adapt() bounds the window by */
+            if (w->cur_instant && instant > w->cur_instant) w->gap_ns = instant - w->cur_instant;
+            w->cur_instant = instant;
+        }
         if (now >= w->next_tick) {
             od_worker_tick(w, now);
             if (spin == 0 && run->spin_ns && tick_at) w->cpu.unspun_ns += now - tick_at; /* that tick slept */
+            w->window_ns = adapt(w, run->spin_ns);
+            w->cpu.window_ns_sum += w->window_ns;
+            w->cpu.window_ticks++;
+            if (w->window_ns > w->cpu.window_max_ns) w->cpu.window_max_ns = w->window_ns;
             spin =
-                spin_window(w, now, run->spin_ns, tick_at ? now - tick_at : 0, w->cpu.spin_ns - spun_at_tick);
+                spin_window(w, now, w->window_ns, tick_at ? now - tick_at : 0, w->cpu.spin_ns - spun_at_tick);
             spun_at_tick = w->cpu.spin_ns;
             tick_at = now;
             w->next_tick = now + TICK_NS;
@@ -173,13 +252,20 @@ static void *worker_main(void *arg)
         if (!active) break;
         if (w->next_tick < next) next = w->next_tick;
         uint64_t answer_by = busy ? w->last_sent + spin : 0; /* an answer is polled for this long */
-        int n = wait_events(w, ev, (int)OD_ARRAY_SIZE(ev), now, next, instant, spin, answer_by, &have_pwait2);
+        /* (behind, the instant is before the last send: no guard, every answer is read) */
+        int guard = spin && instant != UINT64_MAX && instant >= w->last_sent + GUARD_GAPS * SEND_GUARD_NS;
+        int n = wait_events(w, ev, (int)OD_ARRAY_SIZE(ev), now, next, instant, spin, answer_by, guard,
+                            &have_pwait2);
         for (int i = 0; i < n; i++) {
-            if (ev[i].data.ptr == NULL) {
+            if (guard && od_now_ns() + SEND_GUARD_NS >= instant) break; /* the rest after the send */
+            uint64_t tag = ev[i].data.u64;
+            if (tag == 0) {
                 uint64_t expirations;
                 if (read(w->tfd, &expirations, sizeof(expirations)) < 0) { /* spurious: nothing to do */
                 }
                 w->armed = 0;
+            } else if (tag & OD_FOLLOW_TAG) {
+                od_follow_event((void *)(uintptr_t)(tag & ~(uint64_t)OD_FOLLOW_TAG), ev[i].events);
             } else {
                 od_conn_event(ev[i].data.ptr, ev[i].events);
             }
@@ -246,6 +332,11 @@ static void scen_init(od_worker_t *w, od_scen_t *s, const od_scenario_t *sc, siz
     s->st.timeline = od_load_timeline_create(sc->duration_ns + sc->timeout_ns + STOP_GRACE_NS);
     s->ival = od_hist_create();
     s->pub_ival = od_hist_create();
+    if (sc->follow) {
+        s->follow = od_follow_create(s);
+        s->cival = od_hist_create();
+        s->pub_cival = od_hist_create();
+    }
 }
 
 static void scen_dispose(od_scen_t *s)
@@ -263,6 +354,9 @@ static void scen_dispose(od_scen_t *s)
     od_load_stats_dispose(&s->st);
     od_hist_destroy(s->ival);
     od_hist_destroy(s->pub_ival);
+    od_follow_destroy(s->follow);
+    od_hist_destroy(s->cival);
+    od_hist_destroy(s->pub_cival);
 }
 
 od_load_run_t *od_load_run_create(const od_scenario_set_t *set, const od_url_t *target, int threads,
@@ -341,7 +435,8 @@ int od_load_run_finished(od_load_run_t *r)
     return atomic_load(&r->nfinished) >= r->nthreads;
 }
 
-void od_load_run_snapshot(od_load_run_t *r, size_t i, od_load_snapshot_t *snap, od_hist_t *interval)
+void od_load_run_snapshot(od_load_run_t *r, size_t i, od_load_snapshot_t *snap, od_hist_t *interval,
+                          od_hist_t *cinterval)
 {
     memset(snap, 0, sizeof(*snap));
     snap->phase = OD_PHASE_DONE;
@@ -356,6 +451,10 @@ void od_load_run_snapshot(od_load_run_t *r, size_t i, od_load_snapshot_t *snap, 
         if (interval && s->pub_ival->total) {
             od_hist_merge(interval, s->pub_ival);
             od_hist_reset(s->pub_ival);
+        }
+        if (cinterval && s->pub_cival && s->pub_cival->total) {
+            od_hist_merge(cinterval, s->pub_cival);
+            od_hist_reset(s->pub_cival);
         }
         pthread_mutex_unlock(&w->pub_lock);
     }
@@ -395,6 +494,9 @@ void od_load_run_cpu(od_load_run_t *r, od_load_cpu_t *out)
         out->spin_ns += c->spin_ns;
         out->runq_ns += c->runq_ns;
         out->unspun_ns += c->unspun_ns;
+        out->window_ns_sum += c->window_ns_sum;
+        out->window_ticks += c->window_ticks;
+        if (c->window_max_ns > out->window_max_ns) out->window_max_ns = c->window_max_ns;
         if (c->wall_ns == 0) continue;
         uint64_t idle = c->sleep_ns + c->spin_ns;
         double busy = idle < c->wall_ns ? (double)(c->wall_ns - idle) / (double)c->wall_ns : 0;

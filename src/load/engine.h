@@ -13,10 +13,12 @@
  *
  * After a scenario's duration no new arrivals are made; requests in flight and waiting in
  * the backlog finish within the scenario's timeout, then what is left counts as timed out
- * or dropped.
+ * or dropped.  A scenario with follow = true also waits, within the same timeout, for the
+ * orders it follows (follow.c) to be seen done or failed; the rest count as lost.
  *
  * Timing: a worker sleeps in epoll until a spin window before its next open-model instant
- * and polls its sockets without sleeping for the rest, and for the window after each send
+ * (as wide as its recent wake-ups were late, up to --spin) and polls its sockets without
+ * sleeping for the rest, and for the window after each send
  * while answers are awaited, so that neither a send nor an answer waits for a late wake-up;
  * a worker that spins much of its time on a CPU another task wants sleeps instead for a
  * while (engine.c).  Each worker counts where its
@@ -46,17 +48,20 @@ enum { OD_PHASE_WAIT, OD_PHASE_RUN, OD_PHASE_DRAIN, OD_PHASE_DONE };
 /* Defaults when a scenario does not say. */
 #define OD_LOAD_DEFAULT_CONNECTIONS 256u /* open model: the most connections opened */
 
-/* The default spin window, measured on the project's VMs: a thread sleeping 0.7 or 9.7 ms in
- * epoll_pwait2 woke 65-127 µs late at p50 and 99-258 µs at p95; the tail beyond (0.4-2.5 ms)
- * was other work on its CPU, which no window short of the gap would cover. */
-#define OD_LOAD_DEFAULT_SPIN_NS 300000ull
+/* The longest spin window by default.  A worker sizes its window to how late its own timed
+ * sleeps wake (engine.c's adapt: their p99 plus a quarter and 20 µs), up to this.  Measured on
+ * the project's VMs: a thread sleeping 0.7 or 9.7 ms in epoll_pwait2 woke 65-127 µs late at
+ * p50 and 99-258 µs at p95, with a tail to 0.4-2.5 ms at low rates (the vCPU idle longest), so
+ * a fixed 300 µs window left p99 send delays of 0.3-1.2 ms at 100/s where 2 ms left 2 µs. */
+#define OD_LOAD_DEFAULT_SPIN_NS 2000000ull
 #define OD_LOAD_MAX_SPIN_NS 10000000ull
 
 /**
  * starts `threads` workers for the set's scenarios against `target`; each loads the file
  * into its own lua_State.  `run_id` is passed to scripts as ctx.run.  A worker sleeps until
- * `spin_ns` (0 to OD_LOAD_MAX_SPIN_NS) before its next instant and polls its sockets
- * without sleeping for the rest, so that sends leave on time (0: it sleeps to the instant)
+ * a spin window before its next instant and polls its sockets without sleeping for the rest,
+ * so that sends leave on time; the window follows how late its sleeps wake, up to `spin_ns`
+ * (0 to OD_LOAD_MAX_SPIN_NS; 0: it sleeps to the instant)
  * @return the run, waiting at the gate, or NULL with the errors (file:line) appended to err
  */
 od_load_run_t *od_load_run_create(const od_scenario_set_t *set, const od_url_t *target, int threads,
@@ -78,8 +83,9 @@ typedef struct od_load_snapshot {
 } od_load_snapshot_t;
 
 /** fills snap for scenario i; merges the latencies recorded since the last call into interval
- *  (when not NULL) */
-void od_load_run_snapshot(od_load_run_t *r, size_t i, od_load_snapshot_t *snap, od_hist_t *interval);
+ *  and the completion latencies of followed orders into cinterval (each when not NULL) */
+void od_load_run_snapshot(od_load_run_t *r, size_t i, od_load_snapshot_t *snap, od_hist_t *interval,
+                          od_hist_t *cinterval);
 
 void od_load_run_join(od_load_run_t *r);
 /** after join: merges scenario i of every worker into out (initialized by the caller), with
@@ -92,7 +98,9 @@ typedef struct od_load_cpu {
     uint64_t spin_ns;   /* polling through the spin window before an instant */
     uint64_t runq_ns;   /* runnable but waiting for a CPU (the machine was busy) */
     uint64_t unspun_ns; /* sleeping to each instant, the spin window set aside: the CPU was shared */
-    double busiest;     /* the busiest worker's share of its wall time spent working (0..1) */
+    uint64_t window_ns_sum, window_ticks; /* the adapted spin window, summed per tick (its mean) */
+    uint64_t window_max_ns;               /* the widest it was */
+    double busiest; /* the busiest worker's share of its wall time spent working (0..1) */
     int threads;
 } od_load_cpu_t;
 

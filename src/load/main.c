@@ -47,9 +47,10 @@ static const char usage_text[] =
     "  -d DURATION         scale every scenario of each file to fit DURATION (e.g. 10s)\n"
     "  -c CONFIG           the YAML naming the scenarios (default config/orderd.yaml)\n"
     "  -t THREADS          worker threads (default: CPUs, at most 4)\n"
-    "  --spin DURATION     poll instead of sleeping this long before each send, and after it\n"
-    "                      while its answer is awaited, so that a late wake-up is in no time\n"
-    "                      measured (0 to 10ms; default 300us; 0 = sleep to the instant)\n"
+    "  --spin DURATION     the most a worker polls instead of sleeping before each send, and\n"
+    "                      after it while its answer is awaited: as long as its recent wake-ups\n"
+    "                      were late, so that a late wake-up is in no time measured\n"
+    "                      (0 to 10ms; default 2ms; 0 = sleep to the instant)\n"
     "  --json FILE         write the report as JSON (schema 1) to FILE\n"
     "  --progress INTERVAL progress line on stderr this often (default 1s; 0 = none)\n"
     "  --profile-dir DIR   where `profile` captures are saved (default: beside --json, else .)\n"
@@ -221,7 +222,7 @@ static char *capture_dir(void)
 typedef struct progress {
     int tty;
     uint64_t last_sent, last_completed, last_at, next_at;
-    od_hist_t *interval;
+    od_hist_t *interval, *cinterval; /* latency to each answer; completion of followed orders */
     int printed;
 } progress_t;
 
@@ -233,9 +234,10 @@ static void progress_line(progress_t *p, file_run_t *fr, od_load_run_t *run, uin
     uint64_t inflight = 0, backlog = 0;
     od_buf_t names = OD_BUF_INIT;
     od_hist_reset(p->interval);
+    od_hist_reset(p->cinterval);
     for (size_t i = 0; i < n; i++) {
         od_load_snapshot_t s;
-        od_load_run_snapshot(run, i, &s, p->interval);
+        od_load_run_snapshot(run, i, &s, p->interval, p->cinterval);
         od_load_counts_add(&sum, &s.c);
         inflight += s.inflight;
         backlog += s.backlog;
@@ -251,18 +253,20 @@ static void progress_line(progress_t *p, file_run_t *fr, od_load_run_t *run, uin
     double rate = dt > 0 ? (double)(sum.sent - p->last_sent) / dt : 0;
     p->last_sent = sum.sent;
     p->last_at = now;
-    char p50[24], p99[24];
+    char p50[24], p99[24], c99[24];
     od_fmt_us(p50, (double)od_hist_percentile(p->interval, 50));
     od_fmt_us(p99, (double)od_hist_percentile(p->interval, 99));
-    char line[512];
+    od_fmt_us(c99, (double)od_hist_percentile(p->cinterval, 99));
+    char line[576];
     snprintf(line, sizeof(line),
              "%6.1fs %-16s sent %llu (%.1f/s) done %llu inflight %llu backlog %llu dropped %llu errors "
-             "%llu%s%s%s%s",
+             "%llu%s%s%s%s%s%s",
              (double)(now - t0) / 1e9, names.len ? names.base : "-", (unsigned long long)sum.sent, rate,
              (unsigned long long)sum.completed, (unsigned long long)inflight, (unsigned long long)backlog,
              (unsigned long long)sum.dropped, (unsigned long long)od_load_errors_total(&sum),
              p->interval->total ? " p50 " : "", p->interval->total ? p50 : "",
-             p->interval->total ? " p99 " : "", p->interval->total ? p99 : "");
+             p->interval->total ? " p99 " : "", p->interval->total ? p99 : "",
+             p->cinterval->total ? " completion p99 " : "", p->cinterval->total ? c99 : "");
     if (p->tty)
         fprintf(stderr, "\r%s\033[K", line);
     else
@@ -313,6 +317,7 @@ static int run_file(file_run_t *fr, const char *run_id, const char *cdir)
     }
     progress_t pr = {.tty = isatty(2), .last_at = t0, .next_at = t0 + opt.progress_ns};
     pr.interval = od_hist_create();
+    pr.cinterval = od_hist_create();
     int show_progress = !opt.quiet && opt.progress_ns > 0;
     int stopped = 0;
     od_load_run_go(run, t0);
@@ -382,6 +387,8 @@ static int run_file(file_run_t *fr, const char *run_id, const char *cdir)
         double elapsed;
         od_load_run_result(run, i, &r->st, &elapsed);
         r->executor = od_executor_name(sc->executor);
+        r->follow = sc->follow;
+        fr->total.follow |= sc->follow;
         r->target_rate = target_rate(sc);
         r->duration_s = (double)sc->duration_ns / 1e9;
         if (stopped && elapsed > 0 && elapsed < r->duration_s) r->duration_s = elapsed;
@@ -424,6 +431,10 @@ static int run_file(file_run_t *fr, const char *run_id, const char *cdir)
             warn("%s: %llu requests dropped: every connection was busy and the backlog was full "
                  "(raise connections or max_backlog, or lower the rate)",
                  r->name, (unsigned long long)c->dropped);
+        if (c->flost)
+            warn("%s: %llu of %llu followed orders were not seen done or failed (evicted, still queued when "
+                 "following stopped, or no Location): their completion latency is not in the figures",
+                 r->name, (unsigned long long)c->flost, (unsigned long long)c->followed);
         if (c->late > c->sent / 100 && c->late > 0)
             warn("%s: %llu requests were sent 10 ms or more after their intended time "
                  "(waiting for a free connection, or the generator could not keep up)",
@@ -433,6 +444,7 @@ static int run_file(file_run_t *fr, const char *run_id, const char *cdir)
     free(started);
     free(ended);
     od_hist_destroy(pr.interval);
+    od_hist_destroy(pr.cinterval);
     od_load_run_destroy(run);
     return 0;
 }
@@ -670,6 +682,7 @@ int main(int argc, char **argv)
     for (size_t f = 0; f < nf; f++) {
         if (!frs[f].ran) continue;
         od_load_stats_merge(&grand.st, &frs[f].total.st);
+        grand.follow |= frs[f].total.follow;
         span += frs[f].span_s;
         open_sched += frs[f].total.target_rate * frs[f].span_s;
         nscen += od_scenario_set_count(frs[f].set);
@@ -706,10 +719,13 @@ int main(int argc, char **argv)
         print_text(frs, nf, &grand, nscen);
         print_thresholds(frs, nf, 0);
         if (grand.st.c.sent) {
-            char spin[24];
+            char spin[24], win[24];
             od_fmt_us(spin, (double)opt.spin_ns / 1e3);
-            printf("orderload used %.2f s of CPU: %.1f us per request (its threads spun %.2f s, --spin %s)\n",
-                   cpu, cpu * 1e6 / (double)grand.st.c.sent, verdict.spin_s, spin);
+            od_fmt_us(win, verdict.window_us);
+            printf(
+                "orderload used %.2f s of CPU: %.1f us per request (its threads spun %.2f s, a window of %s "
+                "on average, --spin %s)\n",
+                cpu, cpu * 1e6 / (double)grand.st.c.sent, verdict.spin_s, win, spin);
         }
         if (nchecked) od_selfcheck_print(stdout, &verdict);
     } else {

@@ -91,4 +91,13 @@ void od_report_text(FILE *f, const od_load_result_t *r, const char *title)
     hist_row(f, "latency", r->st.latency);
     hist_row(f, "service", r->st.service);
     hist_row(f, "send delay", r->st.send_delay);
+    if (!r->follow) return;
+    hist_row(f, "completion", r->st.completion);
+    double per = c->followed ? (double)c->polls / (double)c->followed : 0;
+    fprintf(f,
+            "  follow      followed %llu  done %llu  failed %llu  lost %llu  polls %llu (%.1f per order)\n"
+            "              (latency: to the 202, from the intended start; completion: accepted -> done or\n"
+            "              failed, the order's own queue_ms + processing_ms)\n",
+            (unsigned long long)c->followed, (unsigned long long)c->fdone, (unsigned long long)c->ffailed,
+            (unsigned long long)c->flost, (unsigned long long)c->polls, per);
 }

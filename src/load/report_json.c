@@ -78,12 +78,12 @@ static json_t *json_hist(const od_hist_t *h)
 
 /* "timeline":[{"t_s":1,...},...]: one point per step up to the last one with any activity;
  * t_s is the end of the point's window, in seconds from the scenario's start */
-static void json_timeline(json_t *o, const od_load_timeline_t *tl)
+static void json_timeline(json_t *o, const od_load_timeline_t *tl, int follow)
 {
     size_t last = 0;
     for (size_t i = 0; i < tl->npoints; i++) {
         const od_tl_point_t *p = &tl->points[i];
-        if (p->sent || p->completed || p->errors) last = i + 1;
+        if (p->sent || p->completed || p->errors || p->finished) last = i + 1;
     }
     double step = (double)tl->step_ns / 1e9;
     json_object_set_new(o, "timeline_step_s", od_json_fixed("%g", step));
@@ -98,6 +98,9 @@ static void json_timeline(json_t *o, const od_load_timeline_t *tl)
         json_object_set_new(pt, "p50_us", json_integer((json_int_t)od_tl_percentile(p, 50)));
         json_object_set_new(pt, "p99_us", json_integer((json_int_t)od_tl_percentile(p, 99)));
         json_object_set_new(pt, "max_us", json_integer((json_int_t)p->max_us));
+        if (follow)
+            json_object_set_new(pt, "completion_p99_us",
+                                json_integer((json_int_t)od_tl_completion_percentile(p, 99)));
         json_array_append_new(a, pt);
     }
     json_object_set_new(o, "timeline", a);
@@ -136,7 +139,17 @@ json_t *od_report_json(const od_load_result_t *r)
     json_object_set_new(o, "latency_us", json_hist(r->st.latency));
     json_object_set_new(o, "service_time_us", json_hist(r->st.service));
     json_object_set_new(o, "send_delay_us", json_hist(r->st.send_delay));
-    if (r->st.timeline) json_timeline(o, r->st.timeline);
+    if (r->follow) {
+        json_object_set_new(o, "completion_us", json_hist(r->st.completion));
+        json_t *fo = json_object();
+        json_object_set_new(fo, "followed", json_integer((json_int_t)c->followed));
+        json_object_set_new(fo, "done", json_integer((json_int_t)c->fdone));
+        json_object_set_new(fo, "failed", json_integer((json_int_t)c->ffailed));
+        json_object_set_new(fo, "lost", json_integer((json_int_t)c->flost));
+        json_object_set_new(fo, "polls", json_integer((json_int_t)c->polls));
+        json_object_set_new(o, "follow", fo);
+    }
+    if (r->st.timeline) json_timeline(o, r->st.timeline, r->follow);
     return o;
 }
 

@@ -20,7 +20,8 @@
 
 /** returns one result as the JSON object SPEC describes (executor only when set; a
  *  scenario's "timeline_step_s" and "timeline" of per-second points when its stats have a
- *  timeline) */
+ *  timeline; when it follows its orders, "completion_us" shaped as "latency_us", a "follow"
+ *  object of counts, and "completion_p99_us" in each timeline point) */
 json_t *od_report_json(const od_load_result_t *r);
 /** returns v rounded as printf's fmt (e.g. "%.3f") writes it, as a JSON number; null when v
  *  is not finite (JSON has no NaN) */

@@ -37,6 +37,8 @@ void od_selfcheck_eval(od_selfcheck_t *out, const od_selfcheck_scen_t *scens, si
     out->runq_s = (double)cpu->runq_ns / 1e9;
     out->spin_off_s = (double)cpu->unspun_ns / 1e9;
     out->spin_ns = spin_ns;
+    out->window_us = cpu->window_ticks ? (double)cpu->window_ns_sum / (double)cpu->window_ticks / 1e3 : 0;
+    out->window_max_us = (double)cpu->window_max_ns / 1e3;
     out->threads = threads;
     double runq_share = cpu->wall_ns ? (double)cpu->runq_ns / (double)cpu->wall_ns : 0;
     char spin[24], v1[24], v2[24];
@@ -119,8 +121,11 @@ void od_selfcheck_print(FILE *f, const od_selfcheck_t *sc)
             fprintf(f, " send delay p99 %s is %.1f%% of latency p99 %s in %s;", v1, sc->share * 100, v2,
                     sc->worst);
         }
-        fprintf(f, " busiest worker thread %.0f%% busy; %.2fs of CPU spinning (--spin %s)\n",
-                sc->busiest * 100, sc->spin_s, spin);
+        od_fmt_us(v1, sc->window_us);
+        fprintf(
+            f,
+            " busiest worker thread %.0f%% busy; %.2fs of CPU spinning (window %s on average, --spin %s)\n",
+            sc->busiest * 100, sc->spin_s, v1, spin);
         return;
     }
     fprintf(f, "self-check: WARNING, these figures may measure orderload rather than the server\n");
@@ -151,6 +156,8 @@ json_t *od_selfcheck_json(const od_selfcheck_t *sc)
     json_object_set_new(o, "busy_limit", od_json_fixed("%.2f", OD_SELFCHECK_BUSY));
     json_object_set_new(o, "threads", json_integer(sc->threads));
     json_object_set_new(o, "spin_us", od_json_fixed("%.3f", (double)sc->spin_ns / 1e3));
+    json_object_set_new(o, "spin_window_us", od_json_fixed("%.1f", sc->window_us));
+    json_object_set_new(o, "spin_window_max_us", od_json_fixed("%.1f", sc->window_max_us));
     json_object_set_new(o, "cpu_s", od_json_fixed("%.3f", sc->cpu_s));
     json_object_set_new(o, "spin_s", od_json_fixed("%.3f", sc->spin_s));
     json_object_set_new(o, "runq_s", od_json_fixed("%.3f", sc->runq_s));

@@ -38,10 +38,11 @@ typedef struct od_selfcheck {
     /* the scenario with the largest send-delay share (NULL name: no answers at all) */
     const char *worst; /* borrowed from its result */
     double share, send_delay_p99_us, latency_p99_us;
-    double busiest;               /* the busiest worker thread's working share */
-    double cpu_s, spin_s, runq_s; /* the process's CPU, of it spinning; time waiting for a CPU */
-    double spin_off_s;            /* time the workers slept to each instant: their CPU was shared */
-    uint64_t spin_ns;
+    double busiest;                  /* the busiest worker thread's working share */
+    double cpu_s, spin_s, runq_s;    /* the process's CPU, of it spinning; time waiting for a CPU */
+    double spin_off_s;               /* time the workers slept to each instant: their CPU was shared */
+    uint64_t spin_ns;                /* --spin: the widest window */
+    double window_us, window_max_us; /* the adapted window: its mean over the ticks, its widest */
     int threads;
     char **problems, **advice; /* owned, NULL-terminated lists of sentences */
     size_t nproblems, nadvice;

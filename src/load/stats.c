@@ -14,6 +14,7 @@ void od_load_stats_init(od_load_stats_t *st)
     st->latency = od_hist_create();
     st->service = od_hist_create();
     st->send_delay = od_hist_create();
+    st->completion = od_hist_create();
     st->timeline = NULL;
 }
 
@@ -22,7 +23,8 @@ void od_load_stats_dispose(od_load_stats_t *st)
     od_hist_destroy(st->latency);
     od_hist_destroy(st->service);
     od_hist_destroy(st->send_delay);
-    st->latency = st->service = st->send_delay = NULL;
+    od_hist_destroy(st->completion);
+    st->latency = st->service = st->send_delay = st->completion = NULL;
     od_load_timeline_destroy(st->timeline);
     st->timeline = NULL;
 }
@@ -35,6 +37,11 @@ void od_load_counts_add(od_load_counts_t *dst, const od_load_counts_t *src)
     dst->late += src->late;
     dst->dropped += src->dropped;
     dst->queued += src->queued;
+    dst->followed += src->followed;
+    dst->fdone += src->fdone;
+    dst->ffailed += src->ffailed;
+    dst->flost += src->flost;
+    dst->polls += src->polls;
     for (int i = 0; i < OD_ERR_KINDS; i++)
         dst->errors[i] += src->errors[i];
     for (size_t i = 0; i < OD_ARRAY_SIZE(dst->status); i++)
@@ -47,6 +54,7 @@ void od_load_stats_merge(od_load_stats_t *dst, const od_load_stats_t *src)
     od_hist_merge(dst->latency, src->latency);
     od_hist_merge(dst->service, src->service);
     od_hist_merge(dst->send_delay, src->send_delay);
+    od_hist_merge(dst->completion, src->completion);
     if (dst->timeline && src->timeline) od_load_timeline_merge(dst->timeline, src->timeline);
 }
 
@@ -108,24 +116,41 @@ void od_tl_record(od_tl_point_t *p, uint64_t us)
     if (us > p->max_us) p->max_us = us;
 }
 
-uint64_t od_tl_percentile(const od_tl_point_t *p, double pct)
+void od_tl_record_completion(od_tl_point_t *p, uint64_t us)
+{
+    p->clat[tl_index(us)]++;
+    p->finished++;
+    if (us > p->cmax_us) p->cmax_us = us;
+}
+
+static uint64_t buckets_percentile(const uint32_t *lat, uint64_t max_us, double pct)
 {
     uint64_t total = 0;
     for (size_t i = 0; i < OD_TL_BUCKETS; i++)
-        total += p->lat[i];
+        total += lat[i];
     if (total == 0) return 0;
     uint64_t rank = (uint64_t)(pct / 100.0 * (double)total + 0.999999);
     if (rank < 1) rank = 1;
     if (rank > total) rank = total;
     uint64_t seen = 0;
     for (size_t i = 0; i < OD_TL_BUCKETS; i++) {
-        seen += p->lat[i];
+        seen += lat[i];
         if (seen >= rank) {
             uint64_t v = tl_upper(i);
-            return v < p->max_us ? v : p->max_us;
+            return v < max_us ? v : max_us;
         }
     }
-    return p->max_us;
+    return max_us;
+}
+
+uint64_t od_tl_percentile(const od_tl_point_t *p, double pct)
+{
+    return buckets_percentile(p->lat, p->max_us, pct);
+}
+
+uint64_t od_tl_completion_percentile(const od_tl_point_t *p, double pct)
+{
+    return buckets_percentile(p->clat, p->cmax_us, pct);
 }
 
 int od_load_timeline_merge(od_load_timeline_t *dst, const od_load_timeline_t *src)
@@ -138,8 +163,12 @@ int od_load_timeline_merge(od_load_timeline_t *dst, const od_load_timeline_t *sr
         d->completed += s->completed;
         d->errors += s->errors;
         if (s->max_us > d->max_us) d->max_us = s->max_us;
-        for (size_t j = 0; j < OD_TL_BUCKETS; j++)
+        d->finished += s->finished;
+        if (s->cmax_us > d->cmax_us) d->cmax_us = s->cmax_us;
+        for (size_t j = 0; j < OD_TL_BUCKETS; j++) {
             d->lat[j] += s->lat[j];
+            d->clat[j] += s->clat[j];
+        }
     }
     return 0;
 }
@@ -195,6 +224,7 @@ int od_load_metric(const od_load_result_t *r, const char *metric, double *value)
     if (strncmp(metric, "latency.", 8) == 0) return hist_stat(r->st.latency, metric + 8, value);
     if (strncmp(metric, "service_time.", 13) == 0) return hist_stat(r->st.service, metric + 13, value);
     if (strncmp(metric, "send_delay.", 11) == 0) return hist_stat(r->st.send_delay, metric + 11, value);
+    if (strncmp(metric, "completion.", 11) == 0) return hist_stat(r->st.completion, metric + 11, value);
     if (strcmp(metric, "scheduled") == 0)
         *value = (double)c->scheduled;
     else if (strcmp(metric, "sent") == 0)

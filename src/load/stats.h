@@ -1,7 +1,8 @@
 /*
  * stats — what orderload measures for one scenario: request counts, status codes, errors by
  * kind, and three histograms (latency from the intended start, service time from the send,
- * send delay from the intended start to the send), plus the metrics thresholds read.
+ * send delay from the intended start to the send), a fourth when the scenario follows its
+ * orders (completion latency, accepted -> finished), plus the metrics thresholds read.
  *
  * Each worker thread records into its own od_load_stats_t (no locks, no allocation per
  * sample); the main thread merges them after the threads are joined.  An od_load_result_t is
@@ -42,6 +43,10 @@ typedef struct od_load_counts {
     uint64_t scheduled, sent, completed, late, dropped;
     uint64_t queued; /* arrivals that waited in the backlog for a free connection */
     uint64_t errors[OD_ERR_KINDS];
+    /* follow = true (follow.c): orders whose 202 was followed, seen done or failed, lost (not
+     * seen finished: evicted, polls exhausted, the follow deadline, an unusable Location),
+     * and the polls sent */
+    uint64_t followed, fdone, ffailed, flost, polls;
     uint64_t status[600]; /* by status code; codes outside 100..599 count at index 0 */
 } od_load_counts_t;
 
@@ -53,7 +58,9 @@ typedef struct od_load_counts {
 typedef struct od_tl_point {
     uint64_t sent, completed, errors;
     uint64_t max_us;
-    uint32_t lat[OD_TL_BUCKETS]; /* latencies of the answers completed in this step */
+    uint32_t lat[OD_TL_BUCKETS];  /* latencies of the answers completed in this step */
+    uint64_t finished, cmax_us;   /* follow: orders seen finished in this step */
+    uint32_t clat[OD_TL_BUCKETS]; /* their completion latencies */
 } od_tl_point_t;
 
 typedef struct od_load_timeline {
@@ -70,9 +77,13 @@ void od_load_timeline_destroy(od_load_timeline_t *tl);
 od_tl_point_t *od_load_timeline_at(od_load_timeline_t *tl, uint64_t since_ns);
 /** records one answer's latency into a point */
 void od_tl_record(od_tl_point_t *p, uint64_t latency_us);
+/** records one followed order's completion latency into a point */
+void od_tl_record_completion(od_tl_point_t *p, uint64_t latency_us);
 /** the latency at percentile p (0..100] of a point: the upper bound of its bucket, at most the
  *  point's max; 0 when it has no answers */
 uint64_t od_tl_percentile(const od_tl_point_t *p, double pct);
+/** the same of the point's completion latencies */
+uint64_t od_tl_completion_percentile(const od_tl_point_t *p, double pct);
 /** dst += src; both must cover the same span (else nothing is added and -1 is returned) */
 int od_load_timeline_merge(od_load_timeline_t *dst, const od_load_timeline_t *src);
 /** returns a copy of tl; release with od_load_timeline_destroy */
@@ -81,6 +92,7 @@ od_load_timeline_t *od_load_timeline_dup(const od_load_timeline_t *tl);
 typedef struct od_load_stats {
     od_load_counts_t c;
     od_hist_t *latency, *service, *send_delay;
+    od_hist_t *completion;        /* follow: accepted -> done or failed (follow.c says how measured) */
     od_load_timeline_t *timeline; /* owned; NULL: none (totals have none) */
 } od_load_stats_t;
 
@@ -98,6 +110,7 @@ typedef struct od_load_result {
     double target_rate;   /* per second; 0 for a closed model (no target) */
     double duration_s;    /* the window rates are computed over */
     double achieved_rate; /* sent (completed for a closed model) ÷ duration_s */
+    int follow;           /* the scenario follows its orders (a total: any of its scenarios did) */
     od_load_stats_t st;
 } od_load_result_t;
 

@@ -4,6 +4,9 @@
  * interface).  A worker's Lua is its od_script_t (script.h), the one place that touches its
  * lua_State.
  *
+ * A scenario with follow = true also polls each accepted order (follow.c) on connections of
+ * its own, which reach the loop tagged (OD_FOLLOW_TAG).
+ *
  * The flow within a worker runs one way per event: engine.c's loop -> od_scen_step
  * (arrivals due) or od_conn_event (a socket) -> od_scen_complete / od_scen_conn_failed ->
  * od_scen_next_work, which hands the next request to a connection (od_conn_write).
@@ -25,6 +28,7 @@
 
 #define TICK_NS 50000000ull /* timeouts checked and snapshots published this often */
 #define STOP_GRACE_NS 1000000000ull
+#define OD_LATE_RING 256 /* wake-ups remembered to size the spin window: about 1-2 s at 100/s */
 
 typedef struct scen od_scen_t;
 typedef struct worker od_worker_t;
@@ -44,6 +48,8 @@ typedef struct conn {
     size_t in_len, in_cap;
     od_resp_t resp;
     od_buf_t head, body; /* kept only when the script has response() */
+    char loc[256];       /* follow: the 202's Location path (loc_len 0: none usable) */
+    size_t loc_len;
 } od_conn_t;
 
 typedef struct pending {
@@ -65,9 +71,11 @@ struct scen {
     int serving;
     od_load_stats_t st;
     od_hist_t *ival;
+    struct follow *follow; /* follow.c's, when the scenario follows its orders; else NULL */
+    od_hist_t *cival;      /* completion latencies since the last publish (follow only) */
     /* published under worker->pub_lock */
     od_load_counts_t pub_c;
-    od_hist_t *pub_ival;
+    od_hist_t *pub_ival, *pub_cival;
     uint64_t pub_inflight, pub_backlog;
     int pub_phase;
 };
@@ -92,7 +100,11 @@ struct worker {
     uint64_t last_sent;               /* when the latest request was handed to a connection */
     int schedstat_fd;                 /* this thread's /proc/thread-self/schedstat, or -1 */
     uint64_t runq_last, spin_back_at; /* see engine.c's spin_window */
-    od_load_cpu_t cpu;                /* where the loop's time went (busiest unused): read after join */
+    uint32_t late_us[OD_LATE_RING];   /* how late the latest timed sleeps woke (engine.c's adapt) */
+    uint32_t late_n, late_i;
+    uint64_t window_ns;           /* the spin window in use: adapted to late_us, at most run->spin_ns */
+    uint64_t cur_instant, gap_ns; /* the latest instant to keep, and how far after the one before */
+    od_load_cpu_t cpu;            /* where the loop's time went (busiest unused): read after join */
     pthread_mutex_t pub_lock;
 };
 
@@ -147,5 +159,28 @@ uint64_t od_scen_step(od_scen_t *s, uint64_t now);
 void od_worker_tick(od_worker_t *w, uint64_t now);
 /** copies every scenario's counts for the main thread, under w->pub_lock */
 void od_worker_publish(od_worker_t *w);
+
+/* ---- following accepted orders (follow.c: its policy is described there) ---------------- */
+
+/* epoll data of a poll connection: its address with this bit set (od_conn_t's have it clear) */
+#define OD_FOLLOW_TAG 1u
+
+struct follow *od_follow_create(od_scen_t *s);
+void od_follow_destroy(struct follow *f);
+/** after c's head is parsed: keeps a 202's Location path in c->loc (loc_len 0: none usable) */
+void od_follow_location(od_conn_t *c);
+/** starts following the order at loc (len 0: lost), its 202 received at `now` */
+void od_follow_add(od_scen_t *s, const char *loc, size_t len, uint64_t now);
+/** sends the polls due; returns when the next one is due (UINT64_MAX: none, or it waits for a
+ *  connection to answer) */
+uint64_t od_follow_step(od_scen_t *s, uint64_t now);
+/** the orders still followed (0 when the scenario does not follow) */
+size_t od_follow_pending(const od_scen_t *s);
+/** handles epoll events on a poll connection (the epoll data without OD_FOLLOW_TAG) */
+void od_follow_event(void *poll, uint32_t ev);
+/** fails the polls past their timeout (each order is polled again later) */
+void od_follow_tick(od_scen_t *s, uint64_t now);
+/** the scenario ends: orders not seen finished count as lost; the connections close */
+void od_follow_finish(od_scen_t *s);
 
 #endif

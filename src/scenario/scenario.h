@@ -11,6 +11,7 @@
  *       ramp   = { executor = "ramping-arrival-rate", start_rate = 0, start_time = "35s",
  *                  stages = { { duration = "10s", target = 100 }, { duration = "5s", target = 0 } } },
  *       max    = { executor = "constant-concurrency", connections = 32, duration = "10s" },
+ *       -- any scenario may add follow = true: completion latency of each accepted order
  *     },
  *     thresholds = { ["latency.p99"] = "< 250ms", ["normal:error_rate"] = "< 1%" },
  *     request  = function(ctx) return "POST", "/orders", headers, body end,  -- or a table
@@ -67,7 +68,7 @@ const char *od_scenario_set_name(const od_scenario_set_t *s);
  * {"name":"burst","file":"lua/scenarios/burst.lua","scenarios":{"burst":{"executor":
  *  "constant-arrival-rate","rate":100,"duration_s":10,"start_time_s":0}}}
  * (ramping scenarios add "start_rate" and "stages":[{"duration_s","target"}]; scenarios with
- * a connection limit add "connections")
+ * a connection limit add "connections", scenarios that follow their orders "follow":true)
  */
 void od_scenario_set_json(const od_scenario_set_t *s, od_buf_t *out);
 
@@ -96,14 +97,16 @@ typedef struct od_scenario {
     uint32_t connections;   /* 0 = not set (orderload picks) */
     uint32_t max_backlog;   /* 0 = not set: arrivals waiting for a connection before drops */
     uint64_t timeout_ns;    /* per request; default 10 s */
+    int follow;             /* `follow = true`: orderload polls each 202's Location until the order
+                             * is done or failed and reports completion latency */
 } od_scenario_t;
 
 typedef enum od_cmp { OD_CMP_LT, OD_CMP_LE, OD_CMP_GT, OD_CMP_GE, OD_CMP_EQ } od_cmp_t;
 
 /*
  * A threshold "[SCENARIO:]METRIC OP VALUE".  Metrics: latency.S, service_time.S,
- * send_delay.S with S one of min, mean, stdev, max, pN (e.g. p99, p99.9): values in µs,
- * written with a unit ("250ms"); scheduled, sent, completed, late, dropped, errors (counts);
+ * send_delay.S, completion.S (follow = true) with S one of min, mean, stdev, max, pN (e.g. p99, p99.9):
+ * values in µs, written with a unit ("250ms"); scheduled, sent, completed, late, dropped, errors (counts);
  * error_rate, drop_rate (fractions, "1%" or 0.01); rate (achieved requests per second).
  */
 typedef struct od_threshold {

@@ -93,6 +93,19 @@ static int apply_executor(lua_State *L, int idx, void *member, od_buf_t *why)
     return -1;
 }
 
+static int apply_follow(lua_State *L, int idx, void *member, od_buf_t *why)
+{
+    if (lua_type(L, idx) == LUA_TBOOLEAN) {
+        *(int *)member = lua_toboolean(L, idx);
+        return 0;
+    }
+    const char *v = lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : NULL;
+    od_buf_printf(why,
+                  "must be true or false (follow each 202's Location until the order is done), got %s%s%s",
+                  v ? "\"" : "a ", v ? v : luaL_typename(L, idx), v ? "\"" : "");
+    return -1;
+}
+
 /* The keys of scenarios.NAME, the way config.c's table drives the YAML. */
 static const od_lua_field_t scenario_fields[] = {
     {"executor", OD_LUA_T_CUSTOM, offsetof(od_scenario_t, executor), .apply = apply_executor},
@@ -105,6 +118,7 @@ static const od_lua_field_t scenario_fields[] = {
     {"connections", OD_LUA_T_U32, offsetof(od_scenario_t, connections), 1, 100000},
     {"max_backlog", OD_LUA_T_U32, offsetof(od_scenario_t, max_backlog), 1, 10000000},
     {"timeout", OD_LUA_T_DURATION, offsetof(od_scenario_t, timeout_ns), 0.001, 600, .help = "per request"},
+    {"follow", OD_LUA_T_CUSTOM, offsetof(od_scenario_t, follow), .apply = apply_follow},
     {NULL}};
 
 /* Returns 1 when table t has key k. */

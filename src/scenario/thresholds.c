@@ -11,7 +11,7 @@
 static int time_metric(const char *m)
 {
     return strncmp(m, "latency.", 8) == 0 || strncmp(m, "service_time.", 13) == 0 ||
-           strncmp(m, "send_delay.", 11) == 0;
+           strncmp(m, "send_delay.", 11) == 0 || strncmp(m, "completion.", 11) == 0;
 }
 
 /* Returns 1 when `m` names a metric thresholds understand. */
@@ -102,12 +102,12 @@ static int add_threshold(od_scenario_loader_t *ld, od_scenario_set_t *s, const c
         }
     }
     if (!valid_metric(metric)) {
-        od_scenario_report(
-            ld, at,
-            "threshold \"%s\": unknown metric (expected latency.S, service_time.S, send_delay.S with S = "
-            "min, mean, stdev, max or pN; scheduled, sent, completed, late, dropped, errors, "
-            "error_rate, drop_rate, rate)",
-            key);
+        od_scenario_report(ld, at,
+                           "threshold \"%s\": unknown metric (expected latency.S, service_time.S, "
+                           "send_delay.S, completion.S with S = "
+                           "min, mean, stdev, max or pN; scheduled, sent, completed, late, dropped, errors, "
+                           "error_rate, drop_rate, rate)",
+                           key);
         return -1;
     }
     od_threshold_t th = {0};
