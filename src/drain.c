@@ -58,17 +58,6 @@ static void ids_path(const od_app_t *app, char *out, size_t size)
     snprintf(out, size, "%s/orderd-unprocessed-%d.ids", tmp && *tmp ? tmp : "/tmp", (int)getpid());
 }
 
-/* writes the ids to path; 0 if written */
-static int write_ids(const char *path, const od_buf_t *ids)
-{
-    FILE *f = fopen(path, "w");
-    if (f == NULL) return -1;
-    size_t n = ids->len ? fwrite(ids->base, 1, ids->len, f) : 0;
-    int rc = n == ids->len && fclose(f) == 0 ? 0 : -1;
-    if (n != ids->len) fclose(f);
-    return rc;
-}
-
 /* After a hand-over: closes the listeners and waits until every connection this process
  * holds has ended (at most OD_DRAIN_CONNS_WAIT_S); a stop signal ends the wait early
  * (returned, SIGQUIT to be acted on by the pool's drain). */
@@ -160,12 +149,13 @@ int od_drain(od_app_t *app, int sig, const sigset_t *signals)
         accepted == processed && processed == ok + errors ? "(nothing lost)" : "(MISMATCH: orders lost)";
     if (quitting) { /* the file exists even when nothing was queued: the user asked for it */
         if (!path[0]) ids_path(app, path, sizeof(path));
-        if (write_ids(path, &ids) != 0) {
+        if (od_write_file_atomic(path, ids.base ? ids.base : "", ids.len, 0644, NULL) != 0) {
             const char *tmp = getenv("TMPDIR");
             od_warn("cannot write %s: %s; writing to the temporary directory instead", path, strerror(errno));
             snprintf(path, sizeof(path), "%s/orderd-unprocessed-%d.ids", tmp && *tmp ? tmp : "/tmp",
                      (int)getpid());
-            if (write_ids(path, &ids) != 0) od_error("cannot write %s either: %s", path, strerror(errno));
+            if (od_write_file_atomic(path, ids.base ? ids.base : "", ids.len, 0644, NULL) != 0)
+                od_error("cannot write %s either: %s", path, strerror(errno));
         }
         int whole = accepted == processed + abandoned && processed == ok + errors;
         snprintf(tail, sizeof(tail), " abandoned=%zu (%s %s)", abandoned,

@@ -247,17 +247,13 @@ void od_handover_export(od_app_t *app)
     if (!successor) return;
     od_buf_t out = OD_BUF_INIT;
     size_t n = od_results_export(app->results, &out);
-    char tmp[PATH_MAX + 8];
-    snprintf(tmp, sizeof(tmp), "%s.part", results_path);
-    FILE *f = fopen(tmp, "w");
-    int ok = f != NULL && fwrite(out.base ? out.base : "", 1, out.len, f) == out.len;
-    if (f && fclose(f) != 0) ok = 0;
-    if (ok && rename(tmp, results_path) == 0)
+    od_buf_t err = OD_BUF_INIT;
+    if (od_write_file_atomic(results_path, out.base ? out.base : "", out.len, 0600, &err) == 0)
         od_info("hand-over: %zu orders passed to pid %d for their lookups (%s)", n, (int)successor,
                 results_path);
     else
-        od_error("hand-over: cannot pass the orders to pid %d (%s: %s): their lookups answer 404 there",
-                 (int)successor, tmp, strerror(errno));
-    if (!ok) unlink(tmp);
+        od_error("hand-over: cannot pass the orders to pid %d (%s): their lookups answer 404 there",
+                 (int)successor, err.base);
+    od_buf_dispose(&err);
     od_buf_dispose(&out);
 }
