@@ -68,10 +68,8 @@ void od_conn_close(od_conn_t *c)
     }
 }
 
-/* Opens slot c's connection.  Returns 0 (connected or in progress) or -1 (failed now). */
-int od_conn_open(od_scen_t *s, od_conn_t *c)
+int od_conn_dial(const od_url_t *u, int *connected)
 {
-    const od_url_t *u = &s->w->run->target;
     int fd = socket(u->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     int one = 1;
@@ -81,9 +79,19 @@ int od_conn_open(od_scen_t *s, od_conn_t *c)
         close(fd);
         return -1;
     }
+    *connected = rc == 0;
+    return fd;
+}
+
+/* Opens slot c's connection.  Returns 0 (connected or in progress) or -1 (failed now). */
+int od_conn_open(od_scen_t *s, od_conn_t *c)
+{
+    int connected = 0;
+    int fd = od_conn_dial(&s->w->run->target, &connected);
+    if (fd < 0) return -1;
     c->fd = fd;
-    c->connected = rc == 0;
-    c->events = EPOLLIN | EPOLLRDHUP | (rc == 0 ? 0 : EPOLLOUT);
+    c->connected = connected;
+    c->events = EPOLLIN | EPOLLRDHUP | (connected ? 0 : EPOLLOUT);
     c->in_len = 0;
     struct epoll_event e = {.events = c->events, .data.ptr = c};
     if (epoll_ctl(s->w->epfd, EPOLL_CTL_ADD, fd, &e) != 0) {

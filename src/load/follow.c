@@ -193,19 +193,12 @@ static void set_events(poll_t *p, uint32_t ev)
 static int poll_open(poll_t *p)
 {
     od_worker_t *w = p->f->s->w;
-    const od_url_t *u = &w->run->target;
-    int fd = socket(u->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int connected = 0;
+    int fd = od_conn_dial(&w->run->target, &connected);
     if (fd < 0) return -1;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    int rc = connect(fd, (const struct sockaddr *)&u->addr, u->addrlen);
-    if (rc != 0 && errno != EINPROGRESS) {
-        close(fd);
-        return -1;
-    }
     p->fd = fd;
-    p->connected = rc == 0;
-    p->events = EPOLLIN | EPOLLRDHUP | (rc == 0 ? 0 : EPOLLOUT);
+    p->connected = connected;
+    p->events = EPOLLIN | EPOLLRDHUP | (connected ? 0 : EPOLLOUT);
     p->in_len = 0;
     struct epoll_event e = {.events = p->events, .data.u64 = (uint64_t)(uintptr_t)p | OD_FOLLOW_TAG};
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) != 0) {

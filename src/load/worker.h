@@ -134,6 +134,9 @@ od_conn_t *od_conn_idle_pop(od_scen_t *s);
 void od_conn_close(od_conn_t *c);
 /** opens slot c's connection @return 0 (connected or in progress), or -1 (failed now) */
 int od_conn_open(od_scen_t *s, od_conn_t *c);
+/** a non-blocking TCP_NODELAY socket connecting to u; *connected says whether it already is
+ *  (else the connect is in progress: wait for EPOLLOUT); @return the fd, or -1 (errno) */
+int od_conn_dial(const od_url_t *u, int *connected);
 /** returns a closed slot when the scenario may open one more connection, or NULL */
 od_conn_t *od_conn_free_slot(od_scen_t *s);
 /** writes what is left of c's request; waits for EPOLLOUT when the socket is full */
