@@ -44,6 +44,10 @@ for my $sc (@scenarios) {
     my $out = `$b/orderload -u http://127.0.0.1:@{[$s->port]} -d ${secs}s --quiet --no-announce --progress 0 --profile-dir @{[$s->dir]} $sc 2>&1`;
     my $rc = $? >> 8;
     ok $rc == 0 || $rc == 99, "$sc: orderload ran (exit $rc)" or diag $out;
+    # both read once the pool is idle, so that they describe the same orders (a queue still
+    # draining after the load adds orders, and a burst's are the slowest, between the reads)
+    Orderd::wait_until(60, sub { my $j = $s->get_json('/stats'); !$j->{queue_length} && !$j->{busy_workers} })
+        or diag 'the pool did not go idle';
     my $st = $s->get_json('/stats');
     my $page = $s->get('/metrics')->{content};
     for my $h (['processing', 'orderd_processing_seconds', 'processing_time_ms'],
