@@ -18,11 +18,9 @@ SECS=${BENCH_SECONDS:-8}
 ROUNDS=${BENCH_ROUNDS:-3}
 RATE=${BENCH_RATE:-200}
 AT=${BENCH_HANDOVER_AT:-3}
-for bin in "$B/orderd" "$B/orderload"; do
-    [ -x "$bin" ] || { echo "handover.sh: $bin is not built (make all)" >&2; exit 2; }
-done
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+need_built handover.sh "$B/orderd" "$B/orderload"
 
 cat >"$tmp/w.lua" <<'EOF'
 return { workers = 2, queue = 5000, reserve = { hold_us = 0 }, price = { work_us = 0 },

@@ -1,5 +1,5 @@
 # Shared by the benchmark scripts (sourced, after `set -euo pipefail` and B/DUR/ROUNDS):
-# a temp dir and the servers to kill at exit, free ports, waiting for a server, CPU pinning,
+# a check that the binaries are built, a temp dir and the servers to kill at exit, free ports, waiting for a server, CPU pinning,
 # a process's CPU time, and the median of a column of numbers.
 
 here=$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)
@@ -9,6 +9,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
 trap cleanup EXIT
 
+# need_built SCRIPT BIN...: exit 2 naming the first binary that is not built
+need_built() { local me=$1 bin; shift; for bin; do [ -x "$bin" ] || { echo "$me: $bin is not built (make all)" >&2; exit 2; }; done; }
 free_port() { perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen=>1,LocalAddr=>"127.0.0.1:0")->sockport'; }
 wait_http() { for _ in $(seq 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "no answer from $1" >&2; return 1; }
 

@@ -31,12 +31,10 @@ THREADS=${BENCH_THREADS:-1}
 ROUNDS=${BENCH_ROUNDS:-3}
 PCONNS=${BENCH_PRECISION_CONNECTIONS:-1 8 32 64}
 PSECS=${BENCH_PRECISION_SECONDS:-4}
-for bin in "$B/orderload" "$B/hello_h2o" "$B/echo_rtt"; do
-    [ -x "$bin" ] || { echo "orderload.sh: $bin is not built (make all)" >&2; exit 2; }
-done
 command -v wrk >/dev/null || { echo "orderload.sh: wrk is not installed (apt-get install wrk)" >&2; exit 2; }
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+need_built orderload.sh "$B/orderload" "$B/hello_h2o" "$B/echo_rtt"
 
 # the spin window orderload uses by default (its --help says), unless BENCH_SPIN names one
 SPIN=${BENCH_SPIN:-$("$B/orderload" --help | sed -n 's/.*default \([0-9.]*[mu]*s\).*0 = sleep.*/\1/p')}

@@ -13,11 +13,9 @@ B=${1:-build}
 SECS=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
 RATE=${BENCH_RELOAD_RATE:-200}
-for bin in "$B/orderd" "$B/orderload"; do
-    [ -x "$bin" ] || { echo "reload.sh: $bin is not built (make all)" >&2; exit 2; }
-done
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+need_built reload.sh "$B/orderd" "$B/orderload"
 
 workers_lua() { # WORKERS STRIPES WORK_US
     cat <<EOF2

@@ -83,6 +83,19 @@ int od_conn_dial(const od_url_t *u, int *connected)
     return fd;
 }
 
+ssize_t od_conn_read(int fd, char **in, size_t len, size_t *cap)
+{
+    if (*cap - len < 4096) {
+        *cap = *cap ? *cap * 2 : READ_CHUNK;
+        *in = od_realloc(*in, *cap);
+    }
+    ssize_t n;
+    do
+        n = read(fd, *in + len, *cap - len);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
 /* Opens slot c's connection.  Returns 0 (connected or in progress) or -1 (failed now). */
 int od_conn_open(od_scen_t *s, od_conn_t *c)
 {
@@ -135,12 +148,7 @@ static void on_readable(od_conn_t *c)
     od_scen_t *s = c->s;
     od_buf_t *body = s->w->wants_response ? &c->body : NULL;
     for (;;) {
-        if (c->in_cap - c->in_len < 4096) {
-            c->in_cap = c->in_cap ? c->in_cap * 2 : READ_CHUNK;
-            c->in = od_realloc(c->in, c->in_cap);
-        }
-        ssize_t n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n = od_conn_read(c->fd, &c->in, c->in_len, &c->in_cap);
         if (n < 0 && errno == EAGAIN) return;
         uint64_t now = od_now_ns();
         if (n <= 0) {

@@ -34,7 +34,6 @@
 #define MAX_INTERVAL_NS 1000000000ull /* 1 s */
 #define POLL_GROWTH 1.5
 #define MAX_POLLS 64 /* about a minute at the longest interval */
-#define READ_CHUNK 16384
 
 typedef struct order {
     uint64_t accepted, due, interval;
@@ -341,12 +340,7 @@ static void answered(poll_t *p, uint64_t now)
 static void poll_readable(poll_t *p)
 {
     for (;;) {
-        if (p->in_cap - p->in_len < 4096) {
-            p->in_cap = p->in_cap ? p->in_cap * 2 : READ_CHUNK;
-            p->in = od_realloc(p->in, p->in_cap);
-        }
-        ssize_t n = read(p->fd, p->in + p->in_len, p->in_cap - p->in_len);
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n = od_conn_read(p->fd, &p->in, p->in_len, &p->in_cap);
         if (n < 0 && errno == EAGAIN) return;
         uint64_t now = od_now_ns();
         if (n <= 0 || p->o == NULL) {

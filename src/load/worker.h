@@ -137,6 +137,9 @@ int od_conn_open(od_scen_t *s, od_conn_t *c);
 /** a non-blocking TCP_NODELAY socket connecting to u; *connected says whether it already is
  *  (else the connect is in progress: wait for EPOLLOUT); @return the fd, or -1 (errno) */
 int od_conn_dial(const od_url_t *u, int *connected);
+/** reads what fd has into *in after its first len bytes, growing the buffer (*cap bytes) to
+ *  keep 4 KiB free; EINTR is retried @return read(2)'s result (-1 with EAGAIN: nothing yet) */
+ssize_t od_conn_read(int fd, char **in, size_t len, size_t *cap);
 /** returns a closed slot when the scenario may open one more connection, or NULL */
 od_conn_t *od_conn_free_slot(od_scen_t *s);
 /** writes what is left of c's request; waits for EPOLLOUT when the socket is full */
