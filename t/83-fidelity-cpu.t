@@ -2,10 +2,10 @@
 # Fidelity (SPEC: Fidelity), CPU, at cpu_hz 100, 250 and 1000, with 2 busy workers (<= the 2
 # cores here) and 4 (> cores), and at 100 Hz with 4 workers in 1 ms bursts (shorter than the
 # kernel's tick), the orders fed over HTTP inside each profile window: od_stage_price's
-# seconds against the workers' CPU time (schedstat; perf says how much of it is pricing) and
-# the profile's total against the process's (/proc/PID/stat), within 5 %; each function's
-# and each thread group's share of samples against `perf record -e cpu-clock -F 499 -g` on
-# the same window, within 3 points.  Run with profiling.cpu_engine: perf_event where
+# seconds against perf's (`perf record -e cpu-clock -c 2002000 -g` on the same window: the
+# workers' samples under it x the period; without perf, the workers' CPU time by schedstat)
+# and the profile's total against the process's (/proc/PID/stat), within 5 %; each
+# function's and each thread group's share of samples against perf's, within 3 points.  Run with profiling.cpu_engine: perf_event where
 # `orderd --check` knows that engine; with the itimer engine (gperftools, the only one
 # before it) the checks are TODO: tick-bound, it under-samples above the kernel's tick and
 # misplaces short bursts.  No perf, or perf_event_open refused: the share checks are

@@ -10,7 +10,7 @@
 #            at mutex_fraction 1 and 2                                              3 %, 10 %
 #   memory   inuse/alloc space/objects under od_stage_record vs bytes planted,
 #            at heap_sample_bytes 64 KiB and 512 KiB                                10 %
-#   cpu      od_stage_price seconds vs the workers' CPU (schedstat), the total vs
+#   cpu      od_stage_price seconds vs perf's (schedstat's without perf), the total vs
 #            the process's CPU (/proc), each function's self share vs perf record
 #            (points), at cpu_hz 100, 250, 1000 with 2 and 4 busy workers, and    5 %, 5 %, 3 points
 #            4 workers in 1 ms bursts at 100 Hz

@@ -406,12 +406,21 @@ sub memory {
 # server is idle at the window's edges.  With `bursts`, each order's 1 ms of pricing is
 # followed by a 2 ms payment wait: bursts shorter than the kernel's tick, which a tick-bound
 # profiler misplaces.  Truths:
-#   od_stage_price  the workers' CPU time over the work (schedstat) times perf's share of
-#                   pricing among the workers' samples (without perf: all of it; steady
-#                   workers do little else).  Not work_us x orders: a wall-clock loop
-#                   computes that long only on an idle machine
+#   od_stage_price  perf's: the workers' samples under pricing times perf's fixed period,
+#                   perf's own count of the CPU clock they ran pricing on.  Without perf,
+#                   the workers' CPU time over the work (schedstat; steady workers do
+#                   little else but price).  Not schedstat with perf: the kernel counts in a
+#                   thread's runtime the part of each context switch a CPU-clock event,
+#                   perf's as the profile's, is already switched out for — measured here
+#                   with the 1 ms bursts, 1 to 2.5 % of the workers' runtime, which the
+#                   profile matched perf to within 1.2 %.  Not work_us x orders: a
+#                   wall-clock loop computes that long only on an idle machine
 #   total           the process's utime + stime over the work (/proc/PID/stat)
 #   shares          perf's self share of each function, and of each thread group (points)
+# perf record's period on cpu-clock: fixed (-c, not -F's adaptive frequency), so that
+# samples x period is perf's measure of the CPU clock; ~499 Hz, off the 1 ms bursts' beat
+my $PERF_PERIOD_NS = 2_002_000;
+
 sub cpu {
     my ($hz, $workers, $secs, %o) = @_;
     $o{shares} //= 1;
@@ -454,7 +463,8 @@ sub cpu {
         $perf = fork // die "fork: $!";
         if ($perf == 0) {
             open STDERR, '>', '/dev/null';
-            exec('perf', 'record', '-q', '-e', 'cpu-clock', '-F', '499', '-g', '-p', $s->pid, '-o', $pdata) or POSIX::_exit(127);
+            exec('perf', 'record', '-q', '-e', 'cpu-clock', '-c', $PERF_PERIOD_NS, '-g', '-p', $s->pid, '-o', $pdata)
+                or POSIX::_exit(127);
         }
         Orderd::wait_until(5, sub { grep { (readlink($_) // '') =~ /perf_event/ } glob("/proc/$perf/fd/*") });
     }
@@ -498,17 +508,20 @@ sub cpu {
     my $todo = $engine ne 'perf_event' ? 'itimer engine (gperftools) is tick-bound'
              : $fell_back ? 'the server fell back to the itimer engine (gperftools), which is tick-bound' : undef;
     my ($wcpu, $waited) = ($w1->{runtime} - $w0->{runtime}, $w1->{rundelay} - $w0->{rundelay});
-    my ($perf_by, $handler, $nperf, $perf_groups, $price_frac) = $pdata ? perf_shares($pdata) : ();
-    # the workers' CPU is all pricing, but for their bookkeeping and (with bursts) their sleeps'
-    # system calls: perf's share of pricing among the workers' samples says how much
-    my $truth = $wcpu * ($nperf && defined $price_frac ? $price_frac : 1);
-    my $split = $o{bursts} && !($nperf && defined $price_frac); # then too much of their CPU is not pricing
+    my ($perf_by, $handler, $nperf, $perf_groups, $price_frac, $perf_wk, $perf_wk_price) = $pdata ? perf_shares($pdata) : ();
+    # perf's count of the workers' CPU clock under pricing; without perf, all their CPU (they
+    # do little else but for bookkeeping, and, with bursts, their sleeps' system calls: then no
+    # figure)
+    my $by_perf = $nperf && $perf_wk;
+    my $truth = $by_perf ? $perf_wk_price * $PERF_PERIOD_NS / 1e9 : $wcpu;
+    my $split = $o{bursts} && !$by_perf;
     my @f = (
-        fig(name => "${what}od_stage_price seconds vs the workers' CPU", measured => sum_under($p, 'cpu', qr/^od_stage_price$/) / 1e9,
+        fig(name => "${what}od_stage_price seconds vs ${\($by_perf ? 'perf' : q(the workers' CPU))}",
+            measured => sum_under($p, 'cpu', qr/^od_stage_price$/) / 1e9,
             truth => $truth, tol => 0.05, todo => $todo, $split ? (skip => 'no perf to split the bursty workers\' CPU') : (),
-            note => sprintf('workers on a CPU %.2f s (%s), runnable but waiting for one %.2f s', $wcpu,
-                            $nperf && defined $price_frac ? sprintf('%.1f %% of it pricing, by perf', 100 * $price_frac) : 'all of it pricing',
-                            $waited)),
+            note => $by_perf ? sprintf('perf: workers on a CPU clock %.2f s, %.1f %% of it pricing; the kernel\'s runtime of them %.2f s, '
+                                       . 'runnable but waiting for one %.2f s', $perf_wk * $PERF_PERIOD_NS / 1e9, 100 * $price_frac, $wcpu, $waited)
+                             : sprintf('workers on a CPU %.2f s (all of it pricing), runnable but waiting for one %.2f s', $wcpu, $waited)),
         fig(name => "${what}total vs the process's CPU time", measured => sum_all($p, 'cpu') / 1e9, truth => $c1 - $c0,
             tol => 0.05, todo => $todo),
     );
@@ -541,7 +554,7 @@ sub cpu {
 # the CPU configurations: each rate with busy workers <= cores (2) and > cores (4); windows
 # long enough for the share checks' sampling error (~1 point at 100 Hz)
 # (and, at the default rate, four workers in short bursts)
-my @cpu_runs = ([100, 2, 6], [100, 4, 6], [250, 2, 3], [250, 4, 3], [1000, 2, 3], [1000, 4, 3], [100, 4, 6, bursts => 1]);
+my @cpu_runs = ([100, 2, 6], [100, 4, 6], [250, 2, 3], [250, 4, 3], [1000, 2, 3], [1000, 4, 3], [100, 4, 8, bursts => 1]);
 
 sub mutex_all { return (mutex(1, 400), mutex(2, 1200)) }
 
