@@ -43,12 +43,15 @@ return {
 }
 EOF2
 
-# a run's p99 (us) and its failures (errors + dropped + answers other than 202)
+# a run's p99 (us), its failures (errors + dropped + answers other than 202), and what they
+# were (printed when there are any)
 figures() {
     perl -MJSON::PP -e 'local $/; open my $f, "<", $ARGV[0] or die; my $j = decode_json(<$f>);
         my ($s) = values %{ $j->{scenarios} }; my $e = 0; $e += $_ for values %{ $s->{errors} };
         my $c = $s->{status_codes}; my $other = 0; $other += $c->{$_} for grep { $_ ne "202" } keys %$c;
-        printf "%d %d\n", $s->{latency_us}{p99}, $e + $s->{counts}{dropped} + $other' "$1"
+        my $js = JSON::PP->new->canonical;
+        printf "%d %d errors %s, answers %s, dropped %d\n", $s->{latency_us}{p99}, $e + $s->{counts}{dropped} + $other,
+               $js->encode($s->{errors}), $js->encode($c), $s->{counts}{dropped}' "$1"
 }
 
 # gone: exited, or a zombie waiting for its parent
@@ -114,15 +117,12 @@ for round in $(seq "$ROUNDS"); do
     else
         run 1 "$tmp/ho.json"; sleep 1; run 0 "$tmp/steady.json"
     fi
-    read -r ho_p99 ho_fail <<<"$(figures "$tmp/ho.json")"
-    read -r st_p99 st_fail <<<"$(figures "$tmp/steady.json")"
+    read -r ho_p99 ho_fail ho_what <<<"$(figures "$tmp/ho.json")"
+    read -r st_p99 st_fail st_what <<<"$(figures "$tmp/steady.json")"
     [ "$ho_fail" = 0 ] && [ "$st_fail" = 0 ] || {
         echo "handover.sh: failed requests: $ho_fail during the hand-over run, $st_fail in the steady run" >&2
-        for j in ho steady; do
-            perl -MJSON::PP -e 'local $/; open my $f, "<", $ARGV[0] or die; my ($s) = values %{ decode_json(<$f>)->{scenarios} };
-                print "  $ARGV[1]: errors ", JSON::PP->new->canonical->encode($s->{errors}), ", answers ",
-                      JSON::PP->new->canonical->encode($s->{status_codes}), ", dropped $s->{counts}{dropped}\n"' "$tmp/$j.json" "$j" >&2
-        done
+        echo "  hand-over run: $ho_what" >&2
+        echo "  steady run: $st_what" >&2
         exit 1
     }
     [ "$n_ho" -gt 0 ] || { echo "handover.sh: no hand-over happened during the run" >&2; exit 1; }

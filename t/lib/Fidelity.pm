@@ -508,7 +508,7 @@ sub cpu {
     my $todo = $engine ne 'perf_event' ? 'itimer engine (gperftools) is tick-bound'
              : $fell_back ? 'the server fell back to the itimer engine (gperftools), which is tick-bound' : undef;
     my ($wcpu, $waited) = ($w1->{runtime} - $w0->{runtime}, $w1->{rundelay} - $w0->{rundelay});
-    my ($perf_by, $handler, $nperf, $perf_groups, $price_frac, $perf_wk, $perf_wk_price) = $pdata ? perf_shares($pdata) : ();
+    my ($perf_by, $handler, $nperf, $perf_groups, $perf_wk, $perf_wk_price) = $pdata ? perf_shares($pdata) : ();
     # perf's count of the workers' CPU clock under pricing; without perf, all their CPU (they
     # do little else but for bookkeeping, and, with bursts, their sleeps' system calls: then no
     # figure)
@@ -520,7 +520,7 @@ sub cpu {
             measured => sum_under($p, 'cpu', qr/^od_stage_price$/) / 1e9,
             truth => $truth, tol => 0.05, todo => $todo, $split ? (skip => 'no perf to split the bursty workers\' CPU') : (),
             note => $by_perf ? sprintf('perf: workers on a CPU clock %.2f s, %.1f %% of it pricing; the kernel\'s runtime of them %.2f s, '
-                                       . 'runnable but waiting for one %.2f s', $perf_wk * $PERF_PERIOD_NS / 1e9, 100 * $price_frac, $wcpu, $waited)
+                                       . 'runnable but waiting for one %.2f s', $perf_wk * $PERF_PERIOD_NS / 1e9, 100 * $perf_wk_price / $perf_wk, $wcpu, $waited)
                              : sprintf('workers on a CPU %.2f s (all of it pricing), runnable but waiting for one %.2f s', $wcpu, $waited)),
         fig(name => "${what}total vs the process's CPU time", measured => sum_all($p, 'cpu') / 1e9, truth => $c1 - $c0,
             tol => 0.05, todo => $todo),

@@ -161,8 +161,8 @@ sub self_shares {
 # its threads (named "profiler..."), and samples taken inside a profiler's signal handler (a
 # frame in libprofiler or libunwind, under the signal trampoline __restore_rt, or a leaf in
 # the signal-mask calls).  Returns
-# (shares, the fraction left out, the samples counted, group shares, the fraction of the
-# workers' samples under od_stage_price, the workers' samples, those of them under it).
+# (shares, the fraction left out, the samples counted, group shares, the workers' samples,
+# those of them under od_stage_price).
 sub perf_shares {
     my ($file) = @_;
     open my $f, '-|', "perf script -i '$file' -F comm,tid,ip,sym,dso 2>/dev/null" or die "perf script: $!";
@@ -206,7 +206,7 @@ sub perf_shares {
     $flush->();
     close $f;
     $_ /= ($n || 1) for values %by, values %group;
-    return (\%by, ($own || 0) / (($n || 0) + ($own || 0) || 1), $n || 0, \%group, $wk ? ($wk_price || 0) / $wk : undef, $wk || 0, $wk_price || 0);
+    return (\%by, ($own || 0) / (($n || 0) + ($own || 0) || 1), $n || 0, \%group, $wk || 0, $wk_price || 0);
 }
 
 sub trace_events {
