@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/sched_idle.h"
 #include "base/util.h"
 #include "http/predecessor.h"
 #include "http/server.h"
@@ -66,7 +67,7 @@ static char **child_env(char *fds, char *ready, char *results)
 
 /* starts the new process with the listeners and the pipe's write end inherited; -1 on error
  * (errno-style message in *why) */
-static pid_t spawn(od_app_t *app, int ready_fd, const char **why)
+static pid_t spawn(od_app_t *app, int ready_fd, int *idle, const char **why)
 {
     char exe[PATH_MAX];
     if (exe_path(exe, sizeof(exe)) != 0) {
@@ -101,8 +102,12 @@ static pid_t spawn(od_app_t *app, int ready_fd, const char **why)
     posix_spawnattr_setsigdefault(&attr, &def);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
+    /* the child inherits this thread's policy: idle from its first instruction (sched_idle.h) */
+    *idle = od_sched_idle_possible() && od_sched_idle_self(1) == 0;
     pid_t pid;
     int rc = posix_spawn(&pid, exe, &fa, &attr, app->argv, env);
+    if (*idle && od_sched_idle_self(0) != 0)
+        od_warn("SIGUSR2: this thread stays SCHED_IDLE: %s", strerror(errno)); /* allowed a moment ago */
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
     free(env);
@@ -111,9 +116,9 @@ static pid_t spawn(od_app_t *app, int ready_fd, const char **why)
         *why = strerror(rc);
         return -1;
     }
-    od_info("SIGUSR2: hand-over: started %s (pid %d) on the inherited sockets; waiting up to %d s for it "
+    od_info("SIGUSR2: hand-over: started %s (pid %d) on the inherited sockets%s; waiting up to %d s for it "
             "to serve",
-            exe, (int)pid, OD_HANDOVER_TIMEOUT_S);
+            exe, (int)pid, *idle ? ", at idle priority until it is up" : "", OD_HANDOVER_TIMEOUT_S);
     return pid;
 }
 
@@ -134,11 +139,28 @@ static int take_signals(const sigset_t *signals, pid_t pid)
     return 0;
 }
 
-/* Waits for "ready" on fd; returns 0 once it came, else -1 with the reason in why (a buffer
- * of whysz bytes) and the stop signal, if one abandoned the wait, in *stop. */
-static int wait_ready(int fd, pid_t pid, const sigset_t *signals, int *stop, char *why, size_t whysz)
+/* the child, started idle, to normal priority: once it serves, or (serving 0) when it has not
+ * after OD_HANDOVER_IDLE_MS, which is logged */
+static void raise_child(pid_t pid, int serving)
 {
-    uint64_t deadline = od_now_ns() + (uint64_t)OD_HANDOVER_TIMEOUT_S * 1000000000u;
+    int n = od_sched_idle_raise(pid);
+    if (n < 0)
+        od_warn("hand-over: cannot raise pid %d from idle priority: %s", (int)pid, strerror(errno));
+    else if (!serving)
+        od_info("hand-over: pid %d not serving after %d ms at idle priority (a busy machine): raised to "
+                "normal priority (threads raised: %d)",
+                (int)pid, OD_HANDOVER_IDLE_MS, n);
+}
+
+/* Waits for "ready" on fd; returns 0 once it came, else -1 with the reason in why (a buffer
+ * of whysz bytes) and the stop signal, if one abandoned the wait, in *stop.  A child started
+ * idle (*idle) is raised after OD_HANDOVER_IDLE_MS if it has not said it serves by then, and
+ * *idle cleared. */
+static int wait_ready(int fd, pid_t pid, int *idle, const sigset_t *signals, int *stop, char *why,
+                      size_t whysz)
+{
+    uint64_t start = od_now_ns();
+    uint64_t deadline = start + (uint64_t)OD_HANDOVER_TIMEOUT_S * 1000000000u;
     char buf[16];
     size_t got = 0;
     for (;;) {
@@ -150,8 +172,12 @@ static int wait_ready(int fd, pid_t pid, const sigset_t *signals, int *stop, cha
             snprintf(why, whysz, "it did not serve within %d s", OD_HANDOVER_TIMEOUT_S);
             return -1;
         }
+        if (*idle && od_now_ns() - start > (uint64_t)OD_HANDOVER_IDLE_MS * 1000000u) {
+            raise_child(pid, 0);
+            *idle = 0;
+        }
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 100) <= 0) continue;
+        if (poll(&p, 1, *idle ? 20 : 100) <= 0) continue;
         ssize_t n = read(fd, buf + got, sizeof(buf) - 1 - got);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
@@ -206,7 +232,8 @@ int od_handover_begin(od_app_t *app, const sigset_t *signals)
         return -1;
     }
     const char *why_spawn = "";
-    pid_t pid = spawn(app, pipefd[1], &why_spawn);
+    int idle = 0;
+    pid_t pid = spawn(app, pipefd[1], &idle, &why_spawn);
     close(pipefd[1]); /* the child's copy is the only writer: its exit is our EOF */
     if (pid < 0) {
         close(pipefd[0]);
@@ -215,8 +242,9 @@ int od_handover_begin(od_app_t *app, const sigset_t *signals)
     }
     int stop = 0;
     char why[160];
-    int rc = wait_ready(pipefd[0], pid, signals, &stop, why, sizeof(why));
+    int rc = wait_ready(pipefd[0], pid, &idle, signals, &stop, why, sizeof(why));
     close(pipefd[0]);
+    if (rc == 0 && idle) raise_child(pid, 1);
     if (rc == 0) {
         successor = pid;
         od_info("SIGUSR2: hand-over: pid %d serves; this process (pid %d) stops accepting, finishes its "
@@ -224,6 +252,7 @@ int od_handover_begin(od_app_t *app, const sigset_t *signals)
                 (int)pid, (int)getpid());
         return 0;
     }
+    if (rc == -1 && idle) od_sched_idle_raise(pid); /* it drains at normal priority */
     if (rc == -1) stop_child(pid);
     od_error("SIGUSR2: hand-over to pid %d failed: %s; this process keeps serving", (int)pid, why);
     if (stop) kill(getpid(), stop); /* blocked: pending again for main's loop */

@@ -8,6 +8,9 @@
  *     from, so a rebuilt binary is what runs; argv as it was started), with the listening
  *     sockets left open across exec and named in OD_LISTEN_FDS_ENV (http/server.h), and the
  *     write end of a pipe named in OD_HANDOVER_READY_ENV;
+ *   - the new one starts at idle priority where this process may raise it back, so that its
+ *     start-up takes only the old one's idle time, and is raised to normal priority once it
+ *     serves, or after OD_HANDOVER_IDLE_MS if it does not by then (base/sched_idle.h);
  *   - the new one binds nothing it inherited, and once its loops run writes "ready" to the
  *     pipe (od_handover_ready);
  *   - the old one waits for that line at most OD_HANDOVER_TIMEOUT_S; if the new one exits,
@@ -29,6 +32,7 @@
 
 #define OD_HANDOVER_READY_ENV "ORDERD_HANDOVER_READY_FD"
 #define OD_HANDOVER_TIMEOUT_S 60 /* a sanitizer build, started twice (the profilers' re-exec) */
+#define OD_HANDOVER_IDLE_MS 1000 /* the most the new process starts at idle priority (base/sched_idle.h) */
 
 /**
  * starts the new process and waits until it serves, taking the signals in `signals` (still

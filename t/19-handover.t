@@ -15,6 +15,28 @@ use Time::HiRes qw(sleep time);
 use Orderd qw(build_dir json_decode json_encode order wait_until);
 
 my $san = Orderd::sanitizer_build();
+
+# whether orderd may start the new process at idle priority: it may when it could raise it
+# back (base/sched_idle.h: CAP_SYS_NICE, or RLIMIT_NICE >= 20)
+sub idle_possible {
+    open my $f, '<', '/proc/self/status' or return 0;
+    my ($eff) = join('', <$f>) =~ /^CapEff:\s*([0-9a-f]+)/mi;
+    return 1 if defined $eff && (hex(substr($eff, -8)) >> 23) & 1;
+    chomp(my $lim = `sh -c 'ulimit -e' 2>/dev/null`);
+    return $lim eq 'unlimited' || ($lim =~ /^\d+$/ && $lim >= 20);
+}
+# the scheduling policy of each thread of pid (name => policy: 0 SCHED_OTHER, 5 SCHED_IDLE)
+sub policies {
+    my $pid = shift;
+    my %p;
+    for my $t (glob "/proc/$pid/task/*") {
+        open my $f, '<', "$t/stat" or next;
+        my $st = <$f>;
+        my ($name, $rest) = $st =~ /\((.*)\) (.*)/s or next;
+        $p{"$name/" . ($t =~ m{(\d+)$})[0]} = (split ' ', $rest)[38];
+    }
+    return \%p;
+}
 my $fast = "return { workers = 2, queue = 5000, reserve = { hold_us = 0 }, price = { work_us = 0 }, "
          . "pay = { ms_per_priority = 0, fixed_ms = 1 }, record = { alloc_bytes = 256 } }";
 
@@ -103,6 +125,14 @@ LUA
     is scalar(() = $log =~ /hand-over: started /g), 1, 'one hand-over started';
     like $log, qr/SIGUSR2: refused: (a hand-over is under way|this process handed over)/, 'a second SIGUSR2 is refused with a log line';
     like $log, qr/listening on 127\.0\.0\.1:\d+: inherited \(fd \d+\)/, 'the new process inherited the listener';
+    if (idle_possible()) {
+        like $log, qr/hand-over: started .*, at idle priority until it is up;/, 'the new process started at idle priority';
+    } else {
+        unlike $log, qr/at idle priority/, 'the new process started at normal priority (this user could not raise it back)';
+    }
+    my $pol = policies($new_pid);
+    is_deeply [grep { $pol->{$_} != 0 } sort keys %$pol], [], 'and serves with every thread at normal priority (SCHED_OTHER)'
+        or diag explain $pol;
     my ($acc, $proc) = $log =~ /summary: accepted=(\d+) processed=(\d+) .*\(nothing lost\)/;
     ok defined $acc && $acc == $proc, "old process: accepted $acc == processed, nothing lost";
 
@@ -155,6 +185,34 @@ LUA
         { headers => { 'Content-Type' => 'application/json' }, content => json_encode(order()) });
     is $r->{status}, 202, 'and answers on the inherited socket';
     stop_pid($new_pid, $san ? 60 : 30);
+}
+
+# --- a busy machine: the new process, started idle, is raised after a second -----------------------
+SKIP: {
+    skip 'this user cannot start a process at idle priority and raise it back', 4 unless idle_possible();
+    my $s = Orderd->start(workers => $fast);
+    chomp(my $ncpu = `nproc` || 2);
+    my @busy;
+    for (0 .. $ncpu) {    # one more than the CPUs, at normal priority: an idle task gets no spare moment
+        my $k = fork // die;
+        if ($k == 0) { my $t = time; 1 while time - $t < 60; POSIX::_exit(0) }
+        push @busy, $k;
+    }
+    my $t0 = time;
+    kill 'USR2', $s->pid;
+    my $served = wait_until($san ? 60 : 30, sub { $s->log_text =~ /SIGUSR2: hand-over: pid \d+ serves/ });
+    my $took = time - $t0;
+    kill 'KILL', @busy;
+    waitpid($_, 0) for @busy;
+    ok $served, sprintf('with every CPU busy, the hand-over completes (%.1f s)', $took) or diag $s->log_text;
+    my ($rc, $log) = $s->stop('ZERO', $san ? 120 : 60);
+    is $rc, 0, 'the old process exits 0';
+    like $log, qr/hand-over: pid \d+ not serving after 1000 ms at idle priority \(a busy machine\): raised to normal priority/,
+        'the new process was raised to normal priority after a second';
+    my ($new_pid) = $log =~ /SIGUSR2: hand-over: pid (\d+) serves/;
+    my $pol = policies($new_pid // 0);
+    ok(($new_pid && %$pol && !grep { $_ != 0 } values %$pol), 'and serves with every thread at normal priority') or diag explain $pol;
+    stop_pid($new_pid, $san ? 60 : 30) if $new_pid;
 }
 
 # --- a new process that cannot start -----------------------------------------------------------

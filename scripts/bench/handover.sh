@@ -6,7 +6,7 @@
 # Goal: <= 1.5.  Also: the hand-overs done, how long each old process took to exit, and the
 # failed requests (errors, drops, answers other than 202), which fail the bench.
 #
-#   scripts/bench/handover.sh [BUILD_DIR]     (default build; BENCH_SECONDS=16, BENCH_ROUNDS=3,
+#   scripts/bench/handover.sh [BUILD_DIR]     (default build; BENCH_SECONDS=16, BENCH_ROUNDS=7,
 #                                              BENCH_RATE=200, BENCH_HANDOVER_EVERY=2)
 #
 # Why whole runs with many hand-overs, not the seconds around one: on this shared VM a bare
@@ -21,7 +21,7 @@ set -euo pipefail
 
 B=${1:-build}
 SECS=${BENCH_SECONDS:-16}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-7}
 RATE=${BENCH_RATE:-200}
 EVERY=${BENCH_HANDOVER_EVERY:-2}
 # shellcheck source=lib.sh
@@ -54,8 +54,18 @@ figures() {
                $js->encode($s->{errors}), $js->encode($c), $s->{counts}{dropped}' "$1"
 }
 
+# While orderload runs, this script starts no process (lib.sh's nap): the log polls and
+# sleeps of a hand-over (about 50 processes each) landed, unpinned, on the server's or the
+# client's CPU as latency the steady runs never had: with them this figure came out 2.2-4.6,
+# without them 0.8-1.7 (medians of 3-7 rounds).  So it sleeps, reads the log, tells time and
+# checks a pid with bash's builtins only.
 # gone: exited, or a zombie waiting for its parent
-gone() { [ ! -e "/proc/$1" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+gone() {
+    local st
+    [ -e "/proc/$1" ] && read -r st <"/proc/$1/stat" 2>/dev/null || return 0
+    st=${st##*) }
+    [ "${st%% *}" = Z ]
+}
 
 port=$(free_port)
 printf 'listen: 127.0.0.1:%s\nscenarios: []\npool:\n  script: %s/w.lua\nprofiling:\n  schedule: ""\n  output_dir: %s/profiles\n' \
@@ -66,26 +76,41 @@ first=$!
 cur=$first
 pids+=("$cur")
 wait_http "http://127.0.0.1:$port/health"
+exec {log_fd}<"$log"
+partial=""
 
-# hands over from $cur to its successor; sets cur and `took` (s, signal to the old one's exit)
-hand_over() {
-    local before new t0 t1
-    before=$(grep -c 'hand-over: pid [0-9]* serves' "$log" || true)
-    t0=$(date +%s.%N)
-    kill -USR2 "$cur"
-    for _ in $(seq 600); do
-        [ "$(grep -c 'hand-over: pid [0-9]* serves' "$log" || true)" -gt "$before" ] && break
-        gone "$cur" && { echo "handover.sh: pid $cur exited without handing over:" >&2; tail -20 "$log" >&2; exit 1; }
-        sleep 0.01
+# successor: reads the log's new lines up to "hand-over: pid N serves" and sets `new` to N
+# (empty when no such line has been written yet); a line still being written is kept for
+# the next call
+successor() {
+    local line
+    new=""
+    while IFS= read -r -u "$log_fd" line || { partial+=$line; false; }; do
+        line=$partial$line
+        partial=""
+        [[ $line =~ hand-over:\ pid\ ([0-9]+)\ serves ]] && { new=${BASH_REMATCH[1]}; return 0; }
     done
-    new=$(sed -n 's/.*SIGUSR2: hand-over: pid \([0-9]*\) serves.*/\1/p' "$log" | tail -1)
+    return 0
+}
+
+# hands over from $cur to its successor; sets cur and appends "start end" (s, signal to the
+# old one's exit) to `spans`
+hand_over() {
+    local t0 i
+    t0=$EPOCHREALTIME
+    kill -USR2 "$cur"
+    for ((i = 0; i < 600; i++)); do
+        successor
+        [ -n "$new" ] && break
+        gone "$cur" && { echo "handover.sh: pid $cur exited without handing over:" >&2; tail -20 "$log" >&2; exit 1; }
+        nap 0.01
+    done
     [ -n "$new" ] && [ "$new" != "$cur" ] || { echo "handover.sh: no new process:" >&2; tail -20 "$log" >&2; exit 1; }
     pids+=("$new")
-    for _ in $(seq 3000); do gone "$cur" && break; sleep 0.01; done
+    for ((i = 0; i < 3000; i++)); do gone "$cur" && break; nap 0.01; done
     gone "$cur" || { echo "handover.sh: pid $cur did not exit after handing over" >&2; exit 1; }
     [ "$cur" = "$first" ] && { wait "$first" || { echo "handover.sh: the first orderd exited $?" >&2; exit 1; }; }
-    t1=$(date +%s.%N)
-    took=$(echo "$t0 $t1" | awk '{printf "%.2f", $2 - $1}')
+    spans+=" $t0,$EPOCHREALTIME"
     cur=$new
 }
 
@@ -97,16 +122,17 @@ run() {
         "$tmp/load.lua" >"$tmp/load.out" 2>&1 &
     lpid=$!
     if [ "$handover" = 1 ]; then
-        n_ho=0
-        tooks=""
-        start=$(date +%s)
-        while sleep "$EVERY" && [ $(($(date +%s) - start + EVERY)) -le "$SECS" ] && kill -0 "$lpid" 2>/dev/null; do
+        spans=""
+        start=$EPOCHSECONDS
+        while nap "$EVERY" && [ $((EPOCHSECONDS - start + EVERY)) -le "$SECS" ] && kill -0 "$lpid" 2>/dev/null; do
             hand_over
-            n_ho=$((n_ho + 1))
-            tooks="$tooks $took"
         done
     fi
     wait "$lpid" || { echo "handover.sh: orderload failed:" >&2; cat "$tmp/load.out" >&2; exit 1; }
+    if [ "$handover" = 1 ]; then
+        n_ho=$(echo "$spans" | wc -w)
+        tooks=$(echo "$spans" | tr ' ' '\n' | awk -F, 'NF == 2 {printf " %.2f", $2 - $1}')
+    fi
 }
 
 : >"$tmp/ratios"

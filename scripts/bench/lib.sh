@@ -1,6 +1,6 @@
 # Shared by the benchmark scripts (sourced, after `set -euo pipefail` and B/DUR/ROUNDS):
 # a check that the binaries are built, a temp dir and the servers to kill at exit, free ports, waiting for a server, CPU pinning,
-# a process's CPU time, and the median of a column of numbers.
+# a process's CPU time, a sleep that starts no process, and the median of a column of numbers.
 
 here=$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)
 tmp=$(mktemp -d)
@@ -24,4 +24,9 @@ fi
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in clock ticks
 # a process's CPU time in ns: the sum of its threads' run time (schedstat), finer than ticks
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
+# nap SECONDS: sleeps without starting a process (a timed read on a pipe nobody writes to).
+# What a bench does while its load runs lands on the server's or the client's CPU, and on
+# this VM a fork and exec costs a millisecond or more of CPU (a 4 KiB page fault is ~12 us).
+exec {nap_fd}<> <(:)
+nap() { read -r -t "$1" -u "$nap_fd" _ || true; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }

@@ -23,9 +23,9 @@ return { workers = $1, queue = 10000, reserve = { stripes = $2, hold_us = 20 }, 
          pay = { ms_per_priority = 0, fixed_ms = 2 }, record = { alloc_bytes = 1024 } }
 EOF2
 }
-workers_lua 4 4 200 >"$tmp/a.lua"
-workers_lua 2 1 300 >"$tmp/b.lua"
-cp "$tmp/a.lua" "$tmp/workers.lua"
+a_lua=$(workers_lua 4 4 200)
+b_lua=$(workers_lua 2 1 300)
+printf '%s\n' "$a_lua" >"$tmp/workers.lua"
 port=$(free_port)
 cat >"$tmp/orderd.yaml" <<EOF2
 listen: 127.0.0.1:$port
@@ -72,12 +72,13 @@ for round in $(seq "$ROUNDS"); do
     echo "$p99" >>"$tmp/steady"
     bad=$((bad + nbad))
 
-    # a SIGHUP every second while the same load runs, alternating the two configs
+    # a SIGHUP every second while the same load runs, alternating the two configs, written
+    # with builtins (lib.sh's nap says why)
     (
         i=0
         while :; do
-            sleep 1
-            if [ $((i % 2)) = 0 ]; then cp "$tmp/b.lua" "$tmp/workers.lua"; else cp "$tmp/a.lua" "$tmp/workers.lua"; fi
+            nap 1
+            if [ $((i % 2)) = 0 ]; then printf '%s\n' "$b_lua" >"$tmp/workers.lua"; else printf '%s\n' "$a_lua" >"$tmp/workers.lua"; fi
             kill -HUP "$server" 2>/dev/null || exit 0
             i=$((i + 1))
         done
