@@ -153,6 +153,15 @@ my ($lock) = grep { $_->{kind} eq 'mutex' } @{ $cmp->{verdicts} || [] };
 is($lock->{trend}, 'grew', "the lock-contention verdict: grew ($lock->{text})");
 ok(($lock->{this} // 0) > 3 * ($lock->{base} // 1e18), '... by more than 3 times');
 like($out, qr/lock contention\s+lock waits \S+ \S+ → \S+ \S+, ×\d+\s+\[grew\]/, 'the summary prints the verdicts');
+# the heap: both runs hold the same records (success x alloc_bytes), so its verdict is "the
+# same", within three standard deviations of the two sampled figures (report_compare.py)
+my ($heap) = grep { $_->{kind} eq 'memory' } @{ $cmp->{verdicts} || [] };
+my @n = map { (eval { decode_json(slurp("$_/summary.json") // '') } // {})->{memory}{sampled} } $a, $b;
+my $band = (grep { !$_ } @n) ? 1.25 : exp(3 * sqrt(1 / $n[0] + 1 / $n[1]));
+$band = 1.25 if $band < 1.25;
+ok(abs(($heap->{noise} // 0) - $band) < 0.01, sprintf('the heap verdict\'s noise is its sampling\'s (%.0f and %.0f samples: x%.2f)', $n[0] // 0, $n[1] // 0, $band))
+    or diag explain $heap;
+is($heap->{trend}, 'same', "the heap verdict: the same records in both runs, the same ($heap->{text})");
 like($out, qr/settings that differ: reserve\.stripes 16 -> 1\n/, '... and the settings that differ');
 like($html, qr/<svg class="chart"[^>]*>\s*<text[^>]*>Time-to-202 per second: this run \(solid\) and the base \(dashed\)/,
      'a latency overlay chart');
