@@ -12,11 +12,12 @@
 #include "base/sched_idle.h"
 #include "tap.h"
 
-static atomic_int stop;
+static atomic_int stop, child_tid;
 
 static void *idle_child(void *arg)
 {
     (void)arg;
+    atomic_store(&child_tid, (int)gettid());
     while (!atomic_load(&stop))
         usleep(1000);
     return NULL;
@@ -37,13 +38,15 @@ int main(void)
     ok(od_sched_idle_self(0) == 0 && sched_getscheduler(0) == SCHED_OTHER,
        "od_sched_idle_self(0): back to SCHED_OTHER");
 
-    /* the thread inherited SCHED_IDLE: find it in /proc/self/task */
-    int idle_before = 0;
-    for (int tries = 0; tries < 100 && !idle_before; tries++) {
-        idle_before = od_sched_idle_raise(getpid());
-        if (!idle_before) usleep(1000);
-    }
-    ok(idle_before == 1, "od_sched_idle_raise raised the one idle thread (got %d)", idle_before);
+    /* the thread inherited SCHED_IDLE; od_sched_idle_raise finds it in /proc/self/task (and any
+     * other thread started meanwhile, such as a sanitizer's own) */
+    while (atomic_load(&child_tid) == 0)
+        usleep(1000);
+    pid_t tid = (pid_t)atomic_load(&child_tid);
+    ok(sched_getscheduler(tid) == SCHED_IDLE, "the thread started meanwhile is idle (inherited)");
+    int raised = od_sched_idle_raise(getpid());
+    ok(raised >= 1, "od_sched_idle_raise raised the idle threads (%d)", raised);
+    ok(sched_getscheduler(tid) == SCHED_OTHER, "that thread among them: SCHED_OTHER");
     ok(od_sched_idle_raise(getpid()) == 0, "a second pass finds none");
     ok(sched_getscheduler(0) == SCHED_OTHER, "this thread was left alone");
     ok(od_sched_idle_raise(999999999) == -1, "a process that does not exist: -1");
