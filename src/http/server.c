@@ -28,6 +28,9 @@ typedef struct loop_thread {
     h2o_accept_ctx_t accept_main, accept_prof;
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t job_receiver;
+    h2o_multithread_receiver_t wake_receiver; /* wake(): the loop returns and looks at the flags */
+    h2o_multithread_message_t wake_msg[2];    /* one per flag, each sent at most once */
+    int awake;                                /* atomic: wake_receiver registered (loop_setup) */
     int fd_main, fd_prof;            /* this thread's copies of the listening sockets */
     h2o_socket_t *ls_main, *ls_prof; /* NULL once closed (od_server_stop_accepting) */
 } loop_thread_t;
@@ -170,12 +173,31 @@ static void close_listeners(loop_thread_t *t)
  * reads must be created on that loop's thread.  (Built on the main thread, the job queues'
  * pipe sockets of every loop shared the main thread's allocator: a data race TSan reported
  * between http-0 and http-1.) */
+/* a wake-up's message carries nothing: it only makes h2o_evloop_run return */
+static void on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    (void)receiver;
+    while (!h2o_linklist_is_empty(messages))
+        h2o_linklist_unlink(messages->next);
+}
+
+/* makes every loop return from h2o_evloop_run now rather than at its 200 ms timeout, so that
+ * it acts on the flag just set (which: 0 stop_accepting, 1 stopping; each sent once) */
+static void wake(int which)
+{
+    for (int i = 0; i < nthreads; i++)
+        if (__atomic_load_n(&threads[i].awake, __ATOMIC_ACQUIRE))
+            h2o_multithread_send_message(&threads[i].wake_receiver, &threads[i].wake_msg[which]);
+}
+
 static void loop_setup(loop_thread_t *t)
 {
     t->loop = h2o_evloop_create();
     h2o_context_init(&t->ctx, t->loop, &globalconf);
     t->queue = h2o_multithread_create_queue(t->loop);
     od_jobs_attach(t->queue, &t->job_receiver);
+    h2o_multithread_register_receiver(t->queue, &t->wake_receiver, on_wake);
+    __atomic_store_n(&t->awake, 1, __ATOMIC_RELEASE);
     t->accept_main = (h2o_accept_ctx_t){.ctx = &t->ctx, .hosts = globalconf.hosts};
     t->ls_main = h2o_evloop_socket_create(t->loop, t->fd_main, H2O_SOCKET_FLAG_DONT_READ);
     t->ls_main->data = &t->accept_main;
@@ -278,9 +300,9 @@ int od_server_listeners(const od_listener_fd_t **out)
 
 void od_server_stop_accepting(void)
 {
-    __atomic_store_n(&stop_accepting, 1, __ATOMIC_RELEASE);
-    for (int i = 0; i < 500 && __atomic_load_n(&loops_closed, __ATOMIC_ACQUIRE) < nthreads; i++)
-        usleep(10000); /* each loop looks at the flag at least every 200 ms */
+    if (__atomic_exchange_n(&stop_accepting, 1, __ATOMIC_ACQ_REL) == 0) wake(0);
+    for (int i = 0; i < 5000 && __atomic_load_n(&loops_closed, __ATOMIC_ACQUIRE) < nthreads; i++)
+        usleep(1000); /* woken, each loop looks at the flag at once (else within 200 ms) */
 }
 
 int od_server_connections(void)
@@ -291,7 +313,7 @@ int od_server_connections(void)
 void od_server_stop(void)
 {
     od_jobs_stop();
-    __atomic_store_n(&stopping, 1, __ATOMIC_RELAXED);
+    if (__atomic_exchange_n(&stopping, 1, __ATOMIC_ACQ_REL) == 0) wake(1);
     for (int i = 0; i < nthreads; i++)
         pthread_join(threads[i].thread, NULL);
     /* the loops, contexts and sockets die with the process */
