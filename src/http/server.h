@@ -74,7 +74,7 @@ int od_server_start(od_server_t *srv);
 /** the listening sockets (the server owns them; valid after od_server_start) @return how many */
 int od_server_listeners(const od_listener_fd_t **out);
 /**
- * stops accepting (hand-over): each loop closes its listeners within 200 ms, answers every
+ * stops accepting (hand-over): each loop, woken, closes its listeners at once, answers every
  * request still coming on an open connection with Connection: close, and closes connections
  * idle for a second; returns once every loop closed its listeners (at most 5 s), so that
  * od_server_connections counts every connection there will be
