@@ -31,8 +31,8 @@ typedef struct loop_thread {
     h2o_multithread_receiver_t wake_receiver; /* wake(): the loop returns and looks at the flags */
     h2o_multithread_message_t wake_msg[2];    /* one per flag, each sent at most once */
     int awake;                                /* atomic: wake_receiver registered (loop_setup) */
-    int fd_main, fd_prof;            /* this thread's copies of the listening sockets */
-    h2o_socket_t *ls_main, *ls_prof; /* NULL once closed (od_server_stop_accepting) */
+    int fd_main, fd_prof;                     /* this thread's copies of the listening sockets */
+    h2o_socket_t *ls_main, *ls_prof;          /* NULL once closed (od_server_stop_accepting) */
 } loop_thread_t;
 
 static h2o_globalconf_t globalconf;
