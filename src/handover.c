@@ -139,17 +139,16 @@ static int take_signals(const sigset_t *signals, pid_t pid)
     return 0;
 }
 
-/* the child, started idle, to normal priority: once it serves, or (serving 0) when it has not
- * after OD_HANDOVER_IDLE_MS, which is logged */
-static void raise_child(pid_t pid, int serving)
+/* the child, started idle, to normal priority: logged when `why` says why now (it has not
+ * served after OD_HANDOVER_IDLE_MS), quietly once it serves or before it is stopped; a
+ * failure is always logged */
+static void raise_child(pid_t pid, const char *why)
 {
     int n = od_sched_idle_raise(pid);
     if (n < 0)
         od_warn("hand-over: cannot raise pid %d from idle priority: %s", (int)pid, strerror(errno));
-    else if (!serving)
-        od_info("hand-over: pid %d not serving after %d ms at idle priority (a busy machine): raised to "
-                "normal priority (threads raised: %d)",
-                (int)pid, OD_HANDOVER_IDLE_MS, n);
+    else if (why != NULL)
+        od_info("hand-over: pid %d %s: raised to normal priority (threads raised: %d)", (int)pid, why, n);
 }
 
 /* Waits for "ready" on fd; returns 0 once it came, else -1 with the reason in why (a buffer
@@ -173,7 +172,10 @@ static int wait_ready(int fd, pid_t pid, int *idle, const sigset_t *signals, int
             return -1;
         }
         if (*idle && od_now_ns() - start > (uint64_t)OD_HANDOVER_IDLE_MS * 1000000u) {
-            raise_child(pid, 0);
+            char late[96];
+            snprintf(late, sizeof(late), "not serving after %d ms at idle priority (a busy machine)",
+                     OD_HANDOVER_IDLE_MS);
+            raise_child(pid, late);
             *idle = 0;
         }
         struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -244,7 +246,7 @@ int od_handover_begin(od_app_t *app, const sigset_t *signals)
     char why[160];
     int rc = wait_ready(pipefd[0], pid, &idle, signals, &stop, why, sizeof(why));
     close(pipefd[0]);
-    if (rc == 0 && idle) raise_child(pid, 1);
+    if (rc == 0 && idle) raise_child(pid, NULL);
     if (rc == 0) {
         successor = pid;
         od_info("SIGUSR2: hand-over: pid %d serves; this process (pid %d) stops accepting, finishes its "
@@ -252,7 +254,7 @@ int od_handover_begin(od_app_t *app, const sigset_t *signals)
                 (int)pid, (int)getpid());
         return 0;
     }
-    if (rc == -1 && idle) od_sched_idle_raise(pid); /* it drains at normal priority */
+    if (rc == -1 && idle) raise_child(pid, NULL); /* it drains at normal priority */
     if (rc == -1) stop_child(pid);
     od_error("SIGUSR2: hand-over to pid %d failed: %s; this process keeps serving", (int)pid, why);
     if (stop) kill(getpid(), stop); /* blocked: pending again for main's loop */
