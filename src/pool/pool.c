@@ -90,6 +90,7 @@ od_pool_t *od_pool_create(const od_pool_config_t *cfg, od_results_t *results, od
     od_pool_t *p = od_calloc(1, sizeof(*p));
     p->results = results;
     p->stats = stats;
+    od_results_reserve(results, cfg->queue + (size_t)cfg->workers); /* no rehash under traffic */
     p->inv = inventory_create(cfg->reserve.stripes, cfg->reserve.skus);
     od_mutex_init(&p->qlock, "queue");
     od_cond_init(&p->nonempty);
@@ -261,6 +262,8 @@ int od_pool_reconfigure(od_pool_t *p, const od_pool_config_t *cfg)
     if (cfg->reserve.stripes != p->cfg.reserve.stripes || cfg->reserve.skus != p->cfg.reserve.skus)
         fresh = inventory_create(cfg->reserve.stripes, cfg->reserve.skus);
     char *path = od_strdup(cfg->rules_path ? cfg->rules_path : "");
+    od_results_reserve(p->results,
+                       cfg->queue + (size_t)cfg->workers); /* before the queue lock (lock order) */
 
     od_mutex_lock(&p->qlock);
     if (p->draining) {

@@ -1,7 +1,9 @@
 #include "pool/results.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /*
  * The index is open addressing with linear probing: one array of slots, each an order's
@@ -23,17 +25,48 @@ struct od_results {
     od_order_t *oldest, *newest; /* finished orders, eviction order */
 };
 
+/* Tables from 2 MiB up are mapped, not calloc'd: the kernel's zero pages cost nothing until
+ * a slot is written, so a table sized for a long queue holds no memory while the queue is
+ * short (calloc would clear it all at once), and in huge pages, as the heap past 8 MiB is, so
+ * that a random slot is not a TLB miss each. */
+#define SLOTS_MAPPED_BYTES ((size_t)2 << 20)
+
+static uint64_t *slots_alloc(size_t n)
+{
+    size_t bytes = n * sizeof(uint64_t);
+    if (bytes < SLOTS_MAPPED_BYTES) return od_calloc(n, sizeof(uint64_t));
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) od_fatal("results: cannot map an index of %zu slots: %s", n, strerror(errno));
+    (void)madvise(p, bytes, MADV_HUGEPAGE); /* a hint: 4 KiB pages work too */
+    return p;
+}
+
+static void slots_free(uint64_t *slots, size_t n)
+{
+    if (n * sizeof(uint64_t) < SLOTS_MAPPED_BYTES)
+        free(slots);
+    else
+        munmap(slots, n * sizeof(uint64_t));
+}
+
+/* the table for `orders` orders: a power of two, at least twice as many slots */
+static size_t slots_for(size_t orders)
+{
+    size_t n = 2048;
+    while (n < 2 * orders)
+        n *= 2;
+    return n;
+}
+
 od_results_t *od_results_create(size_t results_kept)
 {
     od_results_t *r = od_calloc(1, sizeof(*r));
     od_mutex_init(&r->lock, "results");
-    /* sized for what it will hold (the kept orders and a queue's worth in flight), so that the
-     * index rarely grows: a growth rehashes every order with the lock held, the HTTP thread's
-     * submits and the workers' finishes waiting behind it */
-    r->nslots = 2048;
-    while (r->nslots < 2 * (results_kept + 1024) && r->nslots < ((size_t)1 << 21))
-        r->nslots *= 2;
-    r->slots = od_calloc(r->nslots, sizeof(*r->slots));
+    /* sized for the kept orders and 1024 more until od_results_reserve says what the queue may
+     * hold; beyond OD_RESULTS_RESERVE_MAX it grows, doubling */
+    r->nslots = slots_for(results_kept + 1024);
+    if (r->nslots > OD_RESULTS_RESERVE_MAX * 2) r->nslots = OD_RESULTS_RESERVE_MAX * 2;
+    r->slots = slots_alloc(r->nslots);
     r->kept = results_kept;
     return r;
 }
@@ -43,7 +76,7 @@ void od_results_destroy(od_results_t *r)
     if (r == NULL) return;
     for (size_t i = 0; i < r->nslots; i++)
         if (r->slots[i]) od_order_free(SLOT_PTR(r->slots[i]));
-    free(r->slots);
+    slots_free(r->slots, r->nslots);
     od_mutex_destroy(&r->lock);
     free(r);
 }
@@ -118,24 +151,42 @@ static uint64_t slot_of(const od_order_t *o)
  * the order a few slots ahead lets those misses overlap instead of queueing one by one. */
 #define GROW_AHEAD 8
 
-static void grow(od_results_t *r)
+static void resize(od_results_t *r, size_t n)
 {
-    size_t n = r->nslots * 2;
-    uint64_t *s = od_calloc(n, sizeof(*s));
+    uint64_t *s = slots_alloc(n);
     for (size_t i = 0; i < r->nslots; i++) {
         if (i + GROW_AHEAD < r->nslots && r->slots[i + GROW_AHEAD])
             __builtin_prefetch(&SLOT_PTR(r->slots[i + GROW_AHEAD])->id_hash);
         uint64_t v = r->slots[i];
         if (v) put(s, n - 1, v, SLOT_PTR(v)->id_hash);
     }
-    free(r->slots);
+    uint64_t *old = r->slots;
+    size_t old_n = r->nslots;
     __atomic_store_n(&r->slots, s, __ATOMIC_RELAXED); /* od_results_prefetch reads them unlocked */
     __atomic_store_n(&r->nslots, n, __ATOMIC_RELAXED);
+    slots_free(old, old_n); /* a prefetch of a line in it meanwhile cannot fault */
+}
+
+void od_results_reserve(od_results_t *r, size_t in_flight)
+{
+    size_t want = r->kept + in_flight < OD_RESULTS_RESERVE_MAX ? r->kept + in_flight : OD_RESULTS_RESERVE_MAX;
+    size_t n = slots_for(want);
+    od_results_lock(r);
+    if (n > r->nslots) resize(r, n);
+    od_results_unlock(r);
+}
+
+size_t od_results_slots(od_results_t *r)
+{
+    od_results_lock(r);
+    size_t n = r->nslots;
+    od_results_unlock(r);
+    return n;
 }
 
 void od_results_add_locked(od_results_t *r, od_order_t *o)
 {
-    if (2 * (r->count + 1) > r->nslots) grow(r);
+    if (2 * (r->count + 1) > r->nslots) resize(r, r->nslots * 2);
     put(r->slots, r->nslots - 1, slot_of(o), o->id_hash);
     r->count++;
 }

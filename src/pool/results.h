@@ -9,9 +9,13 @@
  * Locking: one od_mutex "results" guards the index, the eviction list and every order's
  * lifecycle fields.  Lock order: results before the queue (lanes).  Every worker and the HTTP
  * thread take it for each order, so nothing slow runs under it: the index (open addressing,
- * see results.c) starts sized for results_kept orders and 1024 more and doubles as the queue
- * grows (the rehash reads only the slots and each order's id_hash), and the workers free
- * evicted orders after releasing it (od_results_retire_locked, then od_results_free_evicted).
+ * see results.c) is sized when the pool starts and at each reload for what the store may hold
+ * (results_kept, the queue's capacity and the workers: od_results_reserve), so that it does not
+ * grow under traffic.  A growth rehashes every order with the lock held, reading each order's
+ * id_hash, a cache miss each: 92 ms at a million queued orders, measured, every POST and
+ * every worker waiting.  Beyond OD_RESULTS_RESERVE_MAX orders it still doubles as the store
+ * fills.  The workers free evicted orders after releasing the lock
+ * (od_results_retire_locked, then od_results_free_evicted).
  * One call reads the index without the lock: od_results_prefetch, which only asks the CPU for
  * a line (its two loads are atomic, as are grow's stores of the new table).
  */
@@ -23,8 +27,20 @@
 
 typedef struct od_results od_results_t;
 
+/* what od_results_reserve sizes the index for at most: 2^21 orders, 32 MiB of slots */
+#define OD_RESULTS_RESERVE_MAX ((size_t)1 << 21)
+
 od_results_t *od_results_create(size_t results_kept);
 void od_results_destroy(od_results_t *r);
+/**
+ * sizes the index for results_kept finished orders and `in_flight` more (queued or being
+ * processed), at most OD_RESULTS_RESERVE_MAX of them, so that holding them never rehashes.
+ * Never shrinks.  Takes the lock: call it without.  A table from 2 MiB up is mapped, so slots
+ * no order has used cost no memory.
+ */
+void od_results_reserve(od_results_t *r, size_t in_flight);
+/** the index's size in slots (for tests) */
+size_t od_results_slots(od_results_t *r);
 
 void od_results_lock(od_results_t *r);
 void od_results_unlock(od_results_t *r);

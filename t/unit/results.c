@@ -91,6 +91,60 @@ static void collisions_and_prefetch(void)
     od_results_destroy(r);
 }
 
+/* od_results_reserve: sized once for what the store may hold, the index does not grow (no
+ * rehash with the lock held) while it fills; a mapped table (2 MiB and up) works as the small
+ * one does; the size is capped and never shrinks */
+static void reserve(void)
+{
+    od_results_t *r = od_results_create(10);
+    size_t before = od_results_slots(r);
+    od_results_reserve(r, 140000);
+    size_t n = od_results_slots(r);
+    ok(n > before && n >= 2 * (140000 + 10) && n * sizeof(uint64_t) >= ((size_t)2 << 20),
+       "reserve(140000): %zu slots (was %zu), a mapped table", n, before);
+    /* at most half the slots are used: n / 2 orders fit */
+    size_t m = n / 2;
+    od_order_t **os = od_malloc(m * sizeof(*os));
+    unsigned wrong = 0;
+    od_results_lock(r);
+    for (size_t i = 0; i < m; i++) {
+        char id[24];
+        snprintf(id, sizeof(id), "r%zu", i);
+        os[i] = mk(id);
+        if (od_results_claim_locked(r, os[i]) != 0) wrong++;
+        od_results_add_locked(r, os[i]);
+    }
+    for (size_t i = 0; i < m; i += 7) {
+        char id[24];
+        snprintf(id, sizeof(id), "r%zu", i);
+        if (od_results_find_locked(r, id) != os[i]) wrong++;
+    }
+    od_results_unlock(r);
+    is_int(od_results_slots(r), n, "%zu orders added: the index did not grow", m);
+    ok(wrong == 0, "every one claimed once and found (%u wrong)", wrong);
+    od_results_lock(r);
+    od_order_t *one = mk("one-more");
+    ok(od_results_claim_locked(r, one) == 0, "one more than that is claimed");
+    od_results_add_locked(r, one);
+    int found = od_results_find_locked(r, "r0") == os[0] && od_results_find_locked(r, "one-more") == one;
+    for (size_t i = 1; i < m; i += 101)
+        if (od_results_find_locked(r, os[i]->id) != os[i]) found = 0;
+    od_results_unlock(r);
+    ok(od_results_slots(r) == 2 * n && found, "... the index doubles and still finds every order (%zu slots)",
+       od_results_slots(r));
+    od_results_reserve(r, 10);
+    is_int(od_results_slots(r), 2 * n, "reserve never shrinks");
+    free(os);
+    od_results_destroy(r);
+
+    r = od_results_create(0);
+    od_results_reserve(r, (size_t)1 << 30);
+    ok(od_results_slots(r) == 2 * OD_RESULTS_RESERVE_MAX,
+       "reserve is capped at OD_RESULTS_RESERVE_MAX orders (%zu slots, %zu MiB, untouched)",
+       od_results_slots(r), od_results_slots(r) * sizeof(uint64_t) >> 20);
+    od_results_destroy(r);
+}
+
 int main(void)
 {
     od_results_t *r = od_results_create(3);
@@ -206,5 +260,6 @@ int main(void)
        steps, wrong);
     od_results_destroy(r);
     collisions_and_prefetch();
+    reserve();
     return done_testing();
 }
