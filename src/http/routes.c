@@ -48,7 +48,7 @@ static int post_order(od_req_t *r)
     od_submit_result_t rc = od_pool_submit(srv->pool, o, &rcpt);
     if (rc != OD_SUBMIT_QUEUED) {
         char id[OD_ORDER_ID_MAX + 1];
-        memcpy(id, o->id, sizeof(id));
+        snprintf(id, sizeof(id), "%s", od_order_id(o));
         od_order_free(o);
         switch (rc) {
         case OD_SUBMIT_DUPLICATE:

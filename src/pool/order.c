@@ -12,7 +12,7 @@
 #define MAX_SKU 64
 #define MAX_ITEMS 1000 /* the API's bound; the validate stage fails orders over its own limit */
 
-static const char *const statuses[] = {"pending", "paid", "shipped", "delivered", "cancelled"};
+const char *const od_order_statuses[5] = {"pending", "paid", "shipped", "delivered", "cancelled"};
 
 static int fail(od_order_error_t *err, int status, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -240,16 +240,18 @@ od_order_t *od_order_parse(const char *body, size_t len, od_order_error_t *err)
         get_string(&ps.f[F_NOTES], "notes", MAX_NOTES, 0, &notes, &notes_len, err) != 0 ||
         get_string(&ps.f[F_STATUS], "status", 16, 0, &status, &status_len, err) != 0)
         goto Exit;
-    const char *status_static = statuses[0];
+    size_t status_index = 0;
     if (status != NULL) {
         size_t i;
-        for (i = 0; i < OD_ARRAY_SIZE(statuses); i++)
-            if (strlen(statuses[i]) == status_len && memcmp(status, statuses[i], status_len) == 0) break;
-        if (i == OD_ARRAY_SIZE(statuses)) {
+        for (i = 0; i < OD_ARRAY_SIZE(od_order_statuses); i++)
+            if (strlen(od_order_statuses[i]) == status_len &&
+                memcmp(status, od_order_statuses[i], status_len) == 0)
+                break;
+        if (i == OD_ARRAY_SIZE(od_order_statuses)) {
             fail(err, 422, "status", "status must be one of pending, paid, shipped, delivered, cancelled");
             goto Exit;
         }
-        status_static = statuses[i];
+        status_index = i;
     }
 
     od_json_type_t it = ps.f[F_ITEMS].type;
@@ -313,14 +315,22 @@ od_order_t *od_order_parse(const char *body, size_t len, od_order_error_t *err)
         goto Exit;
     }
 
-    /* one allocation: struct, item pointers, then the strings.  malloc, not calloc: the
-     * struct is written whole below and the tail is all copies */
-    size_t size = sizeof(*o) + ps.nitems * sizeof(char *) + customer_len + 1 + address_len + 1 + notes_len +
-                  1 + items_bytes;
+    /* one allocation: struct, item pointers, the id (or room for a generated one), then the
+     * strings.  malloc, not calloc: the struct is written whole below and the tail is all
+     * copies */
+    size_t id_size = id != NULL ? id_len + 1 : OD_ORDER_GEN_ID_SIZE;
+    size_t size = sizeof(*o) + ps.nitems * sizeof(char *) + id_size + customer_len + 1 + address_len + 1 +
+                  notes_len + 1 + items_bytes;
     o = od_malloc(size);
-    *o = (od_order_t){
-        .status = status_static, .amount = amt, .priority = priority, .worker_id = -1, .nitems = ps.nitems};
+    *o = (od_order_t){.status_index = (uint8_t)status_index,
+                      .amount = amt,
+                      .priority = priority,
+                      .worker_id = -1,
+                      .nitems = ps.nitems};
     char *p = (char *)&o->items[ps.nitems];
+    if (id != NULL) memcpy(p, id, id_len);
+    p[id != NULL ? id_len : 0] = '\0';
+    p += id_size;
 #define COPY(dst, src, n)                                                                                    \
     do {                                                                                                     \
         if (n) memcpy(p, (src), (n));                                                                        \
@@ -334,7 +344,6 @@ od_order_t *od_order_parse(const char *body, size_t len, od_order_error_t *err)
     for (size_t i = 0; i < ps.nitems; i++)
         COPY(o->items[i], ps.item[i], ps.item_len[i]);
 #undef COPY
-    if (id != NULL) memcpy(o->id, id, id_len);
     o->created_wall_ns = od_wall_ns();
 
 Exit:
@@ -365,7 +374,7 @@ void od_order_make_id(od_order_t *o)
         b = __atomic_load_n(&boot, __ATOMIC_RELAXED);
     }
     uint64_t n = __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
-    snprintf(o->id, sizeof(o->id), "ord-%08x-%llu", b, (unsigned long long)n);
+    snprintf(od_order_id_buf(o), OD_ORDER_GEN_ID_SIZE, "ord-%08x-%llu", b, (unsigned long long)n);
 }
 
 const char *od_order_state_name(od_order_state_t s)
@@ -388,9 +397,10 @@ void od_order_json(const od_order_t *o, od_buf_t *out)
     char created[32];
     od_format_time(o->created_wall_ns, created);
     od_buf_puts(out, "{\"id\":");
-    od_buf_json_str(out, o->id);
+    od_buf_json_str(out, od_order_id(o));
     od_buf_printf(out, ",\"state\":\"%s\",\"status\":\"%s\",\"order_status\":\"%s\",\"priority\":%d,",
-                  od_order_state_name(o->state), o->outcome ? o->outcome : o->status, o->status, o->priority);
+                  od_order_state_name(o->state), o->outcome ? o->outcome : od_order_status(o),
+                  od_order_status(o), o->priority);
     od_buf_puts(out, "\"customer\":");
     od_buf_json_str(out, o->customer);
     od_buf_printf(out, ",\"amount\":%.17g,\"items\":%zu", o->amount, o->nitems);

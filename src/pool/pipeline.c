@@ -141,8 +141,8 @@ int od_stage_record(od_stage_ctx_t *ctx, const od_order_t *o, double total, void
     if (n) {
         char *rec = od_malloc(n);
         /* the receipt and its history: touch every page so the bytes are real */
-        int w = snprintf(rec, n, "receipt %s customer=%s total=%.2f items=%zu", o->id, o->customer, total,
-                         o->nitems);
+        int w = snprintf(rec, n, "receipt %s customer=%s total=%.2f items=%zu", od_order_id(o), o->customer,
+                         total, o->nitems);
         if (w < 0) w = 0;
         for (uint32_t i = (uint32_t)w + 1; i < n; i += 64)
             rec[i] = (char)i;
@@ -161,7 +161,7 @@ int od_stage_record(od_stage_ctx_t *ctx, const od_order_t *o, double total, void
     do {                                                                                                     \
         uint64_t t0_ = od_trace_active() ? od_now_ns() : 0;                                                  \
         rc = (call);                                                                                         \
-        if (t0_) od_trace_span(name, o->id, t0_, od_now_ns());                                               \
+        if (t0_) od_trace_span(name, od_order_id(o), t0_, od_now_ns());                                      \
         if (rc != 0) goto Failed;                                                                            \
     } while (0)
 

@@ -146,12 +146,12 @@ static void process(od_pool_t *p, worker_t *w, od_stage_ctx_t *ctx, od_order_t *
 {
     uint64_t start = od_now_ns();
     uint64_t queue_ns = start - o->enqueued_ns; /* o is not to be touched after it retires */
-    if (od_trace_active()) od_trace_flow_end(od_order_flow_id(o), o->id);
+    if (od_trace_active()) od_trace_flow_end(od_order_flow_id(o), od_order_id(o));
 
     od_results_lock(p->results);
     o->state = OD_STATE_PROCESSING;
     o->worker_id = w->id;
-    o->queue_ns = start - o->enqueued_ns;
+    o->queue_ns = queue_ns; /* over enqueued_ns, which nothing reads once the order is taken */
     od_results_unlock(p->results);
 
     od_outcome_t out;
@@ -304,7 +304,7 @@ od_submit_result_t od_pool_submit(od_pool_t *p, od_order_t *o, od_order_receipt_
 {
     od_submit_result_t rc = OD_SUBMIT_QUEUED;
     od_results_lock(p->results);
-    int generated = o->id[0] == '\0';
+    int generated = od_order_id(o)[0] == '\0';
     if (generated) od_order_make_id(o);
     while (od_results_claim_locked(p->results, o) != 0) {
         if (!generated) {
@@ -322,7 +322,7 @@ od_submit_result_t od_pool_submit(od_pool_t *p, od_order_t *o, od_order_receipt_
     else if (od_lanes_push(&p->lanes, o) != 0)
         rc = OD_SUBMIT_FULL;
     if (rc == OD_SUBMIT_QUEUED) {
-        if (od_trace_active()) od_trace_flow_begin(od_order_flow_id(o), o->id);
+        if (od_trace_active()) od_trace_flow_begin(od_order_flow_id(o), od_order_id(o));
         pthread_cond_signal(&p->nonempty);
     }
     od_mutex_unlock(&p->qlock);
@@ -330,7 +330,7 @@ od_submit_result_t od_pool_submit(od_pool_t *p, od_order_t *o, od_order_receipt_
     if (rc == OD_SUBMIT_QUEUED) {
         /* counted before the lock is released: a worker cannot finish it before this */
         od_results_add_locked(p->results, o);
-        memcpy(receipt->id, o->id, sizeof(receipt->id));
+        snprintf(receipt->id, sizeof(receipt->id), "%s", od_order_id(o));
         receipt->priority = o->priority;
         receipt->created_wall_ns = o->created_wall_ns;
         od_stats_inc(&p->stats->accepted);
@@ -363,7 +363,7 @@ size_t od_pool_abandon(od_pool_t *p, od_buf_t *ids)
     p->draining = 1;
     od_order_t *o;
     while ((o = od_lanes_pop(&p->lanes, 0)) != NULL) { /* ids are immutable: no results lock */
-        od_buf_puts(ids, o->id);
+        od_buf_puts(ids, od_order_id(o));
         od_buf_puts(ids, "\n");
         n++;
     }

@@ -107,7 +107,7 @@ static od_order_t *find(od_results_t *r, const char *id, uint32_t h)
     for (size_t i = h & mask;; i = (i + 1) & mask) {
         uint64_t v = r->slots[i];
         if (v == 0) return NULL;
-        if (SLOT_TAG(v) == tag && strcmp(SLOT_PTR(v)->id, id) == 0) return SLOT_PTR(v);
+        if (SLOT_TAG(v) == tag && strcmp(od_order_id(SLOT_PTR(v)), id) == 0) return SLOT_PTR(v);
     }
 }
 
@@ -118,8 +118,9 @@ od_order_t *od_results_find_locked(od_results_t *r, const char *id)
 
 int od_results_claim_locked(od_results_t *r, od_order_t *o)
 {
-    o->id_hash = (uint32_t)od_hash_str(o->id);
-    return find(r, o->id, o->id_hash) == NULL ? 0 : -1;
+    const char *id = od_order_id(o);
+    o->id_hash = (uint32_t)od_hash_str(id);
+    return find(r, id, o->id_hash) == NULL ? 0 : -1;
 }
 
 void od_results_prefetch(od_results_t *r, const char *id, size_t len)
@@ -220,7 +221,6 @@ void od_results_remove_locked(od_results_t *r, od_order_t *o)
 od_order_t *od_results_retire_locked(od_results_t *r, od_order_t *o)
 {
     o->done_next = NULL;
-    o->done_prev = r->newest;
     if (r->newest)
         r->newest->done_next = o;
     else
@@ -231,10 +231,7 @@ od_order_t *od_results_retire_locked(od_results_t *r, od_order_t *o)
     while (r->finished > r->kept && r->oldest) {
         od_order_t *old = r->oldest;
         r->oldest = old->done_next;
-        if (r->oldest)
-            r->oldest->done_prev = NULL;
-        else
-            r->newest = NULL;
+        if (r->oldest == NULL) r->newest = NULL;
         r->finished--;
         unlink_hash(r, old);
         old->done_next = evicted; /* no longer in the store: the chain is the caller's */
@@ -277,7 +274,7 @@ size_t od_results_export(od_results_t *r, od_buf_t *out)
     for (size_t i = 0; i < r->nslots; i++) {
         if (!r->slots[i]) continue;
         od_order_t *o = SLOT_PTR(r->slots[i]);
-        od_buf_puts(out, o->id);
+        od_buf_puts(out, od_order_id(o));
         od_buf_puts(out, "\t");
         od_order_json(o, out);
         od_buf_puts(out, "\n");

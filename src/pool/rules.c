@@ -228,7 +228,7 @@ typedef struct call {
 static void push_order(lua_State *L, const od_order_t *o, int priority)
 {
     lua_createtable(L, 0, 8);
-    lua_pushstring(L, o->id);
+    lua_pushstring(L, od_order_id(o));
     lua_setfield(L, -2, "id");
     lua_pushstring(L, o->customer);
     lua_setfield(L, -2, "customer");
@@ -240,7 +240,7 @@ static void push_order(lua_State *L, const od_order_t *o, int priority)
     lua_setfield(L, -2, "items");
     lua_pushnumber(L, o->amount);
     lua_setfield(L, -2, "amount");
-    lua_pushstring(L, o->status);
+    lua_pushstring(L, od_order_status(o));
     lua_setfield(L, -2, "status");
     lua_pushstring(L, o->address);
     lua_setfield(L, -2, "address");

@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if ((err.status != 400 && err.status != 422) || err.message[0] == '\0') abort();
     } else {
         if (o->nitems == 0 || !(o->amount > 0) || o->priority < 1 || o->priority > 3) abort();
-        if (o->id[0] != '\0' && !od_order_id_valid(o->id, strlen(o->id))) abort();
+        if (od_order_id(o)[0] != '\0' && !od_order_id_valid(od_order_id(o), strlen(od_order_id(o)))) abort();
         od_buf_t out = OD_BUF_INIT;
         od_order_json(o, &out);
         od_buf_dispose(&out);

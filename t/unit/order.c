@@ -30,12 +30,12 @@ int main(void)
               "\"created_at\":\"2020-01-01T00:00:00Z\"}");
     ok(o != NULL, "a full order parses");
     if (o) {
-        is_str(o->id, "A-1_z", "id kept");
+        is_str(od_order_id(o), "A-1_z", "id kept");
         is_str(o->customer, "Ada", "customer");
         is_int(o->nitems, 3, "three items");
         is_str(o->items[2], "S3", "items copied in order");
         ok(o->amount == 12.5, "amount");
-        is_str(o->status, "paid", "status");
+        is_str(od_order_status(o), "paid", "status");
         is_int(o->priority, 1, "priority");
         is_str(o->notes, "n", "notes");
         ok(o->created_wall_ns > 1700000000ull * 1000000000ull, "created_at overwritten with now");
@@ -43,14 +43,16 @@ int main(void)
     od_order_free(o);
 
     o = parse("{\"customer\":\"B\",\"items\":[\"S\"],\"amount\":1,\"address\":\"x\"}");
-    ok(o && o->priority == 2 && strcmp(o->status, "pending") == 0 && o->id[0] == '\0' && o->notes[0] == '\0',
+    ok(o && o->priority == 2 && strcmp(od_order_status(o), "pending") == 0 && od_order_id(o)[0] == '\0' &&
+           o->notes[0] == '\0',
        "defaults: priority 2, status pending, no id, empty notes");
     if (o) {
         od_order_make_id(o);
         od_order_t *o2 = parse("{\"customer\":\"B\",\"items\":[\"S\"],\"amount\":1,\"address\":\"x\"}");
         od_order_make_id(o2);
-        ok(od_order_id_valid(o->id, strlen(o->id)) && strcmp(o->id, o2->id) != 0,
-           "generated ids valid and unique (%s, %s)", o->id, o2->id);
+        ok(od_order_id_valid(od_order_id(o), strlen(od_order_id(o))) &&
+               strcmp(od_order_id(o), od_order_id(o2)) != 0,
+           "generated ids valid and unique (%s, %s)", od_order_id(o), od_order_id(o2));
         od_order_free(o2);
     }
     od_order_free(o);

@@ -31,7 +31,7 @@ static od_order_t *mk_order(const char *customer, double amount, int nitems, int
     od_order_error_t err;
     od_order_t *o = od_order_parse(b.base, b.len, &err);
     if (o == NULL) od_fatal("bad test order: %s", err.message);
-    snprintf(o->id, sizeof(o->id), "t-1");
+    snprintf(od_order_id_buf(o), OD_ORDER_GEN_ID_SIZE, "t-1"); /* the body had no id: room for one */
     od_buf_dispose(&b);
     return o;
 }
