@@ -19,15 +19,15 @@
 #include "base/log.h"
 #include "pool/pool.h"
 #include "prof/cpu.h"
-#include "prof/http.h"
+#include "http/profiling.h"
 #include "prof/lockprof.h"
 #include "prof/prof_env.h"
 #include "pool/results.h"
 #include "http/routes.h"
 #include "pool/rules.h"
-#include "http/scenario_state.h"
+#include "schedule/scenario_state.h"
 #include "schedule/schedule.h"
-#include "schedule/schedule_http.h"
+#include "http/profiles.h"
 #include "http/server.h"
 #include "pool/stats.h"
 
@@ -205,8 +205,8 @@ int main(int argc, char **argv)
                        .argv = argv,
                        .started_wall_ns = od_wall_ns()};
     od_routes_register();
-    od_prof_http_register();
-    od_schedule_http_register();
+    od_profiling_register();
+    od_profiles_register();
     od_app_t app = {.config_path = config_path,
                     .argc = argc,
                     .argv = argv,

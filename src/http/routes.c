@@ -3,7 +3,7 @@
 #include <strings.h>
 
 #include "scenario/scenario.h"
-#include "http/scenario_state.h"
+#include "schedule/scenario_state.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "pool/pool.h"

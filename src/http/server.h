@@ -3,23 +3,26 @@
  * the listeners and h2o event loops (one per `http.threads`, each accepting on its own dup of
  * the one listening socket, and on the profiling listener's when there is one).
  *
- * The HTTP layer (src/http/) is nine modules; this header includes the first three's headers
+ * The HTTP layer (src/http/) is ten modules; this header includes the first three's headers
  * for the handlers:
  *   router.h          the route table and dispatch (404, 405, the profiling listener and token)
  *   request.h         what a handler reads of a request and how it answers (od_respond...,
  *                     od_body_t: a body in the request's pool)
  *   jobs.h            deferred jobs: blocking work off the event loop
  *   routes.h          the order API, /stats, /scenarios (registered by main)
+ *   profiling.h       the profiling endpoints: /profile/, /debug/pprof/, /pprof/ (over
+ *                     prof/capture.h; registered by main)
+ *   profiles.h        GET /profiles: the captures the schedule wrote (schedule/capture_store.h)
  *   metrics.h         /metrics (Prometheus) and the request counters by route, method, code
  *   fallback.h        orderd's JSON on the errors h2o answers itself (413, 400, 417)
- *   scenario_state.h  which scenarios are running (od_server_t.scenario_state; the schedule
- *                     reads it too)
  *   predecessor.h     after a hand-over, GET /orders/{id} of the old process's orders
  *   server.h          this: the state, the listeners (bound, or inherited in a hand-over)
  *                     and the loops
  * The layers run one way: main builds the config, starts the pool, then this server, which
- * feeds the pool; at a stop signal main drains the pool while the server still answers, then
- * stops the server (main.c).
+ * feeds the pool and reads the profilers (prof/) and the schedule's state (schedule/: which
+ * scenarios are running, the captures it wrote); none of those includes this layer.  At a
+ * stop signal main drains the pool while the server still answers, then stops the server
+ * (main.c).
  *
  * od_server_t is built by main before the threads start; its pointers are read-only
  * afterwards (the objects behind them do their own locking) and it owns none of them —
@@ -47,7 +50,7 @@ typedef struct od_server {          /* typedef also in request.h */
     od_pool_t *pool;
     od_results_t *results;
     od_stats_t *stats;
-    struct od_scenario_state *scenario_state; /* which are running (scenario_state.h) */
+    struct od_scenario_state *scenario_state; /* which are running (schedule/scenario_state.h) */
     int argc;
     char **argv;
     uint64_t started_wall_ns;

@@ -1,6 +1,6 @@
 /*
  * capture — one call that takes a profile of any kind and turns it into bytes: the common
- * ground of the HTTP endpoints (prof/http.c) and the profiling schedule.
+ * ground of the HTTP endpoints (http/profiling.c) and the profiling schedule.
  *
  *   kind        collector                      formats
  *   cpu         prof/cpu.h (gperftools)        pprof legacy text folded svg; `seconds` window

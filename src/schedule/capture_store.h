@@ -1,6 +1,6 @@
 /*
  * capture_store — the directory the profiling schedule writes its captures to
- * (profiling.output_dir) and the manifest that lists them; GET /profiles (schedule_http.c)
+ * (profiling.output_dir) and the manifest that lists them; GET /profiles (http/profiles.c)
  * reads it.
  *
  * Layout: one file per capture, YYYYmmdd-HHMMSS-<kind>[-<label>][-N].<ext> (UTC, N numbering

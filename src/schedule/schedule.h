@@ -8,7 +8,8 @@
  * The parts, one job each: schedule_load.c loads and checks the script; schedule.c (here)
  * runs the scheduler thread: snapshots, `when` calls, firing captures; capture_store.c
  * writes them to profiling.output_dir with their manifest.jsonl, pruned to profiling.keep;
- * schedule_http.c serves them (GET /profiles).
+ * scenario_state.c holds which scenarios are running (set by http/routes.c, read by the
+ * snapshots); http/profiles.c serves the captures (GET /profiles).
  *
  * Threads: one "scheduler" thread owns the schedule's lua_State (lua_layer.h's sandbox
  * policy with a memory bound and an instruction budget, schedule_load.h) and the entries; each capture runs
@@ -25,7 +26,7 @@
 
 #include "config.h"
 #include "pool/pool.h"
-#include "http/scenario_state.h"
+#include "schedule/scenario_state.h"
 #include "pool/stats.h"
 #include "base/util.h"
 

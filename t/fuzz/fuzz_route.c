@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "pool/order.h"
-#include "prof/http.h"
+#include "http/profiling.h"
 #include "http/routes.h"
-#include "schedule/schedule_http.h"
+#include "http/profiles.h"
 #include "http/server.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -25,8 +25,8 @@ static void register_routes(void)
     if (registered) return;
     registered = 1;
     od_routes_register();
-    od_prof_http_register();
-    od_schedule_http_register();
+    od_profiling_register();
+    od_profiles_register();
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "http/scenario_state.h"
+#include "schedule/scenario_state.h"
 #include "tap.h"
 
 /* the running names joined by ',' (static buffer) */

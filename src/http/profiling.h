@@ -1,5 +1,5 @@
 /*
- * prof/http — the profiling endpoints, in three families over one capture API
+ * profiling — the profiling endpoints, in three families over one capture API
  * (prof/capture.h):
  *
  *   /profile/{cpu,memory,goroutines,goroutine,threads,block,mutex,trace,gc}
@@ -23,10 +23,10 @@
  * (od_defer), never on the event loop; a window ends early when the client goes away.
  * The router applies profiling.enabled, the profiling listener and the token (router.c).
  */
-#ifndef OD_PROF_HTTP_H
-#define OD_PROF_HTTP_H
+#ifndef OD_HTTP_PROFILING_H
+#define OD_HTTP_PROFILING_H
 
 /** registers every profiling route (flag OD_ROUTE_PROFILING); call before od_server_start */
-void od_prof_http_register(void);
+void od_profiling_register(void);
 
 #endif

@@ -1,5 +1,5 @@
 /* Which scenarios are running: see scenario_state.h. */
-#include "http/scenario_state.h"
+#include "schedule/scenario_state.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /*
  * scenario_state — which scenarios are running, as orderload announces them (POST
- * /scenarios/{name}/start and /end, routes.c): GET /scenarios lists them and the profiling
+ * /scenarios/{name}/start and /end, http/routes.c): GET /scenarios lists them and the profiling
  * schedule's snapshots carry the current one (s.scenario in a `when` function, schedule.c).
  *
  * Invariants: at most OD_SCENARIO_RUNNING_MAX names are held, in slots; a name is in at most

@@ -1,9 +1,9 @@
 /*
- * prof/http — the profiling endpoints: /profile/KIND, Go's /debug/pprof/ and gperftools'
- * /pprof/PAGE (see http.h).  Handlers run on the event loop: they only check the request and
+ * profiling — the profiling endpoints: /profile/KIND, Go's /debug/pprof/ and gperftools'
+ * /pprof/PAGE (see profiling.h).  Handlers run on the event loop: they only check the request and
  * hand the work to a deferred job.
  */
-#include "prof/http.h"
+#include "http/profiling.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -715,7 +715,7 @@ static int gperf_family(od_req_t *r)
     return start_capture(r, &c);
 }
 
-void od_prof_http_register(void)
+void od_profiling_register(void)
 {
     const int f = OD_ROUTE_PROFILING;
     od_route_add("/profile", OD_GET, f, OD_ROUTE_PROFILE, profile_list);

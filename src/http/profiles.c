@@ -1,6 +1,6 @@
 /* GET /profiles (the capture store's manifest as a JSON list) and GET /profiles/{name} (a
- * download): see schedule_http.h. */
-#include "schedule/schedule_http.h"
+ * download): see profiles.h. */
+#include "http/profiles.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -102,7 +102,7 @@ static int get_profile(od_req_t *r)
     return 0;
 }
 
-void od_schedule_http_register(void)
+void od_profiles_register(void)
 {
     od_route_add("/profiles", OD_GET | OD_HEAD, OD_ROUTE_PROFILING, OD_ROUTE_PROFILE, list_profiles);
     od_route_add("/profiles/", OD_GET | OD_HEAD, OD_ROUTE_PROFILING | OD_ROUTE_PREFIX, OD_ROUTE_PROFILE,
