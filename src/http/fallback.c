@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "http/metrics.h"
+#include "http/counters.h"
 #include "http/server.h"
 
 typedef struct filter {

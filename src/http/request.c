@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/metrics.h"
+#include "http/counters.h"
 #include "http/server.h"
 
 /* --- responses ------------------------------------------------------------------------------- */

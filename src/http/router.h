@@ -14,6 +14,7 @@
 #ifndef OD_ROUTER_H
 #define OD_ROUTER_H
 
+#include "http/counters.h"
 #include "http/request.h"
 #include "pool/stats.h"
 
@@ -39,8 +40,7 @@ void od_router_attach(h2o_pathconf_t *pathconf, od_server_t *srv, int profiling_
 
 /* --- labels, for the request counters ------------------------------------------------------ */
 
-#define OD_ROUTE_LABELS_MAX 97 /* routes (at most 96) and "other" */
-#define OD_METHOD_COUNT 8      /* GET HEAD POST PUT DELETE PATCH OPTIONS other */
+/* OD_ROUTE_LABELS_MAX (routes, at most 96, and "other") and OD_METHOD_COUNT: counters.h */
 /** the number of route labels: one per route, then "other" (od_route_label_other) */
 int od_route_labels(void);
 int od_route_label_other(void);

@@ -3,7 +3,7 @@
  * the listeners and h2o event loops (one per `http.threads`, each accepting on its own dup of
  * the one listening socket, and on the profiling listener's when there is one).
  *
- * The HTTP layer (src/http/) is ten modules; this header includes the first three's headers
+ * The HTTP layer (src/http/) is eleven modules; this header includes the first three's headers
  * for the handlers:
  *   router.h          the route table and dispatch (404, 405, the profiling listener and token)
  *   request.h         what a handler reads of a request and how it answers (od_respond...,
@@ -13,7 +13,8 @@
  *   profiling.h       the profiling endpoints: /profile/, /debug/pprof/, /pprof/ (over
  *                     prof/capture.h; registered by main)
  *   profiles.h        GET /profiles: the captures the schedule wrote (schedule/capture_store.h)
- *   metrics.h         /metrics (Prometheus) and the request counters by route, method, code
+ *   metrics.h         /metrics (Prometheus)
+ *   counters.h        the request counters by route, method, code (what every answer adds to)
  *   fallback.h        orderd's JSON on the errors h2o answers itself (413, 400, 417)
  *   predecessor.h     after a hand-over, GET /orders/{id} of the old process's orders
  *   server.h          this: the state, the listeners (bound, or inherited in a hand-over)

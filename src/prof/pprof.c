@@ -308,7 +308,7 @@ int od_pprof_encode(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
         value_type(&e, &head, 1, p->types[t].type, p->types[t].unit);
 
     int leaf_exact = p->kind == OD_PROF_CPU;
-    od_profile_prefetch_symbols(p); /* one round trip to the symbolizer per 1024 PCs */
+    od_symbolize_profile(p); /* one round trip to the symbolizer per 1024 PCs */
     for (size_t i = 0; i < p->nsamples; i++) {
         const od_prof_sample_t *s = &p->samples[i];
         od_buf_t sm = OD_BUF_INIT;

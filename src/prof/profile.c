@@ -3,8 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "prof/symbolize.h"
-
 void od_profile_init(od_profile_t *p, od_prof_kind_t kind)
 {
     memset(p, 0, sizeof(*p));
@@ -67,19 +65,4 @@ void od_profile_label_num(od_prof_sample_t *s, const char *key, int64_t value, c
     l->key = od_strdup(key);
     l->num = value;
     l->num_unit = unit;
-}
-
-void od_profile_prefetch_symbols(const od_profile_t *p)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < p->nsamples; i++)
-        n += p->samples[i].npcs;
-    if (n == 0) return;
-    uintptr_t *all = od_malloc(n * sizeof(*all)), *a = all;
-    int leaf_exact = p->kind == OD_PROF_CPU;
-    for (size_t i = 0; i < p->nsamples; i++)
-        for (size_t j = 0; j < p->samples[i].npcs; j++)
-            *a++ = od_sym_lookup_pc(p->samples[i].pcs[j], j, leaf_exact);
-    od_symbolize_prefetch(all, n);
-    free(all);
 }

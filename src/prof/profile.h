@@ -79,9 +79,6 @@ void od_profile_add_type(od_profile_t *p, const char *type, const char *unit);
 od_prof_sample_t *od_profile_add(od_profile_t *p, const uintptr_t *pcs, size_t npcs, const int64_t *values);
 void od_profile_label_str(od_prof_sample_t *s, const char *key, const char *value);
 void od_profile_label_num(od_prof_sample_t *s, const char *key, int64_t value, const char *unit);
-/** asks the symbolizer about every PC of p at once (prof/symbolize.h), so that a writer's
- *  lookups that follow come from its cache: call it first in every writer that symbolizes */
-void od_profile_prefetch_symbols(const od_profile_t *p);
 
 /**
  * a hash of the stack pcs[0..n), for the collectors' tables that merge identical stacks;

@@ -267,7 +267,7 @@ static void put_folded_profiler(const od_profile_t *p, const size_t *idx, od_buf
  * group with its stack, as Go lists every goroutine (debug=1) */
 static int text(const od_profile_t *p, od_buf_t *out, od_buf_t *err, int fold_idle)
 {
-    od_profile_prefetch_symbols(p);
+    od_symbolize_profile(p);
     od_legacy_lines_t lines;
     int use_lines = p->kind == OD_PROF_HEAP || p->kind == OD_PROF_BLOCK || p->kind == OD_PROF_MUTEX;
     if (use_lines && od_legacy_lines_init(&lines, p, err) != 0) return -1;
@@ -386,7 +386,7 @@ static void put_traceback(const od_prof_sample_t *s, od_buf_t *out)
 
 void od_render_goroutine_dump(const od_profile_t *p, od_buf_t *out)
 {
-    od_profile_prefetch_symbols(p);
+    od_symbolize_profile(p);
     int no = 0;
     for (size_t i = 0; i < p->nsamples; i++) {
         const od_prof_sample_t *s = &p->samples[i];
@@ -454,7 +454,7 @@ static od_map_entry_t **fold(const od_profile_t *p, od_map_t *m, size_t *count)
 
 int od_render_folded(const od_profile_t *p, od_buf_t *out, od_buf_t *err)
 {
-    od_profile_prefetch_symbols(p);
+    od_symbolize_profile(p);
     if (p->ntypes == 0) {
         od_buf_puts(err, "folded: profile has no sample types");
         return -1;

@@ -350,3 +350,18 @@ void od_symbolize_footprint(size_t *touched_bytes, size_t *reserved_bytes)
             CACHE_SLOTS * sizeof(*cache) + RECORDS_BYTES + INTERN_SLOTS * sizeof(*intern_tab) + INTERN_BYTES;
     pthread_mutex_unlock(&sym_lock);
 }
+
+void od_symbolize_profile(const od_profile_t *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->nsamples; i++)
+        n += p->samples[i].npcs;
+    if (n == 0) return;
+    uintptr_t *all = od_malloc(n * sizeof(*all)), *a = all;
+    int leaf_exact = p->kind == OD_PROF_CPU;
+    for (size_t i = 0; i < p->nsamples; i++)
+        for (size_t j = 0; j < p->samples[i].npcs; j++)
+            *a++ = od_sym_lookup_pc(p->samples[i].pcs[j], j, leaf_exact);
+    od_symbolize_prefetch(all, n);
+    free(all);
+}

@@ -23,8 +23,8 @@
  * answer (dead twice, late), lookups return "unknown" (writers print hex addresses), one
  * line is logged, and nothing is cached, so later lookups try again.
  *
- * Batching: writers call od_symbolize_prefetch with every PC of a profile first (a round
- * trip per 1024 PCs), then od_symbolize for each from the cache.
+ * Batching: writers call od_symbolize_profile (od_symbolize_prefetch with every PC of a profile)
+ * first (a round trip per 1024 PCs), then od_symbolize for each from the cache.
  *
  * Ownership: every string in an od_sym_t is interned by this module and stays valid for the
  * life of the process; callers never free them.  The od_sym_t itself is a plain copy.
@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "base/util.h"
+#include "prof/profile.h"
 
 #define OD_SYM_MAX_FRAMES 8
 
@@ -91,6 +92,10 @@ int od_symbolize_build_id(uintptr_t addr, od_buf_t *out);
 /** looks up every PC of pcs[0..n) not cached yet (looked up unchanged), in batches, so that
  *  the od_symbolize calls that follow are answered from the cache */
 void od_symbolize_prefetch(const uintptr_t *pcs, size_t n);
+/** od_symbolize_prefetch with every PC of p (as the writers look them up: the leaf exact in a
+ *  CPU profile), so that a writer's lookups that follow come from the cache: call it first in
+ *  every writer that symbolizes */
+void od_symbolize_profile(const od_profile_t *p);
 
 /** empties the PC cache and stops the helper, which forgets the module list (tests; after
  *  dlclose) */
