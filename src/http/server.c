@@ -167,12 +167,6 @@ static void close_listeners(loop_thread_t *t)
         t->ctx.http1.req_timeout.timeout = IDLE_AFTER_HANDOVER_MS; /* read when the timer runs */
 }
 
-/* Builds the thread's loop, context, job queue and listener sockets on the thread itself: an
- * h2o socket takes its input buffers from the recycle allocator of the creating thread's
- * (__thread) h2o_socket_buffer_prototype, which is not locked, so sockets that one loop
- * reads must be created on that loop's thread.  (Built on the main thread, the job queues'
- * pipe sockets of every loop shared the main thread's allocator: a data race TSan reported
- * between http-0 and http-1.) */
 /* a wake-up's message carries nothing: it only makes h2o_evloop_run return */
 static void on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
@@ -190,6 +184,12 @@ static void wake(int which)
             h2o_multithread_send_message(&threads[i].wake_receiver, &threads[i].wake_msg[which]);
 }
 
+/* Builds the thread's loop, context, job queue and listener sockets on the thread itself: an
+ * h2o socket takes its input buffers from the recycle allocator of the creating thread's
+ * (__thread) h2o_socket_buffer_prototype, which is not locked, so sockets that one loop
+ * reads must be created on that loop's thread.  (Built on the main thread, the job queues'
+ * pipe sockets of every loop shared the main thread's allocator: a data race TSan reported
+ * between http-0 and http-1.) */
 static void loop_setup(loop_thread_t *t)
 {
     t->loop = h2o_evloop_create();

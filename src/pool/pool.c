@@ -85,12 +85,19 @@ static void set_config_locked(od_pool_t *p, const od_pool_config_t *cfg, char *r
     p->gen++;
 }
 
+/* sizes the results index for every order cfg lets the store hold beyond its kept ones (a
+ * full queue and one in each worker's hands), so that it does not rehash under traffic */
+static void reserve_index(od_results_t *results, const od_pool_config_t *cfg)
+{
+    od_results_reserve(results, cfg->queue + (size_t)cfg->workers);
+}
+
 od_pool_t *od_pool_create(const od_pool_config_t *cfg, od_results_t *results, od_stats_t *stats)
 {
     od_pool_t *p = od_calloc(1, sizeof(*p));
     p->results = results;
     p->stats = stats;
-    od_results_reserve(results, cfg->queue + (size_t)cfg->workers); /* no rehash under traffic */
+    reserve_index(results, cfg);
     p->inv = inventory_create(cfg->reserve.stripes, cfg->reserve.skus);
     od_mutex_init(&p->qlock, "queue");
     od_cond_init(&p->nonempty);
@@ -262,8 +269,7 @@ int od_pool_reconfigure(od_pool_t *p, const od_pool_config_t *cfg)
     if (cfg->reserve.stripes != p->cfg.reserve.stripes || cfg->reserve.skus != p->cfg.reserve.skus)
         fresh = inventory_create(cfg->reserve.stripes, cfg->reserve.skus);
     char *path = od_strdup(cfg->rules_path ? cfg->rules_path : "");
-    od_results_reserve(p->results,
-                       cfg->queue + (size_t)cfg->workers); /* before the queue lock (lock order) */
+    reserve_index(p->results, cfg); /* before the queue lock (lock order) */
 
     od_mutex_lock(&p->qlock);
     if (p->draining) {

@@ -49,9 +49,11 @@ static void slots_free(uint64_t *slots, size_t n)
         munmap(slots, n * sizeof(uint64_t));
 }
 
-/* the table for `orders` orders: a power of two, at least twice as many slots */
+/* the table sized up front for `orders` orders, at most OD_RESULTS_RESERVE_MAX of them: a
+ * power of two, at least twice as many slots (beyond that, the index grows as it fills) */
 static size_t slots_for(size_t orders)
 {
+    if (orders > OD_RESULTS_RESERVE_MAX) orders = OD_RESULTS_RESERVE_MAX;
     size_t n = 2048;
     while (n < 2 * orders)
         n *= 2;
@@ -65,7 +67,6 @@ od_results_t *od_results_create(size_t results_kept)
     /* sized for the kept orders and 1024 more until od_results_reserve says what the queue may
      * hold; beyond OD_RESULTS_RESERVE_MAX it grows, doubling */
     r->nslots = slots_for(results_kept + 1024);
-    if (r->nslots > OD_RESULTS_RESERVE_MAX * 2) r->nslots = OD_RESULTS_RESERVE_MAX * 2;
     r->slots = slots_alloc(r->nslots);
     r->kept = results_kept;
     return r;
@@ -170,8 +171,7 @@ static void resize(od_results_t *r, size_t n)
 
 void od_results_reserve(od_results_t *r, size_t in_flight)
 {
-    size_t want = r->kept + in_flight < OD_RESULTS_RESERVE_MAX ? r->kept + in_flight : OD_RESULTS_RESERVE_MAX;
-    size_t n = slots_for(want);
+    size_t n = slots_for(r->kept + in_flight);
     od_results_lock(r);
     if (n > r->nslots) resize(r, n);
     od_results_unlock(r);
