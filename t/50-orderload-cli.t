@@ -113,7 +113,7 @@ ok($lat && $lat->{ok} && $lat->{value} > 0, 'the passed latency threshold has it
 # the JSON schema, field by field
 my $s = $j->{scenarios}{fast};
 is($s->{executor}, 'constant-arrival-rate', 'scenario executor');
-is_deeply([sort keys %{ $s->{counts} }], [qw(completed dropped late scheduled sent)], 'counts fields');
+is_deeply([sort keys %{ $s->{counts} }], [qw(completed dropped late queued scheduled sent)], 'counts fields (queued: added within schema 1)');
 is($s->{counts}{scheduled}, 200, '200/s for 1 s schedules 200');
 is($s->{counts}{sent}, 200, '... sends 200');
 is($s->{counts}{completed}, 200, '... completes 200');

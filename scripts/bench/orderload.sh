@@ -5,7 +5,8 @@
 #   scripts/bench/orderload.sh [BUILD_DIR]      (default build; BENCH_SECONDS=5, BENCH_CONNECTIONS=32,
 #                                                BENCH_THREADS=1, BENCH_ROUNDS=3,
 #                                                BENCH_PRECISION_CONNECTIONS="1 8 32 64",
-#                                                BENCH_PRECISION_SECONDS=4, BENCH_SPIN=orderload's default)
+#                                                BENCH_PRECISION_SECONDS=4, BENCH_SPIN=orderload's default,
+#                                                BENCH_PIPELINE=8, BENCH_PIPELINE_CONNECTIONS="1")
 #
 #  1. closed-model throughput of orderload ÷ wrk's, same server, same connections, same
 #     client threads (goal >= 1.3); BENCH_ROUNDS alternating rounds, medians
@@ -18,7 +19,10 @@
 #     accuracy, sent / scheduled over the window (goal within 1 %); CPU per request and the
 #     share of it spent spinning; how many rounds the self-check passed; how long the worker
 #     waited for its CPU (what else ran on it: the goals hold on a quiet machine).  Medians
-#     of BENCH_ROUNDS rounds.
+#     of BENCH_ROUNDS rounds.  At BENCH_PIPELINE_CONNECTIONS a third row pipelines (the
+#     scenario's pipeline = BENCH_PIPELINE, with the spin window): without it an arrival that
+#     finds the connection still busy (the server slower than the gap, or stalled) waits for
+#     it, and that wait is in its send delay.
 #
 # Only 127.0.0.1; every run is bounded in time.  It starts one hello_h2o and one echo_rtt and
 # stops only those.
@@ -31,6 +35,8 @@ THREADS=${BENCH_THREADS:-1}
 ROUNDS=${BENCH_ROUNDS:-3}
 PCONNS=${BENCH_PRECISION_CONNECTIONS:-1 8 32 64}
 PSECS=${BENCH_PRECISION_SECONDS:-4}
+PIPE=${BENCH_PIPELINE:-8}
+PIPE_AT=" ${BENCH_PIPELINE_CONNECTIONS:-1} "
 command -v wrk >/dev/null || { echo "orderload.sh: wrk is not installed (apt-get install wrk)" >&2; exit 2; }
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -98,33 +104,40 @@ awk -v wu="$wrk_us" -v ou="$ol_us" 'BEGIN { printf "  CPU per request          o
 # 3: precision against the echo floor, with the spin window and without
 echo "  precision: send delay, latency and service time p50/p99 (us) against the floor, the echo round trip measured in the same round"
 echo "  (medians of $ROUNDS rounds of ${PSECS}s; goals: send delay <= 10/30 us, (lat-svc)/lat p50 <= 0.1, achieved/target within 1 %)"
-printf '  %5s %5s %6s %7s %15s %15s %15s %15s %9s %10s %8s %10s %6s %5s %6s\n' rate conns spin window "send delay" latency service "floor (echo)" \
+printf '  %5s %5s %4s %6s %7s %15s %15s %15s %15s %9s %10s %8s %10s %6s %5s %6s\n' rate conns pipe spin window "send delay" latency service "floor (echo)" \
     "lat/floor" "(lat-svc)" "ach/tgt" "CPU/req" "spin" check "waited"
 for conns in $PCONNS; do
+    modes="on off"
+    case "$PIPE_AT" in *" $conns "*) modes="on off pipe" ;; esac
     for rate in 100 1000 10000; do
-        cat >"$tmp/rate.lua" <<EOF
-return { scenarios = { r = { executor = "constant-arrival-rate", rate = $rate, duration = "${PSECS}s", connections = $conns } } }
+        for p in 1 "$PIPE"; do
+            cat >"$tmp/rate$p.lua" <<EOF
+return { scenarios = { r = { executor = "constant-arrival-rate", rate = $rate, duration = "${PSECS}s", connections = $conns, pipeline = $p } } }
 EOF
+        done
         : >"$tmp/floor.rounds"
-        : >"$tmp/on.rounds"
-        : >"$tmp/off.rounds"
+        for mode in $modes; do : >"$tmp/$mode.rounds"; done
         for round in $(seq "$ROUNDS"); do
             # the floor at this rate, then orderload with its spin window and without
             "${pin_client[@]}" "$B/echo_rtt" -c "$eport" -r "$rate" -d "$(awk -v s="$PSECS" 'BEGIN { print s / 2 }')" \
                 -s "$spin_us" | awk '{ print $3, $5 }' >>"$tmp/floor.rounds"
-            for mode in on off; do
+            for mode in $modes; do
                 spin=$SPIN
                 [ "$mode" = off ] && spin=0
+                p=1
+                [ "$mode" = pipe ] && p=$PIPE
                 "${pin_client[@]}" "$B/orderload" -t "$THREADS" -u "$url" --no-announce --progress 0 --spin "$spin" \
-                    --json "$tmp/rate.json" "$tmp/rate.lua" >/dev/null 2>"$tmp/rate.err" || true
+                    --json "$tmp/rate.json" "$tmp/rate$p.lua" >/dev/null 2>"$tmp/rate.err" || true
                 echo "$(figures "$tmp/rate.json") $(tail -1 "$tmp/floor.rounds")" >>"$tmp/$mode.rounds"
             done
         done
         f50=$(cut -d' ' -f1 "$tmp/floor.rounds" | median)
         f99=$(cut -d' ' -f2 "$tmp/floor.rounds" | median)
-        for mode in on off; do
+        for mode in $modes; do
             spin=$SPIN
             [ "$mode" = off ] && spin=0
+            p=1
+            [ "$mode" = pipe ] && p=$PIPE
             # per round: the shares and rates, then the median of each column
             awk -v rate="$rate" -v s="$PSECS" '{ # sd50 sd99 l50 l99 s50 s99 sent late dropped ok cpu spin runq window f50 f99
                 printf "%s %s %s %s %s %s %.6f %.6f %.6f %.2f %.4f %d %s %.4f %.0f\n", $1, $2, $3, $4, $5, $6,
@@ -132,13 +145,14 @@ EOF
                     ($7 > 0 ? $11 * 1e6 / $7 : 0), ($11 > 0 ? ($12 < $11 ? $12 / $11 : 1) : 0), $10, $9, $13 / s, $14 }' "$tmp/$mode.rounds" >"$tmp/$mode.cols"
             col() { cut -d' ' -f"$1" "$tmp/$mode.cols" | median; }
             passed=$(awk '{ n += $12 } END { print n + 0 }' "$tmp/$mode.cols")
-            printf '  %5d %5d %6s %5sus %7s / %-5s %7s / %-5s %7s / %-5s %7s / %-5s %9.2f %10.3f %8.4f %8.1fus %5.0f%% %d/%d %5.1f%%\n' \
-                "$rate" "$conns" "$spin" "$(col 15)" "$(col 1)" "$(col 2)" "$(col 3)" "$(col 4)" "$(col 5)" "$(col 6)" "$f50" "$f99" \
+            printf '  %5d %5d %4d %6s %5sus %7s / %-5s %7s / %-5s %7s / %-5s %7s / %-5s %9.2f %10.3f %8.4f %8.1fus %5.0f%% %d/%d %5.1f%%\n' \
+                "$rate" "$conns" "$p" "$spin" "$(col 15)" "$(col 1)" "$(col 2)" "$(col 3)" "$(col 4)" "$(col 5)" "$(col 6)" "$f50" "$f99" \
                 "$(col 8)" "$(col 7)" "$(col 9)" "$(col 10)" "$(awk -v v="$(col 11)" 'BEGIN { print v * 100 }')" "$passed" "$ROUNDS" \
                 "$(awk -v v="$(col 14)" 'BEGIN { print v * 100 }')"
         done
     done
 done
-echo "  (spin: --spin, the widest window; window: the mean window the worker adapted to its wake-ups;"
+echo "  (pipe: the scenario's pipeline, requests one connection may have in flight (1: an arrival waits for a busy connection);"
+echo "   spin: --spin, the widest window; window: the mean window the worker adapted to its wake-ups;"
 echo "   lat/floor: latency p50 / echo p50; (lat-svc): (latency p50 - service p50) / latency p50; spin: the share of orderload's CPU spent spinning;"
 echo "   check: rounds the self-check passed; waited: the share of the run orderload's worker waited for its CPU, other work on it)"

@@ -33,39 +33,74 @@ void od_scen_script_error(od_worker_t *w, od_scen_t *s)
     od_buf_reset(&w->lerr);
 }
 
-/* Hands the request in w->scratch (or the static one) to c. */
+/* Readies the parser for the answer to c's oldest request. */
+static void start_answer(od_conn_t *c)
+{
+    od_resp_reset(&c->resp);
+    c->resp.no_body = od_conn_oldest(c)->no_body;
+    c->loc_len = 0;
+    od_buf_reset(&c->body);
+    od_buf_reset(&c->head);
+}
+
+/*
+ * Hands the request in w->scratch (or the static one) to c.  On an idle connection the
+ * request's own bytes are what is written (no copy); pipelined behind requests still in flight,
+ * it is appended to what c has not written yet.
+ */
 static void assign(od_scen_t *s, od_conn_t *c, uint64_t intended, uint64_t seq, uint64_t now)
 {
     od_worker_t *w = s->w;
-    if (w->static_req) {
-        c->out = w->static_req;
-        c->out_len = w->static_len;
+    const char *req = w->static_req ? w->static_req : w->scratch.base;
+    size_t len = w->static_req ? w->static_len : w->scratch.len;
+    int head = len >= 5 && memcmp(req, "HEAD ", 5) == 0;
+    if (c->busy == 0) {
+        if (w->static_req) {
+            c->out = w->static_req;
+            c->out_len = w->static_len;
+        } else {
+            od_buf_t t = c->obuf; /* swap buffers: no copy */
+            c->obuf = w->scratch;
+            w->scratch = t;
+            c->out = c->obuf.base;
+            c->out_len = c->obuf.len;
+        }
     } else {
-        od_buf_t t = c->obuf; /* swap buffers: no copy */
-        c->obuf = w->scratch;
-        w->scratch = t;
+        size_t left = c->out_len - c->out_off;
+        if (c->out == c->obuf.base) {
+            memmove(c->obuf.base, c->out + c->out_off, left);
+            c->obuf.len = left;
+        } else {
+            od_buf_reset(&c->obuf);
+            od_buf_append(&c->obuf, c->out + c->out_off, left);
+        }
+        od_buf_append(&c->obuf, req, len);
         c->out = c->obuf.base;
         c->out_len = c->obuf.len;
     }
     c->out_off = 0;
-    c->busy = 1;
+    c->q[(c->q_head + c->busy) % s->depth] = (od_sent_t){intended, seq, now, now + s->sc->timeout_ns, head};
+    if (c->busy++ == 0) start_answer(c);
     s->busy++;
-    c->intended = intended;
-    c->seq = seq;
-    c->sent_at = now;
     w->last_sent = now;
-    c->deadline = now + s->sc->timeout_ns;
-    od_resp_reset(&c->resp);
-    c->loc_len = 0;
-    if (strncmp(c->out, "HEAD ", 5) == 0) c->resp.no_body = 1;
-    od_buf_reset(&c->body);
-    od_buf_reset(&c->head);
     uint64_t delay = now > intended ? now - intended : 0;
     od_hist_record(s->st.send_delay, delay / 1000 ? delay / 1000 : 1);
     s->st.c.sent++;
     tl_now(s, now)->sent++;
     if (delay >= OD_LATE_NS) s->st.c.late++;
     if (c->connected) od_conn_write(c);
+}
+
+/* the open connection with the fewest requests in flight, when one has room for another
+ * (every connection is open and busy: the request is pipelined behind its answers) */
+static od_conn_t *least_busy(od_scen_t *s)
+{
+    od_conn_t *best = NULL;
+    for (uint32_t i = 0; i < s->maxconns; i++) {
+        od_conn_t *c = &s->conns[i];
+        if (c->fd >= 0 && c->busy < s->depth && (best == NULL || c->busy < best->busy)) best = c;
+    }
+    return best;
 }
 
 /*
@@ -87,22 +122,25 @@ static void dispatch(od_scen_t *s, od_conn_t *c, uint64_t intended, uint64_t seq
         c = od_conn_idle_pop(s);
     else
         od_conn_idle_remove(s, c);
-    if (c == NULL) {
-        c = od_conn_free_slot(s);
-        OD_ASSERT(c != NULL);
+    if (c == NULL && (c = od_conn_free_slot(s)) != NULL) {
         if (od_conn_open(s, c) != 0) { /* refused at once: this request failed to connect */
             s->st.c.sent++;
             tl_now(s, now)->sent++;
             od_scen_count_error(s, OD_ERR_CONNECT, now);
             return;
         }
+    } else if (c == NULL) {
+        c = least_busy(s);
     }
+    OD_ASSERT(c != NULL);
     assign(s, c, intended, seq, now);
 }
 
+/* an idle connection, room for another, or (pipelining) an open one with room behind its
+ * answers: requests in flight sit only on open connections, at most depth on each */
 static int can_send(od_scen_t *s)
 {
-    return s->idle != NULL || s->nopen < s->maxconns;
+    return s->idle != NULL || s->nopen < s->maxconns || s->busy < s->nopen * s->depth;
 }
 
 /* Sends what waits in the backlog while connections are free; then parks c as idle. */
@@ -146,17 +184,44 @@ void od_scen_next_work(od_scen_t *s, od_conn_t *c, uint64_t now, int may_reopen)
 void od_scen_conn_failed(od_conn_t *c, int kind, uint64_t now)
 {
     od_scen_t *s = c->s;
-    if (c->busy) od_scen_count_error(s, kind, now);
+    for (uint32_t i = 0; i < c->busy; i++) /* whether the server processed them is unknown */
+        od_scen_count_error(s, kind, now);
     od_conn_close(c);
     od_scen_next_work(s, c, now, kind != OD_ERR_CONNECT);
+}
+
+/*
+ * c closes after an answer while requests are pipelined behind it: a server that says close
+ * does not process them (RFC 9112 9.6), so they go back to the front of the backlog, in order,
+ * with their intended starts, and are sent again (their first send's delay stays recorded).
+ */
+static void requeue_unanswered(od_scen_t *s, od_conn_t *c)
+{
+    for (uint32_t i = c->busy; i-- > 0;) {
+        od_sent_t *e = &c->q[(c->q_head + i) % s->depth];
+        s->st.c.sent--;
+        tl_now(s, e->sent_at)->sent--;
+        if (e->sent_at > e->intended && e->sent_at - e->intended >= OD_LATE_NS) s->st.c.late--;
+        if (s->bl_len < s->bl_cap) {
+            s->bl_head = (s->bl_head + s->bl_cap - 1) % s->bl_cap;
+            s->bl[s->bl_head] = (od_pending_t){e->intended, e->seq};
+            s->bl_len++;
+        } else {
+            s->st.c.dropped++;
+        }
+    }
+    s->busy -= c->busy;
+    c->busy = 0;
 }
 
 void od_scen_complete(od_conn_t *c, uint64_t now)
 {
     od_scen_t *s = c->s;
     od_worker_t *w = s->w;
-    uint64_t lat = now > c->intended ? (now - c->intended) / 1000 : 0;
-    uint64_t svc = now > c->sent_at ? (now - c->sent_at) / 1000 : 0;
+    const od_sent_t *e = od_conn_oldest(c);
+    uint64_t lat = now > e->intended ? (now - e->intended) / 1000 : 0;
+    uint64_t svc = now > e->sent_at ? (now - e->sent_at) / 1000 : 0;
+    uint64_t seq = e->seq;
     od_hist_record(s->st.latency, lat ? lat : 1);
     od_hist_record(s->ival, lat ? lat : 1);
     od_hist_record(s->st.service, svc ? svc : 1);
@@ -170,8 +235,8 @@ void od_scen_complete(od_conn_t *c, uint64_t now)
     if (status >= 400)
         od_scen_count_error(s, OD_ERR_STATUS, now);
     else if (w->wants_response)
-        switch (od_script_response(w->script, s->index, c->seq, status, c->head.base, c->head.len,
-                                   c->body.base, c->body.len, &w->lerr)) {
+        switch (od_script_response(w->script, s->index, seq, status, c->head.base, c->head.len, c->body.base,
+                                   c->body.len, &w->lerr)) {
         case 0: /* response() rejected the answer */
             od_scen_count_error(s, OD_ERR_STATUS, now);
             break;
@@ -179,9 +244,15 @@ void od_scen_complete(od_conn_t *c, uint64_t now)
             od_scen_script_error(w, s);
             break;
         }
-    c->busy = 0;
+    c->q_head = (c->q_head + 1) % s->depth;
+    c->busy--;
     s->busy--;
-    if (!c->resp.keep_alive) od_conn_close(c);
+    if (!c->resp.keep_alive) {
+        requeue_unanswered(s, c);
+        od_conn_close(c);
+    } else if (c->busy) {
+        start_answer(c);
+    }
     od_scen_next_work(s, c, now, 1);
 }
 
@@ -227,7 +298,8 @@ static void finish(od_scen_t *s, uint64_t now)
     for (uint32_t i = 0; i < s->maxconns; i++) {
         od_conn_t *c = &s->conns[i];
         if (c->fd < 0) continue;
-        if (c->busy) od_scen_count_error(s, OD_ERR_TIMEOUT, now);
+        for (uint32_t j = 0; j < c->busy; j++)
+            od_scen_count_error(s, OD_ERR_TIMEOUT, now);
         od_conn_close(c);
     }
     s->st.c.dropped += s->bl_len;
@@ -296,7 +368,8 @@ void od_worker_tick(od_worker_t *w, uint64_t now)
         if (s->phase == OD_PHASE_WAIT || s->phase == OD_PHASE_DONE) continue;
         for (uint32_t j = 0; j < s->maxconns; j++) {
             od_conn_t *c = &s->conns[j];
-            if (c->fd >= 0 && c->busy && now >= c->deadline) od_scen_conn_failed(c, OD_ERR_TIMEOUT, now);
+            if (c->fd >= 0 && c->busy && now >= od_conn_oldest(c)->deadline)
+                od_scen_conn_failed(c, OD_ERR_TIMEOUT, now);
         }
         od_follow_tick(s, now);
         /* closed model: retry connections whose request failed to build, reopen what failed to

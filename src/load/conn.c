@@ -62,10 +62,9 @@ void od_conn_close(od_conn_t *c)
     c->connected = 0;
     c->in_len = 0;
     s->nopen--;
-    if (c->busy) {
-        c->busy = 0;
-        s->busy--;
-    }
+    s->busy -= c->busy;
+    c->busy = 0;
+    c->q_head = 0;
 }
 
 int od_conn_dial(const od_url_t *u, int *connected)
@@ -148,6 +147,7 @@ static void on_readable(od_conn_t *c)
     od_scen_t *s = c->s;
     od_buf_t *body = s->w->wants_response ? &c->body : NULL;
     for (;;) {
+        size_t had = c->in_len;
         ssize_t n = od_conn_read(c->fd, &c->in, c->in_len, &c->in_cap);
         if (n < 0 && errno == EAGAIN) return;
         uint64_t now = od_now_ns();
@@ -167,24 +167,30 @@ static void on_readable(od_conn_t *c)
             od_scen_next_work(s, c, now, 1);
             return;
         }
+        int drained = (size_t)n < c->in_cap - had; /* the read took all there was */
         c->in_len += (size_t)n;
-        int was_head = c->resp.state == OD_RESP_HEAD;
-        ssize_t used = od_resp_feed(&c->resp, c->in, c->in_len, body);
-        if (used < 0) {
-            od_scen_conn_failed(c, OD_ERR_READ, now);
-            return;
-        }
-        if (was_head && c->resp.state != OD_RESP_HEAD && body)
-            od_buf_append(&c->head, c->resp.head, c->resp.head_len);
-        if (was_head && c->resp.state != OD_RESP_HEAD && s->follow) od_follow_location(c);
-        if ((size_t)used < c->in_len) memmove(c->in, c->in + used, c->in_len - (size_t)used);
-        c->in_len -= (size_t)used;
-        if (c->resp.state == OD_RESP_DONE) {
-            c->in_len = 0; /* nothing may follow an answer we did not pipeline */
+        /* the bytes hold the oldest request's answer, or part of it; with requests pipelined,
+         * perhaps the answers after it too */
+        for (;;) {
+            int was_head = c->resp.state == OD_RESP_HEAD;
+            ssize_t used = od_resp_feed(&c->resp, c->in, c->in_len, body);
+            if (used < 0) {
+                od_scen_conn_failed(c, OD_ERR_READ, now);
+                return;
+            }
+            if (was_head && c->resp.state != OD_RESP_HEAD && body)
+                od_buf_append(&c->head, c->resp.head, c->resp.head_len);
+            if (was_head && c->resp.state != OD_RESP_HEAD && s->follow) od_follow_location(c);
+            if ((size_t)used < c->in_len) memmove(c->in, c->in + used, c->in_len - (size_t)used);
+            c->in_len -= (size_t)used;
+            if (c->resp.state != OD_RESP_DONE) break; /* the rest of it is still to come */
+            int more = c->busy > 1;
+            if (!more) c->in_len = 0; /* nothing may follow the last answer we asked for */
             od_scen_complete(c, now);
-            return;
+            if (!more || c->fd < 0) return;
+            if (c->in_len == 0) break;
         }
-        if ((size_t)n < c->in_cap - c->in_len) return; /* read everything there was */
+        if (drained) return;
     }
 }
 

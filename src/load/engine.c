@@ -322,10 +322,12 @@ static void scen_init(od_worker_t *w, od_scen_t *s, const od_scenario_t *sc, siz
         s->bl_cap = (total_bl + (uint32_t)run->nthreads - 1) / (uint32_t)run->nthreads;
         s->bl = od_calloc(s->bl_cap, sizeof(*s->bl));
     }
+    s->depth = !s->closed_model && sc->pipeline > 1 ? sc->pipeline : 1;
     s->conns = od_calloc(s->maxconns ? s->maxconns : 1, sizeof(*s->conns));
     for (uint32_t i = 0; i < s->maxconns; i++) {
         s->conns[i].fd = -1;
         s->conns[i].s = s;
+        s->conns[i].q = od_calloc(s->depth, sizeof(*s->conns[i].q));
     }
     od_load_stats_init(&s->st);
     /* the run, its drain (timeout) and the stop grace: answers later than that are not kept */
@@ -348,6 +350,7 @@ static void scen_dispose(od_scen_t *s)
         od_buf_dispose(&c->head);
         od_buf_dispose(&c->body);
         free(c->in);
+        free(c->q);
     }
     free(s->conns);
     free(s->bl);

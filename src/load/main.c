@@ -710,7 +710,8 @@ int main(int argc, char **argv)
             uint32_t conns = sc->connections || sc->executor == OD_EXEC_CONSTANT_CONCURRENCY
                                  ? sc->connections
                                  : OD_LOAD_DEFAULT_CONNECTIONS;
-            checked[nchecked++] = (od_selfcheck_scen_t){&frs[f].results[i], conns};
+            checked[nchecked++] =
+                (od_selfcheck_scen_t){&frs[f].results[i], conns, sc->pipeline > 1 ? sc->pipeline : 1};
         }
     od_selfcheck_t verdict;
     od_selfcheck_eval(&verdict, checked, nchecked, &cpu_all, cpu, opt.spin_ns, opt.threads);

@@ -60,9 +60,12 @@ void od_report_text(FILE *f, const od_load_result_t *r, const char *title)
 {
     const od_load_counts_t *c = &r->st.c;
     fprintf(f, "%s\n", title);
-    fprintf(f, "  requests    scheduled %llu  sent %llu  completed %llu  late %llu  dropped %llu\n",
+    fprintf(f, "  requests    scheduled %llu  sent %llu  completed %llu  late %llu  dropped %llu",
             (unsigned long long)c->scheduled, (unsigned long long)c->sent, (unsigned long long)c->completed,
             (unsigned long long)c->late, (unsigned long long)c->dropped);
+    if (c->queued) /* arrivals that waited for a free connection */
+        fprintf(f, "  waited for a connection %llu", (unsigned long long)c->queued);
+    fputc('\n', f);
     if (r->target_rate > 0)
         fprintf(f, "  rate        target %.2f/s  achieved %.2f/s over %.1fs\n", r->target_rate,
                 r->achieved_rate, r->duration_s);

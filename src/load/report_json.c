@@ -117,6 +117,8 @@ json_t *od_report_json(const od_load_result_t *r)
     json_object_set_new(counts, "completed", json_integer((json_int_t)c->completed));
     json_object_set_new(counts, "late", json_integer((json_int_t)c->late));
     json_object_set_new(counts, "dropped", json_integer((json_int_t)c->dropped));
+    /* a field added within schema 1: arrivals that waited for a free connection */
+    json_object_set_new(counts, "queued", json_integer((json_int_t)c->queued));
     json_object_set_new(o, "counts", counts);
     json_t *rate = json_object();
     json_object_set_new(rate, "target",

@@ -68,9 +68,16 @@ void od_selfcheck_eval(od_selfcheck_t *out, const od_selfcheck_scen_t *scens, si
             r->name, v1, share * 100, v2, OD_SELFCHECK_SHARE * 100);
         const od_load_counts_t *c = &r->st.c;
         if (c->queued > c->sent / 100 && c->queued > 0) {
-            add(&out->advice, &out->nadvice,
-                "%s: %llu arrivals waited for a free connection: raise its connections (now %u)", r->name,
-                (unsigned long long)c->queued, scens[i].connections);
+            if (scens[i].pipeline > 1)
+                add(&out->advice, &out->nadvice,
+                    "%s: %llu arrivals waited for a free connection: raise its connections (now %u) or its "
+                    "pipeline (now %u)",
+                    r->name, (unsigned long long)c->queued, scens[i].connections, scens[i].pipeline);
+            else
+                add(&out->advice, &out->nadvice,
+                    "%s: %llu arrivals waited for a free connection: raise its connections (now %u), or "
+                    "send them at their instants behind the answers awaited (pipeline = 8)",
+                    r->name, (unsigned long long)c->queued, scens[i].connections);
             want_conns = 1;
         }
     }

@@ -7,9 +7,10 @@
  *  - CPU: no worker thread spent more than OD_SELFCHECK_BUSY of the run working (sleeping
  *    and spinning do not count), else it could not keep its instants.
  *
- * When a check fails the verdict says what to change: connections (arrivals waited for a
- * free one), threads (a worker was saturated), the machine (the generator waited for a CPU)
- * or the spin window (sleeping woke late).  It is a warning: it never changes the exit code.
+ * When a check fails the verdict says what to change: connections or pipelining (arrivals
+ * waited for a free connection), threads (a worker was saturated), the machine (the generator
+ * waited for a CPU) or the spin window (sleeping woke late).  It is a warning: it never
+ * changes the exit code.
  *
  * Ownership: od_selfcheck_eval fills a caller-owned od_selfcheck_t, which then owns its
  * strings (od_selfcheck_dispose); the inputs are borrowed for the call.  Pure functions of
@@ -31,6 +32,7 @@
 typedef struct od_selfcheck_scen {
     const od_load_result_t *r; /* borrowed */
     uint32_t connections;      /* the most it could open (its setting, or the default) */
+    uint32_t pipeline;         /* the most in flight on one connection (1: no pipelining) */
 } od_selfcheck_scen_t;
 
 typedef struct od_selfcheck {

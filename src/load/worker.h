@@ -33,20 +33,29 @@
 typedef struct scen od_scen_t;
 typedef struct worker od_worker_t;
 
+/* A request sent on a connection and not answered yet.  HTTP/1.1 answers in order, so a
+ * connection's are a FIFO (od_conn_t.q): more than one only when the scenario pipelines. */
+typedef struct sent {
+    uint64_t intended, seq, sent_at, deadline;
+    int no_body; /* a HEAD: its answer has no body */
+} od_sent_t;
+
 typedef struct conn {
     int fd;
-    int connected, busy;
+    int connected;
+    uint32_t busy; /* requests sent and not answered yet: q[q_head], the oldest, on (ring of s->depth) */
     uint32_t events;
     od_scen_t *s;
     struct conn *prev_idle, *next_idle;
     int in_idle;
-    uint64_t intended, sent_at, deadline, seq;
-    const char *out; /* the request: obuf's bytes or the worker's static request */
+    od_sent_t *q;
+    uint32_t q_head;
+    const char *out; /* what is to be written: obuf's bytes or the worker's static request */
     size_t out_len, out_off;
     od_buf_t obuf;
     char *in;
     size_t in_len, in_cap;
-    od_resp_t resp;
+    od_resp_t resp;      /* the oldest request's answer, as it is read */
     od_buf_t head, body; /* kept only when the script has response() */
     char loc[256];       /* follow: the 202's Location path (loc_len 0: none usable) */
     size_t loc_len;
@@ -64,7 +73,9 @@ struct scen {
     uint64_t start, end, drain_deadline, done_at;
     uint64_t k, narrivals, next_due, closed_seq;
     od_conn_t *conns;
-    uint32_t maxconns, nopen, busy;
+    uint32_t maxconns, nopen;
+    uint32_t busy;  /* requests in flight, over all its connections */
+    uint32_t depth; /* the most in flight on one connection: its `pipeline` (1: none) */
     od_conn_t *idle;
     od_pending_t *bl;
     uint32_t bl_cap, bl_head, bl_len;
@@ -126,11 +137,17 @@ struct od_load_run {
 
 /* ---- connections (conn.c) ------------------------------------------------------------------ */
 
+/** the oldest request c awaits an answer to (c->busy > 0) */
+static inline od_sent_t *od_conn_oldest(od_conn_t *c)
+{
+    return &c->q[c->q_head];
+}
+
 void od_conn_idle_push(od_scen_t *s, od_conn_t *c);
 void od_conn_idle_remove(od_scen_t *s, od_conn_t *c);
 /** returns the most recently used idle connection, taken off the list, or NULL */
 od_conn_t *od_conn_idle_pop(od_scen_t *s);
-/** closes c's socket (it leaves the epoll set); a busy request is not counted here */
+/** closes c's socket (it leaves the epoll set); requests in flight are forgotten, not counted here */
 void od_conn_close(od_conn_t *c);
 /** opens slot c's connection @return 0 (connected or in progress), or -1 (failed now) */
 int od_conn_open(od_scen_t *s, od_conn_t *c);
@@ -153,9 +170,12 @@ void od_conn_event(od_conn_t *c, uint32_t ev);
 void od_scen_count_error(od_scen_t *s, int kind, uint64_t now);
 /** counts the script error in w->lerr and keeps the first one */
 void od_scen_script_error(od_worker_t *w, od_scen_t *s);
-/** c failed (kind: OD_ERR_*): counts it when busy, closes c and gives its slot new work */
+/** c failed (kind: OD_ERR_*): counts each request in flight on it, closes c and gives its slot
+ *  new work */
 void od_scen_conn_failed(od_conn_t *c, int kind, uint64_t now);
-/** c's answer is complete: records it, calls response(), gives c its next request */
+/** the answer to c's oldest request is complete: records it, calls response(), gives c its
+ *  next request (or, when the answer closes c, the requests pipelined behind it go back to the
+ *  backlog: a server that says close does not process them) */
 void od_scen_complete(od_conn_t *c, uint64_t now);
 /** a connection is free again (c, possibly closed) or was lost (c == NULL) */
 void od_scen_next_work(od_scen_t *s, od_conn_t *c, uint64_t now, int may_reopen);

@@ -42,6 +42,7 @@ void od_scenario_set_json(const od_scenario_set_t *s, od_buf_t *out)
         od_buf_puts(out, ",\"start_time_s\":");
         put_num(out, (double)sc->start_time_ns / 1e9);
         if (sc->connections) od_buf_printf(out, ",\"connections\":%u", sc->connections);
+        if (sc->pipeline > 1) od_buf_printf(out, ",\"pipeline\":%u", sc->pipeline);
         if (sc->follow) od_buf_puts(out, ",\"follow\":true");
         od_buf_putc(out, '}');
     }

@@ -68,7 +68,8 @@ const char *od_scenario_set_name(const od_scenario_set_t *s);
  * {"name":"burst","file":"lua/scenarios/burst.lua","scenarios":{"burst":{"executor":
  *  "constant-arrival-rate","rate":100,"duration_s":10,"start_time_s":0}}}
  * (ramping scenarios add "start_rate" and "stages":[{"duration_s","target"}]; scenarios with
- * a connection limit add "connections", scenarios that follow their orders "follow":true)
+ * a connection limit add "connections", pipelining ones "pipeline", scenarios that follow their
+ * orders "follow":true)
  */
 void od_scenario_set_json(const od_scenario_set_t *s, od_buf_t *out);
 
@@ -85,6 +86,8 @@ typedef struct od_stage {
     double target; /* arrival rate (per second) reached at the stage's end */
 } od_stage_t;
 
+#define OD_SCENARIO_MAX_PIPELINE 64 /* `pipeline`, at most */
+
 typedef struct od_scenario {
     char *name;
     od_executor_t executor;
@@ -96,6 +99,8 @@ typedef struct od_scenario {
     uint64_t start_time_ns; /* from the start of the file's run */
     uint32_t connections;   /* 0 = not set (orderload picks) */
     uint32_t max_backlog;   /* 0 = not set: arrivals waiting for a connection before drops */
+    uint32_t pipeline;      /* open model: requests in flight on one connection when every
+                             * connection is busy (HTTP/1.1 pipelining); 0 = not set, as 1 */
     uint64_t timeout_ns;    /* per request; default 10 s */
     int follow;             /* `follow = true`: orderload polls each 202's Location until the order
                              * is done or failed and reports completion latency */

@@ -117,6 +117,8 @@ static const od_lua_field_t scenario_fields[] = {
     {"start_time", OD_LUA_T_DURATION, offsetof(od_scenario_t, start_time_ns), 0, OD_SCENARIO_MAX_S},
     {"connections", OD_LUA_T_U32, offsetof(od_scenario_t, connections), 1, 100000},
     {"max_backlog", OD_LUA_T_U32, offsetof(od_scenario_t, max_backlog), 1, 10000000},
+    {"pipeline", OD_LUA_T_U32, offsetof(od_scenario_t, pipeline), 1, OD_SCENARIO_MAX_PIPELINE,
+     .help = "requests in flight on one connection"},
     {"timeout", OD_LUA_T_DURATION, offsetof(od_scenario_t, timeout_ns), 0.001, 600, .help = "per request"},
     {"follow", OD_LUA_T_CUSTOM, offsetof(od_scenario_t, follow), .apply = apply_follow},
     {NULL}};
@@ -195,7 +197,13 @@ static int parse_scenario(od_scenario_loader_t *ld, lua_State *L, const char *na
         if (has_rate || has_stages || has_start_rate)
             od_scenario_report(
                 ld, at, "scenarios.%s: constant-concurrency takes no rate, start_rate or stages", name);
-        if (!has_dur || sc->connections == 0 || has_rate || has_stages || has_start_rate) rc = -1;
+        if (sc->pipeline > 1)
+            od_scenario_report(ld, od_scenario_key_pos("pipeline", at),
+                               "scenarios.%s: pipeline belongs to the arrival-rate executors (a "
+                               "constant-concurrency connection sends when its answer is in)",
+                               name);
+        if (!has_dur || sc->connections == 0 || has_rate || has_stages || has_start_rate || sc->pipeline > 1)
+            rc = -1;
         break;
     }
     return rc;

@@ -36,6 +36,14 @@ static int has(const od_buf_t *b, const char *needle)
     return b->base && strstr(b->base, needle) != NULL;
 }
 
+static int count(const od_buf_t *b, const char *needle)
+{
+    int n = 0;
+    for (const char *p = b->base; p && (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
 int main(void)
 {
     if (mkdtemp(dir) == NULL) return 1;
@@ -78,7 +86,7 @@ int main(void)
         "return {\n"
         "  target = 'http://127.0.0.1:9',\n"
         "  scenarios = {\n"
-        "    b = { rate = 5, duration = '2s', start_time = '3s' },\n"
+        "    b = { rate = 5, duration = '2s', start_time = '3s', pipeline = 4 },\n"
         "    a = { executor = 'ramping-arrival-rate', start_rate = 0,\n"
         "          stages = { { duration = '10s', target = 100 }, { duration = '10s', target = 0 } } },\n"
         "    c = { executor = 'constant-concurrency', connections = 8, duration = '1s', start_time = '3s' "
@@ -133,8 +141,10 @@ int main(void)
         od_buf_reset(&js);
         od_scenario_set_json(s, &js);
         ok(has(&js, "\"stages\":[{\"duration_s\":10,\"target\":100},{\"duration_s\":10,\"target\":0}]") &&
-               has(&js, "\"connections\":8"),
-           "JSON lists stages and connections");
+               has(&js, "\"connections\":8") && has(&js, "\"pipeline\":4") && count(&js, "\"pipeline\"") == 1,
+           "JSON lists stages, connections and a pipeline (only where one is set)");
+        ok(od_scenario_set_find(s, "b")->pipeline == 4 && od_scenario_set_find(s, "a")->pipeline == 0,
+           "pipeline is kept (0: not set)");
         od_scenario_set_free(s);
     }
 
