@@ -105,7 +105,8 @@ static od_conn_t *least_busy(od_scen_t *s)
 
 /*
  * Sends one request: builds it, then uses `c` if given (free and open), else an idle
- * connection, else a new one.  The caller has checked that one of these exists.
+ * connection, else a new one, else (pipelining) the open one with the fewest in flight.  The
+ * caller has checked that one of these exists (can_send).
  */
 static void dispatch(od_scen_t *s, od_conn_t *c, uint64_t intended, uint64_t seq, uint64_t now)
 {
