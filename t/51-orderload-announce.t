@@ -7,11 +7,10 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use IO::Socket::INET;
 use File::Temp qw(tempdir);
 use JSON::PP;
 use Time::HiRes ();
-use Orderload qw(build_dir orderload serve slurp spawned);
+use Orderload qw(build_dir orderload serve slurp start_server);
 
 my $B    = build_dir();
 my $LOAD = "$B/orderload";
@@ -25,11 +24,8 @@ my $dir = tempdir(CLEANUP => 1);
 # everything else 202.
 sub start_recorder {
     my ($log, $scen_status) = @_;
-    my $srv = IO::Socket::INET->new(Listen => 128, LocalAddr => '127.0.0.1', LocalPort => 0, ReuseAddr => 1)
-        or die $!;
-    my $port = $srv->sockport;
-    my $pid  = fork // die;
-    if (!$pid) {
+    return start_server(sub {
+        my ($srv) = @_;
         open my $fh, '>>', $log or die;
         $fh->autoflush(1);
         serve($srv, on_read => sub {
@@ -54,10 +50,7 @@ sub start_recorder {
                         . length($rb) . "\r\n\r\n$rb");
             }
         });
-    }
-    close $srv;
-    spawned($pid);
-    return ($pid, $port);
+    });
 }
 
 open my $sf, '>', "$dir/two.lua" or die;

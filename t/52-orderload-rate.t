@@ -8,11 +8,10 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use IO::Socket::INET;
 use File::Temp qw(tempdir);
 use JSON::PP;
 use Time::HiRes ();
-use Orderload qw(build_dir orderload_bg orderload_output reaped serve slurp spawned start_hello wait_port);
+use Orderload qw(build_dir orderload_bg orderload_output reaped serve slurp start_hello start_server wait_port);
 
 my $B    = build_dir();
 my $LOAD = "$B/orderload";
@@ -24,11 +23,8 @@ my $dir = tempdir(CLEANUP => 1);
 # arrival time of each to $log when it gets SIGTERM.
 sub start_counter {
     my ($log) = @_;
-    my $srv = IO::Socket::INET->new(Listen => 512, LocalAddr => '127.0.0.1', LocalPort => 0, ReuseAddr => 1)
-        or die $!;
-    my $port = $srv->sockport;
-    my $pid  = fork // die;
-    if (!$pid) {
+    return start_server(sub {
+        my ($srv) = @_;
         my @times;
         my $stop = 0;
         $SIG{TERM} = sub { $stop = 1 };
@@ -47,11 +43,7 @@ sub start_counter {
         open my $fh, '>', $log or die;
         print $fh join("\n", map { sprintf '%.6f', $_ } @times), "\n";
         close $fh;
-        exit 0;
-    }
-    close $srv;
-    spawned($pid);
-    return ($pid, $port);
+    });
 }
 
 # ---- rate accuracy, counted by the server ----------------------------------------------------

@@ -15,12 +15,11 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use IO::Socket::INET;
 use File::Temp qw(tempdir);
 use JSON::PP;
 use Time::HiRes ();
 use Scalar::Util qw(refaddr);
-use Orderload qw(build_dir orderload reaped serve slurp spawned);
+use Orderload qw(build_dir orderload reaped serve slurp start_server);
 
 my $B    = build_dir();
 my $LOAD = "$B/orderload";
@@ -33,11 +32,8 @@ my $dir = tempdir(CLEANUP => 1);
 # "connections max_batch answered" to $stats after every batch.
 sub start_batcher {
     my ($stats, $close_every) = @_;
-    my $srv = IO::Socket::INET->new(Listen => 512, LocalAddr => '127.0.0.1', LocalPort => 0, ReuseAddr => 1)
-        or die $!;
-    my $port = $srv->sockport;
-    my $pid  = fork // die;
-    if (!$pid) {
+    return start_server(sub {
+        my ($srv) = @_;
         my ($conns, $max_batch, $answered) = (0, 0, 0);
         my (%seen, %closing);
         my $stop = 0;
@@ -77,10 +73,7 @@ sub start_batcher {
             close $f;
             rename "$stats.tmp", $stats;
         });
-        exit 0;
-    }
-    spawned($pid);
-    return ($pid, $port);
+    });
 }
 
 sub stop_server {

@@ -18,7 +18,7 @@ use Time::HiRes ();
 
 use Orderd qw(build_dir free_port);
 
-our @EXPORT_OK = qw(build_dir free_port orderload orderload_bg orderload_output reaped serve slurp spawned
+our @EXPORT_OK = qw(build_dir free_port orderload orderload_bg orderload_output reaped serve slurp spawned start_server
                     start_hello wait_port);
 
 my @children;
@@ -82,6 +82,24 @@ sub orderload {
     waitpid($pid, 0);
     my $rc = $? >> 8;
     return ($rc, orderload_output());
+}
+
+# start_server(sub { my ($srv) = @_; ... }): a server of the test's own on its own process: a
+# listening socket on a free 127.0.0.1 port, handed to the code in a forked child, which exits
+# when the code returns; the parent gets (pid, port), the child recorded for cleanup (spawned)
+sub start_server {
+    my ($child) = @_;
+    my $srv = IO::Socket::INET->new(Listen => 512, LocalAddr => '127.0.0.1', LocalPort => 0, ReuseAddr => 1)
+        or die $!;
+    my $port = $srv->sockport;
+    my $pid  = fork // die;
+    if (!$pid) {
+        $child->($srv);
+        exit 0;
+    }
+    close $srv;
+    spawned($pid);
+    return ($pid, $port);
 }
 
 # serve($srv, on_read => sub { my ($sock, $bufref) = @_; ... }, timeout => SECS, stop => sub {...})
