@@ -122,7 +122,7 @@ ok(abs($s->{rate}{target} - 200) < 1e-9 && abs($s->{rate}{achieved} - 200) < 2, 
 for my $k (qw(connect read write timeout)) {
     ok(exists $s->{errors}{$k} && $s->{errors}{$k} == 0, "errors.$k present and 0");
 }
-for my $h (qw(latency_us service_time_us send_delay_us)) {
+for my $h (qw(latency_us service_time_us send_delay_us conn_wait_us)) {
     my @want = qw(min mean stdev max p50 p75 p90 p95 p99 p99.9 p99.99);
     ok(!(grep { !exists $s->{$h}{$_} } @want), "$h has min/mean/stdev/max and p50..p99.99");
 }
@@ -134,13 +134,18 @@ ok($s->{latency_us}{p50} >= $s->{service_time_us}{p50}, 'latency (from the inten
 my $v = $j->{self_check};
 ok($v && defined $v->{ok}, 'the JSON has a self_check verdict');
 my @vkeys = qw(ok scenario send_delay_p99_us latency_p99_us send_delay_share share_limit busiest_thread busy_limit
-               threads spin_us spin_window_us spin_window_max_us cpu_s spin_s runq_s spin_off_s problems advice);
+               threads spin_us spin_window_us spin_window_max_us cpu_s spin_s runq_s spin_off_s problems advice
+               conn_wait_scenario conn_wait_p99_us conn_wait_share stalls stalled_s stall_max_us overslept);
 ok($v && !(grep { !exists $v->{$_} } @vkeys), 'self_check has its fields');
 is($v->{scenario}, 'fast', '... naming the scenario judged');
 is($v->{send_delay_p99_us}, $s->{send_delay_us}{p99}, '... with the scenario\'s send delay p99');
 is($v->{latency_p99_us}, $s->{latency_us}{p99}, '... and latency p99');
-my $pass = $v->{send_delay_p99_us} <= 0.1 * $v->{latency_p99_us} && $v->{busiest_thread} <= 0.9;
-is(!!$v->{ok}, !!$pass, 'ok exactly when send delay p99 <= 10 % of latency p99 and no thread was over 90 % busy');
+my $pass = $v->{send_delay_p99_us} <= 0.1 * $v->{latency_p99_us} && $v->{busiest_thread} <= 0.9
+    && $v->{conn_wait_share} <= 0.1;
+is(!!$v->{ok}, !!$pass,
+    'ok exactly when send delay p99 and conn wait p99 are <= 10 % of latency p99 and no thread was over 90 % busy');
+ok($s->{latency_us}{p50} + 2 >= $s->{service_time_us}{p50},
+    'latency p50 covers service p50 (latency = conn wait + send delay + service)');
 is(scalar @{ $v->{problems} } == 0, !!$v->{ok}, 'problems are listed exactly when it is not ok');
 ok($v->{ok} || @{ $v->{advice} }, '... each time with what to change');
 ok($v->{busiest_thread} >= 0 && $v->{busiest_thread} <= 1, "the busiest thread's share is a share ($v->{busiest_thread})");

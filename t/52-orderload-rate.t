@@ -110,10 +110,15 @@ ok($l->{p50} < 100_000, "p50 does not ($l->{p50} us)");
 is($s->{counts}{completed}, 4000, 'every request of the stalled run completed');
 is($s->{counts}{dropped}, 0, 'none dropped: the backlog held the arrivals during the stall');
 ok($s->{counts}{late} > 100, "arrivals that waited for a connection are counted late ($s->{counts}{late})");
-ok($s->{send_delay_us}{max} > 300_000, 'and their send delay shows the wait');
-# the self-check: those waits are the generator's lateness too, and more connections cure it
+ok($s->{conn_wait_us}{max} > 300_000, "and their connection wait shows it ($s->{conn_wait_us}{max} us)");
+ok($s->{send_delay_us}{max} < $s->{conn_wait_us}{max} / 2,
+    "... not their send delay ($s->{send_delay_us}{max} us): they went as soon as a connection was free");
+# the self-check: the server got those arrivals late, and more connections cure it
 my $v = $j->{self_check};
-ok($v && !$v->{ok} && $v->{scenario} eq 'stall', 'the self-check warns about the stalled scenario');
+ok($v && !$v->{ok} && $v->{conn_wait_scenario} eq 'stall' && $v->{conn_wait_share} > 0.1,
+    'the self-check warns about the stalled scenario\'s connection wait');
+ok($v && (grep { /^stall: conn wait p99 \S+ is \d+% of latency p99 .*the server got them late/ } @{ $v->{problems} }),
+    '... and names it a problem') or diag(explain($v));
 ok($v && (grep { /stall: \d+ arrivals waited for a free connection: raise its connections \(now 256\)/ } @{ $v->{advice} }),
     '... and says to raise its connections') or diag(explain($v));
 like((orderload_output())[1], qr/self-check: WARNING.*what to change: stall: \d+ arrivals waited/s,

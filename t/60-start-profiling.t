@@ -167,6 +167,8 @@ for my $k (qw(cpu memory goroutines block mutex trace gc)) {
 for my $f (qw(cpu.pb.gz memory.pb.gz goroutines.pb.gz block.pb.gz mutex.pb.gz trace.json gc.json cpu.prof)) {
     like($html, qr/href="profiles\/\Q$f\E"/, "... and links $f");
 }
+like($html, qr/id="self-check">orderload's self-check: (?:&#10003; these figures measure the server|&#10007; these figures may measure orderload)[^<]*send delay p99 [^<]*busiest worker thread/,
+    "the report carries orderload's self-check verdict");
 my $flames = () = $html =~ /<svg id="flame-/g;
 is($flames, 5, 'five flame graphs inline');
 my $charts = () = $html =~ /<svg class="chart"/g;

@@ -46,9 +46,11 @@ static void start_answer(od_conn_t *c)
 /*
  * Hands the request in w->scratch (or the static one) to c.  On an idle connection the
  * request's own bytes are what is written (no copy); pipelined behind requests still in flight,
- * it is appended to what c has not written yet.
+ * it is appended to what c has not written yet.  `ready` is when a connection could first take
+ * it (its intended start, or later when it waited for one): intended -> ready is its
+ * connection wait, ready -> now its send delay (stats.h).
  */
-static void assign(od_scen_t *s, od_conn_t *c, uint64_t intended, uint64_t seq, uint64_t now)
+static void assign(od_scen_t *s, od_conn_t *c, uint64_t intended, uint64_t ready, uint64_t seq, uint64_t now)
 {
     od_worker_t *w = s->w;
     const char *req = w->static_req ? w->static_req : w->scratch.base;
@@ -83,11 +85,13 @@ static void assign(od_scen_t *s, od_conn_t *c, uint64_t intended, uint64_t seq, 
     if (c->busy++ == 0) start_answer(c);
     s->busy++;
     w->last_sent = now;
-    uint64_t delay = now > intended ? now - intended : 0;
+    if (ready < intended) ready = intended;
+    uint64_t delay = now > ready ? now - ready : 0, wait = ready - intended;
     od_hist_record(s->st.send_delay, delay / 1000 ? delay / 1000 : 1);
+    if (!s->closed_model) od_hist_record(s->st.conn_wait, wait / 1000 ? wait / 1000 : 1);
     s->st.c.sent++;
     tl_now(s, now)->sent++;
-    if (delay >= OD_LATE_NS) s->st.c.late++;
+    if (delay + wait >= OD_LATE_NS) s->st.c.late++; /* late: sent that long after its intended start */
     if (c->connected) od_conn_write(c);
 }
 
@@ -106,9 +110,10 @@ static od_conn_t *least_busy(od_scen_t *s)
 /*
  * Sends one request: builds it, then uses `c` if given (free and open), else an idle
  * connection, else a new one, else (pipelining) the open one with the fewest in flight.  The
- * caller has checked that one of these exists (can_send).
+ * caller has checked that one of these exists (can_send).  `ready`: as for assign.
  */
-static void dispatch(od_scen_t *s, od_conn_t *c, uint64_t intended, uint64_t seq, uint64_t now)
+static void dispatch(od_scen_t *s, od_conn_t *c, uint64_t intended, uint64_t ready, uint64_t seq,
+                     uint64_t now)
 {
     od_worker_t *w = s->w;
     if (!w->static_req) {
@@ -134,7 +139,7 @@ static void dispatch(od_scen_t *s, od_conn_t *c, uint64_t intended, uint64_t seq
         c = least_busy(s);
     }
     OD_ASSERT(c != NULL);
-    assign(s, c, intended, seq, now);
+    assign(s, c, intended, ready, seq, now);
 }
 
 /* an idle connection, room for another, or (pipelining) an open one with room behind its
@@ -154,7 +159,7 @@ static void serve_backlog(od_scen_t *s, od_conn_t *c, uint64_t now)
             s->bl_head = (s->bl_head + 1) % s->bl_cap;
             s->bl_len--;
             od_conn_t *use = (c && c->fd >= 0 && !c->busy) ? c : NULL;
-            dispatch(s, use, p.intended, p.seq, now);
+            dispatch(s, use, p.intended, now, p.seq, now); /* a connection is free from now */
             if (use) c = NULL;
         }
         s->serving = 0;
@@ -176,7 +181,7 @@ void od_scen_next_work(od_scen_t *s, od_conn_t *c, uint64_t now, int may_reopen)
         uint64_t seq = s->closed_seq;
         s->closed_seq += (uint64_t)s->w->run->nthreads;
         s->st.c.scheduled++;
-        dispatch(s, c, now, seq, now);
+        dispatch(s, c, now, now, seq, now);
         return;
     }
     serve_backlog(s, c, now);
@@ -263,7 +268,7 @@ static void arrival(od_scen_t *s, uint64_t intended, uint64_t seq, uint64_t now)
 {
     s->st.c.scheduled++;
     if (s->bl_len == 0 && can_send(s)) {
-        dispatch(s, NULL, intended, seq, now);
+        dispatch(s, NULL, intended, intended, seq, now);
     } else if (s->bl_len < s->bl_cap) {
         s->bl[(s->bl_head + s->bl_len) % s->bl_cap] = (od_pending_t){intended, seq};
         s->bl_len++;

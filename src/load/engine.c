@@ -121,6 +121,15 @@ static uint64_t adapt(od_worker_t *w, uint64_t max)
 #define SEND_GUARD_NS 20000ull
 #define GUARD_GAPS 4
 
+/* counts one poll of a spinning thread that took `took` ns when that was long enough to be a stop */
+static void stall(od_worker_t *w, uint64_t took)
+{
+    if (took < OD_STALL_NS) return;
+    w->cpu.stalls++;
+    w->cpu.stalled_ns += took;
+    if (took > w->cpu.stall_max_ns) w->cpu.stall_max_ns = took;
+}
+
 /*
  * Waits for socket events until `next` (at most): polls without sleeping through the last
  * `spin` before `instant` (the next arrival to keep) and until `answer_by` (the first stretch
@@ -135,16 +144,21 @@ static int wait_events(od_worker_t *w, struct epoll_event *ev, int nev, uint64_t
     int n;
     if (next <= now) return epoll_wait(w->epfd, ev, nev, 0);
     if (instant - now <= spin || now < answer_by) {
-        uint64_t t = now;
+        uint64_t t = od_now_ns(), t0; /* `now` is from before the caller's sends: not a poll's start */
         do {
             if (guard && instant > t && instant - t <= SEND_GUARD_NS) { /* the clock only, then send */
-                while (t < instant && t < next)
+                while (t < instant && t < next) {
+                    t0 = t;
                     t = od_now_ns();
+                    stall(w, t - t0);
+                }
                 n = 0;
                 break;
             }
+            t0 = t;
             n = epoll_wait(w->epfd, ev, nev, 0);
             t = od_now_ns();
+            stall(w, t - t0);
         } while (n == 0 && t < next && (instant - t <= spin || t < answer_by));
         w->cpu.spin_ns += t - now;
         return n;
@@ -166,6 +180,8 @@ static int wait_events(od_worker_t *w, struct epoll_event *ev, int nev, uint64_t
         n = epoll_wait(w->epfd, ev, nev, -1);
     }
     uint64_t t = od_now_ns();
+    if (n == 0 && instant != UINT64_MAX && t > instant + OD_STALL_NS && wake_at <= instant)
+        w->cpu.overslept++;
     if (n == 0 && spin && *have_pwait2 && t > wake_at) {
         /* the wake-up's own lateness: time spent waiting for the CPU once awake is contention,
          * which spinning does not cover (a spinning thread is preempted as well) */
@@ -499,6 +515,10 @@ void od_load_run_cpu(od_load_run_t *r, od_load_cpu_t *out)
         out->unspun_ns += c->unspun_ns;
         out->window_ns_sum += c->window_ns_sum;
         out->window_ticks += c->window_ticks;
+        out->stalls += c->stalls;
+        out->stalled_ns += c->stalled_ns;
+        out->overslept += c->overslept;
+        if (c->stall_max_ns > out->stall_max_ns) out->stall_max_ns = c->stall_max_ns;
         if (c->window_max_ns > out->window_max_ns) out->window_max_ns = c->window_max_ns;
         if (c->wall_ns == 0) continue;
         uint64_t idle = c->sleep_ns + c->spin_ns;

@@ -91,6 +91,7 @@ void od_load_run_join(od_load_run_t *r);
 /** after join: merges scenario i of every worker into out (initialized by the caller), with
  *  the scenario's timeline (created in out when it has none) */
 void od_load_run_result(od_load_run_t *r, size_t i, od_load_stats_t *out, double *elapsed_s);
+#define OD_STALL_NS 20000ull
 /* Where the workers' time went, summed over the threads (of one run, or of several). */
 typedef struct od_load_cpu {
     uint64_t wall_ns;   /* from the gate to each worker's end */
@@ -100,7 +101,11 @@ typedef struct od_load_cpu {
     uint64_t unspun_ns; /* sleeping to each instant, the spin window set aside: the CPU was shared */
     uint64_t window_ns_sum, window_ticks; /* the adapted spin window, summed per tick (its mean) */
     uint64_t window_max_ns;               /* the widest it was */
-    double busiest; /* the busiest worker's share of its wall time spent working (0..1) */
+    /* the machine, seen from a spinning thread: a poll (about 1 us) that took OD_STALL_NS or
+     * more means the thread was stopped (an interrupt, another task, a VM's host) */
+    uint64_t stalls, stalled_ns, stall_max_ns;
+    uint64_t overslept; /* sleeps toward an instant that woke after it: the window was too narrow */
+    double busiest;     /* the busiest worker's share of its wall time spent working (0..1) */
     int threads;
 } od_load_cpu_t;
 

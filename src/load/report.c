@@ -94,6 +94,7 @@ void od_report_text(FILE *f, const od_load_result_t *r, const char *title)
     hist_row(f, "latency", r->st.latency);
     hist_row(f, "service", r->st.service);
     hist_row(f, "send delay", r->st.send_delay);
+    if (c->queued) hist_row(f, "conn wait", r->st.conn_wait); /* 1 us unless it waited for one */
     if (!r->follow) return;
     hist_row(f, "completion", r->st.completion);
     double per = c->followed ? (double)c->polls / (double)c->followed : 0;

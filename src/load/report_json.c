@@ -141,6 +141,8 @@ json_t *od_report_json(const od_load_result_t *r)
     json_object_set_new(o, "latency_us", json_hist(r->st.latency));
     json_object_set_new(o, "service_time_us", json_hist(r->st.service));
     json_object_set_new(o, "send_delay_us", json_hist(r->st.send_delay));
+    /* a field added within schema 1: the wait for a free connection, before the send delay */
+    json_object_set_new(o, "conn_wait_us", json_hist(r->st.conn_wait));
     if (r->follow) {
         json_object_set_new(o, "completion_us", json_hist(r->st.completion));
         json_t *fo = json_object();

@@ -3,7 +3,9 @@
  * whether a run's latencies measure the server or the generator.  Two checks:
  *
  *  - send delay: in each scenario the send-delay p99 (the generator's own lateness, which is
- *    in every latency it reports) is at most OD_SELFCHECK_SHARE of the latency p99;
+ *    in every latency it reports) is at most OD_SELFCHECK_SHARE of the latency p99, and so is
+ *    the connection-wait p99 (arrivals that found every connection busy reached the server
+ *    late: its answers were slower than they came, for the connections given);
  *  - CPU: no worker thread spent more than OD_SELFCHECK_BUSY of the run working (sleeping
  *    and spinning do not count), else it could not keep its instants.
  *
@@ -25,7 +27,7 @@
 #include "load/engine.h"
 #include "load/stats.h"
 
-#define OD_SELFCHECK_SHARE 0.10 /* send delay p99 ÷ latency p99, at most */
+#define OD_SELFCHECK_SHARE 0.10 /* send delay (and conn wait) p99 ÷ latency p99, at most */
 #define OD_SELFCHECK_BUSY 0.90  /* a worker thread's working share of the run, at most */
 
 /* One scenario as the check sees it. */
@@ -40,13 +42,19 @@ typedef struct od_selfcheck {
     /* the scenario with the largest send-delay share (NULL name: no answers at all) */
     const char *worst; /* borrowed from its result */
     double share, send_delay_p99_us, latency_p99_us;
+    /* the scenario whose arrivals waited longest for a connection, against its latency p99
+     * (NULL: none waited) */
+    const char *wait_worst; /* borrowed from its result */
+    double wait_share, conn_wait_p99_us;
     double busiest;                  /* the busiest worker thread's working share */
     double cpu_s, spin_s, runq_s;    /* the process's CPU, of it spinning; time waiting for a CPU */
     double spin_off_s;               /* time the workers slept to each instant: their CPU was shared */
     uint64_t spin_ns;                /* --spin: the widest window */
     double window_us, window_max_us; /* the adapted window: its mean over the ticks, its widest */
     int threads;
-    char **problems, **advice; /* owned, NULL-terminated lists of sentences */
+    uint64_t stalls, overslept;     /* od_load_cpu_t's */
+    double stalled_s, stall_max_us; /* the time they took, the longest */
+    char **problems, **advice;      /* owned, NULL-terminated lists of sentences */
     size_t nproblems, nadvice;
 } od_selfcheck_t;
 

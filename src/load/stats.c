@@ -14,6 +14,7 @@ void od_load_stats_init(od_load_stats_t *st)
     st->latency = od_hist_create();
     st->service = od_hist_create();
     st->send_delay = od_hist_create();
+    st->conn_wait = od_hist_create();
     st->completion = od_hist_create();
     st->timeline = NULL;
 }
@@ -23,8 +24,9 @@ void od_load_stats_dispose(od_load_stats_t *st)
     od_hist_destroy(st->latency);
     od_hist_destroy(st->service);
     od_hist_destroy(st->send_delay);
+    od_hist_destroy(st->conn_wait);
     od_hist_destroy(st->completion);
-    st->latency = st->service = st->send_delay = st->completion = NULL;
+    st->latency = st->service = st->send_delay = st->conn_wait = st->completion = NULL;
     od_load_timeline_destroy(st->timeline);
     st->timeline = NULL;
 }
@@ -54,6 +56,7 @@ void od_load_stats_merge(od_load_stats_t *dst, const od_load_stats_t *src)
     od_hist_merge(dst->latency, src->latency);
     od_hist_merge(dst->service, src->service);
     od_hist_merge(dst->send_delay, src->send_delay);
+    od_hist_merge(dst->conn_wait, src->conn_wait);
     od_hist_merge(dst->completion, src->completion);
     if (dst->timeline && src->timeline) od_load_timeline_merge(dst->timeline, src->timeline);
 }
@@ -224,6 +227,7 @@ int od_load_metric(const od_load_result_t *r, const char *metric, double *value)
     if (strncmp(metric, "latency.", 8) == 0) return hist_stat(r->st.latency, metric + 8, value);
     if (strncmp(metric, "service_time.", 13) == 0) return hist_stat(r->st.service, metric + 13, value);
     if (strncmp(metric, "send_delay.", 11) == 0) return hist_stat(r->st.send_delay, metric + 11, value);
+    if (strncmp(metric, "conn_wait.", 10) == 0) return hist_stat(r->st.conn_wait, metric + 10, value);
     if (strncmp(metric, "completion.", 11) == 0) return hist_stat(r->st.completion, metric + 11, value);
     if (strcmp(metric, "scheduled") == 0)
         *value = (double)c->scheduled;

@@ -1,8 +1,13 @@
 /*
  * stats — what orderload measures for one scenario: request counts, status codes, errors by
- * kind, and three histograms (latency from the intended start, service time from the send,
- * send delay from the intended start to the send), a fourth when the scenario follows its
- * orders (completion latency, accepted -> finished), plus the metrics thresholds read.
+ * kind, and four histograms, a fifth when the scenario follows its orders (completion
+ * latency, accepted -> finished), plus the metrics thresholds read.  A request's latency (from
+ * its intended start to its answer) is the sum of three parts, each a histogram:
+ *
+ *   conn wait   intended start -> a connection could take it (0 unless every connection was
+ *               busy: it waited in the backlog for an answer to free one);
+ *   send delay  -> sent: the generator's own lateness, what its timing costs;
+ *   service     -> its answer read.
  *
  * Each worker thread records into its own od_load_stats_t (no locks, no allocation per
  * sample); the main thread merges them after the threads are joined.  An od_load_result_t is
@@ -92,6 +97,7 @@ od_load_timeline_t *od_load_timeline_dup(const od_load_timeline_t *tl);
 typedef struct od_load_stats {
     od_load_counts_t c;
     od_hist_t *latency, *service, *send_delay;
+    od_hist_t *conn_wait;         /* open model: intended start -> a connection could take it */
     od_hist_t *completion;        /* follow: accepted -> done or failed (follow.c says how measured) */
     od_load_timeline_t *timeline; /* owned; NULL: none (totals have none) */
 } od_load_stats_t;

@@ -9,6 +9,14 @@
  *                                                  1000, 2 s, 1 connection; several take
  *                                                  turns), then prints
  *                                                  "rtt_us p50 P p99 Q n N"
+ *   build/echo_rtt -t [-r RATE] [-d SECONDS] [-s SPIN_US]
+ *                                                  the timer floor: no sockets; sleeps until
+ *                                                  SPIN_US before each instant, reads the clock
+ *                                                  until it, and prints how late it got there,
+ *                                                  "late_us p50 P p99 Q n N stalls S": the best
+ *                                                  a sender can do on this CPU now, and how often
+ *                                                  (S per second) a thread reading the clock was
+ *                                                  stopped for 20 us or more
  *
  * The server is one thread per connection, blocking: nothing between the two sockets but
  * the kernel.  The client sleeps until each intended instant (an absolute
@@ -135,18 +143,48 @@ static int ping(unsigned short port, double rate, double secs, int nconn, uint64
     return 0;
 }
 
+/* the timer floor: how late a thread that sleeps, then reads the clock in a loop, reaches each
+ * instant (what orderload's spin does, with nothing else to do) */
+static int timer_floor(double rate, double secs, uint64_t spin_ns)
+{
+    size_t n = (size_t)(rate * secs);
+    uint64_t *late = calloc(n ? n : 1, sizeof(*late));
+    uint64_t step = (uint64_t)(1e9 / rate), t0 = now_ns() + 10000000u, stalls = 0, spun = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint64_t at = t0 + k * step, wake = at > spin_ns ? at - spin_ns : at;
+        struct timespec ts = {.tv_sec = (time_t)(wake / 1000000000u), .tv_nsec = (long)(wake % 1000000000u)};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+        }
+        uint64_t t = now_ns(), from = t;
+        while (t < at) {
+            uint64_t before = t;
+            t = now_ns();
+            stalls += t - before >= 20000;
+        }
+        spun += t - from;
+        late[k] = t - at;
+    }
+    qsort(late, n, sizeof(*late), cmp_u64);
+    printf("late_us p50 %.1f p99 %.1f n %zu stalls %.0f\n", n ? (double)late[n / 2] / 1e3 : 0,
+           n ? (double)late[(size_t)((double)n * 0.99)] / 1e3 : 0, n,
+           spun ? (double)stalls * 1e9 / (double)spun : 0);
+    free(late);
+    return 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(
         f, "usage: echo_rtt -l PORT | echo_rtt -c PORT [-r RATE] [-d SECONDS] [-n CONNECTIONS] [-s SPIN_US]\n"
-           "  a loopback echo and its round-trip time (the benchmark's calibration)\n");
+           "       | echo_rtt -t [-r RATE] [-d SECONDS] [-s SPIN_US]\n"
+           "  a loopback echo and its round-trip time, or the timer floor (the benchmark's calibration)\n");
 }
 
 int main(int argc, char **argv)
 {
-    int listen_port = 0, connect_port = 0, nconn = 1, opt;
+    int listen_port = 0, connect_port = 0, nconn = 1, timer = 0, opt;
     double rate = 1000, secs = 2, spin_us = 0;
-    while ((opt = getopt(argc, argv, "l:c:r:d:n:s:h")) != -1) {
+    while ((opt = getopt(argc, argv, "l:c:r:d:n:s:th")) != -1) {
         switch (opt) {
         case 'l':
             listen_port = atoi(optarg);
@@ -166,6 +204,9 @@ int main(int argc, char **argv)
         case 's':
             spin_us = atof(optarg);
             break;
+        case 't':
+            timer = 1;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -175,6 +216,13 @@ int main(int argc, char **argv)
         }
     }
     signal(SIGPIPE, SIG_IGN);
+    if (timer && !listen_port && !connect_port && rate > 0 && rate <= 1e6 && secs > 0 && secs <= 3600 &&
+        spin_us >= 0 && spin_us <= 1e6)
+        return timer_floor(rate, secs, (uint64_t)(spin_us * 1e3));
+    if (timer) {
+        usage(stderr);
+        return 2;
+    }
     if (listen_port > 0 && listen_port < 65536 && !connect_port) return serve((unsigned short)listen_port);
     if (connect_port > 0 && connect_port < 65536 && !listen_port && rate > 0 && rate <= 1e6 && secs > 0 &&
         secs <= 3600 && nconn >= 1 && nconn <= 1024 && spin_us >= 0 && spin_us <= 1e6)

@@ -53,9 +53,9 @@ int main(void)
     r.st.c.status[0] = 1;
     od_hist_record(r.st.latency, 900);
     j = od_report_json(&r);
-    const char *keys[] = {"executor",   "counts",          "rate",
-                          "duration_s", "status_codes",    "errors",
-                          "latency_us", "service_time_us", "send_delay_us"};
+    const char *keys[] = {"executor",      "counts",      "rate",       "duration_s",
+                          "status_codes",  "errors",      "latency_us", "service_time_us",
+                          "send_delay_us", "conn_wait_us"};
     size_t i = 0, same = 1;
     const char *key;
     json_t *v;

@@ -1,9 +1,11 @@
 /*
  * load/selfcheck — unit tests (TAP) of orderload's verdict on its own figures
  * (src/load/selfcheck.c): a run passes when every scenario's send-delay p99 is at most 10 %
- * of its latency p99 and no worker was busy over 90 %; when it fails, the advice follows the
- * cause (arrivals that waited for a connection, a saturated worker, a busy machine, late
- * wake-ups); the JSON object has the same verdict.  Includes the .c files under test.
+ * of its latency p99, and so is its connection-wait p99, and no worker was busy over 90 %;
+ * when it fails, the advice follows the cause (arrivals that waited for a connection, a
+ * saturated worker, a busy machine, sleeps that woke past their instant, a spinning thread
+ * stopped by the machine); the JSON object has the same verdict.  Includes the .c files under
+ * test.
  */
 #include <stdio.h>
 #include <string.h>
@@ -54,8 +56,9 @@ int main(void)
     json_decref(j);
     od_selfcheck_dispose(&v);
 
-    /* late wake-ups: nothing else explains them, so the spin window is the advice */
+    /* late wake-ups: sleeps woke past their instants, so the spin window is the advice */
     od_selfcheck_scen_t two[] = {{&good, 256}, {&late, 8}};
+    cpu.overslept = 100; /* of 2000 sends */
     od_selfcheck_eval(&v, two, 2, &cpu, 0.5, 200000, 1);
     ok(!v.ok && v.nproblems == 1 && has(v.problems, v.nproblems, "late: send delay p99 150us is 38%"),
        "150us of send delay against 400us fails, naming the scenario (%s)",
@@ -68,14 +71,44 @@ int main(void)
        "with the widest window already, the advice is more threads");
     od_selfcheck_dispose(&v);
 
-    /* arrivals that waited for a connection */
-    late.st.c.queued = 300;
-    od_selfcheck_eval(&v, two, 2, &cpu, 0.5, 200000, 1);
-    ok(!v.ok && has(v.advice, v.nadvice, "late: 300 arrivals waited for a free connection") &&
-           has(v.advice, v.nadvice, "connections (now 8)") && !has(v.advice, v.nadvice, "--spin"),
-       "queued arrivals: raise the scenario's connections, not the spin window");
+    /* late sends with no late wake: a thread that spun to its instants was stopped */
+    cpu.overslept = 0;
+    od_load_cpu_t stopped = cpu;
+    stopped.stalls = 1200;
+    stopped.spin_ns = 800000000ull;
+    stopped.stall_max_ns = 90000;
+    od_selfcheck_eval(&v, two, 2, &stopped, 0.5, 200000, 1);
+    ok(!v.ok && v.nadvice == 1 && has(v.advice, v.nadvice, "stopped 1200 times for 20us or more") &&
+           has(v.advice, v.nadvice, "1500 per second of spinning, the longest 90us") &&
+           has(v.advice, v.nadvice, "a wider spin window does not help"),
+       "stops of a spinning thread: the machine, not the window (%s)", v.nadvice ? v.advice[0] : "-");
+    j = od_selfcheck_json(&v);
+    ok(json_integer_value(json_object_get(j, "stalls")) == 1200 &&
+           json_real_value(json_object_get(j, "stall_max_us")) == 90,
+       "... and the JSON counts the stops");
+    json_decref(j);
     od_selfcheck_dispose(&v);
-    late.st.c.queued = 0;
+
+    /* arrivals that waited for a connection: on time once one was free, so the wait is the
+     * problem, not the send delay */
+    od_load_result_t waited;
+    fill(&waited, "waited", 2, 400, 1000);
+    for (int i = 0; i < 1000; i++)
+        od_hist_record(waited.st.conn_wait, i < 900 ? 1 : 300);
+    waited.st.c.queued = 100;
+    od_selfcheck_scen_t three[] = {{&good, 256}, {&waited, 8}};
+    od_selfcheck_eval(&v, three, 2, &cpu, 0.5, 200000, 1);
+    ok(!v.ok && v.nproblems == 1 && has(v.problems, v.nproblems, "waited: conn wait p99 300us is 75%") &&
+           has(v.problems, v.nproblems, "the server got them late"),
+       "a conn wait p99 of 300us against 400us fails (%s)", v.nproblems ? v.problems[0] : "-");
+    ok(has(v.advice, v.nadvice, "waited: 100 arrivals waited for a free connection") &&
+           has(v.advice, v.nadvice, "connections (now 8)") && !has(v.advice, v.nadvice, "--spin"),
+       "... raise the scenario's connections, not the spin window");
+    ok(v.wait_worst && strcmp(v.wait_worst, "waited") == 0 && v.conn_wait_p99_us == 300 &&
+           strcmp(v.worst, "waited") != 0,
+       "... the verdict names it for its wait (the worst send delay is another's)");
+    od_selfcheck_dispose(&v);
+    od_load_result_dispose(&waited);
 
     /* the machine was busy */
     od_load_cpu_t busy_machine = cpu;
