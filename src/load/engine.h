@@ -91,7 +91,7 @@ void od_load_run_join(od_load_run_t *r);
 /** after join: merges scenario i of every worker into out (initialized by the caller), with
  *  the scenario's timeline (created in out when it has none) */
 void od_load_run_result(od_load_run_t *r, size_t i, od_load_stats_t *out, double *elapsed_s);
-#define OD_STALL_NS 20000ull
+#define OD_STALL_NS 20000ull /* a poll of a spinning thread this long is a stop (below) */
 /* Where the workers' time went, summed over the threads (of one run, or of several). */
 typedef struct od_load_cpu {
     uint64_t wall_ns;   /* from the gate to each worker's end */

@@ -11,8 +11,8 @@
 #include "load/report.h"
 #include "load/report_json.h"
 
-#define RUNQ_NOTABLE 0.02     /* waiting for a CPU this share of the run explains late sends */
-#define OVERSLEPT_NOTABLE 200 /* late wakes in 1/200 of the sends are felt in the p99 */
+#define RUNQ_NOTABLE 0.02 /* waiting for a CPU this share of the run explains late sends */
+#define NOTABLE 200       /* late wakes or stops as many as 1/200 of the sends are felt in the p99 */
 
 static void add(char ***list, size_t *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void add(char ***list, size_t *n, const char *fmt, ...)
@@ -116,15 +116,15 @@ void od_selfcheck_eval(od_selfcheck_t *out, const od_selfcheck_scen_t *scens, si
     if (late && cpu->busiest <= OD_SELFCHECK_BUSY && runq_share < RUNQ_NOTABLE) {
         /* which of the two made the sends late: sleeps that woke past their instant (a window
          * too narrow), or stops of a thread that spun to it (the machine) */
-        int overslept = cpu->overslept * OVERSLEPT_NOTABLE > sent;
-        if (overslept && spin_ns < OD_LOAD_MAX_SPIN_NS)
+        int overslept = cpu->overslept * NOTABLE > sent, stopped = cpu->stalls * NOTABLE > sent;
+        if ((overslept || !stopped) && spin_ns < OD_LOAD_MAX_SPIN_NS)
             add(&out->advice, &out->nadvice,
                 "its threads woke late from sleep: widen the spin window (--spin, now %s; at most 10ms)",
                 spin);
-        else if (overslept)
+        else if (overslept || !stopped)
             add(&out->advice, &out->nadvice,
                 "its threads woke late even with the widest spin window: add threads (-t, now %d)", threads);
-        if (cpu->stalls) {
+        if (stopped) {
             od_fmt_us(v1, (double)cpu->stall_max_ns / 1e3);
             add(&out->advice, &out->nadvice,
                 "while they spun to their instants, its threads were stopped %llu times for %.0fus or more "

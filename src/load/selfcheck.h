@@ -11,8 +11,9 @@
  *
  * When a check fails the verdict says what to change: connections or pipelining (arrivals
  * waited for a free connection), threads (a worker was saturated), the machine (the generator
- * waited for a CPU) or the spin window (sleeping woke late).  It is a warning: it never
- * changes the exit code.
+ * waited for a CPU, or stopped a thread that spun to its instants: no window helps) or the
+ * spin window (sleeps woke past their instants).  It is a warning: it never changes the exit
+ * code.
  *
  * Ownership: od_selfcheck_eval fills a caller-owned od_selfcheck_t, which then owns its
  * strings (od_selfcheck_dispose); the inputs are borrowed for the call.  Pure functions of
