@@ -28,6 +28,17 @@ static void add(char ***list, size_t *n, const char *fmt, ...)
     od_buf_dispose(&b);
 }
 
+/* the problem of a scenario whose `what` p99 is over OD_SELFCHECK_SHARE of its latency p99 */
+static void over_share(od_selfcheck_t *out, const char *name, const char *what, double p99_us, double lat_us,
+                       const char *why)
+{
+    char v1[24], v2[24];
+    od_fmt_us(v1, p99_us);
+    od_fmt_us(v2, lat_us);
+    add(&out->problems, &out->nproblems, "%s: %s p99 %s is %.0f%% of latency p99 %s (at most %.0f%%): %s",
+        name, what, v1, p99_us / lat_us * 100, v2, OD_SELFCHECK_SHARE * 100, why);
+}
+
 void od_selfcheck_eval(od_selfcheck_t *out, const od_selfcheck_scen_t *scens, size_t n,
                        const od_load_cpu_t *cpu, double cpu_s, uint64_t spin_ns, int threads)
 {
@@ -46,7 +57,7 @@ void od_selfcheck_eval(od_selfcheck_t *out, const od_selfcheck_scen_t *scens, si
     out->stall_max_us = (double)cpu->stall_max_ns / 1e3;
     out->overslept = cpu->overslept;
     double runq_share = cpu->wall_ns ? (double)cpu->runq_ns / (double)cpu->wall_ns : 0;
-    char spin[24], v1[24], v2[24];
+    char spin[24], v1[24];
     od_fmt_us(spin, (double)spin_ns / 1e3);
 
     int late = 0;
@@ -73,22 +84,14 @@ void od_selfcheck_eval(od_selfcheck_t *out, const od_selfcheck_scen_t *scens, si
         }
         if (share > OD_SELFCHECK_SHARE) {
             late = 1;
-            od_fmt_us(v1, sd);
-            od_fmt_us(v2, lat);
-            add(&out->problems, &out->nproblems,
-                "%s: send delay p99 %s is %.0f%% of latency p99 %s (at most %.0f%%): the generator's own "
-                "lateness is in its latencies",
-                r->name, v1, share * 100, v2, OD_SELFCHECK_SHARE * 100);
+            over_share(out, r->name, "send delay", sd, lat,
+                       "the generator's own lateness is in its latencies");
         }
         /* arrivals that found every connection busy: the server saw them late, by the generator's
          * connections, not by its timing */
         if (c->queued && wshare > OD_SELFCHECK_SHARE) {
-            od_fmt_us(v1, cw);
-            od_fmt_us(v2, lat);
-            add(&out->problems, &out->nproblems,
-                "%s: conn wait p99 %s is %.0f%% of latency p99 %s (at most %.0f%%): arrivals waited for a "
-                "free connection, so the server got them late",
-                r->name, v1, wshare * 100, v2, OD_SELFCHECK_SHARE * 100);
+            over_share(out, r->name, "conn wait", cw, lat,
+                       "arrivals waited for a free connection, so the server got them late");
             if (scens[i].pipeline > 1)
                 add(&out->advice, &out->nadvice,
                     "%s: %llu arrivals waited for a free connection: raise its connections (now %u) or its "
