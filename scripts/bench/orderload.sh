@@ -111,6 +111,7 @@ echo "  (medians of $ROUNDS rounds of ${PSECS}s; goals: send delay <= 10/30 us, 
 printf '  %5s %5s %4s %6s %7s %13s %13s %6s %15s %15s %15s %9s %10s %8s %10s %6s %5s %6s %8s\n' rate conns pipe spin window "send delay" "timer floor" \
     "wait" latency service "floor (echo)" "lat/floor" "(lat-svc)" "ach/tgt" "CPU/req" "spin" check "waited" "stops/s"
 : >"$tmp/goals"
+half=$(awk -v s="$PSECS" 'BEGIN { print s / 2 }') # each floor's measurement, seconds
 for conns in $PCONNS; do
     modes="on off"
     case "$PIPE_AT" in *" $conns "*) modes="on off pipe" ;; esac
@@ -125,10 +126,10 @@ EOF
         for mode in $modes; do : >"$tmp/$mode.rounds"; done
         for round in $(seq "$ROUNDS"); do
             # the floor at this rate, then orderload with its spin window and without
-            "${pin_client[@]}" "$B/echo_rtt" -c "$eport" -r "$rate" -d "$(awk -v s="$PSECS" 'BEGIN { print s / 2 }')" \
+            "${pin_client[@]}" "$B/echo_rtt" -c "$eport" -r "$rate" -d "$half" \
                 -s "$spin_us" | awk '{ print $3, $5 }' >>"$tmp/floor.rounds"
             # the timer floor: how late a bare clock-reading spin reaches the same instants
-            "${pin_client[@]}" "$B/echo_rtt" -t -r "$rate" -d "$(awk -v s="$PSECS" 'BEGIN { print s / 2 }')" \
+            "${pin_client[@]}" "$B/echo_rtt" -t -r "$rate" -d "$half" \
                 -s "$spin_us" | awk '{ print $3, $5, $9 }' >>"$tmp/timer.rounds"
             for mode in $modes; do
                 spin=$SPIN

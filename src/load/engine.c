@@ -180,8 +180,7 @@ static int wait_events(od_worker_t *w, struct epoll_event *ev, int nev, uint64_t
         n = epoll_wait(w->epfd, ev, nev, -1);
     }
     uint64_t t = od_now_ns();
-    if (n == 0 && instant != UINT64_MAX && t > instant + OD_STALL_NS && wake_at <= instant)
-        w->cpu.overslept++;
+    if (n == 0 && instant != UINT64_MAX && t > instant + OD_STALL_NS) w->cpu.overslept++; /* woke past it */
     if (n == 0 && spin && *have_pwait2 && t > wake_at) {
         /* the wake-up's own lateness: time spent waiting for the CPU once awake is contention,
          * which spinning does not cover (a spinning thread is preempted as well) */

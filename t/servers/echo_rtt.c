@@ -99,6 +99,14 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* the q-quantile (0..1) of n sorted durations in ns, in us (0 when there are none) */
+static double quantile_us(const uint64_t *v, size_t n, double q)
+{
+    return n ? (double)v[(size_t)((double)n * q)] / 1e3 : 0;
+}
+
+#define STALL_NS 20000u /* a clock read this long after the last one: the thread was stopped */
+
 static int ping(unsigned short port, double rate, double secs, int nconn, uint64_t spin_ns)
 {
     int *fds = calloc((size_t)nconn, sizeof(int));
@@ -136,8 +144,7 @@ static int ping(unsigned short port, double rate, double secs, int nconn, uint64
         rtt[k] = now_ns() - sent;
     }
     qsort(rtt, n, sizeof(*rtt), cmp_u64);
-    printf("rtt_us p50 %.1f p99 %.1f n %zu\n", n ? (double)rtt[n / 2] / 1e3 : 0,
-           n ? (double)rtt[(size_t)((double)n * 0.99)] / 1e3 : 0, n);
+    printf("rtt_us p50 %.1f p99 %.1f n %zu\n", quantile_us(rtt, n, 0.5), quantile_us(rtt, n, 0.99), n);
     free(rtt);
     free(fds);
     return 0;
@@ -159,15 +166,14 @@ static int timer_floor(double rate, double secs, uint64_t spin_ns)
         while (t < at) {
             uint64_t before = t;
             t = now_ns();
-            stalls += t - before >= 20000;
+            stalls += t - before >= STALL_NS;
         }
         spun += t - from;
         late[k] = t - at;
     }
     qsort(late, n, sizeof(*late), cmp_u64);
-    printf("late_us p50 %.1f p99 %.1f n %zu stalls %.0f\n", n ? (double)late[n / 2] / 1e3 : 0,
-           n ? (double)late[(size_t)((double)n * 0.99)] / 1e3 : 0, n,
-           spun ? (double)stalls * 1e9 / (double)spun : 0);
+    printf("late_us p50 %.1f p99 %.1f n %zu stalls %.0f\n", quantile_us(late, n, 0.5),
+           quantile_us(late, n, 0.99), n, spun ? (double)stalls * 1e9 / (double)spun : 0);
     free(late);
     return 0;
 }
